@@ -1,0 +1,183 @@
+"""The ``array`` design template: one shared XNOR-popcount array executing
+layers one after another (typed, frozen; YAML -> pydantic -> cross checks)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bnnarch.errors import FieldError
+
+Node = Literal[65, 45, 28, 22]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Technology(Strict):
+    node_nm: Node = 28
+    """Selects the energy/area tables (bnnarch.cost.tech)."""
+
+
+class ArrayCore(Strict):
+    rows: int = Field(ge=1, le=1024)
+    cols: int = Field(ge=1, le=1024)
+    simd_bits: int = Field(ge=1, le=4096, description="XNOR+popcount bits per PE per cycle")
+    acc_bits: int = Field(default=16, ge=4, le=32)
+    interconnect: Literal["broadcast", "systolic"] = "broadcast"
+    dataflow: Literal["os", "ws", "is"] | None = None
+    popcount_tree: Literal["adder_tree", "wallace"] = "adder_tree"
+
+    @property
+    def effective_dataflow(self) -> str:
+        return self.dataflow or "os"
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+
+class Buffer(Strict):
+    capacity_kib: float = Field(gt=0, le=65536)
+    banks: int = Field(default=1, ge=1, le=256)
+    port_bits: int = Field(ge=1, le=65536, description="bits per cycle over all banks")
+    double_buffered: bool = True
+
+    @property
+    def capacity_bits(self) -> int:
+        return int(self.capacity_kib * 1024 * 8)
+
+    @property
+    def tile_bits(self) -> int:
+        """Bits one tile may occupy (half the buffer when double buffered)."""
+        return self.capacity_bits // 2 if self.double_buffered else self.capacity_bits
+
+
+class Buffers(Strict):
+    weights: Buffer
+    activations: Buffer
+    outputs: Buffer
+
+
+class Dram(Strict):
+    bandwidth_gbps: float = Field(gt=0, le=4096, description="GB/s")
+    latency_ns: float = Field(default=100.0, ge=0, le=100000)
+    energy_pj_per_bit: float | None = Field(default=None, gt=0, le=1000)
+
+
+class MultiBit(Strict):
+    mode: Literal["bit_serial"] = "bit_serial"
+
+
+class FullPrecision(Strict):
+    """How layers kept at full precision (first/last) run."""
+
+    mode: Literal["mac_unit", "bit_serial"] = "mac_unit"
+    units: int = Field(default=64, ge=1, le=65536, description="integer MACs per cycle")
+    bits: Literal[8, 16] = 8
+
+
+class PostProc(Strict):
+    """Elements per cycle of each post-processing unit."""
+
+    threshold_per_cycle: int = Field(default=32, ge=1, le=65536)
+    pool_per_cycle: int = Field(default=16, ge=1, le=65536)
+    add_per_cycle: int = Field(default=16, ge=1, le=65536)
+    concat_per_cycle: int = Field(default=64, ge=1, le=65536)
+    upsample_per_cycle: int = Field(default=16, ge=1, le=65536)
+
+
+class KernelPatternReuse(Strict):
+    enabled: bool = False
+    sign_inverted: bool = True
+
+
+class InputSimilarityReuse(Strict):
+    enabled: bool = False
+    max_diff_bits: int = Field(default=2, ge=0, le=64)
+
+
+class Reuse(Strict):
+    kernel_pattern: KernelPatternReuse = KernelPatternReuse()
+    input_similarity: InputSimilarityReuse = InputSimilarityReuse()
+
+
+class ArraySpec(Strict):
+    name: str = Field(min_length=1)
+    template: Literal["array"] = "array"
+    description: str = ""
+    clock_mhz: float = Field(gt=0, le=5000)
+    technology: Technology = Technology()
+    array: ArrayCore
+    buffers: Buffers
+    dram: Dram
+    multibit: MultiBit = MultiBit()
+    full_precision: FullPrecision = FullPrecision()
+    postproc: PostProc = PostProc()
+    reuse: Reuse = Reuse()
+
+    @model_validator(mode="after")
+    def _no_cross_checks_here(self) -> ArraySpec:
+        # Cross-field checks live in cross_check() so that all of them are
+        # reported at once, each with its own path.
+        return self
+
+    @property
+    def dram_bits_per_cycle(self) -> float:
+        return self.dram.bandwidth_gbps * 8e9 / (self.clock_mhz * 1e6)
+
+    def cross_check(self) -> list[FieldError]:
+        errs: list[FieldError] = []
+        a = self.array
+        if a.interconnect == "broadcast" and a.dataflow not in (None, "os"):
+            errs.append(FieldError(
+                "array.dataflow",
+                f"'{a.dataflow}' needs interconnect: systolic; a broadcast array is output "
+                "stationary (omit dataflow or set os)",
+            ))
+        if a.popcount_tree == "wallace" and a.simd_bits < 4:
+            errs.append(FieldError("array.popcount_tree", "wallace needs simd_bits >= 4"))
+        min_acc = (a.simd_bits).bit_length() + 1
+        if a.acc_bits < min_acc:
+            errs.append(FieldError(
+                "array.acc_bits",
+                f"{a.acc_bits} bits cannot hold one popcount of simd_bits={a.simd_bits} "
+                f"(signed, needs >= {min_acc})",
+            ))
+        # One SIMD word per row/column must cross the buffer ports per cycle
+        # at least; narrower ports could never feed the array.
+        for buf, need in (("weights", a.simd_bits), ("activations", a.simd_bits),
+                          ("outputs", a.acc_bits)):
+            port = getattr(self.buffers, buf).port_bits
+            if port < need:
+                errs.append(FieldError(
+                    f"buffers.{buf}.port_bits",
+                    f"{port} bits/cycle is narrower than one {'SIMD word' if need == a.simd_bits else 'accumulator'} ({need} bits)",
+                ))
+        # Smallest tile any layer needs: one SIMD word per PE row/col and one
+        # accumulator per PE.
+        w_rows = a.rows if a.interconnect == "broadcast" or a.effective_dataflow != "os" else a.cols
+        min_tiles = {
+            "weights": w_rows * a.simd_bits,
+            "activations": (a.cols if a.interconnect == "broadcast" else a.rows) * a.simd_bits,
+            "outputs": a.rows * a.cols * a.acc_bits,
+        }
+        for buf, need in min_tiles.items():
+            b = getattr(self.buffers, buf)
+            if b.tile_bits < need:
+                db = " (half of it, double buffered)" if b.double_buffered else ""
+                errs.append(FieldError(
+                    f"buffers.{buf}.capacity_kib",
+                    f"{b.capacity_kib} KiB{db} is smaller than the smallest tile of this array "
+                    f"({need} bits = {need / 8192:.3f} KiB)",
+                ))
+        for buf in ("weights", "activations", "outputs"):
+            b = getattr(self.buffers, buf)
+            if b.port_bits % b.banks:
+                errs.append(FieldError(
+                    f"buffers.{buf}.port_bits",
+                    f"{b.port_bits} is not divisible by banks={b.banks}",
+                ))
+        return errs

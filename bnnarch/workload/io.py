@@ -1,0 +1,294 @@
+"""Versioned workload JSON (``format_version``) and precision maps (YAML).
+
+Format v1::
+
+    {"format_version": 1, "name": str, "input_shape": [C, H, W], "meta": {...},
+     "layers": [{"name", "op", "inputs", "in_shape", "out_shape", "kernel",
+                 "stride", "padding", "dilation", "groups", "w_bits", "a_bits",
+                 "macs", "binary_ops", "weight_bits",            # derived, for readers
+                 "stats": {"kernel": {...}, "window": {...}},   # optional
+                 "packed_weights": hex, "thresholds": [...]}]}  # optional
+
+``macs``/``binary_ops``/``weight_bits`` are written for other tools to read;
+on load they are recomputed and checked against the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bnnarch.errors import FieldError, SpecError, WorkloadError
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.layer import (
+    FP_BITS,
+    QUANT_BITS,
+    KernelStats,
+    Layer,
+    LayerStats,
+    WindowStats,
+)
+
+FORMAT_VERSION = 1
+_PAIR_KEYS = ("kernel", "stride", "padding", "dilation")
+
+
+def layer_to_dict(layer: Layer) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": layer.name,
+        "op": layer.op,
+        "inputs": list(layer.inputs),
+        "in_shape": list(layer.in_shape),
+        "out_shape": list(layer.out_shape),
+        "kernel": list(layer.kernel),
+        "stride": list(layer.stride),
+        "padding": list(layer.padding),
+        "dilation": list(layer.dilation),
+        "groups": layer.groups,
+        "w_bits": layer.w_bits,
+        "a_bits": layer.a_bits,
+        "macs": layer.macs,
+        "binary_ops": layer.binary_ops,
+        "weight_bits": layer.weight_bits if layer.is_compute else 0,
+    }
+    if layer.stats is not None:
+        s: dict[str, Any] = {}
+        if layer.stats.kernel is not None:
+            k = layer.stats.kernel
+            s["kernel"] = {
+                "kernels": k.kernels,
+                "distinct": k.distinct,
+                "distinct_signfolded": k.distinct_signfolded,
+            }
+        if layer.stats.window is not None:
+            w = layer.stats.window
+            s["window"] = {
+                "window_bits": w.window_bits,
+                "pairs": w.pairs,
+                "identical_fraction": w.identical_fraction,
+                "diff_hist": list(w.diff_hist),
+            }
+        if layer.stats.extra:
+            s["extra"] = dict(layer.stats.extra)
+        d["stats"] = s
+    if layer.packed_weights is not None:
+        d["packed_weights"] = layer.packed_weights
+    if layer.thresholds is not None:
+        d["thresholds"] = list(layer.thresholds)
+    return d
+
+
+def graph_to_dict(graph: WorkloadGraph) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": graph.name,
+        "input_shape": list(graph.input_shape),
+        "meta": dict(graph.meta),
+        "totals": {"layers": len(graph), "macs": graph.macs, "weight_bits": graph.weight_bits},
+        "layers": [layer_to_dict(layer) for layer in graph.layers],
+    }
+
+
+def _pair(v: Any, where: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return (v[0], v[1])
+    raise WorkloadError(f"{where}: expected an int or [int, int], got {v!r}")
+
+
+def _stats_from(d: dict[str, Any] | None, where: str) -> LayerStats | None:
+    if not d:
+        return None
+    try:
+        k = d.get("kernel")
+        w = d.get("window")
+        return LayerStats(
+            kernel=KernelStats(int(k["kernels"]), int(k["distinct"]), int(k["distinct_signfolded"]))
+            if k
+            else None,
+            window=WindowStats(
+                int(w["window_bits"]),
+                int(w["pairs"]),
+                float(w["identical_fraction"]),
+                tuple(float(x) for x in w["diff_hist"]),
+            )
+            if w
+            else None,
+            extra=tuple(sorted((str(a), float(b)) for a, b in (d.get("extra") or {}).items())),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise WorkloadError(f"{where}.stats: malformed statistics ({e})") from None
+
+
+def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
+    if not isinstance(d, dict):
+        raise WorkloadError(f"{where}: expected an object")
+    allowed = {
+        "name", "op", "inputs", "in_shape", "out_shape", "groups", "w_bits", "a_bits",
+        "macs", "binary_ops", "weight_bits", "stats", "packed_weights", "thresholds",
+        *_PAIR_KEYS,
+    }
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise WorkloadError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for key in ("name", "op", "in_shape", "out_shape"):
+        if key not in d:
+            raise WorkloadError(f"{where}: missing required key {key!r}")
+    name = d["name"]
+    where = f"{where} ({name})"
+    try:
+        layer = Layer(
+            name=str(name),
+            op=d["op"],
+            inputs=tuple(d.get("inputs", [])),
+            in_shape=tuple(d["in_shape"]),  # type: ignore[arg-type]
+            out_shape=tuple(d["out_shape"]),  # type: ignore[arg-type]
+            groups=int(d.get("groups", 1)),
+            w_bits=int(d.get("w_bits", 1)),
+            a_bits=int(d.get("a_bits", 1)),
+            stats=_stats_from(d.get("stats"), where),
+            packed_weights=d.get("packed_weights"),
+            thresholds=tuple(int(t) for t in d["thresholds"]) if d.get("thresholds") else None,
+            **{k: _pair(d[k], f"{where}.{k}") for k in _PAIR_KEYS if k in d},
+        )
+    except (TypeError, ValueError) as e:
+        raise WorkloadError(f"{where}: {e}") from None
+    for key in ("macs", "binary_ops"):
+        if key in d and d[key] != getattr(layer, key):
+            raise WorkloadError(
+                f"{where}: {key}={d[key]} in file but shapes give {getattr(layer, key)}"
+            )
+    return layer
+
+
+def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGraph:
+    if not isinstance(d, dict):
+        raise WorkloadError(f"{source}: top level must be an object")
+    ver = d.get("format_version")
+    if ver != FORMAT_VERSION:
+        raise WorkloadError(
+            f"{source}: format_version {ver!r} is not supported (this bnnarch reads {FORMAT_VERSION})"
+        )
+    layers_raw = d.get("layers")
+    if not isinstance(layers_raw, list) or not layers_raw:
+        raise WorkloadError(f"{source}: 'layers' must be a non-empty list")
+    layers = tuple(layer_from_dict(x, f"{source}: layers[{i}]") for i, x in enumerate(layers_raw))
+    try:
+        shape = tuple(int(v) for v in d.get("input_shape", layers[0].in_shape))
+    except (TypeError, ValueError):
+        raise WorkloadError(f"{source}: input_shape must be [C, H, W]") from None
+    meta = tuple(sorted((str(k), str(v)) for k, v in (d.get("meta") or {}).items()))
+    try:
+        return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)  # type: ignore[arg-type]
+    except WorkloadError as e:
+        raise WorkloadError(f"{source}: {e}") from None
+
+
+def save_workload(graph: WorkloadGraph, path: str | Path) -> Path:
+    """Write atomically (temp file + rename): never a half-written workload."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(graph_to_dict(graph), indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_workload(path: str | Path) -> WorkloadGraph:
+    """Load a workload JSON, or a SCALE-Sim topology CSV (``.csv``)."""
+    path = Path(path)
+    if not path.exists():
+        raise WorkloadError(f"{path}: no such workload file")
+    if path.suffix.lower() == ".csv":
+        from bnnarch.workload.scalesim import load_topology_csv
+
+        return load_topology_csv(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise WorkloadError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    return graph_from_dict(data, str(path))
+
+
+# ---- precision maps ---------------------------------------------------------
+
+PrecisionMap = dict[str, tuple[int, int]]
+
+
+def parse_precision_map(data: Any, source: str, graph: WorkloadGraph | None = None) -> PrecisionMap:
+    """YAML form: ``{layers: {name: {w_bits: 2, a_bits: 2}, ...}}`` or the
+    short form ``{name: [w, a]}``. Every error is reported at once."""
+    errors: list[FieldError] = []
+    if isinstance(data, dict) and "layers" in data and isinstance(data["layers"], dict):
+        extra = sorted(set(data) - {"layers", "name", "description"})
+        for k in extra:
+            errors.append(FieldError(k, "unknown key (expected 'layers')"))
+        data = data["layers"]
+    if not isinstance(data, dict):
+        raise SpecError(source, [FieldError("", "a precision map must be a mapping layer -> bits")])
+    out: PrecisionMap = {}
+    allowed = set(QUANT_BITS) | {FP_BITS}
+    for name, v in data.items():
+        path = f"layers.{name}"
+        if isinstance(v, dict):
+            unknown = sorted(set(v) - {"w_bits", "a_bits"})
+            for k in unknown:
+                errors.append(FieldError(f"{path}.{k}", "unknown key (expected w_bits, a_bits)"))
+            w, a = v.get("w_bits"), v.get("a_bits")
+        elif isinstance(v, list | tuple) and len(v) == 2:
+            w, a = v
+        else:
+            errors.append(FieldError(path, f"expected {{w_bits, a_bits}} or [w, a], got {v!r}"))
+            continue
+        ok = True
+        for key, b in (("w_bits", w), ("a_bits", a)):
+            if not isinstance(b, int) or isinstance(b, bool) or b not in allowed:
+                errors.append(FieldError(f"{path}.{key}", f"must be one of 1, 2, 4, 8, 32; got {b!r}"))
+                ok = False
+        if graph is not None and name not in graph.names():
+            errors.append(FieldError(path, f"no layer {name!r} in workload {graph.name!r}"))
+            ok = False
+        elif graph is not None and not graph[name].is_compute:
+            errors.append(FieldError(path, f"layer {name!r} is a {graph[name].op}, it has no bit-widths"))
+            ok = False
+        if ok:
+            out[str(name)] = (int(w), int(a))  # type: ignore[arg-type]
+    if errors:
+        raise SpecError(source, errors)
+    return out
+
+
+def load_precision_map(path: str | Path, graph: WorkloadGraph | None = None) -> PrecisionMap:
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(str(path), [FieldError("", "no such file")])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(str(path), [FieldError("", f"not valid YAML: {e}")]) from None
+    return parse_precision_map(data, str(path), graph)
+
+
+def save_precision_map(pmap: PrecisionMap, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"layers": {k: {"w_bits": w, "a_bits": a} for k, (w, a) in pmap.items()}}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(body, sort_keys=False))
+    tmp.replace(path)
+    return path
+
+
+def apply_precision(graph: WorkloadGraph, pmap: PrecisionMap) -> WorkloadGraph:
+    if not pmap:
+        return graph
+    for name in pmap:
+        graph[name]  # raises WorkloadError naming the layer
+    layers = tuple(
+        layer.with_bits(*pmap[layer.name]) if layer.name in pmap else layer for layer in graph.layers
+    )
+    return graph.with_layers(layers)
