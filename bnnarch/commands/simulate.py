@@ -1,0 +1,56 @@
+"""bnnarch simulate DESIGN --workload W [--precision P] [--json OUT] [--plot OUT]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bnnarch.errors import BnnarchError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="simulate a design on a workload",
+                       description="Simulate a design YAML on a workload (JSON, or SCALE-Sim CSV).")
+    p.add_argument("design", help="design spec YAML")
+    p.add_argument("--workload", "-w", required=True, help="workload JSON or SCALE-Sim topology CSV")
+    p.add_argument("--precision", "-p", help="precision map YAML (layer -> w_bits, a_bits)")
+    p.add_argument("--json", dest="json_out", help="write the result as JSON here")
+    p.add_argument("--plot", help="write a per-layer plot (PNG) here")
+    p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bnnarch.report.table import layer_table, totals_table
+    from bnnarch.sim.simulate import simulate
+    from bnnarch.spec import load_design
+    from bnnarch.workload.io import load_precision_map, load_workload
+
+    spec = load_design(args.design)
+    graph = load_workload(args.workload)
+    pmap = load_precision_map(args.precision, graph) if args.precision else None
+    result = simulate(spec, graph, pmap)
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    if not args.quiet:
+        console.print(layer_table(result))
+    console.print(totals_table(result))
+    if args.json_out:
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        try:
+            tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        except OSError as e:
+            raise BnnarchError(f"cannot write {out}: {e}") from None
+        tmp.replace(out)
+        console.print(f"wrote {out}")
+    if args.plot:
+        from bnnarch.report.plot import plot_result
+
+        console.print(f"wrote {plot_result(result, args.plot)}")
+    return 0

@@ -1,0 +1,180 @@
+"""simulate(spec, workload, precision) -> SimResult for the array template.
+
+Layers run one after another on the shared array. Compute layers: mapper ->
+tile schedule -> SimPy engine -> energy ledger. Post-processing layers
+(threshold, pooling, add, concat, upsample) run on their units at the spec's
+elements/cycle; their data stays on chip when input + output fit the
+activation buffer, otherwise it streams through DRAM in buffer-sized chunks.
+Per-layer results are cached on (layer shape, bits, design), so a search that
+revisits a configuration pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from bnnarch.cost.energy import (
+    area_breakdown_mm2,
+    compute_layer_energy,
+    leakage_pj,
+    postproc_energy,
+)
+from bnnarch.errors import MappingError, SimError
+from bnnarch.sim.engine import run_schedule, run_tiles
+from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
+from bnnarch.sim.result import LayerResult, SimResult
+from bnnarch.sim.timing import ceil_div
+from bnnarch.spec.array import ArraySpec
+from bnnarch.workload.graph import INPUT, WorkloadGraph
+from bnnarch.workload.io import PrecisionMap, apply_precision
+from bnnarch.workload.layer import Layer
+
+INPUT_BITS = 8  # input images enter as 8-bit pixels
+
+
+def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
+    return spec.array.rows * spec.array.cols * spec.array.simd_bits
+
+
+def _simulate_compute(layer: Layer, spec: ArraySpec) -> LayerResult:
+    try:
+        s = map_layer(layer, spec)
+    except MappingError:
+        raise
+    timed = run_schedule(s, spec)
+    dram_bits = timed.dram_read_bits + timed.dram_write_bits
+    e = compute_layer_energy(s, spec, dram_bits)
+    wb, ab, passes, engine = layer_bits(layer, spec)
+    if engine == "array":
+        useful = layer.macs * passes
+        util = useful / (_peak_bitops_per_cycle(spec) * timed.cycles) if timed.cycles else 0.0
+    else:
+        util = layer.macs / (spec.full_precision.units * timed.cycles) if timed.cycles else 0.0
+    gt, th, ci, co = s.tiling
+    mapping = (f"order={s.order} tile(g={gt},rows={th},cin={ci},cout={co}) "
+               f"tiles={s.n_tiles} passes={passes}")
+    return LayerResult(
+        name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits, engine=engine,
+        cycles=timed.cycles, compute_cycles=timed.compute_cycles, stall_cycles=timed.stall_cycles,
+        utilization=util, energy_pj=sum(e.values()), energy_breakdown_pj=tuple(sorted(e.items())),
+        macs=layer.macs, ops=layer.ops, dram_read_bits=timed.dram_read_bits,
+        dram_write_bits=timed.dram_write_bits, mapping=mapping,
+    )
+
+
+def postproc_elements(layer: Layer) -> tuple[int, int]:
+    """(elements processed, elements per cycle key) of a post-processing op."""
+    if layer.op in ("maxpool", "avgpool"):
+        return layer.out_elems * layer.kernel[0] * layer.kernel[1], 0
+    if layer.op == "reshape":
+        return 0, 0
+    return layer.out_elems, 0
+
+
+def _rate(layer: Layer, spec: ArraySpec) -> int:
+    pp = spec.postproc
+    return {
+        "threshold": pp.threshold_per_cycle, "maxpool": pp.pool_per_cycle,
+        "avgpool": pp.pool_per_cycle, "add": pp.add_per_cycle, "concat": pp.concat_per_cycle,
+        "upsample": pp.upsample_per_cycle, "reshape": 1,
+    }[layer.op]
+
+
+def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult:
+    elements, _ = postproc_elements(layer)
+    cycles = ceil_div(elements, _rate(layer, spec)) if elements else 0
+    in_bits = sum_in = layer.in_elems * data_bits * max(1, len(layer.inputs))
+    out_bits = layer.out_elems * data_bits
+    chunk = spec.buffers.activations.tile_bits
+    if layer.op == "reshape" or in_bits + out_bits <= spec.buffers.activations.capacity_bits:
+        tiles: list[Tile] = []
+        reads = writes = 0
+        total = cycles
+    else:
+        n = ceil_div(sum_in + out_bits, chunk)
+        tiles = []
+        for i in range(n):
+            c = cycles // n + (1 if i < cycles % n else 0)
+            tiles.append(Tile(0, sum_in // n + (1 if i < sum_in % n else 0), 0, c,
+                              out_bits // n + (1 if i < out_bits % n else 0), GemmTile(0, 0, 0)))
+        timed = run_tiles(tiles, spec)
+        reads, writes, total = timed.dram_read_bits, timed.dram_write_bits, timed.cycles
+    e = postproc_energy(elements, spec, data_bits, reads + writes)
+    return LayerResult(
+        name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits,
+        engine="postproc" if elements else "none", cycles=total, compute_cycles=cycles,
+        stall_cycles=total - cycles, utilization=0.0, energy_pj=sum(e.values()),
+        energy_breakdown_pj=tuple(sorted(e.items())), macs=0, ops=0, dram_read_bits=reads,
+        dram_write_bits=writes, mapping="on-chip" if not tiles else f"streamed chunks={len(tiles)}",
+    )
+
+
+@lru_cache(maxsize=131072)
+def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult:
+    if layer.is_compute:
+        return _simulate_compute(layer, spec)
+    return _simulate_post(layer, spec, data_bits)
+
+
+def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1) -> LayerResult:
+    """One layer on the design (cached on shape, bits and design, not name)."""
+    anon = replace(layer, name="", inputs=tuple("" for _ in layer.inputs))
+    try:
+        r = _layer_cached(anon, spec, data_bits)
+    except MappingError as e:
+        raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}")) from None
+    return replace(r, name=layer.name)
+
+
+def output_bits(graph: WorkloadGraph, spec: ArraySpec) -> dict[str, int]:
+    """Bits per element of each layer's output as stored on chip."""
+    bits: dict[str, int] = {INPUT: INPUT_BITS}
+    for layer in graph:
+        if layer.is_compute:
+            bits[layer.name] = layer_bits(layer, spec)[1]
+        else:
+            bits[layer.name] = max(bits.get(s, INPUT_BITS) for s in layer.inputs) if layer.inputs else 1
+    return bits
+
+
+def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | None = None) -> SimResult:
+    """Simulate a workload (with an optional precision map) on an array design."""
+    if getattr(spec, "template", "array") != "array":
+        from bnnarch.sim.dispatch import simulate_any
+
+        return simulate_any(spec, graph, precision)
+    g = apply_precision(graph, precision or {})
+    bits = output_bits(g, spec)
+    layers: list[LayerResult] = []
+    for layer in g:
+        data_bits = max((bits.get(s, INPUT_BITS) for s in layer.inputs), default=INPUT_BITS)
+        layers.append(simulate_layer(layer, spec, data_bits))
+    area = area_breakdown_mm2(spec)
+    total_area = sum(area.values())
+    # leakage charged per layer on its cycles
+    with_leak: list[LayerResult] = []
+    for r in layers:
+        leak = leakage_pj(total_area, r.cycles, spec)
+        eb = Counter(dict(r.energy_breakdown_pj))
+        eb["leakage"] += leak
+        with_leak.append(replace(r, energy_pj=r.energy_pj + leak,
+                                 energy_breakdown_pj=tuple(sorted(eb.items()))))
+    return SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
+                     tuple(sorted(area.items())))
+
+
+def clear_caches() -> None:
+    _layer_cached.cache_clear()
+    from bnnarch.sim import mapper
+
+    mapper._map_shape.cache_clear()
+
+
+def result_summary(r: SimResult) -> dict[str, Any]:
+    return {k: v for k, v in r.to_dict().items() if k != "layers"}
+
+
+__all__ = ["simulate", "simulate_layer", "SimError", "clear_caches", "result_summary"]
