@@ -7,27 +7,6 @@ from torch import Tensor, nn
 from bnnarch.nn.layers import FP, QConv2d
 
 
-class BiRealConv(nn.Module):
-    """One Bi-Real unit (Liu et al., ECCV 2018): binary 3x3 conv -> BN, plus a
-    real-valued shortcut around it. When the shape changes the shortcut is
-    avg-pool 2x2 (stride 2 only) + real-valued 1x1 conv + BN (Bi-Real's
-    downsample), named ``down.pool`` / ``down.conv``."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1, *, method: str = "bireal",
-                 name: str = "conv") -> None:
-        super().__init__()
-        self.name = name
-        setattr(self, name, QConv2d(cin, cout, 3, stride, 1, method=method))
-        self.bn = nn.BatchNorm2d(cout)
-        self.down: nn.Module | None = None
-        if stride != 1 or cin != cout:
-            self.down = Downsample(cin, cout, stride, method)
-
-    def forward(self, x: Tensor) -> Tensor:
-        sc = x if self.down is None else self.down(x)
-        return self.bn(getattr(self, self.name)(x)) + sc
-
-
 class Downsample(nn.Module):
     """Bi-Real downsample shortcut: avg-pool (if strided) + real-valued 1x1 conv + BN."""
 
