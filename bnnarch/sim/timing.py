@@ -18,7 +18,10 @@ Interconnects (R rows x C cols, one S-bit XNOR+popcount per PE per cycle):
   popcount tree adds its depth ``ceil(log2 S)`` once at the end (drain).
 * ``systolic`` with dataflow (SCALE-Sim conventions, Samajdar et al. 2018):
   - ``os`` rows <- M, cols <- N; operands enter with a skew of one cycle per
-    row/column: one fold takes ``kw + R + C - 2`` cycles per pass.
+    row/column. A fold (R pixels x C filters) streams all its passes back to
+    back into the same accumulators (the shift-add needs no bubble between
+    bit-plane pairs), then waits for the skewed wavefront to leave:
+    ``kw x passes + R + C - 2`` cycles per fold, folds not overlapped.
   - ``ws`` rows <- K words, cols <- N; weights preloaded (R cycles), all M
     activation vectors streamed with skew: ``2R + C + M - 2`` per fold.
   - ``is`` rows <- K words, cols <- M; inputs preloaded, N weight vectors
@@ -62,13 +65,15 @@ def words(k_bits: int, simd_bits: int) -> int:
 
 def folds(tile: GemmTile, rows: int, cols: int, simd_bits: int, interconnect: str,
           dataflow: str) -> int:
-    """Number of array folds (mappings of a sub-problem onto the R x C PEs)."""
+    """Number of array folds (mappings of a sub-problem onto the R x C PEs).
+    Each bit-serial pass is a fold of its own except on systolic ``os``,
+    whose folds hold all passes (see fold_cycles)."""
     kw = words(tile.k_bits, simd_bits)
     g = tile.groups * tile.passes
+    if interconnect == "systolic" and dataflow == "os":
+        return tile.groups * ceil_div(tile.m, rows) * ceil_div(tile.n, cols)
     if interconnect == "broadcast":
         return g * ceil_div(tile.n, rows) * ceil_div(tile.m, cols)
-    if dataflow == "os":
-        return g * ceil_div(tile.m, rows) * ceil_div(tile.n, cols)
     if dataflow == "ws":
         return g * ceil_div(kw, rows) * ceil_div(tile.n, cols)
     if dataflow == "is":
@@ -83,7 +88,7 @@ def fold_cycles(tile: GemmTile, rows: int, cols: int, simd_bits: int, interconne
     if interconnect == "broadcast":
         return kw
     if dataflow == "os":
-        return kw + rows + cols - 2
+        return kw * tile.passes + rows + cols - 2
     if dataflow == "ws":
         return 2 * rows + cols + tile.m - 2
     if dataflow == "is":

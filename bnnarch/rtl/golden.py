@@ -1,0 +1,255 @@
+"""Host side of an RTL run: a layer as bit-plane GEMM data, the numpy golden
+model, and the buffer images / configuration words the array is loaded with.
+
+Data conventions (also what the RTL computes, see ``bnnarch.rtl.pe``):
+
+* A layer is ``groups`` GEMMs: activations ``A[g, m, k]`` (M output pixels x
+  K = kh*kw*cin/groups) and weights ``W[g, n, k]`` (N filters per group).
+* 1-bit x 1-bit: bits code {0 -> -1, 1 -> +1}; ``dot = 2*popcount(xnor) - K``.
+* multi-bit: activations unsigned ``a_bits``-bit, weights two's complement
+  ``w_bits``-bit (w_bits >= 2), stored as bit planes ``[..., plane, k]``
+  (plane p has weight 2^p, the weight MSB plane -2^(w_bits-1));
+  ``dot = sum_k w*a``. ``w_bits = 1`` with ``a_bits > 1`` is not supported
+  ({-1,+1} weights would need a per-column activation sum).
+* ``sign = dot >= threshold[g*N + n]`` (BN folded into an integer threshold).
+* Packed workload weights (``Layer.packed_weights``): hex of the sign bits,
+  row-major cout x K, most significant bit of each byte first (numpy
+  ``unpackbits``), rows either contiguous or each padded to whole bytes;
+  K in PyTorch ``weight.reshape(cout, -1)`` order (cin/groups, kh, kw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnnarch.errors import RtlError
+from bnnarch.rtl.array import RtlArray
+from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
+from bnnarch.workload.layer import Layer
+
+
+@dataclass(frozen=True)
+class LayerData:
+    """One layer as bit-plane GEMM operands (uint8 {0,1})."""
+
+    name: str
+    w_planes: np.ndarray  # (G, N, Pw, K)
+    a_planes: np.ndarray  # (G, M, Pa, K)
+    thresholds: np.ndarray  # (G*N,) int64
+    w_bits: int
+    a_bits: int
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        g, n, _, k = self.w_planes.shape
+        return g, self.a_planes.shape[1], n, k
+
+    @property
+    def passes(self) -> int:
+        return self.w_planes.shape[2] * self.a_planes.shape[2]
+
+    @property
+    def xnor(self) -> bool:
+        return self.w_bits == 1 and self.a_bits == 1
+
+    def tile(self) -> GemmTile:
+        g, m, n, k = self.shape
+        return GemmTile(m=m, n=n, k_bits=k, groups=g, passes=self.passes)
+
+
+def values_from_planes(planes: np.ndarray, signed: bool) -> np.ndarray:
+    """(..., P, K) bit planes -> (..., K) int64 values."""
+    p = planes.shape[-2]
+    weights = np.array([1 << i for i in range(p)], dtype=np.int64)
+    if signed and p > 1:
+        weights[-1] = -weights[-1]
+    return np.einsum("...pk,p->...k", planes.astype(np.int64), weights)
+
+
+def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy reference: (dot[G, M, N] int64, sign[G, M, N] uint8)."""
+    g, m, n, k = data.shape
+    if data.xnor:
+        w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
+        a = data.a_planes[:, :, 0, :].astype(np.int64) * 2 - 1
+    else:
+        w = values_from_planes(data.w_planes, signed=data.w_bits > 1)
+        a = values_from_planes(data.a_planes, signed=False)
+    dot = np.einsum("gmk,gnk->gmn", a, w)
+    thr = data.thresholds.reshape(g, 1, n)
+    return dot, (dot >= thr).astype(np.uint8)
+
+
+def max_abs_dot(data: LayerData) -> int:
+    _, _, _, k = data.shape
+    if data.xnor:
+        return k
+    wmax = 1 << (data.w_bits - 1) if data.w_bits > 1 else 1
+    return k * wmax * ((1 << data.a_bits) - 1)
+
+
+def decode_packed(hexstr: str, rows: int, k: int, where: str) -> np.ndarray:
+    """Packed sign bits -> (rows, k) uint8 (see module docstring)."""
+    try:
+        raw = np.unpackbits(np.frombuffer(bytes.fromhex(hexstr.strip()), dtype=np.uint8))
+    except ValueError:
+        raise RtlError(f"{where}: packed_weights is not a hex string") from None
+    padded = ceil_div(k, 8) * 8
+    if raw.size >= rows * padded and raw.size < rows * padded + 8 and k % 8:
+        return raw[: rows * padded].reshape(rows, padded)[:, :k]
+    if raw.size < rows * k:
+        raise RtlError(f"{where}: packed_weights holds {raw.size} bits, needs {rows} x {k}")
+    return raw[: rows * k].reshape(rows, k)
+
+
+def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) -> LayerData:
+    """Operands for one workload layer: the packed trained weights when present
+    (1-bit layers), random otherwise; random activations; the layer's
+    thresholds when present, random in [-K/4, K/4] otherwise."""
+    if not layer.is_compute:
+        raise RtlError(f"layer {layer.name!r}: op {layer.op} does not run on the array")
+    if layer.is_full_precision:
+        raise RtlError(f"layer {layer.name!r}: full-precision layer ({layer.w_bits}/"
+                       f"{layer.a_bits} bits) runs on the MAC unit, not the array RTL")
+    g, m, n, k = layer.gemm()
+    wb, ab = layer.w_bits, layer.a_bits
+    if wb == 1 and ab > 1:
+        raise RtlError(f"layer {layer.name!r}: w_bits=1 with a_bits={ab} is not supported by "
+                       "the RTL generator (+-1 weights with multi-bit activations)")
+    w = rng.integers(0, 2, size=(g, n, wb, k), dtype=np.uint8)
+    if use_real and layer.packed_weights and wb == 1:
+        bits = decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}")
+        w = bits.reshape(g, n, 1, k).astype(np.uint8)
+    a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)
+    if layer.thresholds is not None and len(layer.thresholds) == g * n:
+        thr = np.asarray(layer.thresholds, dtype=np.int64)
+    else:
+        span = max(1, k // 4)
+        thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
+    return LayerData(layer.name, w, a, thr, wb, ab)
+
+
+def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,
+                rng: np.random.Generator) -> LayerData:
+    """Random operands for a (g, m, n, k) GEMM at the given bit-widths."""
+    if w_bits == 1 and a_bits > 1:
+        raise RtlError(f"layer {name!r}: w_bits=1 with a_bits={a_bits} is not supported by "
+                       "the RTL generator (+-1 weights with multi-bit activations)")
+    w = rng.integers(0, 2, size=(g, n, w_bits, k), dtype=np.uint8)
+    a = rng.integers(0, 2, size=(g, m, a_bits, k), dtype=np.uint8)
+    span = max(1, k // 4)
+    thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
+    return LayerData(name, w, a, thr, w_bits, a_bits)
+
+
+@dataclass(frozen=True)
+class Program:
+    """What the host loads before ``start``: buffer images and cfg words."""
+
+    memories: dict[str, dict[int, int]]  # MemBlock name -> {addr: value}
+    cfg: dict[str, int]  # input name -> value
+    words: int
+    row_folds: int
+    col_folds: int
+    sim_cycles: int
+
+
+def _pack_words(planes: np.ndarray, s: int, kw: int) -> list[int]:
+    """(..., K) bits -> flat list of S-bit ints, word j holds k = j*S + i at bit i."""
+    lead = planes.shape[:-1]
+    k = planes.shape[-1]
+    padded = np.zeros(lead + (kw * s,), dtype=np.uint8)
+    padded[..., :k] = planes
+    by = np.packbits(padded.reshape(-1, s), axis=-1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in by]
+
+
+def _lane_images(x: np.ndarray, lanes: int, folds: int, s: int, kw: int) -> list[dict[int, int]]:
+    """x (G, X, P, K) -> per lane {addr: word}, addr = ((g*F + f)*P + p)*kw + j."""
+    g, nx, p, k = x.shape
+    full = np.zeros((g, folds * lanes, p, k), dtype=np.uint8)
+    full[:, :nx] = x
+    out = []
+    for lane in range(lanes):
+        sel = full[:, lane::lanes]  # (G, F, P, K)
+        words = _pack_words(sel, s, kw)
+        out.append({i: v for i, v in enumerate(words) if v})
+    return out
+
+
+def program(arr: RtlArray, data: LayerData) -> Program:
+    """Buffer images + cfg words for one layer; RtlError if it does not fit."""
+    g, m, n, k = data.shape
+    R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
+    kw = ceil_div(k, S)
+    row_x, col_x = ((data.w_planes, data.a_planes) if arr.weights_on_rows
+                    else (data.a_planes, data.w_planes))
+    fr, fc = ceil_div(row_x.shape[1], R), ceil_div(col_x.shape[1], C)
+    pr, pc = row_x.shape[2], col_x.shape[2]
+    need = {"row": g * fr * pr * kw, "col": g * fc * pc * kw, "out": g * fr * fc}
+    have = {"row": arr.depths.row, "col": arr.depths.col, "out": arr.depths.out}
+    bufname = {"row": "weights" if arr.weights_on_rows else "activations",
+               "col": "activations" if arr.weights_on_rows else "weights", "out": "outputs"}
+    for key in need:
+        if need[key] > have[key]:
+            raise RtlError(
+                f"layer {data.name!r} needs {need[key]} words per lane of the {bufname[key]} "
+                f"buffer but the design's tile holds {have[key]}; the RTL runs a layer as one "
+                "tile (use a smaller layer or larger buffers)")
+    bound = max_abs_dot(data)
+    if bound > (1 << (AB - 1)) - 1 or 2 * kw * S > (1 << AB):
+        raise RtlError(f"layer {data.name!r}: dot products up to {bound} overflow "
+                       f"acc_bits={AB}")
+    if max(data.w_bits, data.a_bits) > 8:
+        raise RtlError(f"layer {data.name!r}: at most 8-bit operands")
+    mems: dict[str, dict[int, int]] = {}
+    for lane, img in enumerate(_lane_images(row_x, R, fr, S, kw)):
+        mems[f"rowbuf{lane}"] = img
+    for lane, img in enumerate(_lane_images(col_x, C, fc, S, kw)):
+        mems[f"colbuf{lane}"] = img
+    # thresholds: per filter lane, addr = g * filter_folds + f
+    lanes = R if arr.weights_on_rows else C
+    ffolds = fr if arr.weights_on_rows else fc
+    thr = np.zeros((g, ffolds * lanes), dtype=np.int64)
+    thr[:, :n] = data.thresholds.reshape(g, n)
+    mask = (1 << AB) - 1
+    for lane in range(lanes):
+        vals = thr[:, lane::lanes].reshape(-1)
+        mems[f"thrbuf{lane}"] = {i: int(v) & mask for i, v in enumerate(vals) if v}
+    cfg = {"cfg_kw_last": kw - 1, "cfg_pr_last": pr - 1, "cfg_pc_last": pc - 1,
+           "cfg_fc_last": fc - 1, "cfg_fr_last": fr - 1, "cfg_g_last": g - 1,
+           "cfg_wmsb": data.w_planes.shape[2] - 1, "cfg_xnor": int(data.xnor),
+           "cfg_signed": int(data.w_bits > 1), "cfg_bias": (2 * kw * S - k) & mask}
+    sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
+    return Program(mems, cfg, kw, fr, fc, sim)
+
+
+def unpack_results(arr: RtlArray, data: LayerData, events: list[tuple[int, int, int, int, int]]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output-buffer writes ``(cycle, row, addr, dot_vec, sign_vec)`` -> (dot,
+    sign, cycle) arrays of shape (G, M, N); unwritten outputs have cycle -1."""
+    g, m, n, _ = data.shape
+    R, C, AB = arr.rows, arr.cols, arr.acc_bits
+    fr = ceil_div(n if arr.weights_on_rows else m, R)
+    fc = ceil_div(m if arr.weights_on_rows else n, C)
+    dot = np.zeros((g, m, n), dtype=np.int64)
+    sign = np.zeros((g, m, n), dtype=np.uint8)
+    cyc = np.full((g, m, n), -1, dtype=np.int64)
+    mask = (1 << AB) - 1
+    for cycle, r, addr, dvec, svec in events:
+        gi, rest = divmod(addr, fr * fc)
+        fri, fci = divmod(rest, fc)
+        if gi >= g:
+            continue
+        for c in range(C):
+            row_i, col_i = fri * R + r, fci * C + c
+            mi, ni = (col_i, row_i) if arr.weights_on_rows else (row_i, col_i)
+            if mi >= m or ni >= n:
+                continue
+            v = (dvec >> (c * AB)) & mask
+            dot[gi, mi, ni] = v - (1 << AB) if v >> (AB - 1) else v
+            sign[gi, mi, ni] = (svec >> c) & 1
+            cyc[gi, mi, ni] = cycle
+    return dot, sign, cyc
