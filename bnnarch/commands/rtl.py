@@ -1,0 +1,89 @@
+"""bnnarch rtl DESIGN --out DIR [--verify] [--workload W --layers a,b]"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bnnarch.errors import RtlError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rtl", help="export and verify RTL of a design",
+        description="Generate Verilog of an array design (PyRTL), verify it bit-exactly and "
+                    "cycle-exactly against the golden model and the simulator's timing, "
+                    "replay it in Icarus, lint it with Verilator and synthesise a PE with Yosys.")
+    p.add_argument("design", help="design spec YAML (array template)")
+    p.add_argument("--out", "-o", required=True, help="output directory")
+    p.add_argument("--verify", action="store_true", help="run the layer checks")
+    p.add_argument("--workload", "-w", help="workload JSON whose layers to check "
+                   "(default: a built-in set of small layers)")
+    p.add_argument("--layers", help="comma-separated layer names of the workload")
+    p.add_argument("--simulator", default="auto",
+                   choices=["auto", "Simulation", "FastSimulation", "CompiledSimulation"])
+    p.add_argument("--seed", type=int, default=0, help="seed of random operands")
+    p.add_argument("--no-icarus", action="store_true", help="skip the Icarus replay")
+    p.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
+    p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
+    p.add_argument("--area-cache", help="synthesis cache JSON "
+                   "(default ~/.cache/bnnarch/rtl_area.json)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
+    from bnnarch.rtl.verify import builtin_layers
+    from bnnarch.spec import load_design
+    from bnnarch.spec.array import ArraySpec
+
+    spec = load_design(args.design)
+    if not isinstance(spec, ArraySpec):
+        raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")
+    names = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+    if args.workload:
+        from bnnarch.workload.io import load_workload
+
+        layers = select_layers(list(load_workload(args.workload)), names)
+    else:
+        if names:
+            raise RtlError("--layers needs --workload")
+        layers = builtin_layers()
+    opts = FlowOptions(verify=args.verify, simulator=args.simulator, seed=args.seed,
+                       icarus=not args.no_icarus, lint=not args.no_lint,
+                       synth=not args.no_synth,
+                       area_cache=Path(args.area_cache) if args.area_cache else None)
+    console = Console(stderr=True)
+    out = Path(args.out)
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task("verifying", total=len(layers) if args.verify else 0)
+
+        def step(name: str) -> None:
+            prog.update(task, description=f"layer {name}")
+            prog.advance(task, 0)
+
+        def advance(name: str) -> None:
+            if prog.tasks[task].completed < len(layers):
+                prog.advance(task)
+            step(name)
+
+        result = run_flow(spec, out, layers, opts, progress=advance)
+    rep = result.report
+    con = Console()
+    for lay in rep["layers"]:
+        mark = "ok" if not lay["failures"] else "FAIL"
+        con.print(f"{mark:4} {lay["name"]:<20} rtl {lay['rtl_cycles']} sim {lay['sim_cycles']} "
+                  f"bit_exact={lay['bit_exact']} cycle_match={lay['cycle_match']} "
+                  f"icarus={lay['icarus']}", soft_wrap=True)
+    if rep["area"]:
+        con.print(f"area: {rep['area']['cells']} cells, {rep['area']['area_mm2']:.4f} mm^2 "
+                  f"({rep['area']['ge_per_pe']} GE per PE, {spec.technology.node_nm} nm)")
+    con.print(f"wrote {out / 'report.json'} ({rep['seconds']} s)")
+    if not result.ok:
+        for f in result.failures:
+            console.print(f"[red]check failed:[/red] {f}")
+        return 1
+    return 0

@@ -1,0 +1,147 @@
+"""The ``bnnarch rtl`` flow: build the array, verify layers, export Verilog
+and testbenches, run Icarus / Verilator / Yosys, write ``report.json``.
+
+Side effects live here (files, tools); the checks themselves are in
+``bnnarch.rtl.verify``. ``report.json`` is written last (temp file + rename)
+and any earlier one is removed first, so a report never claims a success
+that this run did not establish; its ``ok`` is false when a check failed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bnnarch.errors import RtlError
+from bnnarch.rtl import export
+from bnnarch.rtl.array import build_array
+from bnnarch.rtl.synth import area_for
+from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
+from bnnarch.spec.array import ArraySpec
+from bnnarch.workload.layer import Layer
+
+ICARUS_MAX_CYCLES = 50_000
+"""Longer runs skip the Icarus replay (its testbench grows with the cycles)."""
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    verify: bool = True
+    simulator: str = "auto"
+    seed: int = 0
+    icarus: bool = True
+    lint: bool = True
+    synth: bool = True
+    area_cache: Path | None = None
+
+
+@dataclass
+class FlowResult:
+    report: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "layer"
+
+
+def _icarus(out: Path, arr, lc: LayerCheck) -> None:
+    """Replay the layer's kept run in Icarus; sets ``lc.icarus``."""
+    rc: RunCheck | None = lc.whole if lc.whole and lc.whole.run else None
+    if rc is None:
+        rc = next((r for r, _ in lc.tiles if r.run is not None), None)
+    if rc is None or rc.run is None or rc.prog is None:
+        lc.icarus = "skipped"
+        return
+    if len(rc.run.trace["done"]) > ICARUS_MAX_CYCLES:
+        lc.icarus = "skipped"
+        return
+    tb = f"tb_{_safe(lc.name)}.v"
+    (out / tb).write_text(export.testbench_text(arr, rc.prog, rc.run, "design.v"))
+    lines = export.run_icarus(out, tb)
+    diff = export.compare_icarus(arr, rc.run, lines)
+    lc.icarus = "match" if diff is None else diff
+
+
+def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOptions,
+             progress: Callable[[str], None] | None = None) -> FlowResult:
+    """Generate, verify and report one design (see module docstring)."""
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "report.json"
+    report_path.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    arr = build_array(spec)
+    (out / "design.v").write_text(export.verilog_text(arr))
+    failures: list[str] = []
+    tools: dict[str, Any] = {}
+    if opts.lint:
+        lint = export.verilator_lint(out / "design.v")
+        (out / "verilator.log").write_text(lint.message + "\n")
+        tools["verilator_lint"] = "clean" if lint.ok else "failed"
+        if not lint.ok:
+            failures.append(f"verilator --lint-only failed (see {out / 'verilator.log'})")
+    area: dict[str, Any] = {}
+    if opts.synth:
+        res, log = area_for(spec, opts.area_cache, workdir=out / "yosys")
+        if log is not None:
+            (out / "yosys_report.txt").write_text(log)
+        area = {"cells": res.cells, "area_mm2": res.area_mm2, "cells_per_pe": res.cells_per_pe,
+                "ge_per_pe": res.ge_per_pe, "pe_area_um2": res.pe_area_um2,
+                "cache_key": res.key, "from_cache": log is None,
+                "cell_types_per_pe": res.cell_types}
+    checks: list[dict[str, Any]] = []
+    rng = np.random.default_rng(opts.seed)
+    for layer in layers if opts.verify else ():
+        if progress:
+            progress(layer.name)
+        lc = check_layer(arr, layer, rng, opts.simulator, keep=opts.icarus)
+        if opts.icarus:
+            _icarus(out, arr, lc)
+        lc.cells, lc.area_mm2 = area.get("cells"), area.get("area_mm2")
+        failures += lc.failures()
+        for rc in ([lc.whole] if lc.whole else []) + [r for r, _ in lc.tiles]:
+            rc.prog = rc.run = None  # release traces
+        checks.append(lc.to_json())
+    a = spec.array
+    report = {
+        "design": spec.name, "ok": not failures,
+        "array": {"rows": a.rows, "cols": a.cols, "simd_bits": a.simd_bits,
+                  "acc_bits": a.acc_bits, "interconnect": a.interconnect,
+                  "dataflow": a.effective_dataflow, "popcount_tree": a.popcount_tree,
+                  "node_nm": spec.technology.node_nm},
+        "buffers_words_per_lane": vars(arr.depths).copy() if hasattr(arr.depths, "__dict__")
+        else None,
+        "tools": tools, "area": area, "layers": checks, "failures": failures,
+        "seconds": round(time.monotonic() - t0, 2),
+        "cycle_definition": "cycles from the edge sampling start=1 (cycle 0) to the first "
+                            "cycle with done=1 (bnnarch.rtl.run)",
+    }
+    tmp = out / ".report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(report_path)
+    return FlowResult(report, failures)
+
+
+def select_layers(layers: Sequence[Layer], names: Sequence[str] | None) -> list[Layer]:
+    """The requested layers (all array layers when ``names`` is None): compute
+    layers at 1..8 bits; a named layer that cannot run is an error."""
+    by_name = {lay.name: lay for lay in layers}
+    if names:
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise RtlError(f"no layer named {', '.join(map(repr, missing))} in the workload "
+                           f"(compute layers: {', '.join(x.name for x in layers if x.is_compute)})")
+        return [by_name[n] for n in names]
+    return [lay for lay in layers if lay.is_compute and not lay.is_full_precision
+            and not (lay.w_bits == 1 and lay.a_bits > 1)]
