@@ -1,0 +1,229 @@
+"""SimPy pipeline of a dataflow design: one process per stage, stages joined
+by FIFOs (``simpy.Store`` with the design's capacity), so back-pressure and
+under-sized FIFOs show up as stalls.
+
+Granularity: one event per stream item (pixel vector, SWU window, MVTU input
+vector), never per cycle; every timeout is an exact integer number of cycles.
+A stage takes its input item(s), is busy for the stage's cycles, then puts
+its output item (blocking while the FIFO is full). Time blocked on an empty
+input FIFO is ``wait_in``, time blocked on a full output FIFO (or a full
+line buffer) is ``wait_out``. Frames stream back to back; the host keeps
+sending while the first stage accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from bnnarch.dataflow.plan import Stage
+from bnnarch.errors import SimError
+
+
+class Fifo(simpy.Store):
+    """A Store that remembers its peak occupancy."""
+
+    def __init__(self, env: simpy.Environment, capacity: int, name: str) -> None:
+        if capacity < 1:
+            raise SimError(f'FIFO {name!r}: "capacity" must be > 0.')
+        super().__init__(env, capacity=capacity)
+        self.name = name
+        self.peak = 0
+        self.puts = 0
+
+    def _do_put(self, event: Any) -> Any:
+        r = super()._do_put(event)
+        self.peak = max(self.peak, len(self.items))
+        if event.triggered:
+            self.puts += 1
+        return r
+
+
+class Signal:
+    """A level change other processes can wait for."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.event = env.event()
+
+    def fire(self) -> None:
+        ev, self.event = self.event, self.env.event()
+        ev.succeed()
+
+
+@dataclass
+class StageStats:
+    """Per-frame counters of one stage (index = frame)."""
+
+    busy: list[int]
+    wait_in: list[int]
+    wait_out: list[int]
+    done: list[int]  # time the frame's last item was put
+    start: list[int]  # time the frame's first busy cycle began
+    read_busy: list[int] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, frames: int) -> StageStats:
+        z = [0] * frames
+        return cls(list(z), list(z), list(z), list(z), [-1] * frames, list(z))
+
+    def begin(self, f: int, now: int) -> None:
+        if self.start[f] < 0:
+            self.start[f] = now
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    frames: int
+    completion: tuple[int, ...]  # cycle at which frame f left the last stage
+    stats: dict[str, StageStats]
+    fifo_peaks: dict[str, int]
+    fifo_depths: dict[str, int]
+
+
+def _put(env: simpy.Environment, fifo: Fifo, item: Any, st: StageStats, f: int):  # noqa: ANN202
+    t0 = env.now
+    yield fifo.put(item)
+    st.wait_out[f] += int(env.now - t0)
+
+
+def _get(env: simpy.Environment, fifo: Fifo, st: StageStats, f: int):  # noqa: ANN202
+    t0 = env.now
+    item = yield fifo.get()
+    st.wait_in[f] += int(env.now - t0)
+    return item
+
+
+def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames: int):  # noqa: ANN202
+    sent = 0  # bits sent so far (continuous stream over frames)
+    for f in range(frames):
+        st.begin(f, env.now)
+        pending = 0
+        for _ in range(s.out_natural):
+            busy = -(-(sent + s.pixel_bits) // s.width_bits) - (-(-sent // s.width_bits))
+            sent += s.pixel_bits
+            if busy:
+                st.busy[f] += busy
+                yield env.timeout(busy)
+            pending += 1
+            if pending == s.out_group:
+                yield from _put(env, out, f, st, f)
+                pending = 0
+        st.done[f] = int(env.now)
+
+
+def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+          frames: int):
+    per_vector_in = s.in_items // s.out_natural if s.out_natural else 0
+    for f in range(frames):
+        pending = 0
+        for _ in range(s.out_natural):
+            for _ in range(max(1, per_vector_in)):
+                yield from _get(env, inp, st, f)
+            st.begin(f, env.now)
+            st.busy[f] += s.item_cycles
+            yield env.timeout(s.item_cycles)
+            pending += 1
+            if pending == s.out_group:
+                yield from _put(env, out, f, st, f)
+                pending = 0
+        st.done[f] = int(env.now)
+
+
+def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+               frames: int):
+    yield from _mvtu(env, s, inp, out, st, frames)
+
+
+def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+              frames: int):
+    """SWU or max-pool: a reader filling a line buffer of ``line_rows`` input
+    rows and a writer emitting windows as soon as their last pixel is in."""
+    P = s.hin * s.win
+    cap = s.line_rows * s.win
+    state = {"read": 0, "freed": 0}
+    got_pixel, freed_rows = Signal(env), Signal(env)
+    per_item = s.in_items // P if s.in_items >= P else 0  # pixels per input item (1 or P)
+    group_in = 1 if per_item else P  # pixels that arrive with one item
+
+    def reader():  # noqa: ANN202
+        for f in range(frames):
+            base = f * P
+            i = 0
+            while i < P:
+                # line-buffer space for the pixels of the next item
+                while base + i + group_in - 1 - state["freed"] >= max(cap, group_in):
+                    t0 = env.now
+                    yield freed_rows.event
+                    st.wait_out[f] += int(env.now - t0)
+                yield from _get(env, inp, st, f)
+                for _ in range(group_in):
+                    st.begin(f, env.now)
+                    st.read_busy[f] += s.read_cycles
+                    yield env.timeout(s.read_cycles)
+                    state["read"] += 1
+                    i += 1
+                    got_pixel.fire()
+
+    def writer():  # noqa: ANN202
+        pending = 0
+        for f in range(frames):
+            base = f * P
+            for r in range(s.hout):
+                last_row = min(s.hin - 1, r * s.stride - s.pad + (s.k - 1) * s.dil)
+                for c in range(s.wout):
+                    last_col = min(s.win - 1, c * s.stride - s.pad + (s.k - 1) * s.dil)
+                    need = base + last_row * s.win + last_col + 1
+                    while state["read"] < need:
+                        t0 = env.now
+                        yield got_pixel.event
+                        st.wait_in[f] += int(env.now - t0)
+                    st.busy[f] += s.item_cycles
+                    yield env.timeout(s.item_cycles)
+                    pending += 1
+                    if pending == s.out_group:
+                        yield from _put(env, out, f, st, f)
+                        pending = 0
+                # rows no later window of this frame needs
+                keep_from = (r + 1) * s.stride - s.pad
+                state["freed"] = base + (P if r == s.hout - 1 else
+                                         max(0, min(s.hin, keep_from)) * s.win)
+                freed_rows.fire()
+            st.done[f] = int(env.now)
+
+    env.process(reader())
+    yield env.process(writer())
+
+
+_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "swu": _windowed, "pool": _windowed}
+
+
+def run_pipeline(stages: list[Stage], frames: int, until: int | None = None) -> PipelineRun:
+    """Stream ``frames`` frames through the stages; the sink drains at once."""
+    if frames < 1:
+        raise SimError('"frames" must be > 0.')
+    env = simpy.Environment()
+    fifos: list[Fifo] = [Fifo(env, s.out_depth, s.out_fifo) for s in stages]
+    stats = {s.name: StageStats.new(frames) for s in stages}
+    completion = [0] * frames
+    src = stages[0]
+    env.process(_source(env, src, fifos[0], stats[src.name], frames))
+    for j, s in enumerate(stages[1:], start=1):
+        env.process(_PROCS[s.kind](env, s, fifos[j - 1], fifos[j], stats[s.name], frames))
+    last = stages[-1]
+
+    def sink():  # noqa: ANN202
+        for f in range(frames):
+            for _ in range(last.out_items):
+                yield fifos[-1].get()
+            completion[f] = int(env.now)
+
+    done = env.process(sink())
+    env.run(until=done if until is None else until)
+    if not done.triggered:
+        raise SimError(f"pipeline did not finish {frames} frame(s) within {until} cycles "
+                       "(deadlock?)")
+    return PipelineRun(frames, tuple(completion), stats,
+                       {q.name: q.peak for q in fifos}, {q.name: q.capacity for q in fifos})

@@ -1,0 +1,205 @@
+"""The folding pass: per-layer PE x SIMD from a target throughput or a
+resource budget (in the spirit of FINN's SetFolding transformation).
+
+For a target II of T cycles per frame, each compute layer not folded
+explicitly gets the cheapest legal folding (PE | MH, SIMD | MW, fewest
+PE x SIMD lanes, then fewest PEs — a PE costs an accumulator and threshold
+comparators, a SIMD lane only an XNOR and a popcount input) whose MVTU *and*
+SWU cycles per frame are <= T. If none reaches T the fastest folding is
+taken and the result says the target is not met. A budget (total lanes or
+total modelled area) is met by a binary search on T for the smallest II
+whose folding fits.
+
+The result is a plain value that ``bnnarch fold`` prints and writes as YAML
+(`folding.layers` entries a spec accepts as is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bnnarch.dataflow.plan import build_stages, chain
+from bnnarch.dataflow.timing import (
+    effective_bits,
+    mvtu_cycles,
+    mvtu_dims,
+    passes,
+    pool_cycles,
+    swu_cycles,
+    threshold_cycles,
+)
+from bnnarch.errors import SpecError
+from bnnarch.spec.dataflow import DataflowSpec, workload_errors
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.layer import Layer
+
+
+@dataclass(frozen=True)
+class LayerFolding:
+    layer: str
+    pe: int
+    simd: int
+    origin: str  # explicit | target | budget
+    mvtu_cycles: int
+    swu_cycles: int  # 0 for fully connected layers
+    weight_depth: int  # MW*MH/(PE*SIMD)
+    threshold_depth: int  # MH/PE
+
+    @property
+    def cycles(self) -> int:
+        return max(self.mvtu_cycles, self.swu_cycles)
+
+    @property
+    def lanes(self) -> int:
+        return self.pe * self.simd
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    layers: tuple[LayerFolding, ...]
+    fixed_stages: tuple[tuple[str, int], ...]  # (stage, cycles/frame) of non-foldable stages
+    target_cycles: int | None
+    mode: str  # explicit | target_cycles | target_fps | budget_lanes | budget_area
+
+    @property
+    def ii_bound_cycles(self) -> int:
+        """Largest stall-free stage time: the pipeline's II if FIFOs suffice."""
+        return max([lf.cycles for lf in self.layers] + [c for _, c in self.fixed_stages] + [1])
+
+    @property
+    def met(self) -> bool:
+        return self.target_cycles is None or self.ii_bound_cycles <= self.target_cycles
+
+    @property
+    def lanes(self) -> int:
+        return sum(lf.lanes for lf in self.layers)
+
+    def folds(self) -> dict[str, tuple[int, int]]:
+        return {lf.layer: (lf.pe, lf.simd) for lf in self.layers}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "mode": self.mode, "target_cycles": self.target_cycles, "met": self.met,
+            "ii_bound_cycles": self.ii_bound_cycles, "lanes": self.lanes,
+            "layers": {lf.layer: {"pe": lf.pe, "simd": lf.simd} for lf in self.layers},
+            "details": [lf.__dict__ | {"cycles": lf.cycles} for lf in self.layers],
+            "fixed_stages": dict(self.fixed_stages),
+        }
+
+
+@lru_cache(maxsize=4096)
+def divisors(n: int) -> tuple[int, ...]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return tuple(sorted(set(small + [n // d for d in small])))
+
+
+def _layer_passes(layer: Layer, spec: DataflowSpec) -> int:
+    fp = spec.multibit.full_precision_bits
+    return passes(effective_bits(layer.w_bits, fp), effective_bits(layer.a_bits, fp),
+                  spec.multibit.mode)
+
+
+def layer_folding(layer: Layer, pe: int, simd: int, spec: DataflowSpec, origin: str) -> LayerFolding:
+    mw, mh = mvtu_dims(layer)
+    mv = mvtu_cycles(layer, pe, simd, _layer_passes(layer, spec))
+    sw = swu_cycles(layer, simd) if layer.op == "conv2d" else 0
+    return LayerFolding(layer.name, pe, simd, origin, mv, sw, mw * mh // (pe * simd), mh // pe)
+
+
+def fold_layer(layer: Layer, target: int, spec: DataflowSpec, origin: str = "target") -> LayerFolding:
+    """Cheapest legal folding of one layer reaching ``target`` cycles/frame
+    (or the fastest one if none does)."""
+    mw, mh = mvtu_dims(layer)
+    best: LayerFolding | None = None
+    fastest: LayerFolding | None = None
+    for pe in divisors(mh):
+        for simd in divisors(mw):  # ascending: the first that meets T is the cheapest for this PE
+            lf = layer_folding(layer, pe, simd, spec, origin)
+            if fastest is None or (lf.cycles, lf.lanes) < (fastest.cycles, fastest.lanes):
+                fastest = lf
+            if lf.cycles <= target:
+                if best is None or (lf.lanes, lf.pe) < (best.lanes, best.pe):
+                    best = lf
+                break
+    assert fastest is not None
+    return best or fastest
+
+
+def _fixed_stages(layers: list[Layer]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for i, layer in enumerate(layers):
+        if layer.op == "maxpool":
+            out.append((layer.name, pool_cycles(layer)))
+        elif layer.op == "threshold" and not (i > 0 and layers[i - 1].is_compute):
+            out.append((layer.name, threshold_cycles(layer, layer.out_shape[0])))
+    return tuple(out)
+
+
+def _fold_all(layers: list[Layer], spec: DataflowSpec, target: int | None,
+              origin: str) -> tuple[LayerFolding, ...]:
+    out = []
+    for layer in layers:
+        if not layer.is_compute:
+            continue
+        lf = spec.folding.layers.get(layer.name)
+        if lf is not None:
+            out.append(layer_folding(layer, lf.pe, lf.simd, spec, "explicit"))
+        else:
+            assert target is not None
+            out.append(fold_layer(layer, target, spec, origin))
+    return tuple(out)
+
+
+def fold(spec: DataflowSpec, graph: WorkloadGraph) -> FoldResult:
+    """Per-layer folding of ``spec`` on ``graph`` (explicit entries + the pass)."""
+    errs = workload_errors(spec, graph)
+    if errs:
+        raise SpecError(f"design {spec.name!r} on workload {graph.name!r}", errs)
+    layers = chain(graph)
+    fixed = _fixed_stages(layers)
+    f = spec.folding
+    if f.budget is None:
+        t = spec.target_cycles
+        mode = ("target_cycles" if f.target_cycles is not None else
+                "target_fps" if f.target_fps is not None else "explicit")
+        return FoldResult(_fold_all(layers, spec, t, "target"), fixed, t, mode)
+    # budget: smallest II whose folding fits
+    if f.budget.lanes is not None:
+        limit = float(f.budget.lanes)
+        mode = "budget_lanes"
+
+        def cost(r: tuple[LayerFolding, ...]) -> float:
+            return float(sum(x.lanes for x in r))
+    else:
+        from bnnarch.dataflow.cost import total_area_mm2
+
+        limit = float(f.budget.area_mm2)  # type: ignore[arg-type]
+        mode = "budget_area"
+
+        def cost(r: tuple[LayerFolding, ...]) -> float:
+            folds = {x.layer: (x.pe, x.simd) for x in r}
+            return total_area_mm2(build_stages(spec, graph, folds), spec)
+    hi = max([layer_folding(x, 1, 1, spec, "budget").cycles for x in layers if x.is_compute]
+             + [c for _, c in fixed] + [1])
+    lo = 1
+    best = _fold_all(layers, spec, hi, "budget")
+    if cost(best) > limit:
+        raise SpecError(spec.name, [_budget_error(mode, cost(best), limit)])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        r = _fold_all(layers, spec, mid, "budget")
+        if cost(r) <= limit:
+            hi, best = mid, r
+        else:
+            lo = mid + 1
+    return FoldResult(best, fixed, None, mode)
+
+
+def _budget_error(mode: str, need: float, limit: float):  # noqa: ANN202
+    from bnnarch.errors import FieldError
+
+    what = "lanes" if mode == "budget_lanes" else "area_mm2"
+    return FieldError(f"folding.budget.{what}",
+                      f"{limit:g} is below the smallest design ({need:g} with PE=SIMD=1 "
+                      "on every folded layer)")

@@ -1,0 +1,207 @@
+"""simulate_dataflow(spec, graph, precision) -> SimResult for the dataflow template.
+
+Folding pass -> stages -> SimPy pipeline (``max(batch, 3)`` frames back to
+back) -> per-layer results + energy ledger + area. What comes out of the
+simulation, not a formula:
+
+* ``first_frame_latency_cycles`` (= ``total_cycles``, so ``latency_s`` keeps
+  the array template's meaning: one frame, input to output);
+* ``ii_cycles``: the interval between the last two frames leaving the
+  pipeline (steady state); ``fps`` = clock / II, what FINN reports;
+* ``batch_cycles``: when frame ``batch`` left (~ L + (batch-1) x II);
+* per stage: busy cycles per frame (its own II; equals FINN's formula when
+  nothing stalls), waits on empty input / full output FIFOs, FIFO occupancy
+  peaks, and the bottleneck stage. ``ii_limited_by`` says ``fifo`` when the
+  pipeline's II exceeds the slowest stage's (under-sized FIFOs).
+
+Energy is per frame (the ledger of bnnarch.dataflow.cost) plus leakage over
+one II; ``energy_pj`` / ``tops_per_w`` are per frame in steady state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bnnarch.cost.tech import tech_for
+from bnnarch.dataflow.cost import (
+    leakage_pj,
+    stage_area_um2,
+    stage_energy_pj,
+    threshold_depth,
+    weight_depth,
+)
+from bnnarch.dataflow.engine import PipelineRun, run_pipeline
+from bnnarch.dataflow.fold import FoldResult, fold
+from bnnarch.dataflow.plan import Stage, build_stages
+from bnnarch.sim.result import LayerResult, SimResult
+from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.io import PrecisionMap, apply_precision
+
+
+@dataclass(frozen=True)
+class DataflowResult(SimResult):
+    """A SimResult whose throughput is set by the pipeline's II, not by the
+    latency of one frame."""
+
+    latency_cycles: int = 0
+    ii_cycles: int = 0
+
+    @property
+    def total_cycles(self) -> int:
+        return self.latency_cycles
+
+    @property
+    def fps(self) -> float:
+        return self.clock_mhz * 1e6 / self.ii_cycles if self.ii_cycles else float("inf")
+
+
+@dataclass(frozen=True)
+class StageReport:
+    stage: Stage
+    busy_cycles: int  # per frame, steady state (max of read/write for SWU/pool)
+    period_cycles: int  # interval between its last two frames
+    wait_in_cycles: int
+    wait_out_cycles: int
+    fifo_peak: int
+    first_out_cycle: int  # when it finished frame 0
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.stage
+        d: dict[str, Any] = {
+            "stage": s.name, "kind": s.kind, "layer": s.layer, "ii_cycles": self.busy_cycles,
+            "period_cycles": self.period_cycles, "wait_in_cycles": self.wait_in_cycles,
+            "wait_out_cycles": self.wait_out_cycles, "out_fifo": s.out_fifo,
+            "fifo_depth": s.out_depth, "fifo_peak": self.fifo_peak,
+            "frame0_done_cycle": self.first_out_cycle,
+        }
+        if s.kind == "mvtu":
+            d |= {"pe": s.pe, "simd": s.simd, "mw": s.mw, "mh": s.mh,
+                  "weight_depth": weight_depth(s), "threshold_depth": threshold_depth(s)}
+        return d
+
+
+def _reports(stages: list[Stage], run: PipelineRun) -> list[StageReport]:
+    n = run.frames
+    out = []
+    for s in stages:
+        st = run.stats[s.name]
+        f = n - 1
+        busy = max(st.busy[f], st.read_busy[f]) if s.kind in ("swu", "pool") else st.busy[f]
+        period = st.done[f] - st.done[f - 1] if n > 1 else st.done[0]
+        out.append(StageReport(s, busy, period, st.wait_in[f], st.wait_out[f],
+                               run.fifo_peaks[s.out_fifo], st.done[0]))
+    return out
+
+
+def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: DataflowSpec,
+                   ii: int, area_um2: dict[str, float]) -> list[LayerResult]:
+    t = tech_for(spec.technology.node_nm)
+    by_layer: dict[str, list[StageReport]] = {}
+    for r in reports:
+        by_layer.setdefault(r.stage.layer, []).append(r)
+    results = []
+    prev_compute = ""
+    for layer in graph:
+        rs = by_layer.get(layer.name, [])
+        if not rs:  # fused threshold or reshape
+            fused = layer.op == "threshold" and prev_compute
+            results.append(LayerResult(
+                name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits,
+                engine="fused" if fused else "none", cycles=0, compute_cycles=0, stall_cycles=0,
+                utilization=0.0, energy_pj=0.0, energy_breakdown_pj=(), macs=0, ops=0,
+                dram_read_bits=0, dram_write_bits=0,
+                mapping=f"thresholds fused into {prev_compute}" if fused else "stream reshape"))
+            continue
+        prev_compute = layer.name if layer.is_compute else ""
+        e: Counter[str] = Counter()
+        for r in rs:
+            e += stage_energy_pj(r.stage, spec, t)
+        area = sum(area_um2[r.stage.name] for r in rs)
+        e["leakage"] += leakage_pj(area, ii, spec, t)
+        main = rs[-1]  # the MVTU of a conv (after its SWU), else the only stage
+        busy = max(r.busy_cycles for r in rs)
+        period = main.period_cycles
+        s = main.stage
+        if s.kind == "mvtu":
+            engine = "mvtu"
+            lanes = s.pe * s.simd * s.passes
+            util = layer.macs * s.passes / (lanes * period) if period else 0.0
+            mapping = (f"PE={s.pe} SIMD={s.simd} wmem={weight_depth(s)}x{s.pe * s.simd * s.w_bits}b"
+                       f" tmem={threshold_depth(s)}")
+        else:
+            engine, util, mapping = s.kind, 0.0, f"line buffer {s.line_rows} rows"
+        extra: list[tuple[str, Any]] = [("stages", [r.to_dict() for r in rs]),
+                                        ("stage_ii_cycles", busy),
+                                        ("fifo_peak", main.fifo_peak),
+                                        ("area_um2", area)]
+        results.append(LayerResult(
+            name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits,
+            engine=engine, cycles=period, compute_cycles=busy, stall_cycles=max(0, period - busy),
+            utilization=util, energy_pj=sum(e.values()),
+            energy_breakdown_pj=tuple(sorted(e.items())), macs=layer.macs, ops=layer.ops,
+            dram_read_bits=0, dram_write_bits=0, mapping=mapping, extra=tuple(extra)))
+    return results
+
+
+def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
+                      precision: PrecisionMap | None = None, *,
+                      frames: int | None = None) -> DataflowResult:
+    """Simulate a workload (with an optional precision map) on a dataflow design."""
+    g = apply_precision(graph, precision or {})
+    folding = fold(spec, g)
+    stages = build_stages(spec, g, folding.folds())
+    n = frames or max(spec.batch, 3)
+    run = run_pipeline(stages, n)
+    return assemble(spec, g, folding, stages, run)
+
+
+def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
+             run: PipelineRun) -> DataflowResult:
+    t = tech_for(spec.technology.node_nm)
+    reports = _reports(stages, run)
+    c = run.completion
+    ii = c[-1] - c[-2] if len(c) > 1 else c[0]
+    latency = c[0]
+    area_um2 = {s.name: sum(stage_area_um2(s, spec, t).values()) for s in stages}
+    area_by: Counter[str] = Counter()
+    for s in stages:
+        area_by += stage_area_um2(s, spec, t)
+    layers = _layer_results(g, reports, spec, ii, area_um2)
+    # the host input stage's energy (its FIFO) and leakage go to the first layer
+    src = reports[0]
+    e_src = stage_energy_pj(src.stage, spec, t)
+    e_src["leakage"] += leakage_pj(area_um2[src.stage.name], ii, spec, t)
+    first = layers[0]
+    eb = Counter(dict(first.energy_breakdown_pj)) + e_src
+    layers[0] = replace(first, energy_pj=sum(eb.values()),
+                        energy_breakdown_pj=tuple(sorted(eb.items())))
+    bound = max(reports, key=lambda r: r.busy_cycles)
+    batch = spec.batch
+    extra: list[tuple[str, Any]] = [
+        ("batch", batch),
+        ("ii_cycles", ii),
+        ("first_frame_latency_cycles", latency),
+        ("batch_cycles", c[batch - 1] if batch <= len(c) else c[-1]),
+        ("bottleneck_stage", bound.stage.name),
+        ("ii_bound_cycles", bound.busy_cycles),
+        ("ii_limited_by", "fifo" if ii > bound.busy_cycles else "stage"),
+        ("folding_mode", folding.mode),
+        ("folding_target_met", folding.met),
+        ("lanes", folding.lanes),
+    ]
+    for r in reports:
+        s = r.stage
+        fold_txt = f" PE={s.pe} SIMD={s.simd}" if s.kind == "mvtu" else ""
+        extra.append((f"stage {s.name}",
+                      f"II {r.busy_cycles:,} busy{fold_txt}; waits in {r.wait_in_cycles:,} / out "
+                      f"{r.wait_out_cycles:,}; FIFO {s.out_fifo} peak {r.fifo_peak}/{s.out_depth}"))
+    extra.append(("stages", [r.to_dict() for r in reports]))
+    extra.append(("folding", folding.to_dict()))
+    extra.append(("frame_completion_cycles", list(c)))
+    return DataflowResult(spec.name, g.name, "dataflow", spec.clock_mhz, tuple(layers),
+                          sum(area_um2.values()) / 1e6,
+                          tuple(sorted((k, v / 1e6) for k, v in area_by.items())),
+                          tuple(extra), latency_cycles=latency, ii_cycles=ii)
