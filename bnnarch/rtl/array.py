@@ -166,12 +166,15 @@ def build_array(spec: ArraySpec) -> RtlArray:
 
 
 def _emit_row(arr: RtlArray, r: int, ctrl: dict[str, pyrtl.WireVector], cfg: Cfg,
-              accs: list[pyrtl.WireVector], thrs: list[pyrtl.WireVector]) -> None:
+              accs: list[pyrtl.WireVector], thrs: list[pyrtl.WireVector],
+              asums: list[pyrtl.WireVector]) -> None:
     """Output stage of row r: dot/sign per lane, write into outbuf r."""
     AB = arr.acc_bits
     dots, signs = [], []
-    for acc, thr in zip(accs, thrs, strict=True):
-        dot, sign = output_stage(acc, cfg.xnor, cfg.bias, thr, AB)
+    double = cfg.xnor | cfg.pm1
+    for acc, thr, asum in zip(accs, thrs, asums, strict=True):
+        bias = pyrtl.select(cfg.pm1, asum, cfg.bias)
+        dot, sign = output_stage(acc, double, bias, thr, AB)
         dots.append(dot)
         signs.append(sign)
     dot_v = pyrtl.concat_list(dots)
@@ -191,6 +194,15 @@ def _read(mem: pyrtl.MemBlock, addr: pyrtl.WireVector) -> pyrtl.WireVector:
     return w
 
 
+def _lane_sum(words: pyrtl.WireVector, pc: PassCtrl, tree, stage, acc_bits: int,
+              name: str) -> tuple[pyrtl.WireVector, pyrtl.Register]:
+    """sum(a) of an activation lane over the fold (for +-1 weights x multi-bit
+    activations): a PE whose weights are all ones, AND mode, never negated."""
+    ones = pyrtl.Const((1 << words.bitwidth) - 1, words.bitwidth)
+    ctrl = PassCtrl(pc.valid, pc.first, pc.shift, pyrtl.Const(0, 1))
+    return pe_core(ones, words, pyrtl.Const(0, 1), ctrl, tree, stage, acc_bits, name)
+
+
 def _stage_reg(w: pyrtl.WireVector) -> pyrtl.WireVector:
     r = pyrtl.Register(w.bitwidth)
     r.next <<= w
@@ -205,6 +217,11 @@ def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
     pipe = delay_line(fields, D, "bc_d")
     ctl = pipe[D]
     pc = PassCtrl(ctl["valid"], ctl["first"], ctl["shift"], ctl["neg"])
+    asums = []
+    for c in range(arr.cols):
+        with pyrtl.name_scope(f"asum{c}"):
+            asums.append(_lane_sum(col_words[c], pc, tree, _stage_reg, arr.acc_bits,
+                                   f"asum{c}")[0])
     for r in range(arr.rows):
         accs = []
         for c in range(arr.cols):
@@ -213,7 +230,7 @@ def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
                                       _stage_reg, arr.acc_bits, name=f"acc{r}_{c}")
             accs.append(acc_next)
         thr = _read(arr.thr_mems[r], ctl["thr"])
-        _emit_row(arr, r, ctl, cfg, accs, [thr] * arr.cols)
+        _emit_row(arr, r, ctl, cfg, accs, [thr] * arr.cols, asums)
     return ctl["valid"] & ctl["final"]
 
 
@@ -246,7 +263,12 @@ def _systolic_os(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
         ctl = pipe[r + C - 1]
         accs = [acc_grid[r][c][1] for c in range(C - 1)] + [acc_grid[r][C - 1][0]]
         thrs = [_read(arr.thr_mems[c], ctl["thr"]) for c in range(C)]
-        _emit_row(arr, r, ctl, cfg, accs, thrs)
+        p0 = pipe[r]
+        with pyrtl.name_scope(f"asum{r}"):
+            s_next, s_reg = _lane_sum(a_in[r], PassCtrl(p0["valid"], p0["first"], p0["shift"],
+                                                        p0["neg"]),
+                                      tree, identity_stage, arr.acc_bits, f"asum{r}")
+        _emit_row(arr, r, ctl, cfg, accs, thrs, [s_next if C == 1 else s_reg] * C)
     last = pipe[R + C - 2]
     return last["valid"] & last["final"]
 

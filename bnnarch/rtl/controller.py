@@ -46,6 +46,7 @@ class Cfg:
     xnor: pyrtl.WireVector
     signed: pyrtl.WireVector
     bias: pyrtl.WireVector
+    pm1: pyrtl.WireVector  # +-1 weights with multi-bit activations
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def make_cfg(addr_bits: int, acc_bits: int) -> Cfg:
     limits = {f: pyrtl.Input(addr_bits if f != "wmsb" else 3, name=f"cfg_{f}")
               for f in CFG_FIELDS}
     return Cfg(limits, pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed"),
-               pyrtl.Input(acc_bits, name="cfg_bias"))
+               pyrtl.Input(acc_bits, name="cfg_bias"), pyrtl.Input(1, name="cfg_pm1"))
 
 
 def _inc(r: pyrtl.WireVector, width: int) -> pyrtl.WireVector:

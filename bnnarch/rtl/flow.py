@@ -143,5 +143,4 @@ def select_layers(layers: Sequence[Layer], names: Sequence[str] | None) -> list[
             raise RtlError(f"no layer named {', '.join(map(repr, missing))} in the workload "
                            f"(compute layers: {', '.join(x.name for x in layers if x.is_compute)})")
         return [by_name[n] for n in names]
-    return [lay for lay in layers if lay.is_compute and not lay.is_full_precision
-            and not (lay.w_bits == 1 and lay.a_bits > 1)]
+    return [lay for lay in layers if lay.is_compute and not lay.is_full_precision]

@@ -9,8 +9,8 @@ Data conventions (also what the RTL computes, see ``bnnarch.rtl.pe``):
 * multi-bit: activations unsigned ``a_bits``-bit, weights two's complement
   ``w_bits``-bit (w_bits >= 2), stored as bit planes ``[..., plane, k]``
   (plane p has weight 2^p, the weight MSB plane -2^(w_bits-1));
-  ``dot = sum_k w*a``. ``w_bits = 1`` with ``a_bits > 1`` is not supported
-  ({-1,+1} weights would need a per-column activation sum).
+  ``dot = sum_k w*a``; with ``w_bits = 1`` (and a_bits > 1) the weights
+  are {-1,+1} coded {0,1} as in binary layers.
 * ``sign = dot >= threshold[g*N + n]`` (BN folded into an integer threshold).
 * Packed workload weights (``Layer.packed_weights``): hex of the sign bits,
   row-major cout x K, most significant bit of each byte first (numpy
@@ -74,8 +74,11 @@ def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
     if data.xnor:
         w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
         a = data.a_planes[:, :, 0, :].astype(np.int64) * 2 - 1
+    elif data.w_bits == 1:
+        w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
+        a = values_from_planes(data.a_planes, signed=False)
     else:
-        w = values_from_planes(data.w_planes, signed=data.w_bits > 1)
+        w = values_from_planes(data.w_planes, signed=True)
         a = values_from_planes(data.a_planes, signed=False)
     dot = np.einsum("gmk,gnk->gmn", a, w)
     thr = data.thresholds.reshape(g, 1, n)
@@ -115,9 +118,6 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
                        f"{layer.a_bits} bits) runs on the MAC unit, not the array RTL")
     g, m, n, k = layer.gemm()
     wb, ab = layer.w_bits, layer.a_bits
-    if wb == 1 and ab > 1:
-        raise RtlError(f"layer {layer.name!r}: w_bits=1 with a_bits={ab} is not supported by "
-                       "the RTL generator (+-1 weights with multi-bit activations)")
     w = rng.integers(0, 2, size=(g, n, wb, k), dtype=np.uint8)
     if use_real and layer.packed_weights and wb == 1:
         bits = decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}")
@@ -134,9 +134,6 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
 def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,
                 rng: np.random.Generator) -> LayerData:
     """Random operands for a (g, m, n, k) GEMM at the given bit-widths."""
-    if w_bits == 1 and a_bits > 1:
-        raise RtlError(f"layer {name!r}: w_bits=1 with a_bits={a_bits} is not supported by "
-                       "the RTL generator (+-1 weights with multi-bit activations)")
     w = rng.integers(0, 2, size=(g, n, w_bits, k), dtype=np.uint8)
     a = rng.integers(0, 2, size=(g, m, a_bits, k), dtype=np.uint8)
     span = max(1, k // 4)
@@ -221,7 +218,8 @@ def program(arr: RtlArray, data: LayerData) -> Program:
     cfg = {"cfg_kw_last": kw - 1, "cfg_pr_last": pr - 1, "cfg_pc_last": pc - 1,
            "cfg_fc_last": fc - 1, "cfg_fr_last": fr - 1, "cfg_g_last": g - 1,
            "cfg_wmsb": data.w_planes.shape[2] - 1, "cfg_xnor": int(data.xnor),
-           "cfg_signed": int(data.w_bits > 1), "cfg_bias": (2 * kw * S - k) & mask}
+           "cfg_signed": int(data.w_bits > 1), "cfg_bias": (2 * kw * S - k) & mask,
+           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1)}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fr, fc, sim)
 

@@ -9,9 +9,11 @@ Arithmetic (what the golden model in ``bnnarch.rtl.golden`` computes):
   (the zero padding of the last word XNORs to ones; the bias removes it).
 * multi-bit layers (``xnor`` = 0, bit-serial, Stripes/Bit Fusion style):
   ``passes = w_bits x a_bits`` bit-plane pairs; activations are unsigned,
-  weights two's complement (the plane w_bits-1 has weight -2^(w_bits-1);
-  w_bits = 1 with a_bits > 1 is refused by the generator's host side).
+  weights two's complement (the plane w_bits-1 has weight -2^(w_bits-1)).
   Per pass the PE adds ``+-popcount(w_plane AND a_plane) << (pw + pa)``.
+  With w_bits = 1 the weights are {-1,+1} (bits b): the PE accumulates
+  ``sum(b*a)`` and a per-activation-lane unit (a PE with all-ones weights)
+  ``sum(a)``; the output stage forms ``2*sum(b*a) - sum(a)``.
 
 All accumulator arithmetic is modulo 2^acc_bits (two's complement), so the
 result is exact whenever the true dot product fits in acc_bits signed bits;
@@ -72,14 +74,17 @@ def accumulate(pop: pyrtl.WireVector, ctrl: PassCtrl, acc_bits: int,
     return acc_next, acc
 
 
-def output_stage(acc_value: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector,
+def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: pyrtl.WireVector,
                  threshold: pyrtl.WireVector, acc_bits: int) -> tuple[pyrtl.WireVector,
                                                                      pyrtl.WireVector]:
-    """Accumulator -> (dot product, sign bit). ``dot = xnor ? 2*acc - bias :
+    """Accumulator -> (dot product, sign bit). ``dot = double ? 2*acc - bias :
     acc``; ``sign = dot >= threshold`` (signed; the BN-folded threshold).
+    ``double`` is set for +-1 weights: XNOR layers (bias = 2*words*S - K) and
+    +-1 weights x unsigned multi-bit activations (AND passes accumulate
+    sum(b*a); bias = the lane's activation sum, so dot = sum((2b-1)*a)).
     Area: one subtractor and one comparator of acc_bits (~10 x acc_bits GE)."""
     doubled = pyrtl.concat(acc_value[: acc_bits - 1], pyrtl.Const(0, 1))
-    dot = pyrtl.select(xnor, (doubled - bias)[:acc_bits], acc_value)
+    dot = pyrtl.select(double, (doubled - bias)[:acc_bits], acc_value)
     sign = pyrtl.signed_ge(dot, threshold)
     return dot, sign
 

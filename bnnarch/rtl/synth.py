@@ -105,7 +105,7 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
 
         stage = reg_stage if a.interconnect == "broadcast" else identity_stage
         acc_next, _ = pe_core(w, x, xnor, ctrl, TREES[a.popcount_tree], stage, AB, "acc")
-        dot, sign = output_stage(acc_next, xnor, bias, thr, AB)
+        dot, sign = output_stage(acc_next, xnor, bias, thr, AB)  # bias: cfg or lane sum
         outs = {"dot": dot, "sign": sign}
         if a.interconnect == "systolic":
             outs["w_out"] = reg_stage(w)
