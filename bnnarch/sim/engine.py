@@ -1,26 +1,41 @@
-"""SimPy engine: runs each layer's tile schedule at tile granularity.
+"""Tile-level engine: runs a layer's tile schedule on the array, its buffers
+and the DRAM channel, with exact integer cycles.
 
-Components are SimPy processes/resources built per run (no module-level
-environment):
-  * the DRAM channel: a Resource of capacity 1 shared by loads and stores;
-    a transfer of b bits holds it ceil(b / bits_per_cycle) cycles after a
-    fixed access latency (spec.dram.latency_ns, in cycles);
-  * buffer slots: a Container per tile of 2 slots (double buffered: the load
-    of tile i+1 overlaps compute of tile i) or 1 (single buffered);
-  * the compute unit (array or MAC unit): one tile at a time.
-Cycles are exact integers: every timeout is an integer number of cycles.
-Stall cycles = the layer's cycles minus its compute cycles.
+Model (one layer; tiles in schedule order 0..n-1):
+  * load i  (DRAM -> buffers: weights, activations, reloaded partial sums),
+    compute i (array or MAC unit), store i (outputs or spilled partial sums ->
+    DRAM);
+  * input buffer slots: 2 when the weight and activation buffers are double
+    buffered, else 1 -- load i needs compute i - slots to have finished;
+  * output buffer slots: 2 when double buffered, else 1 -- compute i needs
+    store i - slots to have finished;
+  * compute i starts when load i, compute i-1 and that output slot are done;
+  * one DRAM channel shared by loads and stores, run by one DMA engine that,
+    whenever it is free, issues the oldest ready store first (it frees an
+    output slot), else the next load if its input slot is free, else waits.
+    A transfer of b bits takes latency + ceil(b / bits per cycle) cycles.
+
+``run_tiles`` is the SimPy discrete-event model (components as processes,
+events at tile granularity). ``run_tiles_fast`` computes the same schedule by
+a direct recurrence; tests hold the two equal, and the mapper uses the fast
+one to search all candidate tilings exactly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
 import simpy
 
-from bnnarch.sim.mapper import Schedule, Tile
 from bnnarch.spec.array import ArraySpec
+
+if TYPE_CHECKING:
+    from bnnarch.sim.mapper import Tile
+
+INF = float("inf")
 
 
 @dataclass(frozen=True)
@@ -39,58 +54,123 @@ def dram_cycles(bits: int, spec: ArraySpec) -> int:
     return lat + math.ceil(bits / spec.dram_bits_per_cycle)
 
 
-def run_tiles(tiles: tuple[Tile, ...] | list[Tile], spec: ArraySpec) -> TimedLayer:
-    """Simulate one layer's tiles: loads -> compute -> stores, overlapped as the
-    buffers' double buffering allows, the DRAM channel shared."""
-    env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
+def _slots(spec: ArraySpec) -> tuple[int, int]:
     b = spec.buffers
-    in_slots = 2 if (b.weights.double_buffered and b.activations.double_buffered) else 1
-    out_slots = 2 if b.outputs.double_buffered else 1
-    free_in = simpy.Container(env, capacity=in_slots, init=in_slots)
-    free_out = simpy.Container(env, capacity=out_slots, init=out_slots)
-    ready = simpy.Store(env)
-    done_compute = simpy.Store(env)
-    state = {"compute": 0, "end": 0}
+    k_in = 2 if (b.weights.double_buffered and b.activations.double_buffered) else 1
+    return k_in, (2 if b.outputs.double_buffered else 1)
 
-    def loader():  # noqa: ANN202 - simpy process
-        for t in tiles:
-            yield free_in.get(1)
-            bits = t.load_w_bits + t.load_a_bits + t.load_psum_bits
-            if bits:
-                with dram.request() as req:
-                    yield req
-                    yield env.timeout(dram_cycles(bits, spec))
-            yield ready.put(t)
 
-    def computer():  # noqa: ANN202
-        for _ in tiles:
-            t = yield ready.get()
-            yield free_out.get(1)
-            yield env.timeout(t.compute_cycles)
-            state["compute"] += t.compute_cycles
-            yield free_in.put(1)
-            yield done_compute.put(t)
-
-    def storer():  # noqa: ANN202
-        for _ in tiles:
-            t = yield done_compute.get()
-            if t.store_bits:
-                with dram.request() as req:
-                    yield req
-                    yield env.timeout(dram_cycles(t.store_bits, spec))
-            yield free_out.put(1)
-        state["end"] = env.now
-
-    env.process(loader())
-    env.process(computer())
-    p = env.process(storer())
-    env.run(until=p)
-    cycles = int(state["end"])
+def _timed(tiles: Sequence[Tile], cycles: int) -> TimedLayer:
+    comp = sum(t.compute_cycles for t in tiles)
     reads = sum(t.load_w_bits + t.load_a_bits + t.load_psum_bits for t in tiles)
     writes = sum(t.store_bits for t in tiles)
-    return TimedLayer(cycles, state["compute"], cycles - state["compute"], reads, writes)
+    return TimedLayer(cycles, comp, cycles - comp, reads, writes)
 
 
-def run_schedule(s: Schedule, spec: ArraySpec) -> TimedLayer:
+def run_tiles(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
+    """SimPy model: a compute process and a DMA process sharing the buffers'
+    slots; the DRAM channel is the DMA process (one transfer at a time)."""
+    n = len(tiles)
+    if n == 0:
+        return _timed(tiles, 0)
+    env = simpy.Environment()
+    k_in, k_out = _slots(spec)
+    load_done = [env.event() for _ in range(n)]
+    store_done = [env.event() for _ in range(n)]
+    comp_end: list[float] = [INF] * n  # known as soon as compute i starts
+    changed = {"ev": env.event()}
+
+    def notify() -> None:
+        ev = changed["ev"]
+        changed["ev"] = env.event()
+        ev.succeed()
+
+    def compute():  # noqa: ANN202 - simpy process
+        for i, t in enumerate(tiles):
+            yield load_done[i]
+            if i >= k_out:
+                yield store_done[i - k_out]
+            comp_end[i] = env.now + t.compute_cycles
+            notify()
+            yield env.timeout(t.compute_cycles)
+
+    def dma():  # noqa: ANN202
+        nl = ns = 0
+        while nl < n or ns < n:
+            now = env.now
+            store_ready = ns < nl and comp_end[ns] <= now
+            load_ready = nl < n and (nl < k_in or comp_end[nl - k_in] <= now)
+            if store_ready:
+                yield env.timeout(dram_cycles(tiles[ns].store_bits, spec))
+                store_done[ns].succeed()
+                ns += 1
+            elif load_ready:
+                t = tiles[nl]
+                yield env.timeout(dram_cycles(t.load_w_bits + t.load_a_bits + t.load_psum_bits, spec))
+                load_done[nl].succeed()
+                nl += 1
+            else:
+                wake = min(comp_end[ns] if ns < nl else INF,
+                           comp_end[nl - k_in] if k_in <= nl < n else INF)
+                waits = [changed["ev"]]
+                if wake < INF:
+                    waits.append(env.timeout(int(wake - now)))
+                yield env.any_of(waits)
+                # let every event of this instant settle before deciding again
+                yield env.timeout(0)
+
+    env.process(compute())
+    proc = env.process(dma())
+    env.run(until=proc)
+    return _timed(tiles, int(env.now))
+
+
+def run_tiles_fast(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
+    """The same model as run_tiles by direct recurrence (no event queue)."""
+    n = len(tiles)
+    if n == 0:
+        return _timed(tiles, 0)
+    k_in, k_out = _slots(spec)
+    lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
+    bw = spec.dram_bits_per_cycle
+    load_end = [0] * n
+    store_end = [0] * n
+    comp_end = [0] * n
+    comp_known = 0  # computes whose end time is known (started)
+    prev_comp = 0
+    t = 0
+    nl = ns = 0
+
+    def xfer(bits: int) -> int:
+        return lat + math.ceil(bits / bw) if bits > 0 else 0
+
+    while nl < n or ns < n:
+        # start every compute whose inputs are known
+        while comp_known < nl and (comp_known < k_out or comp_known - k_out < ns):
+            i = comp_known
+            start = max(load_end[i], prev_comp, store_end[i - k_out] if i >= k_out else 0)
+            prev_comp = comp_end[i] = start + tiles[i].compute_cycles
+            comp_known += 1
+        store_ready = ns < nl and ns < comp_known and comp_end[ns] <= t
+        load_ready = nl < n and (nl < k_in or (nl - k_in < comp_known and comp_end[nl - k_in] <= t))
+        if store_ready:
+            t += xfer(tiles[ns].store_bits)
+            store_end[ns] = t
+            ns += 1
+        elif load_ready:
+            tl = tiles[nl]
+            t += xfer(tl.load_w_bits + tl.load_a_bits + tl.load_psum_bits)
+            load_end[nl] = t
+            nl += 1
+        else:
+            cands = []
+            if ns < nl and ns < comp_known:
+                cands.append(comp_end[ns])
+            if k_in <= nl < n and nl - k_in < comp_known:
+                cands.append(comp_end[nl - k_in])
+            t = max(t, min(cands))
+    return _timed(tiles, t)
+
+
+def run_schedule(s, spec: ArraySpec) -> TimedLayer:  # noqa: ANN001 - Schedule (avoid cycle)
     return run_tiles(s.tiles, spec)

@@ -15,6 +15,7 @@ rows ((th - 1) * stride + dilated kernel height).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -23,6 +24,10 @@ from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
+# Candidates simulated per layer shape at most (in order of their lower bound). Every
+# layer of the shipped workloads is searched exactly within it except a few
+# full-precision layers on the MAC unit, whose candidates all have near-equal bounds.
+SEARCH_BUDGET = 48
 ORDERS: tuple[str, ...] = tuple("".join(p) for p in itertools.permutations("mnk"))
 
 
@@ -66,12 +71,14 @@ def layer_bits(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, str]:
 
 
 def _candidates(total: int, align: int) -> list[int]:
-    """Tile sizes to try along one dimension: powers of two, multiples of the
-    array dimension, and the full extent."""
+    """Tile sizes to try along one dimension: powers of two and power-of-two
+    multiples of the array dimension (never below it: a narrower tile only
+    idles PEs), and the full extent."""
     c = {total}
     v = 1
     while v < total:
-        c.add(v)
+        if v >= align:
+            c.add(v)
         v *= 2
     m = align
     while m < total:
@@ -164,9 +171,10 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     a = spec.array
     bufs = spec.buffers
     bw = spec.dram_bits_per_cycle
-    best: tuple[tuple[float, int, int], tuple] | None = None
+    lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
     align_n = a.rows if a.interconnect == "broadcast" else a.cols
     row_w = w_in + 2 * layer.padding[1] if layer.op != "linear" else 1
+    cands: list[tuple[int, int, int, str, tuple[int, int, int, int], dict[str, int]]] = []
     for gt in (_candidates(g, 1) if g > 1 else [1]):
         for th in _candidates(ho, 1):
             for ci in (_candidates(cin_g, 1) if g == 1 else [cin_g]):
@@ -189,14 +197,31 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
                                     gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs,
                                                    passes=passes)
                                     compute_total += mn * gn * nn * kn * _compute(gem, spec, engine)
+                    # first tile's load and last tile's store bound the prologue/epilogue
+                    first = w_tile + a_tile
+                    last_m = ho - (counts["m"] - 1) * th
+                    last_g = g - (ceil_div(g, gt) - 1) * gt
+                    last_n = cout_g - (ceil_div(cout_g, co) - 1) * co
+                    last_store = last_g * last_n * last_m * wo * out_b
+                    edge = 2 * lat + math.ceil(first / bw) + math.ceil(last_store / bw)
                     n_tiles = counts["m"] * counts["n"] * counts["k"]
+                    seen_orders: set[str] = set()
                     for order in ORDERS:
+                        live = "".join(c for c in order if counts[c] > 1)
+                        if live in seen_orders:
+                            continue  # same tile sequence as an order already tried
+                        seen_orders.add(live)
                         dram = _estimate(layer, spec, engine, order, (gt, th, ci, co), counts,
                                          passes, wb, ab, acc, out_b, compute_total)
-                        key = (max(compute_total, dram / bw), dram, n_tiles)
-                        if best is None or key < best[0]:
-                            best = (key, (order, (gt, th, ci, co), counts))
-    if best is None:
+                        # every tile loads something (consecutive tiles differ in m, n or
+                        # k); every output tile is stored once, plus spills
+                        transfers = n_tiles + counts["m"] * counts["n"]
+                        if _spilled(order):
+                            transfers += counts["m"] * counts["n"] * (counts["k"] - 1)
+                        bound = max(compute_total + edge,
+                                    math.ceil(dram / bw) + transfers * lat)
+                        cands.append((bound, dram, n_tiles, order, (gt, th, ci, co), counts))
+    if not cands:
         raise MappingError(
             f"layer {layer.name!r} ({layer.op}, in {list(layer.in_shape)}, out "
             f"{list(layer.out_shape)}, {wb}b weights) cannot be mapped: even its smallest tile "
@@ -205,8 +230,29 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
             f"{bufs.activations.capacity_kib} KiB, outputs {bufs.outputs.capacity_kib} KiB; "
             "half of each when double buffered)"
         )
-    order, tiling, counts = best[1]
-    return _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+    # Branch and bound: simulate candidates in order of their lower bound until no
+    # remaining bound can beat the best simulated latency. The result is the exact
+    # argmin of simulated cycles over all legal candidates (ties: fewer DRAM bits),
+    # so more bandwidth or bigger buffers can never make a layer slower.
+    from bnnarch.sim.engine import run_tiles_fast
+
+    cands.sort(key=lambda c: (c[0], c[2], c[1]))
+    best: tuple[int, int, Schedule] | None = None
+    evaluated = 0
+    for bound, dram, _nt, order, tiling, counts in cands:
+        if best is not None and (bound > best[0] or (bound == best[0] and dram >= best[1])):
+            if bound > best[0]:
+                break
+            continue
+        if evaluated >= SEARCH_BUDGET:
+            break  # lower bounds still below the best: result is the best of the budget
+        evaluated += 1
+        sched = _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+        cyc = run_tiles_fast(sched.tiles, spec).cycles
+        if best is None or (cyc, sched.dram_bits) < (best[0], best[1]):
+            best = (cyc, sched.dram_bits, sched)
+    assert best is not None
+    return best[2]
 
 
 def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
@@ -232,9 +278,10 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     total_cycles = 0
     compute_cache: dict[tuple[int, int, int, int], int] = {}
     last_k = len(k_sizes) - 1
+    spilled = _spilled(order)
+    pos = (order.index("m"), order.index("n"), order.index("k"))
     for idx in itertools.product(*(ranges[c] for c in order)):
-        it = dict(zip(order, idx, strict=True))
-        mi, ni, ki = it["m"], it["n"], it["k"]
+        mi, ni, ki = idx[pos[0]], idx[pos[1]], idx[pos[2]]
         mt = m_sizes[mi]
         gi, gsz, nt = n_units[ni]
         kt = k_sizes[ki]
@@ -249,10 +296,10 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
         out_key = (mi, ni)
         outs = gsz * nt * mt * wo
         # partial sums: if this output tile was started before and left, reload it
-        lp = outs * acc if (ki > 0 and out_key in seen_out and _spilled(order)) else 0
+        lp = outs * acc if (ki > 0 and spilled and out_key in seen_out) else 0
         seen_out.add(out_key)
         final = ki == last_k
-        st = outs * out_b if final else (outs * acc if _spilled(order) else 0)
+        st = outs * out_b if final else (outs * acc if spilled else 0)
         gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gsz, passes=passes)
         ck = (gem.m, gem.n, gem.k_bits, gem.groups)
         cyc = compute_cache.get(ck)
