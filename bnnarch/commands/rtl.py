@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     con = Console()
     for lay in rep["layers"]:
         mark = "ok" if not lay["failures"] else "FAIL"
-        con.print(f"{mark:4} {lay["name"]:<20} rtl {lay['rtl_cycles']} sim {lay['sim_cycles']} "
+        con.print(f"{mark:4} {lay['name']:<20} rtl {lay['rtl_cycles']} sim {lay['sim_cycles']} "
                   f"bit_exact={lay['bit_exact']} cycle_match={lay['cycle_match']} "
                   f"icarus={lay['icarus']}", soft_wrap=True)
     if rep["area"]:

@@ -84,7 +84,10 @@ def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: py
     sum(b*a); bias = the lane's activation sum, so dot = sum((2b-1)*a)).
     Area: one subtractor and one comparator of acc_bits (~10 x acc_bits GE)."""
     doubled = pyrtl.concat(acc_value[: acc_bits - 1], pyrtl.Const(0, 1))
-    dot = pyrtl.select(double, (doubled - bias)[:acc_bits], acc_value)
+    # zero-extend the subtrahend so that the exported Verilog puts any mux
+    # feeding it inside a self-determined concat (Verilator WIDTH lint)
+    diff = doubled.zero_extended(acc_bits + 1) - bias.zero_extended(acc_bits + 1)
+    dot = pyrtl.select(double, diff[:acc_bits], acc_value)
     sign = pyrtl.signed_ge(dot, threshold)
     return dot, sign
 

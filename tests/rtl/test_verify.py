@@ -1,0 +1,139 @@
+"""Layer verification: bit-exact vs the golden model, cycle-exact vs the
+timing model / mapper, real packed weights, and the user-facing errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bnnarch.errors import RtlError
+from bnnarch.rtl.array import build_array
+from bnnarch.rtl.golden import decode_packed, golden, layer_data, program, random_data
+from bnnarch.rtl.run import run_program
+from bnnarch.rtl.verify import builtin_layers, check_layer, first_mismatch
+from bnnarch.sim.timing import GemmTile, tile_compute_cycles
+from bnnarch.workload.layer import Layer
+
+from .helpers import small_spec
+
+DESIGNS = {
+    "broadcast": dict(rows=4, cols=4, simd_bits=16),
+    "systolic_os": dict(rows=3, cols=4, simd_bits=16, interconnect="systolic", dataflow="os"),
+    "broadcast_wallace": dict(rows=2, cols=2, simd_bits=32, tree="wallace"),
+}
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_builtin_layers_bit_and_cycle_exact(design: str) -> None:
+    """1x1, 3x3, strided, grouped, multi-bit and FC layers on each interconnect."""
+    arr = build_array(small_spec(kib=4, **DESIGNS[design]))
+    rng = np.random.default_rng(1)
+    for layer in builtin_layers() + [
+            Layer("w1a4", "conv2d", ("input",), (3, 5, 5), (4, 3, 3), kernel=(3, 3), a_bits=4)]:
+        lc = check_layer(arr, layer, rng, "FastSimulation")
+        assert lc.failures() == []
+        assert lc.bit_exact and lc.cycle_match
+        assert lc.whole is not None and lc.whole.rtl_cycles == lc.whole.sim_cycles
+
+
+def _packed(bits: np.ndarray) -> str:
+    return np.packbits(bits.reshape(-1)).tobytes().hex()
+
+
+def test_real_packed_weights_and_thresholds() -> None:
+    rng = np.random.default_rng(3)
+    layer = Layer("real", "conv2d", ("input",), (8, 4, 4), (6, 4, 4), kernel=(3, 3),
+                  padding=(1, 1))
+    _, _, n, k = layer.gemm()
+    w = rng.integers(0, 2, size=(n, k), dtype=np.uint8)
+    thr = tuple(int(t) for t in rng.integers(-10, 10, size=n))
+    layer = replace(layer, packed_weights=_packed(w), thresholds=thr)
+    data = layer_data(layer, rng)
+    np.testing.assert_array_equal(data.w_planes[0, :, 0, :], w)
+    assert tuple(data.thresholds) == thr
+    lc = check_layer(build_array(small_spec(kib=4)), layer, rng, "FastSimulation")
+    assert lc.data == "packed_weights" and lc.ok
+
+
+def test_decode_packed_row_padding() -> None:
+    bits = np.random.default_rng(0).integers(0, 2, size=(3, 5), dtype=np.uint8)
+    rows = "".join(np.packbits(r).tobytes().hex() for r in bits)  # each row padded to a byte
+    np.testing.assert_array_equal(decode_packed(rows, 3, 5, "x"), bits)
+    np.testing.assert_array_equal(decode_packed(_packed(bits), 3, 5, "x"), bits)
+    with pytest.raises(RtlError, match="needs 3 x 5"):
+        decode_packed("ff", 3, 5, "layer 'x'")
+    with pytest.raises(RtlError, match="not a hex string"):
+        decode_packed("zz", 3, 5, "layer 'x'")
+
+
+def test_mismatch_names_output_and_cycle() -> None:
+    arr = build_array(small_spec())
+    data = random_data("L", 1, 4, 3, 20, 1, 1, np.random.default_rng(0))
+    run = run_program(arr, program(arr, data), "FastSimulation")
+    assert first_mismatch(arr, data, run) is None
+    w = data.w_planes.copy()
+    w[0, 1, 0, :] ^= 1  # flip every weight bit of filter 1
+    bad = replace(data, w_planes=w)
+    msg = first_mismatch(arr, bad, run)
+    assert msg is not None
+    assert "filter 1" in msg and "written at cycle" in msg and "golden dot" in msg
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "is"])
+def test_unsupported_dataflow_is_a_clear_error(dataflow: str) -> None:
+    spec = small_spec(interconnect="systolic", dataflow=dataflow)
+    with pytest.raises(RtlError, match=f"dataflow {dataflow} not supported by the RTL generator"):
+        build_array(spec)
+
+
+def test_too_large_array_is_refused() -> None:
+    spec = small_spec(rows=128, cols=64, kib=64)
+    with pytest.raises(RtlError, match="too large for the RTL generator"):
+        build_array(spec)
+
+
+def test_layer_that_does_not_fit_the_buffers() -> None:
+    arr = build_array(small_spec(kib=0.25))
+    data = random_data("big", 1, 64, 64, 512, 1, 1, np.random.default_rng(0))
+    with pytest.raises(RtlError, match="layer 'big' needs .* words per lane of the weights"):
+        program(arr, data)
+
+
+def test_accumulator_overflow_is_refused() -> None:
+    arr = build_array(small_spec(acc_bits=8, simd_bits=8))
+    data = random_data("wide", 1, 2, 2, 64, 4, 4, np.random.default_rng(0))
+    with pytest.raises(RtlError, match="overflow acc_bits=8"):
+        program(arr, data)
+
+
+def test_full_precision_layer_is_refused() -> None:
+    layer = Layer("fp", "conv2d", ("input",), (3, 4, 4), (4, 2, 2), kernel=(3, 3),
+                  w_bits=32, a_bits=32)
+    with pytest.raises(RtlError, match="full-precision layer"):
+        layer_data(layer, np.random.default_rng(0))
+
+
+def test_golden_model_pm1_and_twos_complement() -> None:
+    rng = np.random.default_rng(0)
+    d = random_data("x", 1, 2, 2, 5, 2, 3, rng)
+    w = d.w_planes[..., 0, :].astype(int) - 2 * d.w_planes[..., 1, :].astype(int)
+    a = sum((1 << p) * d.a_planes[..., p, :].astype(int) for p in range(3))
+    dot, sign = golden(d)
+    np.testing.assert_array_equal(dot[0], a[0] @ w[0].T)
+    b = random_data("y", 1, 2, 2, 5, 1, 1, rng)
+    wb = b.w_planes[0, :, 0, :].astype(int) * 2 - 1
+    ab = b.a_planes[0, :, 0, :].astype(int) * 2 - 1
+    np.testing.assert_array_equal(golden(b)[0][0], ab @ wb.T)
+
+
+def test_systolic_os_passes_share_one_fold() -> None:
+    """timing.py (changed for the RTL): a systolic os fold streams all passes
+    back to back; the skew is paid once per fold, not per pass."""
+    t1 = GemmTile(m=8, n=8, k_bits=64, passes=1)
+    t4 = GemmTile(m=8, n=8, k_bits=64, passes=4)
+    c1 = tile_compute_cycles(t1, 4, 4, 16, "systolic", "os")
+    c4 = tile_compute_cycles(t4, 4, 4, 16, "systolic", "os")
+    assert c1 == 4 * (4 + 4 + 4 - 2)
+    assert c4 == 4 * (4 * 4 + 4 + 4 - 2)
