@@ -54,6 +54,7 @@ class QuantMixin:
         self.w_bits = _check_bits("w_bits", w_bits)
         self.a_bits = _check_bits("a_bits", a_bits)
         self.method = method
+        self.fp_act = False  # ReLU instead of the quantizer (full-precision twins only)
         if method == "bnn":
             wq, aq = Q.ScaledSign(scale=False), Q.SignSTE()
         elif method == "xnor":
@@ -79,7 +80,7 @@ class QuantMixin:
 
     def quantized_input(self, x: Tensor) -> Tensor:
         if self.a_bits >= FP:
-            return x
+            return F.relu(x) if self.fp_act else x
         if self.shift is not None:
             x = self.shift(x if x.dim() == 4 else x[:, :, None, None]).view_as(x)
         if self.a_bits == 1:
@@ -146,6 +147,18 @@ def random_precision(model: nn.Module, base: dict[str, tuple[int, int]], rng: ra
     (full-precision layers stay full precision). Used to train switchable models."""
     ch = tuple(choices)
     return {n: (rng.choice(ch), rng.choice(ch)) if max(b) < FP else b for n, b in base.items()}
+
+
+def make_fp_twin(model: nn.Module) -> nn.Module:
+    """Turn a freshly built BNN into its full-precision twin (in place): every
+    quantized layer at 32 bits, and the layers that binarize activations get a
+    ReLU in place of the sign (otherwise the twin would be a linear network),
+    as the full-precision baselines of Bi-Real / ReActNet."""
+    for m in quant_layers(model).values():
+        if m.a_bits < FP:
+            m.fp_act = True
+        m.w_bits = m.a_bits = FP
+    return model
 
 
 def set_progress(model: nn.Module, p: float) -> None:

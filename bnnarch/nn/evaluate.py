@@ -1,0 +1,64 @@
+"""Evaluate a trained model under a precision map (used by the precision search).
+
+Layer names in the map are the names of the extracted workload's compute
+layers (bnnarch.workload.extract names a module's layer by its qualified
+module name), which are the keys of ``bnnarch.nn.layers.quant_layers``: one
+map applies to both the simulator workload and the model.
+
+Changing bit-widths without re-estimating batch-norm statistics collapses
+accuracy (NOTES.md: detector mAP 0.98 -> 0.001-0.40); we always re-estimate
+them on ``calib_images`` training images before evaluating on the test split.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bnnarch.errors import ModelError
+from bnnarch.nn.checkpoint import Checkpoint, load_checkpoint
+from bnnarch.nn.layers import get_precision, set_precision
+from bnnarch.nn.train import evaluate, recalibrate_bn, task_data
+from bnnarch.nn.zoo import input_shape
+
+
+def load_model(checkpoint_or_model: str | Path | Checkpoint | nn.Module, task: str | None = None,
+               model_name: str | None = None) -> tuple[nn.Module, str, int]:
+    """(model, task, input size) from a checkpoint path/object or a model (then ``task`` is needed)."""
+    if isinstance(checkpoint_or_model, str | Path):
+        checkpoint_or_model = load_checkpoint(checkpoint_or_model)
+    if isinstance(checkpoint_or_model, Checkpoint):
+        ck = checkpoint_or_model
+        return ck.build(), ck.task, input_shape(ck.model_name, small=True)[-1]
+    if task is None:
+        raise ModelError("evaluating a bare model needs task= (classify, detect or segment)")
+    size = input_shape(model_name, small=True)[-1] if model_name else 16
+    return checkpoint_or_model, task, size
+
+
+def evaluate_under_precision(checkpoint_or_model: str | Path | Checkpoint | nn.Module,
+                             pmap: dict[str, tuple[int, int]], *, calib_images: int = 256,
+                             task: str | None = None, size: int | None = None,
+                             threads: int | None = 1) -> float:
+    """Test metric (accuracy / mAP@0.5 / mIoU) of the model with ``pmap``
+    applied over its default precision, after re-estimating BN statistics on
+    the first ``calib_images`` training images. The caller's model is not modified."""
+    if threads:
+        torch.set_num_threads(threads)
+    model, task, default_size = load_model(checkpoint_or_model, task)
+    if calib_images <= 0:
+        raise ModelError(f"calib_images must be > 0, got {calib_images}")
+    model = copy.deepcopy(model)
+    set_precision(model, pmap)
+    data = task_data(task, size or default_size)
+    recalibrate_bn(model, data.x_train[:calib_images])
+    return evaluate(model, data)
+
+
+def precision_layers(checkpoint_or_model: str | Path | Checkpoint | nn.Module) -> dict[str, tuple[int, int]]:
+    """Default (w_bits, a_bits) of every layer a precision map may name."""
+    model, _, _ = load_model(checkpoint_or_model, task="classify")
+    return get_precision(model)
