@@ -14,9 +14,16 @@ buffer of (K + extra) input rows; a reader writes one input pixel (Cin
 channels) per ``Cin/SIMD`` cycles into it and a writer, concurrently, emits
 each K x K x Cin window as ``K*K*Cin/SIMD`` stream words. The first window
 needs the first ``(K-1-p)*Win + K-p`` pixels of the frame; afterwards read
-and write overlap, so a frame costs ``max(Hin*Win*Cin/SIMD,
+and write overlap, so a frame's busy time is ``max(Hin*Win*Cin/SIMD,
 Hout*Wout*K*K*Cin/SIMD)`` cycles (FINN's ``max(cycles_read_block,
-cycles_write_block)`` per output row, summed). A SIMD that does not divide
+cycles_write_block)`` per output row, summed). Rows are freed as output rows
+complete, so while the last output row of a frame is written the reader can
+prefetch only what the freed rows leave room for; when the SWU is the
+bottleneck the rest of the next frame's fill is a bubble the simulation
+shows as stall. Its II therefore lies between ``swu_cycles`` (no bubble,
+e.g. a line buffer of a whole frame) and FINN's own estimate
+``swu_finn_cycles`` = ``Win*K*Cin/SIMD + Hout*max(write row, read stride
+rows)``, which refills K rows every frame without prefetch. A SIMD that does not divide
 Cin is served at gcd(SIMD, Cin) channels per cycle (FINN would insert a
 data-width converter).
 
@@ -106,6 +113,17 @@ def swu_cycles(layer: Layer, simd: int) -> int:
     _, hout, wout = layer.out_shape
     k = layer.kernel[0]
     return max(hin * win * swu_read_cycles(cin, simd), hout * wout * swu_write_cycles(k, cin, simd))
+
+
+def swu_finn_cycles(layer: Layer, simd: int) -> int:
+    """FINN's ConvolutionInputGenerator estimate (finn.custom_op.fpgadataflow,
+    ``get_exp_cycles``): ``Win*K*Cin/SIMD + Hout*max(Wout*K*K*Cin/SIMD,
+    stride*Win*Cin/SIMD)`` — a K-row fill per frame, then rows overlapped."""
+    cin, _, win = layer.in_shape
+    _, hout, wout = layer.out_shape
+    k, s = layer.kernel[0], layer.stride[0]
+    rd = swu_read_cycles(cin, simd)
+    return win * k * rd + hout * max(wout * swu_write_cycles(k, cin, simd), s * win * rd)
 
 
 def swu_first_window_cycles(layer: Layer, simd: int) -> int:
