@@ -23,6 +23,8 @@ from bnnarch.cost.energy import (
     postproc_energy,
 )
 from bnnarch.errors import MappingError, SimError
+from bnnarch.reuse import hook as reuse_hook
+from bnnarch.reuse.hook import ReuseHook
 from bnnarch.sim.engine import run_schedule, run_tiles
 from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
 from bnnarch.sim.result import LayerResult, SimResult
@@ -44,13 +46,15 @@ def _simulate_compute(layer: Layer, spec: ArraySpec) -> LayerResult:
         s = map_layer(layer, spec)
     except MappingError:
         raise
-    timed = run_schedule(s, spec)
+    hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
+    timed = run_schedule(hook.schedule(s), spec)
     dram_bits = timed.dram_read_bits + timed.dram_write_bits
-    e = compute_layer_energy(s, spec, dram_bits)
+    e = hook.energy(compute_layer_energy(s, spec, dram_bits))
     wb, ab, passes, engine = layer_bits(layer, spec)
     if engine == "array":
         useful = layer.macs * passes
         util = useful / (_peak_bitops_per_cycle(spec) * timed.cycles) if timed.cycles else 0.0
+        util *= hook.executed_fraction
     else:
         util = layer.macs / (spec.full_precision.units * timed.cycles) if timed.cycles else 0.0
     gt, th, ci, co = s.tiling
@@ -61,7 +65,7 @@ def _simulate_compute(layer: Layer, spec: ArraySpec) -> LayerResult:
         cycles=timed.cycles, compute_cycles=timed.compute_cycles, stall_cycles=timed.stall_cycles,
         utilization=util, energy_pj=sum(e.values()), energy_breakdown_pj=tuple(sorted(e.items())),
         macs=layer.macs, ops=layer.ops, dram_read_bits=timed.dram_read_bits,
-        dram_write_bits=timed.dram_write_bits, mapping=mapping,
+        dram_write_bits=timed.dram_write_bits, mapping=mapping, extra=hook.extra,
     )
 
 
@@ -152,7 +156,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     for layer in g:
         data_bits = max((bits.get(s, INPUT_BITS) for s in layer.inputs), default=INPUT_BITS)
         layers.append(simulate_layer(layer, spec, data_bits))
-    area = area_breakdown_mm2(spec)
+    area = area_breakdown_mm2(spec) | reuse_hook.area_mm2(spec)
     total_area = sum(area.values())
     # leakage charged per layer on its cycles
     with_leak: list[LayerResult] = []
@@ -162,8 +166,12 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
         eb["leakage"] += leak
         with_leak.append(replace(r, energy_pj=r.energy_pj + leak,
                                  energy_breakdown_pj=tuple(sorted(eb.items()))))
-    return SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
-                     tuple(sorted(area.items())))
+    res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
+                    tuple(sorted(area.items())))
+    if spec.reuse.any_enabled:  # report reuse against the same design without it
+        base = simulate(reuse_hook.without_reuse(spec), graph, precision)
+        res = replace(res, extra=res.extra + reuse_hook.totals(res, base))
+    return res
 
 
 def clear_caches() -> None:

@@ -90,18 +90,43 @@ class PostProc(Strict):
 
 
 class KernelPatternReuse(Strict):
+    """Share the XNOR-popcount of repeated binary 2-D kernels (Chang et al.,
+    DATE 2020): per input channel, a kernel equal to an earlier filter's (or,
+    with ``sign_inverted``, its complement: popcount = valid bits - popcount)
+    is not computed; its result is read from a per-column shared-result
+    buffer. Hardware model and costs: bnnarch.reuse.effect / bnnarch.reuse.cost."""
+
     enabled: bool = False
     sign_inverted: bool = True
+    share_ports: int = Field(
+        default=8, ge=1, le=256,
+        description="shared partial results each PE can add per cycle (adder-tree inputs)")
+    share_entries: int = Field(
+        default=4096, ge=1, le=1 << 20,
+        description="shared-result buffer entries per PE column (one per referenced kernel result)")
 
 
 class InputSimilarityReuse(Strict):
+    """Derive a window's popcount from its left neighbour's plus a correction
+    over the differing positions (Fu et al., arXiv 1810.02068), when at most
+    ``max_diff_bits`` of the receptive field differ."""
+
     enabled: bool = False
-    max_diff_bits: int = Field(default=2, ge=0, le=64)
+    max_diff_bits: int = Field(
+        default=256, ge=0, le=1 << 20,
+        description="most differing receptive-field positions the delta path takes")
+    window_bits: int = Field(
+        default=4608, ge=1, le=1 << 20,
+        description="receptive-field bits the per-column previous-window register holds")
 
 
 class Reuse(Strict):
     kernel_pattern: KernelPatternReuse = KernelPatternReuse()
     input_similarity: InputSimilarityReuse = InputSimilarityReuse()
+
+    @property
+    def any_enabled(self) -> bool:
+        return self.kernel_pattern.enabled or self.input_similarity.enabled
 
 
 class ArraySpec(Strict):

@@ -29,6 +29,7 @@ from bnnarch.workload.layer import (
     KernelStats,
     Layer,
     LayerStats,
+    ReuseStats,
     WindowStats,
 )
 
@@ -73,6 +74,17 @@ def layer_to_dict(layer: Layer) -> dict[str, Any]:
             }
         if layer.stats.extra:
             s["extra"] = dict(layer.stats.extra)
+        if layer.stats.reuse is not None:
+            r = layer.stats.reuse
+            s["reuse"] = {
+                "frames": r.frames,
+                "rep_slices": list(r.rep_slices),
+                "rep_slices_signfolded": list(r.rep_slices_signfolded),
+                "shared_results": r.shared_results,
+                "shared_results_signfolded": r.shared_results_signfolded,
+                "windows": r.windows,
+                "diff_hist": [list(x) for x in r.diff_hist],
+            }
         d["stats"] = s
     if layer.packed_weights is not None:
         d["packed_weights"] = layer.packed_weights
@@ -119,9 +131,25 @@ def _stats_from(d: dict[str, Any] | None, where: str) -> LayerStats | None:
             if w
             else None,
             extra=tuple(sorted((str(a), float(b)) for a, b in (d.get("extra") or {}).items())),
+            reuse=_reuse_stats_from(d.get("reuse")),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise WorkloadError(f"{where}.stats: malformed statistics ({e})") from None
+
+
+def _reuse_stats_from(r: dict[str, Any] | None) -> ReuseStats | None:
+    """Optional ``stats.reuse`` (absent in older files: None)."""
+    if not r:
+        return None
+    return ReuseStats(
+        frames=int(r["frames"]),
+        rep_slices=tuple(int(x) for x in r["rep_slices"]),
+        rep_slices_signfolded=tuple(int(x) for x in r["rep_slices_signfolded"]),
+        shared_results=int(r["shared_results"]),
+        shared_results_signfolded=int(r["shared_results_signfolded"]),
+        windows=int(r["windows"]),
+        diff_hist=tuple((int(a), int(b)) for a, b in r["diff_hist"]),
+    )
 
 
 def layer_from_dict(d: dict[str, Any], where: str) -> Layer:

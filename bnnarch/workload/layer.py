@@ -67,10 +67,40 @@ class WindowStats:
 
 
 @dataclass(frozen=True)
+class ReuseStats:
+    """Exact counts that the computation-reuse model (bnnarch.reuse) needs,
+    measured on trained weights and real binary activations of ``frames`` input
+    images (bnnarch.reuse.stats). Binary conv2d layers only.
+
+    Kernel side (weights; within each group, per input channel, a 2-D kernel is
+    a *representative* if no earlier output filter has the same pattern —
+    or, ``_signfolded``, the same or the complementary pattern):
+    ``rep_slices[o]`` = representative 2-D kernels of output filter ``o``;
+    ``shared_results`` = (channel, pattern class) pairs that at least one later
+    filter reuses (entries the shared-result buffer must hold per pixel).
+
+    Window side (activations; a window is one output pixel's receptive field,
+    kh*kw*cin positions, each +1, -1 or padding): ``windows`` = windows seen
+    (output pixels x frames); ``diff_hist`` = sparse ((D, count), ...) over the
+    windows that have a left neighbour in the same output row, D = positions
+    whose value differs from that neighbour's window.
+    """
+
+    frames: int
+    rep_slices: tuple[int, ...]
+    rep_slices_signfolded: tuple[int, ...]
+    shared_results: int
+    shared_results_signfolded: int
+    windows: int
+    diff_hist: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class LayerStats:
     kernel: KernelStats | None = None
     window: WindowStats | None = None
     extra: tuple[tuple[str, float], ...] = ()
+    reuse: ReuseStats | None = None
 
 
 @dataclass(frozen=True)
