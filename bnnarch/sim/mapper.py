@@ -159,7 +159,10 @@ def map_layer(layer: Layer, spec: ArraySpec) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
-    return replace(_map_shape(anon, spec), layer=layer.name)
+    try:
+        return replace(_map_shape(anon, spec), layer=layer.name)
+    except MappingError as e:
+        raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}", 1)) from None
 
 
 @lru_cache(maxsize=65536)
