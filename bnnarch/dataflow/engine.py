@@ -83,20 +83,20 @@ class PipelineRun:
     fifo_depths: dict[str, int]
 
 
-def _put(env: simpy.Environment, fifo: Fifo, item: Any, st: StageStats, f: int):  # noqa: ANN202
+def _put(env: simpy.Environment, fifo: Fifo, item: Any, st: StageStats, f: int):
     t0 = env.now
     yield fifo.put(item)
     st.wait_out[f] += int(env.now - t0)
 
 
-def _get(env: simpy.Environment, fifo: Fifo, st: StageStats, f: int):  # noqa: ANN202
+def _get(env: simpy.Environment, fifo: Fifo, st: StageStats, f: int):
     t0 = env.now
     item = yield fifo.get()
     st.wait_in[f] += int(env.now - t0)
     return item
 
 
-def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames: int):  # noqa: ANN202
+def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames: int):
     sent = 0  # bits sent so far (continuous stream over frames)
     for f in range(frames):
         st.begin(f, env.now)
@@ -114,7 +114,7 @@ def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames:
         st.done[f] = int(env.now)
 
 
-def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
           frames: int):
     per_vector_in = s.in_items // s.out_natural if s.out_natural else 0
     for f in range(frames):
@@ -132,12 +132,12 @@ def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats
         st.done[f] = int(env.now)
 
 
-def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
                frames: int):
     yield from _mvtu(env, s, inp, out, st, frames)
 
 
-def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,  # noqa: ANN202
+def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
               frames: int):
     """SWU or max-pool: a reader filling a line buffer of ``line_rows`` input
     rows and a writer emitting windows as soon as their last pixel is in."""
@@ -148,7 +148,7 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
     per_item = s.in_items // P if s.in_items >= P else 0  # pixels per input item (1 or P)
     group_in = 1 if per_item else P  # pixels that arrive with one item
 
-    def reader():  # noqa: ANN202
+    def reader():
         for f in range(frames):
             base = f * P
             i = 0
@@ -167,7 +167,7 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
                     i += 1
                     got_pixel.fire()
 
-    def writer():  # noqa: ANN202
+    def writer():
         pending = 0
         for f in range(frames):
             base = f * P
@@ -214,7 +214,7 @@ def run_pipeline(stages: list[Stage], frames: int, until: int | None = None) -> 
         env.process(_PROCS[s.kind](env, s, fifos[j - 1], fifos[j], stats[s.name], frames))
     last = stages[-1]
 
-    def sink():  # noqa: ANN202
+    def sink():
         for f in range(frames):
             for _ in range(last.out_items):
                 yield fifos[-1].get()

@@ -196,7 +196,7 @@ def fold(spec: DataflowSpec, graph: WorkloadGraph) -> FoldResult:
     return FoldResult(best, fixed, None, mode)
 
 
-def _budget_error(mode: str, need: float, limit: float):  # noqa: ANN202
+def _budget_error(mode: str, need: float, limit: float):
     from bnnarch.errors import FieldError
 
     what = "lanes" if mode == "budget_lanes" else "area_mm2"

@@ -1,3 +1,4 @@
+# ruff: noqa: C408 - stage fields are gathered as keyword dicts
 """Workload + design + folding -> the pipeline's stages (plain values).
 
 A dataflow design runs a *chain* of layers: every layer takes the previous

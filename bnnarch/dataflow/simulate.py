@@ -195,9 +195,9 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     for r in reports:
         s = r.stage
         fold_txt = f" PE={s.pe} SIMD={s.simd}" if s.kind == "mvtu" else ""
-        extra.append((f"stage {s.name}",
-                      f"II {r.busy_cycles:,} busy{fold_txt}; waits in {r.wait_in_cycles:,} / out "
-                      f"{r.wait_out_cycles:,}; FIFO {s.out_fifo} peak {r.fifo_peak}/{s.out_depth}"))
+        line = (f"II {r.busy_cycles:,} busy{fold_txt}; waits in {r.wait_in_cycles:,} / out "
+                f"{r.wait_out_cycles:,}; FIFO {s.out_fifo} peak {r.fifo_peak}/{s.out_depth}")
+        extra.append((f"stage {s.name}", line))
     extra.append(("stages", [r.to_dict() for r in reports]))
     extra.append(("folding", folding.to_dict()))
     extra.append(("frame_completion_cycles", list(c)))

@@ -55,7 +55,7 @@ class Folding(Strict):
     by the folding pass from exactly one of target_fps / target_cycles /
     budget. Without a target every compute layer must be listed."""
 
-    layers: dict[str, LayerFold] = {}
+    layers: dict[str, LayerFold] = Field(default_factory=dict)
     target_fps: float | None = Field(default=None, gt=0)
     target_cycles: int | None = Field(default=None, ge=1, description="cycles per frame (II)")
     budget: Budget | None = None

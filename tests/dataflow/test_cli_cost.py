@@ -21,7 +21,7 @@ LAYER_KEYS = ("name", "op", "w_bits", "a_bits", "cycles", "compute_cycles", "sta
               "utilization", "energy_pj")
 
 
-def test_simulate_cli_on_finn_sfc(root, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_simulate_cli_on_finn_sfc(root, tmp_path, capsys) -> None:
     out = tmp_path / "r.json"
     rc = main(["simulate", str(root / "designs/finn_sfc.yaml"), "--workload",
                str(root / "workloads/sfc.json"), "--json", str(out)])
@@ -38,7 +38,7 @@ def test_simulate_cli_on_finn_sfc(root, tmp_path, capsys) -> None:  # noqa: ANN0
     assert all(s["fifo_peak"] <= s["fifo_depth"] for s in d["stages"])
 
 
-def test_fold_cli_writes_explicit_design(root, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_fold_cli_writes_explicit_design(root, tmp_path, capsys) -> None:
     out, js = tmp_path / "cnv.yaml", tmp_path / "fold.json"
     rc = main(["fold", str(root / "designs/finn_cnv.yaml"), "-w", str(root / "workloads/cnv.json"),
                "--out", str(out), "--json", str(js)])
@@ -57,7 +57,7 @@ def test_fold_cli_writes_explicit_design(root, tmp_path, capsys) -> None:  # noq
     assert (a.ii_cycles, a.latency_cycles) == (b.ii_cycles, b.latency_cycles)
 
 
-def test_fold_cli_reports_errors_with_lines(tmp_path, root, capsys) -> None:  # noqa: ANN001
+def test_fold_cli_reports_errors_with_lines(tmp_path, root, capsys) -> None:
     p = tmp_path / "bad.yaml"
     p.write_text("name: b\ntemplate: dataflow\nclock_mhz: 100\nfolding:\n  layers:\n"
                  "    fc0: {pe: 3, simd: 49}\n    fcX: {pe: 1, simd: 1}\n  target_cycles: 100\n")
@@ -70,7 +70,7 @@ def test_fold_cli_reports_errors_with_lines(tmp_path, root, capsys) -> None:  # 
     assert rc == 2 and "'fold' needs a dataflow design (template: array)" in capsys.readouterr().err
 
 
-def test_energy_ledger_and_area(root) -> None:  # noqa: ANN001
+def test_energy_ledger_and_area(root) -> None:
     g = load_workload(root / "workloads/sfc.json")
     spec = load_design(root / "designs/finn_sfc.yaml")
     r = simulate_dataflow(spec, g)
@@ -91,7 +91,7 @@ def test_energy_ledger_and_area(root) -> None:  # noqa: ANN001
     assert rs.energy_breakdown_pj["xnor"] == pytest.approx(eb["xnor"])
 
 
-def test_folding_pass_is_minimal_and_budget_fits(root) -> None:  # noqa: ANN001
+def test_folding_pass_is_minimal_and_budget_fits(root) -> None:
     g = load_workload(root / "workloads/lfc.json")
     spec = design_from_dict({"name": "f", "template": "dataflow", "clock_mhz": 200,
                              "folding": {"target_cycles": 128}})

@@ -14,7 +14,7 @@ from .helpers import design, two_convs
 FOLDS = {"a": (1, 8), "b": (1, 9), "fc": (10, 16)}
 
 
-def _stages(r) -> dict:  # noqa: ANN001
+def _stages(r) -> dict:
     return {s["stage"]: s for s in dict(r.extra)["stages"]}
 
 
@@ -60,7 +60,7 @@ def test_batch_latency_is_first_latency_plus_ii_per_frame(n: int) -> None:
     assert total == pytest.approx(L + (n - 1) * ii, rel=0.01)
 
 
-def test_finn_cnv_batch_matches_l_plus_n_ii(root) -> None:  # noqa: ANN001
+def test_finn_cnv_batch_matches_l_plus_n_ii(root) -> None:
     spec = load_design(root / "designs/finn_cnv.yaml")
     g = load_workload(root / "workloads/cnv.json")
     r = simulate_dataflow(spec, g, frames=6)

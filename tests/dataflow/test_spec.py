@@ -68,16 +68,16 @@ folding:
 fifo:
   depths: {fc1: 0}
 """)
-    assert errs["folding.target_cycles"] == (
-        "give at most one of target_fps, target_cycles, budget "
-        "(got target_fps, target_cycles, budget)", 6)
+    msg = ("give at most one of target_fps, target_cycles, budget "
+           "(got target_fps, target_cycles, budget)")
+    assert errs["folding.target_cycles"] == (msg, 6)
     assert errs["folding.budget"] == ("give exactly one of lanes, area_mm2", 7)
     assert errs["folding.target_fps"] == (
         "2e+08 frames/s needs more than one frame per cycle at 100 MHz", 5)
     assert errs["fifo.depths.fc1"] == ("depth must be >= 1 (got 0)", 9)
 
 
-def test_workload_errors_name_layers_and_finn_rules(root) -> None:  # noqa: ANN001
+def test_workload_errors_name_layers_and_finn_rules(root) -> None:
     g = load_workload(root / "workloads/sfc.json")
     spec = parse_design("""\
 name: d
@@ -106,7 +106,7 @@ fifo:
     assert "design 'd' on workload 'sfc'" in str(ei.value) and len(ei.value.errors) == 8
 
 
-def test_budget_below_smallest_design(root) -> None:  # noqa: ANN001
+def test_budget_below_smallest_design(root) -> None:
     g = load_workload(root / "workloads/sfc.json")
     spec = parse_design(GOOD.replace("target_fps: 1000", "budget: {lanes: 3}"))
     with pytest.raises(SpecError) as ei:
