@@ -21,13 +21,14 @@ from functools import lru_cache
 
 from bnnarch.errors import MappingError
 from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
-from bnnarch.spec.array import ArraySpec
+from bnnarch.spec.array import ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
 
 # Candidates simulated per layer shape at most (in order of their lower bound). Every
 # layer of the shipped workloads is searched exactly within it except a few
 # full-precision layers on the MAC unit, whose candidates all have near-equal bounds.
 SEARCH_BUDGET = 48
+_DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
 ORDERS: tuple[str, ...] = tuple("".join(p) for p in itertools.permutations("mnk"))
 
 
@@ -137,32 +138,23 @@ def _refetch(order: str, relevant: str, counts: dict[str, int]) -> int:
     return f
 
 
-def _estimate(layer: Layer, spec: ArraySpec, engine: str, order: str,
-              tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-              wb: int, ab: int, acc: int, out_b: int, compute_total: int) -> int:
-    """DRAM bits of a candidate, in closed form (equals what _build produces)."""
-    gt, th, ci, co = tiling
-    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
-    row_w = w_in + 2 * layer.padding[1] if layer.op != "linear" else 1
-    w_total = g * cout_g * cin_g * taps * wb
-    a_total = sum(n * _in_rows(layer, mt, h_in) for mt, n in _sizes(ho, th)) * row_w * g * cin_g * ab
-    if layer.op == "linear":
-        a_total = g * cin_g * ab
-    a_rel = "mk" if g == 1 else "mnk"
-    outs = g * cout_g * ho * wo
-    spill = 2 * outs * acc * (counts["k"] - 1) if _spilled(order) and counts["k"] > 1 else 0
-    return (w_total * _refetch(order, "nk", counts) + a_total * _refetch(order, a_rel, counts)
-            + spill + outs * out_b)
-
-
 def map_layer(layer: Layer, spec: ArraySpec) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
     try:
-        return replace(_map_shape(anon, spec), layer=layer.name)
+        return replace(_map_shape(anon, mapping_key(spec)), layer=layer.name)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}", 1)) from None
+
+
+def mapping_key(spec: ArraySpec) -> ArraySpec:
+    """The spec with every field the mapping does not depend on reset, so that
+    designs differing only in node, names, post-processing or reuse share one
+    cached mapping."""
+    return spec.model_copy(update={"name": "-", "description": "",
+                                   "technology": _DEFAULT_TECH, "postproc": _DEFAULT_POST,
+                                   "reuse": _DEFAULT_REUSE})
 
 
 @lru_cache(maxsize=65536)
@@ -178,8 +170,16 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     align_n = a.rows if a.interconnect == "broadcast" else a.cols
     row_w = w_in + 2 * layer.padding[1] if layer.op != "linear" else 1
     cands: list[tuple[int, int, int, str, tuple[int, int, int, int], dict[str, int]]] = []
+    w_total = g * cout_g * cin_g * taps * wb
+    outs = g * cout_g * ho * wo
+    a_rel = "mk" if g == 1 else "mnk"
     for gt in (_candidates(g, 1) if g > 1 else [1]):
         for th in _candidates(ho, 1):
+            if layer.op == "linear":
+                a_total = g * cin_g * ab
+            else:
+                a_total = (sum(n * _in_rows(layer, mt, h_in) for mt, n in _sizes(ho, th))
+                           * row_w * g * cin_g * ab)
             for ci in (_candidates(cin_g, 1) if g == 1 else [cin_g]):
                 a_tile = gt * ci * (_in_rows(layer, th, h_in) * row_w if layer.op != "linear"
                                     else 1) * ab
@@ -214,12 +214,15 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
                         if live in seen_orders:
                             continue  # same tile sequence as an order already tried
                         seen_orders.add(live)
-                        dram = _estimate(layer, spec, engine, order, (gt, th, ci, co), counts,
-                                         passes, wb, ab, acc, out_b, compute_total)
+                        spilled = _spilled(order)
+                        # DRAM bits in closed form (equal to what _build produces)
+                        dram = (w_total * _refetch(order, "nk", counts)
+                                + a_total * _refetch(order, a_rel, counts) + outs * out_b)
                         # every tile loads something (consecutive tiles differ in m, n or
                         # k); every output tile is stored once, plus spills
                         transfers = n_tiles + counts["m"] * counts["n"]
-                        if _spilled(order):
+                        if spilled and counts["k"] > 1:
+                            dram += 2 * outs * acc * (counts["k"] - 1)
                             transfers += counts["m"] * counts["n"] * (counts["k"] - 1)
                         bound = max(compute_total + edge,
                                     math.ceil(dram / bw) + transfers * lat)
