@@ -1,0 +1,173 @@
+"""Accuracy in the loop: evaluators of a trained model under a precision map,
+and an on-disk cache keyed by the map so workers (and reruns) share results.
+
+- ``checkpoint``: the trained model of ``bnnarch.nn`` evaluated under the map
+  with batch-norm statistics re-estimated (NOTES.md: without recalibration
+  accuracy collapses), optionally after a short fine-tune.
+- ``proxy``: a closed-form stand-in for CI and hardware studies without a
+  trained model: ``base - sum_l share_l * (c / w_bits + c / a_bits - 2c / 8)``
+  over quantized layers (``share_l`` = the layer's fraction of MACs,
+  ``c = 0.04``, ``base = 0.97``). It is *not* an accuracy; reports say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from bnnarch.errors import BnnarchError, StudyError
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.io import PrecisionMap
+
+PROXY_BASE = 0.97
+PROXY_COEFF = 0.04
+
+
+class AccuracyEvaluator(Protocol):
+    """Metric (accuracy / mAP / mIoU, in [0, 1]) of a model under a precision map."""
+
+    metric: str
+    key: str
+    """Identifies the model and evaluation settings (part of the cache key)."""
+
+    def evaluate(self, pmap: PrecisionMap | None) -> float:
+        """``None``: the model at the precision it was trained at (the baseline)."""
+        ...
+
+
+class ProxyEvaluator:
+    def __init__(self, *, graph: WorkloadGraph, metric: str) -> None:
+        self.metric = metric
+        self._graph = graph
+        total = sum(layer.macs for layer in graph.compute_layers()) or 1
+        self._share = {layer.name: layer.macs / total for layer in graph.compute_layers()}
+        self.key = f"proxy:{graph.name}:{PROXY_BASE}:{PROXY_COEFF}"
+
+    def evaluate(self, pmap: PrecisionMap | None) -> float:
+        drop = 0.0
+        for layer in self._graph.compute_layers():
+            w, a = (pmap or {}).get(layer.name, (layer.w_bits, layer.a_bits))
+            if w > 8 or a > 8:
+                continue
+            drop += self._share[layer.name] * PROXY_COEFF * (1 / w + 1 / a - 2 / 8)
+        return PROXY_BASE - drop
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+class CheckpointEvaluator:
+    """Calls ``bnnarch.nn.evaluate.evaluate_checkpoint`` (imports torch lazily)."""
+
+    def __init__(self, *, checkpoint: Path, task: str, metric: str,
+                 recalibration_images: int, fine_tune_steps: int) -> None:
+        self.metric = metric
+        self._checkpoint = checkpoint
+        self._task = task
+        self._opts = {"recalibration_images": recalibration_images,
+                      "fine_tune_steps": fine_tune_steps}
+        self.key = (f"ckpt:{_file_digest(checkpoint)}:{task}:"
+                    f"{json.dumps(self._opts, sort_keys=True)}")
+        self._fn: Any = None
+
+    def _load(self) -> Any:
+        if self._fn is None:
+            try:
+                from bnnarch.nn import evaluate as ev
+            except ImportError as e:
+                raise StudyError(f"accuracy evaluation needs bnnarch.nn.evaluate ({e}); use "
+                                 "evaluation.evaluator: proxy meanwhile") from None
+            self._fn = _resolve(ev)
+        return self._fn
+
+    def evaluate(self, pmap: PrecisionMap | None) -> float:
+        fn = self._load()
+        try:
+            return float(fn(self._checkpoint, pmap, task=self._task, **self._opts))
+        except BnnarchError:
+            raise
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            raise StudyError(f"evaluating {self._checkpoint} failed: {e}") from None
+
+
+def _resolve(ev: Any) -> Any:
+    """Adapter to the evaluation function of bnnarch.nn.evaluate."""
+    fn = getattr(ev, "evaluate_checkpoint", None)
+    if fn is None:
+        raise StudyError("bnnarch.nn.evaluate has no evaluate_checkpoint()")
+
+    def call(checkpoint: Path, pmap: PrecisionMap | None, *, task: str,
+             recalibration_images: int, fine_tune_steps: int) -> float:
+        out = fn(checkpoint, pmap, recalibration_images=recalibration_images,
+                 fine_tune_steps=fine_tune_steps)
+        if isinstance(out, dict):
+            metric = {"classify": "accuracy", "detect": "map", "segment": "miou"}[task]
+            return float(out[metric])
+        return float(out)
+
+    return call
+
+
+class CachedEvaluator:
+    """Wraps an evaluator with a directory of JSON files, one per (evaluator
+    key, precision map); writes are atomic (temp file + rename)."""
+
+    def __init__(self, inner: AccuracyEvaluator, *, cache_dir: Path) -> None:
+        self.inner = inner
+        self.metric = inner.metric
+        self.key = inner.key
+        self._dir = cache_dir
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, pmap: PrecisionMap | None) -> Path:
+        body = json.dumps({"key": self.key,
+                           "pmap": sorted((k, list(v)) for k, v in (pmap or {}).items())
+                           if pmap is not None else None})
+        h = hashlib.sha256(body.encode()).hexdigest()
+        return self._dir / h[:2] / f"{h}.json"
+
+    def evaluate(self, pmap: PrecisionMap | None) -> float:
+        path = self._path(pmap)
+        try:
+            value = float(json.loads(path.read_text())["value"])
+            self.hits += 1
+            return value
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.misses += 1
+        value = self.inner.evaluate(pmap)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"value": value, "key": self.key,
+                                       "pmap": {k: list(v) for k, v in (pmap or {}).items()}}))
+            tmp.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+        return value
+
+
+def make_evaluator(*, kind: str, graph: WorkloadGraph, metric: str, task: str,
+                   checkpoint: Path | None, recalibration_images: int, fine_tune_steps: int,
+                   cache_dir: Path | None) -> AccuracyEvaluator:
+    inner: AccuracyEvaluator
+    if kind == "proxy":
+        inner = ProxyEvaluator(graph=graph, metric=metric)
+    elif kind == "checkpoint":
+        if checkpoint is None:
+            raise StudyError("evaluation.evaluator: checkpoint needs a checkpoint")
+        inner = CheckpointEvaluator(checkpoint=checkpoint, task=task, metric=metric,
+                                    recalibration_images=recalibration_images,
+                                    fine_tune_steps=fine_tune_steps)
+    else:
+        raise StudyError(f"unknown evaluator {kind!r} (known: checkpoint, proxy)")
+    return CachedEvaluator(inner, cache_dir=cache_dir) if cache_dir is not None else inner

@@ -1,0 +1,288 @@
+"""Run a study to its trial budget: durable, resumable, parallel.
+
+Every worker loops: under the study's creation lock, fail the trials of dead
+workers, count the trials (every state uses budget), stop at the budget or
+create the next trial and stamp it with its owner; then, with a heartbeat
+running, evaluate the candidate and tell the result. So the study ends with
+exactly ``trials`` trials however many workers (here or on other machines)
+run and however often the command is killed and rerun; a kill loses only the
+trials in flight (they end FAIL with a reason on the next run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from bnnarch.dse._space import PointSampler, suggest_hardware, suggest_precision
+from bnnarch.dse._spec import OBJECTIVES, StudySpec, load_study
+from bnnarch.dse._storage import (
+    FAIL_REASON_ATTR,
+    OWNER_ATTR,
+    Heartbeat,
+    count_trials,
+    creation_lock,
+    fail_dead_trials,
+    get_storage,
+    owner_id,
+)
+from bnnarch.dse._trial import Context, Outcome, build_context, evaluate_candidate
+from bnnarch.errors import BnnarchError, StudyError
+
+log = logging.getLogger(__name__)
+SPEC_ATTR = "bnnarch:spec"
+INVALID_ATTR = "invalid_reason"
+CONSTRAINTS_KEY = "constraints"  # Optuna's system attr for feasibility
+
+
+def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
+    """What must not change between runs of one study (the budget may)."""
+    d = spec.model_dump(mode="json", exclude={"trials", "description", "storage", "source"})
+    return {"sha": hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16],
+            "objectives": [o.name for o in spec.objectives]}
+
+
+def _constraints_func(trial: FrozenTrial) -> Sequence[float]:
+    return trial.user_attrs.get("constraints") or trial.system_attrs.get(CONSTRAINTS_KEY) or [0.0]
+
+
+def make_sampler(spec: StudySpec, *, seed: int) -> optuna.samplers.BaseSampler:
+    """grid/random: ``PointSampler`` (trial-number indexed); tpe/nsga2: Optuna's."""
+    s = spec.sampler
+    cf = _constraints_func if spec.constraints else None
+    if s.name in ("grid", "random"):
+        return PointSampler(domains=spec.hardware, kind=s.name, trials=spec.trials, seed=spec.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, constraints_func=cf, multivariate=True)
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=cf,
+                                             population_size=s.population_size or 50)
+
+
+def open_study(spec: StudySpec, *, storage: None | str | BaseStorage, seed: int = 0,
+               create: bool = True) -> optuna.Study:
+    """Create the study (first run) or load it, checking it was made from the
+    same spec (apart from its trial budget)."""
+    st = get_storage(storage if storage is not None else spec.storage,
+                     default_path=spec.default_storage_path)
+    directions = [o.direction for o in spec.objectives]
+    fp = spec_fingerprint(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            study = optuna.load_study(study_name=spec.name, storage=st,
+                                      sampler=make_sampler(spec, seed=seed))
+        except KeyError:
+            if not create:
+                raise StudyError(f"no study {spec.name!r} in this storage; run it first") from None
+            with creation_lock(st, spec.name):
+                study = optuna.create_study(study_name=spec.name, storage=st,
+                                            directions=directions, load_if_exists=True,
+                                            sampler=make_sampler(spec, seed=seed))
+                if SPEC_ATTR not in study.user_attrs:
+                    study.set_user_attr(SPEC_ATTR, fp)
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is not None and stored != fp:
+        raise StudyError(
+            f"study {spec.name!r} in this storage was created from a different spec "
+            f"({stored.get('sha')} != {fp['sha']}): give the study a new name, pass another "
+            "--storage, or delete the old study's database to start over")
+    if [d.name.lower() for d in study.directions] != directions:
+        raise StudyError(f"study {spec.name!r} has directions {study.directions}, the spec asks "
+                         f"for {directions}")
+    return study
+
+
+@dataclass
+class WorkerStats:
+    trials: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
+    storage, tid = study._storage, trial._trial_id
+    storage.set_trial_user_attr(tid, "design", out.design)
+    storage.set_trial_user_attr(tid, "precision", out.precision)
+    if out.invalid_reason is not None:
+        storage.set_trial_user_attr(tid, INVALID_ATTR, out.invalid_reason)
+        return
+    storage.set_trial_user_attr(tid, "sim", out.sim)
+    storage.set_trial_user_attr(tid, "metrics", out.metrics)
+    if out.constraints:
+        storage.set_trial_user_attr(tid, "constraints", list(out.constraints))
+        storage.set_trial_system_attr(tid, CONSTRAINTS_KEY, list(out.constraints))
+
+
+def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context) -> TrialState:
+    """Evaluate one created trial and tell its result; returns its state."""
+    spec = ctx.spec
+    try:
+        hw = suggest_hardware(trial, spec.hardware)
+        searched = (suggest_precision(trial, spec.precision, ctx.units)
+                    if spec.precision.search else {})
+        out = evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{trial.number}")
+        _record(study, trial, out)
+    except (KeyboardInterrupt, SystemExit):
+        with contextlib.suppress(Exception):
+            study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+        raise
+    except Exception as e:
+        reason = str(e) if isinstance(e, BnnarchError) else f"{type(e).__name__}: {e}"
+        log.debug("trial %d failed:\n%s", trial.number, traceback.format_exc())
+        study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
+        study.tell(trial, state=TrialState.FAIL)
+        if isinstance(e, BnnarchError):
+            raise  # e.g. the evaluator cannot run at all: stop rather than burn the budget
+        return TrialState.FAIL
+    if out.invalid_reason is not None:
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialState.PRUNED
+    study.tell(trial, list(out.values))
+    return TrialState.COMPLETE
+
+
+def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: int = 0,
+                max_trials: int | None = None,
+                on_trial: Callable[[optuna.Study, int], None] | None = None) -> WorkerStats:
+    """Create and run trials until the study's budget is met (or ``max_trials``
+    trials of this worker). Returns what this worker did."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    ppid = os.getppid()
+    study = open_study(spec, storage=storage)
+    # a seed per worker and per run: a resumed run must not replay its first run
+    study.sampler = make_sampler(spec, seed=spec.seed + 7919 * worker + 104729 * count_trials(study))
+    ctx = build_context(spec)
+    stats = WorkerStats()
+    me = owner_id()
+    t0 = time.perf_counter()
+    while max_trials is None or stats.trials < max_trials:
+        with creation_lock(study._storage, spec.name):
+            fail_dead_trials(study)
+            n = count_trials(study)
+            if n >= spec.trials:
+                break
+            trial = study.ask()
+            study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, me)
+        with Heartbeat(study._storage, trial._trial_id):
+            state = run_one(study, trial, ctx)
+        stats.trials += 1
+        stats.complete += state == TrialState.COMPLETE
+        stats.pruned += state == TrialState.PRUNED
+        stats.failed += state == TrialState.FAIL
+        if on_trial is not None:
+            on_trial(study, n + 1)
+        if worker and os.getppid() != ppid:
+            break  # our parent was killed: finish the trial in flight, then stop
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _child(source: str, sweep: bool, storage: str | None, worker: int) -> None:
+    spec = load_study(source, sweep=sweep)
+    try:
+        worker_loop(spec, storage=storage, worker=worker)
+    except BnnarchError as e:
+        print(f"error: worker {worker}: {e}", flush=True)
+        raise SystemExit(2) from None
+
+
+def best_so_far(study: optuna.Study, spec: StudySpec) -> str:
+    """Per objective, the best value among feasible complete trials; front size."""
+    from bnnarch.dse._pareto import feasible_complete, pareto_trials
+
+    trials = feasible_complete(study)
+    if not trials:
+        return "no feasible trial yet"
+    parts = []
+    for i, o in enumerate(spec.objectives):
+        vals = [t.values[i] for t in trials]
+        best = max(vals) if o.direction == "maximize" else min(vals)
+        unit = OBJECTIVES[o.name][1]
+        parts.append(f"{o.name} {best:.4g}{(' ' + unit) if unit else ''}")
+    if len(spec.objectives) > 1:
+        parts.append(f"front {len(pareto_trials(study, spec))}")
+    return " | ".join(parts)
+
+
+def run_study(spec: StudySpec, *, storage: None | str = None, workers: int = 1,
+              sweep: bool = False, progress: bool = True) -> optuna.Study:
+    """Run ``spec`` to its budget with ``workers`` processes on this machine
+    (this one plus workers - 1 children). ``storage``: URL or path, default the
+    spec's (or ``runs/<name>.db`` next to the spec)."""
+    if workers < 1:
+        raise StudyError(f"--workers must be >= 1, got {workers}")
+    study = open_study(spec, storage=storage)  # creates it once, before any child
+    url = storage if storage is not None else spec.storage
+    if url is None:
+        url = str(spec.default_storage_path)
+    procs: list[multiprocessing.process.BaseProcess] = []
+    if workers > 1 and count_trials(study) < spec.trials:
+        mp = multiprocessing.get_context("spawn")
+        for w in range(1, workers):
+            p = mp.Process(target=_child, args=(spec.source, sweep, url, w), daemon=False)
+            p.start()
+            procs.append(p)
+    try:
+        if progress:
+            _run_with_progress(spec, url, study)
+        else:
+            worker_loop(spec, storage=url)
+    finally:
+        for p in procs:
+            p.join()
+    bad = [p.exitcode for p in procs if p.exitcode]
+    if bad:
+        raise StudyError(f"{len(bad)} worker process(es) failed (exit codes {bad})")
+    return study
+
+
+def _run_with_progress(spec: StudySpec, url: str, study: optuna.Study) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    done = count_trials(study)
+    last = [0.0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[best]}"),
+                  transient=False) as bar:
+        task = bar.add_task(spec.name, total=spec.trials, completed=done,
+                            best=best_so_far(study, spec) if done else "")
+
+        def on_trial(st: optuna.Study, n: int) -> None:
+            now = time.monotonic()
+            fields: dict[str, Any] = {"completed": min(n, spec.trials)}
+            if now - last[0] > 1.0 or n >= spec.trials:
+                last[0] = now
+                fields["best"] = best_so_far(st, spec)
+            bar.update(task, **fields)
+
+        worker_loop(spec, storage=url, on_trial=on_trial)
+        final = open_study(spec, storage=url)
+        bar.update(task, completed=min(count_trials(final), spec.trials),
+                   best=best_so_far(final, spec))
+
+
+def storage_label(spec: StudySpec, storage: str | None) -> str:
+    url = storage or spec.storage
+    return url.split("@")[-1] if url else str(Path(spec.default_storage_path))

@@ -1,0 +1,235 @@
+"""Optuna storage for studies: one ``get_storage`` turns user input into an
+RDB storage with heartbeats, plus the two things an exact, resumable trial
+budget needs: a lock around trial creation (shared by every worker of a
+study, on this machine or on others) and failing the trials of dead workers.
+
+- SQLite (the default, one file): WAL journal, ``synchronous=NORMAL`` (a
+  killed process loses nothing committed; only a power cut can drop the last
+  commits), a 60 s busy timeout; the creation lock is ``flock`` on
+  ``<db>.lock``.
+- PostgreSQL (``postgresql://`` or ``postgresql+psycopg2://``): the creation
+  lock is a session advisory lock keyed by the study name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import sqlite3
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+import optuna
+import sqlalchemy
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import TrialState
+
+from bnnarch.errors import StudyError
+
+HEARTBEAT_INTERVAL_S = 5
+GRACE_PERIOD_S = 30
+OWNER_ATTR = "bnnarch:owner"
+FAIL_REASON_ATTR = "fail_reason"
+
+
+def _sqlite_storage(path: Path) -> RDBStorage:
+    path = path.resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StudyError(f"cannot create {path.parent}: {e}") from None
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+
+
+def _rdb(url: str, **kwargs: Any) -> RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                          grace_period=GRACE_PERIOD_S, **kwargs)
+
+
+def get_storage(storage: None | str | Path | BaseStorage, *,
+                default_path: Path | None = None) -> BaseStorage:
+    """None -> SQLite at ``default_path``; a URL (``sqlite:///x.db``,
+    ``postgresql://user:pw@host/db``) or a file path -> RDB storage with
+    heartbeats; a storage -> itself."""
+    if isinstance(storage, BaseStorage):
+        return storage
+    if storage is None:
+        if default_path is None:
+            raise StudyError("no storage given and no default path: pass --storage")
+        return _sqlite_storage(default_path)
+    text = str(storage)
+    if "://" not in text:
+        return _sqlite_storage(Path(text))
+    if text.startswith("sqlite:///"):
+        return _sqlite_storage(Path(text.removeprefix("sqlite:///")))
+    if text.startswith(("postgresql://", "postgres://")):
+        text = "postgresql+psycopg2://" + text.split("://", 1)[1]
+    try:
+        return _rdb(text, engine_kwargs={"pool_pre_ping": True})
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+        raise StudyError(f"cannot open storage {_redact(text)}: {str(e).splitlines()[0]} "
+                         "(check the URL, that the server runs and that the database exists)"
+                         ) from None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for a message
+        return url.split("@")[-1]
+
+
+def _backend(storage: BaseStorage) -> BaseStorage:
+    return getattr(storage, "_backend", storage)
+
+
+def _lock_key(study_name: str) -> int:
+    return int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big") >> 1
+
+
+@contextlib.contextmanager
+def creation_lock(storage: BaseStorage, study_name: str) -> Iterator[None]:
+    """Held while a worker checks the budget and creates a trial, so that
+    several workers never overshoot it."""
+    rdb = _backend(storage)
+    url = getattr(rdb, "url", "")
+    if url.startswith("sqlite:///"):
+        lock = Path(url.removeprefix("sqlite:///") + ".lock")
+        with open(lock, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    elif url.startswith("postgresql"):
+        engine = rdb.engine  # type: ignore[attr-defined]
+        key = _lock_key(study_name)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+    else:  # in-memory storages live in one process; other URLs: best effort
+        with _LOCAL_LOCK:
+            yield
+
+
+_LOCAL_LOCK = threading.Lock()
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time (clock ticks)
+
+
+def owner_id() -> str:
+    """host:pid:start-time of this process (start time guards against pid reuse)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_proc_start(pid) or '?'}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """True/False for a process of this host; None (unknown) for another host."""
+    try:
+        host, pid_s, start = owner.rsplit(":", 2)
+        pid = int(pid_s)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    now = _proc_start(pid)
+    if now is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return start == "?"
+    return now == start
+
+
+def fail_dead_trials(study: optuna.Study) -> int:
+    """Mark RUNNING trials of dead workers FAIL (with a reason); call under the
+    creation lock. Same host: the owner process is gone. Other hosts: no
+    heartbeat for ``GRACE_PERIOD_S``. Returns how many were failed."""
+    storage = study._storage
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.system_attrs.get(OWNER_ATTR)
+        alive = owner_alive(owner) if isinstance(owner, str) else False
+        if alive is False:
+            reason = (f"worker {owner} died while the trial ran" if owner
+                      else "trial had no owner (its worker died while creating it)")
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                storage.set_trial_user_attr(t._trial_id, FAIL_REASON_ATTR, reason)
+                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                n += 1
+    before = sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    optuna.storages.fail_stale_trials(study)
+    after = sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return n + after - before
+
+
+def count_trials(study: optuna.Study) -> int:
+    """Trials of the study in any state (each one used a unit of the budget)."""
+    rdb = _backend(study._storage)
+    engine = getattr(rdb, "engine", None)
+    if engine is None:
+        return len(study.get_trials(deepcopy=False))
+    with engine.connect() as conn:
+        return int(conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM trials WHERE study_id = :s"),
+                                {"s": study._study_id}).scalar_one())
+
+
+class Heartbeat:
+    """Records a trial's heartbeat every HEARTBEAT_INTERVAL_S on a thread
+    (first beat at once), so other machines can tell a dead worker's trial."""
+
+    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        rec = getattr(self._storage, "record_heartbeat", None)
+        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        if rec is None or interval is None:
+            return self
+        rec(self._trial_id)
+        self._thread = threading.Thread(target=self._run, args=(rec, interval), daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self, rec: object, interval: int) -> None:
+        while not self._stop.wait(interval):
+            with contextlib.suppress(Exception):
+                rec(self._trial_id)  # type: ignore[operator]
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
