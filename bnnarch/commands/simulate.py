@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", "-p", help="precision map YAML (layer -> w_bits, a_bits)")
     p.add_argument("--json", dest="json_out", help="write the result as JSON here")
     p.add_argument("--plot", help="write a per-layer plot (PNG) here")
+    p.add_argument("--reuse-plot", help="write a per-layer plot of reuse savings (PNG) here")
     p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
     p.set_defaults(func=run)
 
@@ -38,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 150)
     if not args.quiet:
         console.print(layer_table(result))
+    from bnnarch.report.reuse import has_reuse, reuse_table
+
+    if has_reuse(result) and not args.quiet:
+        console.print(reuse_table(result))
     console.print(totals_table(result))
     if args.json_out:
         out = Path(args.json_out)
@@ -53,4 +58,11 @@ def run(args: argparse.Namespace) -> int:
         from bnnarch.report.plot import plot_result
 
         console.print(f"wrote {plot_result(result, args.plot)}")
+    if args.reuse_plot:
+        from bnnarch.report.reuse import plot_reuse
+
+        if not has_reuse(result):
+            raise BnnarchError("--reuse-plot: the design enables no reuse scheme "
+                               "(set reuse.kernel_pattern / reuse.input_similarity enabled: true)")
+        console.print(f"wrote {plot_reuse(result, args.reuse_plot)}")
     return 0

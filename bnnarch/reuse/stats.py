@@ -131,13 +131,19 @@ def annotate(graph: WorkloadGraph, captured: dict[str, tuple[np.ndarray, np.ndar
 
 
 def task_images(task: str, shape: tuple[int, int, int], frames: int) -> Any:
-    """The first ``frames`` test images of a task's digits data set."""
+    """The first ``frames`` test images of a task's data set — the same images
+    bnnarch.nn's extraction measures its statistics on (test split; canvases
+    of seed 0)."""
     from bnnarch.nn.data import canvases, digits
 
     if task == "classify":
         x, _ = digits("test", size=shape[1])
         return x[:frames]
-    return canvases("test", frames).images[:frames]
+    try:
+        from bnnarch.nn.train import N_TEST_CANVASES
+    except ImportError:
+        N_TEST_CANVASES = frames  # noqa: N806
+    return canvases("test", max(frames, N_TEST_CANVASES), 0).images[:frames]
 
 
 def main(argv: list[str] | None = None) -> int:
