@@ -30,16 +30,17 @@ SIMULATORS: dict[str, type] = {
 
 
 def pick_simulator(arr: RtlArray, cycles: int) -> str:
-    """Simulator by size (NOTES, 2-core machine): the interpreted Simulation
-    for tiny arrays; FastSimulation (generated Python, ~0.3-2k cycles/s) up
-    to 16x16 x 64 bits or a few thousand cycles; CompiledSimulation (C,
-    ~10k+ cycles/s, but 35 s to compile at 16x16) for larger arrays or long
-    runs, when a C compiler exists."""
+    """Simulator by size, measured here (2 shared cores): the interpreted
+    Simulation for tiny arrays; FastSimulation (generated Python) otherwise —
+    8x8 x 64 bits runs ~400 cycles/s after ~1 s of code generation;
+    CompiledSimulation (C) runs >10x faster but compiles for ~40 s at 8x8 x 64
+    bits (35 s at 16x16, 11 min at 64x64, NOTES), so it only pays for runs of
+    more than ~50k cycles, and needs a C compiler."""
     bits = arr.rows * arr.cols * arr.simd_bits
     if bits <= 64 and cycles <= 2000:
         return "Simulation"
     has_cc = shutil.which("cc") is not None or shutil.which("gcc") is not None
-    if has_cc and (bits > 16 * 16 * 64 or cycles * bits > 4096 * 20000):
+    if has_cc and cycles > 50_000:
         return "CompiledSimulation"
     return "FastSimulation"
 
