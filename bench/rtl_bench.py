@@ -20,14 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bnnarch.rtl import export  # noqa: E402
-from bnnarch.rtl.array import build_array  # noqa: E402
-from bnnarch.rtl.synth import area_for  # noqa: E402
-from bnnarch.rtl.verify import check_layer  # noqa: E402
-from bnnarch.spec import load_design  # noqa: E402
-from bnnarch.workload.io import load_workload  # noqa: E402
+from bnnarch.rtl import export
+from bnnarch.rtl.array import build_array
+from bnnarch.rtl.synth import area_for
+from bnnarch.rtl.verify import check_layer
+from bnnarch.spec import load_design
+from bnnarch.workload.io import load_workload
 
 
 def pick_layer(workload: str | None, layer: str | None):

@@ -90,17 +90,23 @@ def _need(tool: str) -> str:
     return path
 
 
+def _run(cmd: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise RtlError(f"{Path(cmd[0]).name} timed out after {timeout_s:.0f} s") from None
+
+
 def run_icarus(workdir: Path, tb_v: str, timeout_s: float = 600) -> list[str]:
     """Compile and run the testbench (it ``include``s the design) with Icarus
     (``iverilog -g2012``, ``vvp -n``); returns the printed lines."""
     iverilog, vvp = _need("iverilog"), _need("vvp")
     out = workdir / "tb.vvp"
-    p = subprocess.run([iverilog, "-g2012", "-o", str(out), tb_v], cwd=workdir,
-                       capture_output=True, text=True, timeout=timeout_s)
+    p = _run([iverilog, "-g2012", "-o", str(out), tb_v], workdir, timeout_s)
     if p.returncode:
         raise RtlError(f"iverilog failed on {tb_v}:\n{p.stderr.strip()[:2000]}")
-    p = subprocess.run([vvp, "-n", str(out)], cwd=workdir, capture_output=True, text=True,
-                       timeout=timeout_s)
+    p = _run([vvp, "-n", str(out)], workdir, timeout_s)
     if p.returncode:
         raise RtlError(f"vvp failed:\n{p.stderr.strip()[:2000]}")
     return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]
@@ -131,7 +137,7 @@ def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str]) -> str | Non
 def verilator_lint(design_v: Path, timeout_s: float = 300) -> ToolResult:
     """``verilator --lint-only`` on the exported module (warnings are fatal)."""
     verilator = _need("verilator")
-    p = subprocess.run([verilator, "--lint-only", "--top-module", MODULE, str(design_v)],
-                       capture_output=True, text=True, timeout=timeout_s)
+    p = _run([verilator, "--lint-only", "--top-module", MODULE, str(design_v)],
+             design_v.parent, timeout_s)
     msg = (p.stdout + p.stderr).strip()
     return ToolResult(p.returncode == 0, msg[:4000])

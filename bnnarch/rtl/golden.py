@@ -70,7 +70,7 @@ def values_from_planes(planes: np.ndarray, signed: bool) -> np.ndarray:
 
 def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
     """Numpy reference: (dot[G, M, N] int64, sign[G, M, N] uint8)."""
-    g, m, n, k = data.shape
+    g, _m, n, _k = data.shape
     if data.xnor:
         w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
         a = data.a_planes[:, :, 0, :].astype(np.int64) * 2 - 1
@@ -178,7 +178,7 @@ def _lane_images(x: np.ndarray, lanes: int, folds: int, s: int, kw: int) -> list
 
 def program(arr: RtlArray, data: LayerData) -> Program:
     """Buffer images + cfg words for one layer; RtlError if it does not fit."""
-    g, m, n, k = data.shape
+    g, _m, n, k = data.shape
     R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
     kw = ceil_div(k, S)
     row_x, col_x = ((data.w_planes, data.a_planes) if arr.weights_on_rows
@@ -189,10 +189,10 @@ def program(arr: RtlArray, data: LayerData) -> Program:
     have = {"row": arr.depths.row, "col": arr.depths.col, "out": arr.depths.out}
     bufname = {"row": "weights" if arr.weights_on_rows else "activations",
                "col": "activations" if arr.weights_on_rows else "weights", "out": "outputs"}
-    for key in need:
-        if need[key] > have[key]:
+    for key, words_needed in need.items():
+        if words_needed > have[key]:
             raise RtlError(
-                f"layer {data.name!r} needs {need[key]} words per lane of the {bufname[key]} "
+                f"layer {data.name!r} needs {words_needed} words per lane of the {bufname[key]} "
                 f"buffer but the design's tile holds {have[key]}; the RTL runs a layer as one "
                 "tile (use a smaller layer or larger buffers)")
     bound = max_abs_dot(data)

@@ -134,7 +134,7 @@ def parse_stat(text: str) -> dict[str, int]:
     """Cell counts from the last ``stat`` report of a Yosys log."""
     part = text[text.rfind("Number of cells:"):]
     cells: dict[str, int] = {}
-    for m in re.finditer(r"^\s+(\$\S+)\s+(\d+)\s*$", part, re.M):
+    for m in re.finditer(r"^\s+(\$\S+)\s+(\d+)\s*$", part, re.MULTILINE):
         cells[m.group(1)] = int(m.group(2))
     if not cells:
         raise RtlError("could not read cell counts from the Yosys report")
@@ -156,8 +156,11 @@ def synthesize_pe(spec: ArraySpec, workdir: Path | None = None,
         (wd / "pe.v").write_text(verilog)
         (wd / "synth.ys").write_text(YOSYS_SCRIPT.format(src="pe.v", top=PE_MODULE))
         t0 = time.monotonic()
-        p = subprocess.run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=wd,
-                           capture_output=True, text=True, timeout=timeout_s)
+        try:
+            p = subprocess.run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=wd,
+                               capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise RtlError(f"yosys timed out after {timeout_s:.0f} s") from None
         secs = time.monotonic() - t0
         log = (wd / "yosys.log").read_text() if (wd / "yosys.log").exists() else p.stdout
     if p.returncode:

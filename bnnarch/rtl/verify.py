@@ -25,8 +25,15 @@ import numpy as np
 
 from bnnarch.errors import BnnarchError, RtlError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.rtl.golden import LayerData, Program, golden, layer_data, program, random_data
-from bnnarch.rtl.golden import unpack_results
+from bnnarch.rtl.golden import (
+    LayerData,
+    Program,
+    golden,
+    layer_data,
+    program,
+    random_data,
+    unpack_results,
+)
 from bnnarch.rtl.run import RunResult, run_program
 from bnnarch.sim.timing import GemmTile, tile_compute_cycles
 from bnnarch.spec.array import ArraySpec

@@ -48,7 +48,7 @@ class PopcountBehaviour:
         d = popcount_tree_depth(bits)
         ys = sim.tracer.trace["y"]
         assert [ys[t + d] for t in range(len(vals) - d)] == [
-            bin(v).count("1") for v in vals[: len(vals) - d]]
+            (v).bit_count() for v in vals[: len(vals) - d]]
 
 
 class PeBehaviour:

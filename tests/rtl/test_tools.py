@@ -83,6 +83,7 @@ def test_cell_weights_and_stat_parser() -> None:
     assert parse_stat(text) == {"$_AND_": 2, "$_DFF_P_": 1}
 
 
+@pytest.mark.slow
 def test_cli_rtl_verify_writes_report(tmp_path: Path) -> None:
     _need("iverilog", "vvp", "verilator", "yosys")
     out = tmp_path / "out"

@@ -19,9 +19,9 @@ from bnnarch.workload.layer import Layer
 from .helpers import small_spec
 
 DESIGNS = {
-    "broadcast": dict(rows=4, cols=4, simd_bits=16),
-    "systolic_os": dict(rows=3, cols=4, simd_bits=16, interconnect="systolic", dataflow="os"),
-    "broadcast_wallace": dict(rows=2, cols=2, simd_bits=32, tree="wallace"),
+    "broadcast": {"rows": 4, "cols": 4, "simd_bits": 16},
+    "systolic_os": {"rows": 3, "cols": 4, "simd_bits": 16, "interconnect": "systolic", "dataflow": "os"},
+    "broadcast_wallace": {"rows": 2, "cols": 2, "simd_bits": 32, "tree": "wallace"},
 }
 
 
@@ -120,7 +120,7 @@ def test_golden_model_pm1_and_twos_complement() -> None:
     d = random_data("x", 1, 2, 2, 5, 2, 3, rng)
     w = d.w_planes[..., 0, :].astype(int) - 2 * d.w_planes[..., 1, :].astype(int)
     a = sum((1 << p) * d.a_planes[..., p, :].astype(int) for p in range(3))
-    dot, sign = golden(d)
+    dot, _sign = golden(d)
     np.testing.assert_array_equal(dot[0], a[0] @ w[0].T)
     b = random_data("y", 1, 2, 2, 5, 1, 1, rng)
     wb = b.w_planes[0, :, 0, :].astype(int) * 2 - 1
