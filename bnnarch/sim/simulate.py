@@ -25,7 +25,7 @@ from bnnarch.cost.energy import (
 from bnnarch.errors import MappingError, SimError
 from bnnarch.reuse import hook as reuse_hook
 from bnnarch.reuse.hook import ReuseHook
-from bnnarch.sim.engine import run_schedule, run_tiles
+from bnnarch.sim.engine import run_tiles, run_tiles_fast
 from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
 from bnnarch.sim.result import LayerResult, SimResult
 from bnnarch.sim.timing import ceil_div
@@ -41,13 +41,14 @@ def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
     return spec.array.rows * spec.array.cols * spec.array.simd_bits
 
 
-def _simulate_compute(layer: Layer, spec: ArraySpec) -> LayerResult:
+def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy") -> LayerResult:
     try:
         s = map_layer(layer, spec)
     except MappingError:
         raise
     hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
-    timed = run_schedule(hook.schedule(s), spec)
+    runner = run_tiles if engine_kind == "simpy" else run_tiles_fast
+    timed = runner(hook.schedule(s).tiles, spec)
     dram_bits = timed.dram_read_bits + timed.dram_write_bits
     e = hook.energy(compute_layer_energy(s, spec, dram_bits))
     wb, ab, passes, engine = layer_bits(layer, spec)
@@ -87,7 +88,8 @@ def _rate(layer: Layer, spec: ArraySpec) -> int:
     }[layer.op]
 
 
-def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult:
+def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
+                   engine_kind: str = "simpy") -> LayerResult:
     elements, _ = postproc_elements(layer)
     cycles = ceil_div(elements, _rate(layer, spec)) if elements else 0
     in_bits = sum_in = layer.in_elems * data_bits * max(1, len(layer.inputs))
@@ -104,7 +106,7 @@ def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult
             c = cycles // n + (1 if i < cycles % n else 0)
             tiles.append(Tile(0, sum_in // n + (1 if i < sum_in % n else 0), 0, c,
                               out_bits // n + (1 if i < out_bits % n else 0), GemmTile(0, 0, 0)))
-        timed = run_tiles(tiles, spec)
+        timed = (run_tiles if engine_kind == "simpy" else run_tiles_fast)(tiles, spec)
         reads, writes, total = timed.dram_read_bits, timed.dram_write_bits, timed.cycles
     e = postproc_energy(elements, spec, data_bits, reads + writes)
     return LayerResult(
@@ -117,17 +119,25 @@ def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult
 
 
 @lru_cache(maxsize=131072)
-def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int) -> LayerResult:
+def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int, engine: str) -> LayerResult:
     if layer.is_compute:
-        return _simulate_compute(layer, spec)
-    return _simulate_post(layer, spec, data_bits)
+        return _simulate_compute(layer, spec, engine)
+    return _simulate_post(layer, spec, data_bits, engine)
 
 
-def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1) -> LayerResult:
-    """One layer on the design (cached on shape, bits and design, not name)."""
+ENGINES = ("simpy", "recurrence")
+
+
+def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1, *,
+                   engine: str = "simpy") -> LayerResult:
+    """One layer on the design (cached on shape, bits and design, not name).
+    ``engine``: ``simpy`` (the discrete-event model) or ``recurrence`` (the same
+    model computed directly; equal results, tested; used by searches)."""
+    if engine not in ENGINES:
+        raise SimError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     anon = replace(layer, name="", inputs=tuple("" for _ in layer.inputs))
     try:
-        r = _layer_cached(anon, spec, data_bits)
+        r = _layer_cached(anon, spec, data_bits, engine)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}")) from None
     return replace(r, name=layer.name)
@@ -144,8 +154,10 @@ def output_bits(graph: WorkloadGraph, spec: ArraySpec) -> dict[str, int]:
     return bits
 
 
-def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | None = None) -> SimResult:
-    """Simulate a workload (with an optional precision map) on an array design."""
+def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | None = None, *,
+             engine: str = "simpy") -> SimResult:
+    """Simulate a workload (with an optional precision map) on a design.
+    ``engine="recurrence"`` gives the same result faster (see simulate_layer)."""
     if getattr(spec, "template", "array") != "array":
         from bnnarch.sim.dispatch import simulate_any
 
@@ -155,7 +167,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     layers: list[LayerResult] = []
     for layer in g:
         data_bits = max((bits.get(s, INPUT_BITS) for s in layer.inputs), default=INPUT_BITS)
-        layers.append(simulate_layer(layer, spec, data_bits))
+        layers.append(simulate_layer(layer, spec, data_bits, engine=engine))
     area = area_breakdown_mm2(spec) | reuse_hook.area_mm2(spec)
     total_area = sum(area.values())
     # leakage charged per layer on its cycles
@@ -169,7 +181,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
                     tuple(sorted(area.items())))
     if spec.reuse.any_enabled:  # report reuse against the same design without it
-        base = simulate(reuse_hook.without_reuse(spec), graph, precision)
+        base = simulate(reuse_hook.without_reuse(spec), graph, precision, engine=engine)
         res = replace(res, extra=res.extra + reuse_hook.totals(res, base))
     return res
 

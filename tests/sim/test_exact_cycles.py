@@ -138,3 +138,28 @@ def test_fast_recurrence_equals_simpy_engine():
         from bnnarch.sim.engine import run_tiles_fast
 
         assert run_tiles_fast(tiles, spec) == run_tiles(tiles, spec), (trial, over, tiles)
+
+
+def test_recurrence_engine_equals_simpy_on_shipped_workloads():
+    from pathlib import Path
+
+    from bnnarch.sim.simulate import simulate
+    from bnnarch.spec import load_design
+    from bnnarch.workload.io import load_workload
+
+    root = Path(__file__).resolve().parents[2]
+    for d in ("xnor32", "edge16_ws", "systolic128_os"):
+        spec = load_design(root / "designs" / f"{d}.yaml")
+        for w in ("resnet18", "cnv", "lfc"):
+            g = load_workload(root / "workloads" / f"{w}.json")
+            a = simulate(spec, g, engine="simpy")
+            b = simulate(spec, g, engine="recurrence")
+            assert [x.cycles for x in a.layers] == [x.cycles for x in b.layers], (d, w)
+            assert a.energy_pj == b.energy_pj
+
+
+def test_unknown_engine():
+    from bnnarch.errors import SimError
+
+    with pytest.raises(SimError, match="engine must be one of simpy, recurrence, got 'gpu'"):
+        simulate_layer(conv(), design(), engine="gpu")
