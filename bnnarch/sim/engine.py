@@ -127,9 +127,20 @@ def run_tiles(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
 
 def run_tiles_fast(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
     """The same model as run_tiles by direct recurrence (no event queue)."""
-    n = len(tiles)
-    if n == 0:
+    if not tiles:
         return _timed(tiles, 0)
+    cycles = recurrence_cycles(
+        [t.load_w_bits + t.load_a_bits + t.load_psum_bits for t in tiles],
+        [t.compute_cycles for t in tiles], [t.store_bits for t in tiles], spec)
+    return _timed(tiles, cycles)
+
+
+def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequence[int],
+                      spec: ArraySpec) -> int:
+    """Cycles of a layer given per-tile load bits, compute cycles and store bits."""
+    n = len(comps)
+    if n == 0:
+        return 0
     k_in, k_out = _slots(spec)
     lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
     bw = spec.dram_bits_per_cycle
@@ -140,36 +151,38 @@ def run_tiles_fast(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
     prev_comp = 0
     t = 0
     nl = ns = 0
-
-    def xfer(bits: int) -> int:
-        return lat + math.ceil(bits / bw) if bits > 0 else 0
-
     while nl < n or ns < n:
         # start every compute whose inputs are known
         while comp_known < nl and (comp_known < k_out or comp_known - k_out < ns):
             i = comp_known
-            start = max(load_end[i], prev_comp, store_end[i - k_out] if i >= k_out else 0)
-            prev_comp = comp_end[i] = start + tiles[i].compute_cycles
+            start = load_end[i]
+            if prev_comp > start:
+                start = prev_comp
+            if i >= k_out and store_end[i - k_out] > start:
+                start = store_end[i - k_out]
+            prev_comp = comp_end[i] = start + comps[i]
             comp_known += 1
-        store_ready = ns < nl and ns < comp_known and comp_end[ns] <= t
-        load_ready = nl < n and (nl < k_in or (nl - k_in < comp_known and comp_end[nl - k_in] <= t))
-        if store_ready:
-            t += xfer(tiles[ns].store_bits)
+        if ns < nl and ns < comp_known and comp_end[ns] <= t:
+            b = stores[ns]
+            if b > 0:
+                t += lat + math.ceil(b / bw)
             store_end[ns] = t
             ns += 1
-        elif load_ready:
-            tl = tiles[nl]
-            t += xfer(tl.load_w_bits + tl.load_a_bits + tl.load_psum_bits)
+        elif nl < n and (nl < k_in or (nl - k_in < comp_known and comp_end[nl - k_in] <= t)):
+            b = loads[nl]
+            if b > 0:
+                t += lat + math.ceil(b / bw)
             load_end[nl] = t
             nl += 1
         else:
-            cands = []
+            nxt = INF
             if ns < nl and ns < comp_known:
-                cands.append(comp_end[ns])
-            if k_in <= nl < n and nl - k_in < comp_known:
-                cands.append(comp_end[nl - k_in])
-            t = max(t, min(cands))
-    return _timed(tiles, t)
+                nxt = comp_end[ns]
+            if k_in <= nl < n and nl - k_in < comp_known and comp_end[nl - k_in] < nxt:
+                nxt = comp_end[nl - k_in]
+            if nxt > t:
+                t = int(nxt)
+    return t
 
 
 def run_schedule(s, spec: ArraySpec) -> TimedLayer:  # noqa: ANN001 - Schedule (avoid cycle)

@@ -240,10 +240,10 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     # remaining bound can beat the best simulated latency. The result is the exact
     # argmin of simulated cycles over all legal candidates (ties: fewer DRAM bits),
     # so more bandwidth or bigger buffers can never make a layer slower.
-    from bnnarch.sim.engine import run_tiles_fast
+    from bnnarch.sim.engine import recurrence_cycles
 
     cands.sort(key=lambda c: (c[0], c[2], c[1]))
-    best: tuple[int, int, Schedule] | None = None
+    best: tuple[int, int, tuple] | None = None
     evaluated = 0
     for bound, dram, _nt, order, tiling, counts in cands:
         if best is not None and (bound > best[0] or (bound == best[0] and dram >= best[1])):
@@ -253,17 +253,18 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
         if evaluated >= SEARCH_BUDGET:
             break  # lower bounds still below the best: result is the best of the budget
         evaluated += 1
-        sched = _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
-        cyc = run_tiles_fast(sched.tiles, spec).cycles
-        if best is None or (cyc, sched.dram_bits) < (best[0], best[1]):
-            best = (cyc, sched.dram_bits, sched)
+        rows = _tile_rows(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+        cyc = recurrence_cycles(rows[0], rows[1], rows[2], spec)
+        if best is None or (cyc, dram) < (best[0], best[1]):
+            best = (cyc, dram, (order, tiling, counts))
     assert best is not None
-    return best[2]
+    order, tiling, counts = best[2]
+    return _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
 
 
 def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
            tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-           wb: int, ab: int, acc: int, out_b: int) -> Schedule:
+           wb: int, ab: int, acc: int, out_b: int, as_rows: bool = False) -> Schedule:
     gt, th, ci, co = tiling
     g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
     a = spec.array
@@ -282,7 +283,10 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     seen_out: set[tuple[int, int]] = set()
     dram = 0
     total_cycles = 0
-    compute_cache: dict[tuple[int, int, int, int], int] = {}
+    compute_cache: dict[tuple[int, int, int, int], tuple[GemmTile, int]] = {}
+    r_load: list[int] = []
+    r_comp: list[int] = []
+    r_store: list[int] = []
     last_k = len(k_sizes) - 1
     spilled = _spilled(order)
     pos = (order.index("m"), order.index("n"), order.index("k"))
@@ -306,18 +310,34 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
         seen_out.add(out_key)
         final = ki == last_k
         st = outs * out_b if final else (outs * acc if spilled else 0)
-        gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gsz, passes=passes)
-        ck = (gem.m, gem.n, gem.k_bits, gem.groups)
-        cyc = compute_cache.get(ck)
-        if cyc is None:
-            cyc = _compute(gem, spec, engine)
-            compute_cache[ck] = cyc
+        ck = (mt, nt, kt, gsz)
+        hit = compute_cache.get(ck)
+        if hit is None:
+            gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gsz, passes=passes)
+            hit = compute_cache[ck] = (gem, _compute(gem, spec, engine))
+        gem, cyc = hit
+        if as_rows:
+            r_load.append(lw + la + lp)
+            r_comp.append(cyc)
+            r_store.append(st)
+            continue
         tiles.append(Tile(lw, la, lp, cyc, st, gem))
         dram += lw + la + lp + st
         total_cycles += cyc
+    if as_rows:
+        return (r_load, r_comp, r_store)  # type: ignore[return-value]
     return Schedule(layer.name, engine, order, tiling,
                     (counts["m"], counts["n"], counts["k"]), passes, tuple(tiles), dram,
                     total_cycles)
+
+
+def _tile_rows(layer: Layer, spec: ArraySpec, engine: str, order: str,
+               tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
+               wb: int, ab: int, acc: int, out_b: int) -> tuple[list[int], list[int], list[int]]:
+    """(load bits, compute cycles, store bits) per tile, as _build, without objects."""
+    s = _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b,
+               as_rows=True)
+    return s  # type: ignore[return-value]
 
 
 def _spilled(order: str) -> bool:
