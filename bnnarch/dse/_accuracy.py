@@ -2,8 +2,8 @@
 and an on-disk cache keyed by the map so workers (and reruns) share results.
 
 - ``checkpoint``: the trained model of ``bnnarch.nn`` evaluated under the map
-  with batch-norm statistics re-estimated (NOTES.md: without recalibration
-  accuracy collapses), optionally after a short fine-tune.
+  with batch-norm statistics re-estimated on ``recalibration_images`` training
+  images (NOTES.md: without recalibration accuracy collapses).
 - ``proxy``: a closed-form stand-in for CI and hardware studies without a
   trained model: ``base - sum_l share_l * (c / w_bits + c / a_bits - 2c / 8)``
   over quantized layers (``share_l`` = the layer's fraction of MACs,
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from bnnarch.errors import BnnarchError, StudyError
+from bnnarch.errors import StudyError
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap
 
@@ -65,55 +65,38 @@ def _file_digest(path: Path) -> str:
 
 
 class CheckpointEvaluator:
-    """Calls ``bnnarch.nn.evaluate.evaluate_checkpoint`` (imports torch lazily)."""
+    """``bnnarch.nn.evaluate.evaluate_under_precision`` on a trained checkpoint
+    (loaded once per worker; torch imported lazily, one thread)."""
 
     def __init__(self, *, checkpoint: Path, task: str, metric: str,
                  recalibration_images: int, fine_tune_steps: int) -> None:
+        if fine_tune_steps:
+            raise StudyError("evaluation.fine_tune_steps: bnnarch.nn.evaluate does not fine-tune "
+                             "yet; set it to 0")
+        if recalibration_images <= 0:
+            raise StudyError("evaluation.recalibration_images must be > 0: without re-estimating "
+                             "batch-norm statistics accuracy collapses under a new precision map")
         self.metric = metric
         self._checkpoint = checkpoint
         self._task = task
-        self._opts = {"recalibration_images": recalibration_images,
-                      "fine_tune_steps": fine_tune_steps}
-        self.key = (f"ckpt:{_file_digest(checkpoint)}:{task}:"
-                    f"{json.dumps(self._opts, sort_keys=True)}")
-        self._fn: Any = None
-
-    def _load(self) -> Any:
-        if self._fn is None:
-            try:
-                from bnnarch.nn import evaluate as ev
-            except ImportError as e:
-                raise StudyError(f"accuracy evaluation needs bnnarch.nn.evaluate ({e}); use "
-                                 "evaluation.evaluator: proxy meanwhile") from None
-            self._fn = _resolve(ev)
-        return self._fn
+        self._calib = recalibration_images
+        self.key = f"ckpt:{_file_digest(checkpoint)}:{task}:calib={recalibration_images}"
+        self._ck: Any = None
 
     def evaluate(self, pmap: PrecisionMap | None) -> float:
-        fn = self._load()
         try:
-            return float(fn(self._checkpoint, pmap, task=self._task, **self._opts))
-        except BnnarchError:
-            raise
-        except (OSError, RuntimeError, ValueError, KeyError) as e:
-            raise StudyError(f"evaluating {self._checkpoint} failed: {e}") from None
-
-
-def _resolve(ev: Any) -> Any:
-    """Adapter to the evaluation function of bnnarch.nn.evaluate."""
-    fn = getattr(ev, "evaluate_checkpoint", None)
-    if fn is None:
-        raise StudyError("bnnarch.nn.evaluate has no evaluate_checkpoint()")
-
-    def call(checkpoint: Path, pmap: PrecisionMap | None, *, task: str,
-             recalibration_images: int, fine_tune_steps: int) -> float:
-        out = fn(checkpoint, pmap, recalibration_images=recalibration_images,
-                 fine_tune_steps=fine_tune_steps)
-        if isinstance(out, dict):
-            metric = {"classify": "accuracy", "detect": "map", "segment": "miou"}[task]
-            return float(out[metric])
-        return float(out)
-
-    return call
+            from bnnarch.nn.checkpoint import load_checkpoint
+            from bnnarch.nn.evaluate import evaluate_under_precision
+        except ImportError as e:
+            raise StudyError(f"accuracy evaluation needs bnnarch.nn ({e}); use "
+                             "evaluation.evaluator: proxy meanwhile") from None
+        if self._ck is None:
+            self._ck = load_checkpoint(self._checkpoint)
+            if getattr(self._ck, "task", self._task) != self._task:
+                raise StudyError(f"checkpoint {self._checkpoint} is a {self._ck.task!r} model, the "
+                                 f"study says task: {self._task}")
+        return float(evaluate_under_precision(self._ck, dict(pmap or {}),
+                                              calib_images=self._calib))
 
 
 class CachedEvaluator:

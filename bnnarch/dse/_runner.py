@@ -20,14 +20,14 @@ import os
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from bnnarch.dse._space import PointSampler, suggest_hardware, suggest_precision
 from bnnarch.dse._spec import OBJECTIVES, StudySpec, load_study
@@ -47,7 +47,6 @@ from bnnarch.errors import BnnarchError, StudyError
 log = logging.getLogger(__name__)
 SPEC_ATTR = "bnnarch:spec"
 INVALID_ATTR = "invalid_reason"
-CONSTRAINTS_KEY = "constraints"  # Optuna's system attr for feasibility
 
 
 def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
@@ -57,28 +56,23 @@ def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
             "objectives": [o.name for o in spec.objectives]}
 
 
-def _constraints_func(trial: FrozenTrial) -> Sequence[float]:
-    return trial.user_attrs.get("constraints") or trial.system_attrs.get(CONSTRAINTS_KEY) or [0.0]
-
-
 def make_sampler(spec: StudySpec, *, seed: int) -> optuna.samplers.BaseSampler:
     """grid/random: ``PointSampler`` (trial-number indexed); tpe/nsga2: Optuna's."""
     s = spec.sampler
-    cf = _constraints_func if spec.constraints else None
     if s.name in ("grid", "random"):
         return PointSampler(domains=spec.hardware, kind=s.name, trials=spec.trials, seed=spec.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, constraints_func=cf, multivariate=True)
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=cf,
-                                             population_size=s.population_size or 50)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=s.population_size or 50)
 
 
 def open_study(spec: StudySpec, *, storage: None | str | BaseStorage, seed: int = 0,
                create: bool = True) -> optuna.Study:
     """Create the study (first run) or load it, checking it was made from the
     same spec (apart from its trial budget)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = get_storage(storage if storage is not None else spec.storage,
                      default_path=spec.default_storage_path)
     directions = [o.direction for o in spec.objectives]
@@ -129,7 +123,8 @@ def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
     storage.set_trial_user_attr(tid, "metrics", out.metrics)
     if out.constraints:
         storage.set_trial_user_attr(tid, "constraints", list(out.constraints))
-        storage.set_trial_system_attr(tid, CONSTRAINTS_KEY, list(out.constraints))
+        for c, v in zip(out.constraint_names, out.constraints, strict=True):
+            trial.set_constraint(c, v)  # Optuna 5: samplers read feasibility from here
 
 
 def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context) -> TrialState:

@@ -20,6 +20,8 @@ import os
 import socket
 import sqlite3
 import threading
+import time
+import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,14 +53,30 @@ def _sqlite_storage(path: Path) -> RDBStorage:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+    # processes opening a new file at once would race on creating its tables
+    with open(str(path) + ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _rdb(url: str, **kwargs: Any) -> RDBStorage:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                          grace_period=GRACE_PERIOD_S, **kwargs)
+    """RDBStorage with heartbeats; retried a few times because workers on
+    other machines may be creating the same tables at this moment."""
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                                  grace_period=GRACE_PERIOD_S, **kwargs)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                sqlalchemy.exc.ProgrammingError):
+            if attempt == 4 or "already exists" not in traceback.format_exc():
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def get_storage(storage: None | str | Path | BaseStorage, *,

@@ -38,6 +38,8 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     values: tuple[float, ...] = ()
     constraints: tuple[float, ...] = ()
+    """One value per bound, <= 0 when met (Optuna's convention)."""
+    constraint_names: tuple[str, ...] = ()
     design: dict[str, Any] = field(default_factory=dict)
     precision: dict[str, list[int]] = field(default_factory=dict)
     sim: dict[str, Any] = field(default_factory=dict)
@@ -105,18 +107,20 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         metrics[ctx.spec.metric] = ctx.evaluator.evaluate(pmap)
         if ctx.baseline is not None:
             metrics["accuracy_drop"] = ctx.baseline - metrics[ctx.spec.metric]
-    cons = []
+    cons, names = [], []
     for c in ctx.spec.constraints:
         v = metrics[c.metric]
         if c.max is not None:
             cons.append(v - c.max)
+            names.append(f"{c.metric}<={c.max:g}")
         if c.min is not None:
             cons.append(c.min - v)
+            names.append(f"{c.metric}>={c.min:g}")
     summary = result_summary(result)
     summary.pop("energy_breakdown_pj", None)
     summary["energy_breakdown_pj"] = {k: round(v, 3) for k, v in
                                       result.energy_breakdown_pj.items()}
     return Outcome(metrics=metrics,
                    values=tuple(metrics[o.name] for o in ctx.spec.objectives),
-                   constraints=tuple(cons), design=dspec.model_dump(mode="json", exclude_none=True),
+                   constraints=tuple(cons), constraint_names=tuple(names), design=dspec.model_dump(mode="json", exclude_none=True),
                    precision=prec, sim=summary)
