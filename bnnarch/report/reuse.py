@@ -22,33 +22,48 @@ def has_reuse(r: SimResult) -> bool:
 
 
 def reuse_table(r: SimResult) -> Table:
-    """One row per binary conv layer: scheme applied, word-ops and XNOR bits
-    skipped (% of the layer's plain work), energy saved, the scheme's own
-    energy, net, and why a scheme was not applied."""
-    t = Table(title=f"computation reuse: {r.design} on {r.workload} (per frame)",
-              header_style="bold")
-    for col, just in (("layer", "left"), ("scheme", "left"), ("word-ops skipped %", "right"),
-                      ("XNOR bits skipped %", "right"), ("saved nJ", "right"),
-                      ("own nJ", "right"), ("net nJ", "right"), ("not applied because", "left")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    tot = {"w": 0.0, "pw": 0.0, "b": 0.0, "pb": 0.0, "s": 0.0, "o": 0.0}
-    for lr, x in reuse_rows(r):
+    """One row per binary conv layer: for each enabled scheme the % of the
+    layer's plain word-ops / XNOR bits it skips when run alone (``*`` = the
+    scheme the layer runs with), the dynamic energy the applied scheme saves,
+    its own energy, net, and why a scheme is not applicable."""
+    rows = reuse_rows(r)
+    schemes = [s for s in SCHEMES if any(f"reuse_{s}_reason" in x for _, x in rows)]
+    t = Table(title=f"computation reuse: {r.design} on {r.workload} (per frame; "
+                    "skipped % = word-ops / XNOR bits)", header_style="bold")
+    t.add_column("layer")
+    for s in schemes:
+        t.add_column(f"{s} skipped %", justify="right")
+    for col in ("saved nJ", "own nJ", "net nJ", "not applicable because"):
+        t.add_column(col, justify="left" if col.startswith("not") else "right")
+    tot: dict[str, float] = {}
+
+    def add(k: str, v: float) -> None:
+        tot[k] = tot.get(k, 0.0) + v
+
+    for lr, x in rows:
         pw, pb = x["reuse_plain_word_ops"], x["reuse_plain_xnor_bits"]
-        sch = x["reuse_scheme"]
-        w = x["reuse_skipped_word_ops"]
-        b = x.get(f"reuse_{sch}_skipped_xnor_bits", 0.0)
-        s, o = x["reuse_saved_pj"], x["reuse_overhead_pj"]
-        why = "; ".join(f"{k}: {x[f'reuse_{k}_reason']}" for k in SCHEMES
-                        if f"reuse_{k}_reason" in x and x[f"reuse_{k}_reason"] not in
+        add("pw", pw)
+        add("pb", pb)
+        cells = []
+        for s in schemes:
+            w, b = x.get(f"reuse_{s}_alone_word_ops", 0.0), x.get(f"reuse_{s}_alone_xnor_bits", 0.0)
+            mark = "*" if x["reuse_scheme"] == s else " "
+            cells.append(f"{100 * w / pw:.1f} / {100 * b / pb:.1f}{mark}" if pw else "-")
+            add(f"{s}w", x.get(f"reuse_{s}_skipped_word_ops", 0.0))
+            add(f"{s}b", x.get(f"reuse_{s}_skipped_xnor_bits", 0.0))
+        sv, o = x["reuse_saved_pj"], x["reuse_overhead_pj"]
+        add("s", sv)
+        add("o", o)
+        why = "; ".join(f"{k}: {x[f'reuse_{k}_reason']}" for k in schemes
+                        if x.get(f"reuse_{k}_reason", "applied") not in
                         ("applied", "other scheme has fewer slots"))
-        t.add_row(lr.name, sch, f"{100 * w / pw:.1f}" if pw else "-",
-                  f"{100 * b / pb:.1f}" if pb else "-", f"{s / 1e3:.2f}", f"{o / 1e3:.2f}",
-                  f"{(s - o) / 1e3:.2f}", why)
-        for k, v in (("w", w), ("pw", pw), ("b", b), ("pb", pb), ("s", s), ("o", o)):
-            tot[k] += v
-    t.add_row("total", "", f"{100 * tot['w'] / tot['pw']:.1f}" if tot["pw"] else "-",
-              f"{100 * tot['b'] / tot['pb']:.1f}" if tot["pb"] else "-", f"{tot['s'] / 1e3:.2f}",
-              f"{tot['o'] / 1e3:.2f}", f"{(tot['s'] - tot['o']) / 1e3:.2f}", "", style="bold")
+        t.add_row(lr.name, *cells, f"{sv / 1e3:.2f}", f"{o / 1e3:.2f}", f"{(sv - o) / 1e3:.2f}", why)
+    pw, pb = tot.get("pw", 0.0), tot.get("pb", 0.0)
+    t.add_row("total (as applied)",
+              *[f"{100 * tot[s + 'w'] / pw:.1f} / {100 * tot[s + 'b'] / pb:.1f}" if pw else "-"
+                for s in schemes],
+              f"{tot.get('s', 0.0) / 1e3:.2f}", f"{tot.get('o', 0.0) / 1e3:.2f}",
+              f"{(tot.get('s', 0.0) - tot.get('o', 0.0)) / 1e3:.2f}", "", style="bold")
     return t
 
 

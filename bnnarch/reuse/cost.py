@@ -139,6 +139,9 @@ def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffe
         on = c.scheme == eff.applied
         extra[f"reuse_{c.scheme}_skipped_word_ops"] = c.skipped_word_ops / f if on else 0.0
         extra[f"reuse_{c.scheme}_skipped_xnor_bits"] = c.skipped_xnor_bits / f if on else 0.0
+        # what the scheme would skip on this layer if it ran alone (0 if not applicable)
+        extra[f"reuse_{c.scheme}_alone_word_ops"] = c.skipped_word_ops / f
+        extra[f"reuse_{c.scheme}_alone_xnor_bits"] = c.skipped_xnor_bits / f
         extra[f"reuse_{c.scheme}_reason"] = c.reason or ("applied" if c.scheme == eff.applied
                                                          else "other scheme has fewer slots")
     extra["reuse_plain_word_ops"] = eff.counts[0].plain_word_ops / eff.counts[0].frames

@@ -154,8 +154,10 @@ def kernel_pattern_count(layer: Layer, st: ReuseStats, spec: ArraySpec, *,
         return _na("kernel_pattern", f"needs {shared} shared-result entries per column, "
                    f"share_entries={kp.share_entries}", layer, spec, f)
     if c.slots > c.plain_slots or c.word_ops >= c.plain_word_ops:
-        return _na("kernel_pattern", "no gain (share reads bound the dot product)"
-                   if c.slots > c.plain_slots else "no repeated kernels", layer, spec, f)
+        why = ("no repeated kernels" if shares == 0 else
+               "share reads bound the dot product" if c.slots > c.plain_slots else
+               "repeats too few to drop a whole word")
+        return _na("kernel_pattern", why, layer, spec, f)
     return c
 
 

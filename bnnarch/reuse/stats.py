@@ -142,7 +142,7 @@ def task_images(task: str, shape: tuple[int, int, int], frames: int) -> Any:
     try:
         from bnnarch.nn.train import N_TEST_CANVASES
     except ImportError:
-        N_TEST_CANVASES = frames  # noqa: N806
+        N_TEST_CANVASES = frames
     return canvases("test", max(frames, N_TEST_CANVASES), 0).images[:frames]
 
 
