@@ -221,7 +221,10 @@ def run_pipeline(stages: list[Stage], frames: int, until: int | None = None) -> 
             completion[f] = int(env.now)
 
     done = env.process(sink())
-    env.run(until=done if until is None else until)
+    try:
+        env.run(until=done if until is None else until)
+    except RuntimeError:  # no events left before the sink finished
+        raise SimError(f"pipeline deadlocked before finishing {frames} frame(s)") from None
     if not done.triggered:
         raise SimError(f"pipeline did not finish {frames} frame(s) within {until} cycles "
                        "(deadlock?)")

@@ -189,7 +189,9 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                             out_natural=oh * ow, item_cycles=swu_write_cycles(k, lc, simd),
                             read_cycles=swu_read_cycles(lc, simd), hin=lh, win=lw, hout=oh,
                             wout=ow, k=k, stride=s, pad=layer.padding[0],
-                            dil=layer.dilation[0], line_rows=min(lh, k + extra), channels=k * k * lc,
+                            dil=layer.dilation[0],
+                            line_rows=min(lh, (k - 1) * layer.dilation[0] + 1 + extra),
+                            channels=k * k * lc,
                             in_channels=lc, out_bits=ab, a_bits=ab, simd=simd, in_fifo=fifo,
                             out_depth=spec.fifo.swu_depth))
             mv["in_fifo"] = f"{layer.name}.windows"
@@ -199,7 +201,7 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
         data_bits = out_bits
     for d in raw:
         if d["kind"] == "pool":
-            d["line_rows"] = min(d["hin"], d["k"] + d["stride"])
+            d["line_rows"] = min(d["hin"], (d["k"] - 1) * d["dil"] + 1 + d["stride"])
     stages: list[Stage] = []
     for j, d in enumerate(raw):
         nxt_stage = raw[j + 1] if j + 1 < len(raw) else None

@@ -1,13 +1,14 @@
 """simulate_dataflow(spec, graph, precision) -> SimResult for the dataflow template.
 
 Folding pass -> stages -> SimPy pipeline (``max(batch, 3)`` frames back to
-back) -> per-layer results + energy ledger + area. What comes out of the
+back; per-stage counters from the second-to-last frame, the steady state) -> per-layer results + energy ledger + area. What comes out of the
 simulation, not a formula:
 
 * ``first_frame_latency_cycles`` (= ``total_cycles``, so ``latency_s`` keeps
   the array template's meaning: one frame, input to output);
 * ``ii_cycles``: the interval between the last two frames leaving the
-  pipeline (steady state); ``fps`` = clock / II, what FINN reports;
+  pipeline (steady state), ``ii_mean_cycles`` its mean over the second half
+  of the frames; ``fps`` = clock / mean II, what FINN reports;
 * ``batch_cycles``: when frame ``batch`` left (~ L + (batch-1) x II);
 * per stage: busy cycles per frame (its own II; equals FINN's formula when
   nothing stalls), waits on empty input / full output FIFOs, FIFO occupancy
@@ -48,6 +49,7 @@ class DataflowResult(SimResult):
 
     latency_cycles: int = 0
     ii_cycles: int = 0
+    ii_mean_cycles: float = 0.0
 
     @property
     def total_cycles(self) -> int:
@@ -55,7 +57,8 @@ class DataflowResult(SimResult):
 
     @property
     def fps(self) -> float:
-        return self.clock_mhz * 1e6 / self.ii_cycles if self.ii_cycles else float("inf")
+        ii = self.ii_mean_cycles or self.ii_cycles
+        return self.clock_mhz * 1e6 / ii if ii else float("inf")
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,16 @@ class StageReport:
 
 
 def _reports(stages: list[Stage], run: PipelineRun) -> list[StageReport]:
+    # Stage counters come from the second-to-last frame: when the last frame
+    # leaves the pipeline, stages may still be busy on parts of it the output
+    # does not depend on (e.g. rows a pool or SWU never reads).
     n = run.frames
     out = []
     for s in stages:
         st = run.stats[s.name]
-        f = n - 1
+        f = max(0, n - 2)
         busy = max(st.busy[f], st.read_busy[f]) if s.kind in ("swu", "pool") else st.busy[f]
-        period = st.done[f] - st.done[f - 1] if n > 1 else st.done[0]
+        period = st.done[f] - st.done[f - 1] if f > 0 else st.done[0]
         out.append(StageReport(s, busy, period, st.wait_in[f], st.wait_out[f],
                                run.fifo_peaks[s.out_fifo], st.done[0]))
     return out
@@ -153,7 +159,7 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     g = apply_precision(graph, precision or {})
     folding = fold(spec, g)
     stages = build_stages(spec, g, folding.folds())
-    n = frames or max(spec.batch, 3)
+    n = max(frames or spec.batch, 3)
     run = run_pipeline(stages, n)
     return assemble(spec, g, folding, stages, run)
 
@@ -164,6 +170,10 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     reports = _reports(stages, run)
     c = run.completion
     ii = c[-1] - c[-2] if len(c) > 1 else c[0]
+    # mean over the second half of the frames: some pipelines repeat with a
+    # period of several frames (e.g. 784 input bits on a 64-bit stream: 12, 13, 12, 13 ...)
+    k = (len(c) - 1) // 2
+    ii_mean = (c[-1] - c[k]) / (len(c) - 1 - k) if len(c) > 1 else float(c[0])
     latency = c[0]
     area_um2 = {s.name: sum(stage_area_um2(s, spec, t).values()) for s in stages}
     area_by: Counter[str] = Counter()
@@ -183,6 +193,7 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     extra: list[tuple[str, Any]] = [
         ("batch", batch),
         ("ii_cycles", ii),
+        ("ii_mean_cycles", ii_mean),
         ("first_frame_latency_cycles", latency),
         ("batch_cycles", c[batch - 1] if batch <= len(c) else c[-1]),
         ("bottleneck_stage", bound.stage.name),
@@ -204,4 +215,5 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     return DataflowResult(spec.name, g.name, "dataflow", spec.clock_mhz, tuple(layers),
                           sum(area_um2.values()) / 1e6,
                           tuple(sorted((k, v / 1e6) for k, v in area_by.items())),
-                          tuple(extra), latency_cycles=latency, ii_cycles=ii)
+                          tuple(extra), latency_cycles=latency, ii_cycles=ii,
+                          ii_mean_cycles=ii_mean)

@@ -117,3 +117,26 @@ def test_folding_pass_is_minimal_and_budget_fits(root) -> None:
     r = simulate_dataflow(design_from_dict({**area.model_dump(), "folding": {
         "layers": {k: {"pe": p, "simd": s} for k, (p, s) in ra.folds().items()}}}), g, frames=2)
     assert r.area_mm2 <= 0.6
+
+
+def test_unreachable_target_takes_fastest_folding(root, capsys) -> None:
+    g = load_workload(root / "workloads/sfc.json")
+    spec = design_from_dict({"name": "f", "template": "dataflow", "clock_mhz": 200,
+                             "folding": {"target_cycles": 1}})
+    res = fold(spec, g)  # fully unrolled MVTUs take one cycle per frame...
+    assert res.met and res.ii_bound_cycles == 1
+    assert {lf.layer: (lf.pe, lf.simd) for lf in res.layers} == {
+        "fc0": (256, 784), "fc1": (256, 256), "fc2": (256, 256), "fc3": (10, 256)}
+    ex = dict(simulate_dataflow(spec, g).extra)
+    # ...but the host stream needs 784 bits / 64 per cycle = 13 cycles per frame
+    assert ex["bottleneck_stage"] == "input" and 12 <= ex["ii_cycles"] <= 13
+    assert ex["ii_mean_cycles"] == pytest.approx(12.25, abs=0.3)
+    cnv = load_workload(root / "workloads/cnv.json")
+    spec = design_from_dict({"name": "f", "template": "dataflow", "clock_mhz": 200,
+                             "folding": {"target_cycles": 100}})
+    res = fold(spec, cnv)
+    # an SWU emits at most Cin channels per cycle: conv0's 900 windows x 9 words
+    assert not res.met and res.ii_bound_cycles == 8100
+    assert main(["fold", str(root / "designs/finn_cnv.yaml"), "-w",
+                 str(root / "workloads/cnv.json")]) == 0
+    assert "NOT met" not in capsys.readouterr().out
