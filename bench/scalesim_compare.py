@@ -103,7 +103,7 @@ def ensure_venv(venv: Path) -> Path:
     """bench/.venv-scalesim with the pinned peer; returns its python."""
     py = venv / "bin" / "python"
     probe = [str(py), "-c", "import scalesim.scale_sim, numpy; print(numpy.__version__)"]
-    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+    if py.exists() and subprocess.run(probe, check=False, capture_output=True).returncode == 0:
         return py
     print(f"creating {venv} and installing {' '.join(PEER_PINS)} ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -212,7 +212,7 @@ def compare(workload: str, rows: int, cols: int, df: str, n_layers: int | None, 
             keep: bool) -> dict[str, Any]:
     from bnnarch.workload.scalesim import layer_to_row, rows_to_csv
 
-    g, layers, skipped = conv_layers(workload, n_layers)
+    _, layers, skipped = conv_layers(workload, n_layers)
     n_all = len(conv_layers(workload, None)[1])
     topo = [layer_to_row(layer) for layer in layers]
     # ours, in a child process measured like the peer
@@ -312,7 +312,7 @@ def merge_results(new: list[dict[str, Any]], path: Path) -> None:
     old: list[dict[str, Any]] = []
     if path.exists():
         old = json.loads(path.read_text()).get("runs", [])
-    key = lambda r: (r["workload"], tuple(r["array"]), r["dataflow"], r["n_layers"])  # noqa: E731
+    key = lambda r: (r["workload"], tuple(r["array"]), r["dataflow"], r["n_layers"])
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in new})
     path.parent.mkdir(parents=True, exist_ok=True)
