@@ -85,3 +85,23 @@ def test_maxpool_and_fused_thresholds() -> None:
     assert by["t"].engine == "fused" and by["t"].cycles == 0
     assert by["mp"].engine == "pool" and by["mp"].compute_cycles == 64  # 8x8 input pixels, one per cycle
     assert by["c"].energy_breakdown_pj and dict(by["c"].energy_breakdown_pj)["threshold"] > 0
+
+
+def test_precision_map_changes_passes_and_thresholds(root) -> None:
+    from bnnarch.spec import load_design
+    from bnnarch.workload.io import load_workload
+
+    g = load_workload(root / "workloads/sfc.json")
+    spec = load_design(root / "designs/finn_sfc.yaml")
+    serial = spec.model_copy(update={"multibit": spec.multibit.model_copy(
+        update={"mode": "bit_serial"})})
+    base = simulate_dataflow(serial, g)
+    two = simulate_dataflow(serial, g, {"fc1": (2, 2)})
+    sb = {s["stage"]: s for s in dict(base.extra)["stages"]}
+    s2 = {s["stage"]: s for s in dict(two.extra)["stages"]}
+    assert s2["fc1"]["ii_cycles"] == 4 * sb["fc1"]["ii_cycles"] == 64  # 2 x 2 bit-serial passes
+    assert dict(two.extra)["bottleneck_stage"] == "fc1" and two.ii_cycles == 64
+    # fc0 now quantises its outputs to 2 bits: 3 thresholds per channel instead of 1
+    t0 = dict(base.layers[0].energy_breakdown_pj)["threshold"]
+    t2 = dict(two.layers[0].energy_breakdown_pj)["threshold"]
+    assert t2 == pytest.approx(3 * t0)
