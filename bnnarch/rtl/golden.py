@@ -12,10 +12,14 @@ Data conventions (also what the RTL computes, see ``bnnarch.rtl.pe``):
   ``dot = sum_k w*a``; with ``w_bits = 1`` (and a_bits > 1) the weights
   are {-1,+1} coded {0,1} as in binary layers.
 * ``sign = dot >= threshold[g*N + n]`` (BN folded into an integer threshold).
-* Packed workload weights (``Layer.packed_weights``): hex of the sign bits,
+* Packed workload weights (``Layer.packed_weights``, written by
+  ``bnnarch.nn.layers.pack_sign_bits``): hex of the sign bits (1 = +1),
   row-major cout x K, most significant bit of each byte first (numpy
-  ``unpackbits``), rows either contiguous or each padded to whole bytes;
-  K in PyTorch ``weight.reshape(cout, -1)`` order (cin/groups, kh, kw).
+  ``unpackbits``), rows contiguous (also accepted: each row padded to whole
+  bytes); K in PyTorch ``weight.flatten(1)`` order (cin/groups, kh, kw).
+  Used for conv2d and linear layers (a transposed conv's GEMM view is a
+  sub-pixel decomposition, so it gets random weights). Thresholds follow
+  ``bnnarch.nn.layers.fold_bn_threshold``: bit = 1 iff dot >= T_c.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
     g, m, n, k = layer.gemm()
     wb, ab = layer.w_bits, layer.a_bits
     w = rng.integers(0, 2, size=(g, n, wb, k), dtype=np.uint8)
-    if use_real and layer.packed_weights and wb == 1:
+    if use_real and layer.packed_weights and wb == 1 and layer.op in ("conv2d", "linear"):
         bits = decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}")
         w = bits.reshape(g, n, 1, k).astype(np.uint8)
     a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)

@@ -31,14 +31,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import pyrtl
+from typing import TYPE_CHECKING
 
 from bnnarch.cost.tech import tech_for
 from bnnarch.errors import RtlError
-from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, pe_core
-from bnnarch.rtl.popcount import TREES, identity_stage
 from bnnarch.spec.array import ArraySpec
+
+if TYPE_CHECKING:
+    import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL
 
 GE_PER_CELL = {
     "$_NOT_": 0.67, "$_BUF_": 0.67, "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_": 1.33,
@@ -88,6 +88,11 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
     """One PE as its own block: operands, control and output-stage inputs as
     ports; broadcast PEs carry the pipelined popcount tree, systolic PEs
     register and forward both operands."""
+    import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL
+
+    from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, pe_core
+    from bnnarch.rtl.popcount import TREES, identity_stage
+
     a = spec.array
     S, AB = a.simd_bits, a.acc_bits
     block = pyrtl.Block()
@@ -147,6 +152,8 @@ def synthesize_pe(spec: ArraySpec, workdir: Path | None = None,
     yosys = shutil.which("yosys")
     if yosys is None:
         raise RtlError("yosys is not installed (the project's setup.sh installs it)")
+    import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL
+
     buf = io.StringIO()
     pyrtl.output_to_verilog(buf, add_reset=False, block=pe_block(spec), module_name=PE_MODULE)
     verilog = buf.getvalue()

@@ -137,3 +137,26 @@ def test_systolic_os_passes_share_one_fold() -> None:
     c4 = tile_compute_cycles(t4, 4, 4, 16, "systolic", "os")
     assert c1 == 4 * (4 + 4 + 4 - 2)
     assert c4 == 4 * (4 * 4 + 4 + 4 - 2)
+
+
+def test_shipped_trained_workload_layer() -> None:
+    """A real layer of a trained digits workload (packed weights, thresholds),
+    when one is shipped; skipped otherwise."""
+    import glob
+    from pathlib import Path
+
+    from bnnarch.workload.io import load_workload
+
+    root = Path(__file__).resolve().parents[2]
+    for path in sorted(glob.glob(str(root / "workloads" / "digits_*.json"))):
+        layers = [x for x in load_workload(path).compute_layers()
+                  if x.is_binary and x.packed_weights and x.op in ("conv2d", "linear")]
+        if layers:
+            break
+    else:
+        pytest.skip("no trained digits workload with packed weights is shipped")
+    layer = min(layers, key=lambda x: x.macs)
+    arr = build_array(small_spec(rows=4, cols=4, simd_bits=32, kib=64))
+    lc = check_layer(arr, layer, np.random.default_rng(0), "FastSimulation")
+    assert lc.data == "packed_weights"
+    assert lc.failures() == []
