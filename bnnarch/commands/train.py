@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the steps (for precision search); 0 = plain binary training")
     p.add_argument("--fp-twin", action="store_true",
                    help="also train a full-precision twin and record its metric")
+    p.add_argument("--twin-epochs", type=int, help="epochs of the full-precision twin (default: --epochs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=run)
 
@@ -45,12 +46,20 @@ def _command(args: argparse.Namespace, task: str, epochs: int) -> str:
         parts += ["--switchable", str(args.switchable)]
     if args.fp_twin:
         parts.append("--fp-twin")
+    if args.twin_epochs:
+        parts += ["--twin-epochs", str(args.twin_epochs)]
     return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from bnnarch.errors import ModelError
     from bnnarch.nn.checkpoint import Checkpoint, save_checkpoint
@@ -74,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     data = task_data(task, input_shape(args.model, small=True)[-1])
     metric_name = {"classify": "accuracy", "detect": "mAP@0.5", "segment": "mIoU"}[task]
 
-    def run_fit(model: torch.nn.Module, label: str) -> float:
+    def run_fit(model: torch.nn.Module, label: str, n_epochs: int) -> float:
+        import sys
+
         with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
                       TimeRemainingColumn(), transient=False) as bar:
@@ -82,13 +93,15 @@ def run(args: argparse.Namespace) -> int:
 
             def cb(step: int, total: int, loss: float) -> None:
                 bar.update(tid, completed=step, total=total, loss=loss)
+                if not sys.stdout.isatty() and step % max(1, total // 10) == 0:
+                    print(f"{label}: step {step}/{total} loss {loss:.3f}", flush=True)
 
-            return fit(model, data, epochs=epochs, seed=args.seed, lr=args.lr, batch=args.batch,
+            return fit(model, data, epochs=n_epochs, seed=args.seed, lr=args.lr, batch=args.batch,
                        switch_frac=args.switchable if label == "binary" else 0.0, progress=cb)
 
     t0 = time.time()
     model = build_model(args.model, **kwargs)
-    metric = run_fit(model, "binary")
+    metric = run_fit(model, "binary", epochs)
     metrics = {metric_name: round(metric, 4), "train_seconds": round(time.time() - t0, 1)}
     if args.switchable:
         metrics.update(precision_metrics(model, data))
@@ -97,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
         t1 = time.time()
         twin = build_model(args.model, **kwargs)
         make_fp_twin(twin)
-        fp_metric = run_fit(twin, "fp-twin")
+        fp_metric = run_fit(twin, "fp-twin", args.twin_epochs or epochs)
         metrics[f"fp_twin_{metric_name}"] = round(fp_metric, 4)
         metrics["fp_twin_train_seconds"] = round(time.time() - t1, 1)
+        metrics["fp_twin_epochs"] = args.twin_epochs or epochs
         print(f"full-precision twin {metric_name}: {fp_metric:.4f}")
     train = {"command": _command(args, task, epochs), "seed": args.seed, "epochs": epochs,
              "lr": args.lr, "batch": args.batch, "switchable": args.switchable,

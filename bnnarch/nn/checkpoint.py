@@ -58,7 +58,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ModelError(f"{path}: no such checkpoint")
     try:
         body = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a damaged file
+    except Exception as e:  # torch raises many kinds for a damaged file  # noqa: BLE001
         raise ModelError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else 'corrupt'})") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:

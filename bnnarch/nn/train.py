@@ -24,7 +24,13 @@ from torch.nn import functional as F
 from bnnarch.errors import ModelError
 from bnnarch.nn import tasks as T
 from bnnarch.nn.data import SEG_CLASSES, canvases, digits
-from bnnarch.nn.layers import FP, get_precision, quant_layers, random_precision, set_precision, set_progress
+from bnnarch.nn.layers import (
+    FP,
+    get_precision,
+    random_precision,
+    set_precision,
+    set_progress,
+)
 
 N_TRAIN_CANVASES = 2000
 N_TEST_CANVASES = 200

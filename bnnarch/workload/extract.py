@@ -29,8 +29,7 @@ from typing import Any
 
 import networkx as nx
 import torch
-import torch.fx as fx
-from torch import nn
+from torch import fx, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn import functional as F
@@ -99,7 +98,7 @@ def trace(model: nn.Module) -> fx.GraphModule:
     tracer = _Tracer()
     try:
         graph = tracer.trace(model)
-    except Exception as e:  # any tracing failure is a user-visible model problem
+    except Exception as e:  # any tracing failure is a user-visible model problem  # noqa: BLE001
         where = tracer.failed_at or type(model).__name__
         raise ModelError(f"cannot trace module {where!r} ({type(e).__name__}: {e})") from None
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
@@ -166,7 +165,7 @@ def extract(model: nn.Module, input_shape: tuple[int, int, int], *, name: str,
         with torch.no_grad():  # fake tensors: shapes only, no arithmetic
             fake = FakeTensorMode(allow_non_fake_inputs=True)
             ShapeProp(gm, fake_mode=fake).propagate(torch.zeros(1, *input_shape))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001
         raise ModelError(f"model {name!r}: shape propagation failed ({type(e).__name__}: {e})") from None
     finally:
         model.train(was_training)
@@ -200,9 +199,7 @@ def extract(model: nn.Module, input_shape: tuple[int, int, int], *, name: str,
         tensor_args = [a for a in node.args if isinstance(a, fx.Node)]
         if node.op == "placeholder":
             producer[node.name] = INPUT
-        elif node.op in ("output", "get_attr"):
-            continue
-        elif node.name in ste:
+        elif node.op in ("output", "get_attr") or node.name in ste:
             continue
         elif node.op == "call_module":
             mod = modules[str(node.target)]

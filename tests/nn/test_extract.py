@@ -43,7 +43,7 @@ def test_bireal18_matches_builder_resnet18() -> None:
     ref = builder.resnet18()
     g = extract(build_model("bireal18"), (3, 224, 224), name="bireal18")
     assert _compute(g) == _compute(ref)
-    ops = lambda gr, op: sum(l.op == op for l in gr.layers)  # noqa: E731
+    ops = lambda gr, op: sum(l.op == op for l in gr.layers)
     for op in ("add", "maxpool", "avgpool"):
         assert ops(g, op) == ops(ref, op)
 

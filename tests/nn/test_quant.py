@@ -119,7 +119,7 @@ def test_dorefa_weight_levels(bits: int) -> None:
 
 
 def test_symmetric_activation_one_bit_is_sign() -> None:
-    y, g = _grad(Q.SymmetricActivation(1), X[X != 0])
+    y, _g = _grad(Q.SymmetricActivation(1), X[X != 0])
     assert y.tolist() == [-1, -1, -1, 1, 1, 1, 1]
 
 
