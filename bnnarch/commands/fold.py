@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from bnnarch.dataflow.fold import fold
-    from bnnarch.errors import BnnarchError, FieldError, SpecError
+    from bnnarch.errors import BnnarchError, SpecError
     from bnnarch.spec import dump_design, load_design
-    from bnnarch.spec.yamlsrc import line_of, load_yaml_with_lines
+    from bnnarch.spec.dataflow import with_lines
     from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
     spec = load_design(args.design)
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = fold(spec, graph)
     except SpecError as e:  # attach YAML lines to workload-dependent errors
-        _, lines = load_yaml_with_lines(args.design)
-        raise SpecError(args.design, [FieldError(x.path, x.message, line_of(lines, x.path))
-                                      for x in e.errors]) from None
+        raise with_lines(e, args.design) from None
     console = Console(width=None if sys.stdout.isatty() else 150)
     t = Table(title=f"folding of {spec.name} on {graph.name} ({result.mode})", header_style="bold")
     for col in ("layer", "PE", "SIMD", "lanes", "MVTU cycles", "SWU cycles", "wmem depth",
