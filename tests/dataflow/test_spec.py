@@ -139,3 +139,12 @@ def test_unsupported_workloads_are_named() -> None:
     with pytest.raises(WorkloadError, match="layer 'up': the dataflow template does not support "
                                             "upsample"):
         simulate_dataflow(spec, b2.build())
+
+
+def test_shipped_dataflow_designs_round_trip(root, tmp_path) -> None:
+    from bnnarch.spec import dump_design, load_design
+
+    for name in ("finn_sfc", "finn_lfc", "finn_cnv", "finn_cnv_pynq"):
+        spec = load_design(root / f"designs/{name}.yaml")
+        assert isinstance(spec, DataflowSpec)
+        assert load_design(dump_design(spec, tmp_path / f"{name}.yaml")) == spec
