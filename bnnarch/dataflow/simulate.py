@@ -189,11 +189,14 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     layers[0] = replace(first, energy_pj=sum(eb.values()),
                         energy_breakdown_pj=tuple(sorted(eb.items())))
     bound = max(reports, key=lambda r: r.busy_cycles)
+    energy_frame_pj = sum(lr.energy_pj for lr in layers)
+    power_mw = energy_frame_pj * 1e-12 * spec.clock_mhz * 1e6 / ii_mean * 1e3 if ii_mean else 0.0
     batch = spec.batch
     extra: list[tuple[str, Any]] = [
         ("batch", batch),
         ("ii_cycles", ii),
         ("ii_mean_cycles", ii_mean),
+        ("steady_state_power_mw", power_mw),
         ("first_frame_latency_cycles", latency),
         ("batch_cycles", c[batch - 1] if batch <= len(c) else c[-1]),
         ("bottleneck_stage", bound.stage.name),

@@ -84,6 +84,8 @@ def test_energy_ledger_and_area(root) -> None:
     assert r.area_mm2 == pytest.approx(sum(area.values()))
     assert eb["sram_weights"] > eb["xnor"] and eb["leakage"] > 0
     assert r.energy_pj == pytest.approx(sum(eb.values()))
+    # frames overlap: power = energy per frame x frames per second
+    assert dict(r.extra)["steady_state_power_mw"] == pytest.approx(r.energy_pj * 1e-9 * r.fps)
     # a slower folding of the same network: same weights, less logic, same dynamic work
     slow = design_from_dict({**spec.model_dump(), "folding": {"target_cycles": 256}})
     rs = simulate_dataflow(slow, g)
