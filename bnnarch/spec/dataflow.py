@@ -68,6 +68,7 @@ class Fifo(Strict):
     one pixel, FINN: MH/PE stream words) between spatial stages, or one whole
     input vector in front of a fully connected layer."""
 
+    # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
     depths: dict[str, int] = Field(default={}, description="layer -> depth of its input FIFO")
     swu_depth: int = Field(default=2, ge=1, le=1 << 20, description="SWU -> MVTU window FIFO")
@@ -85,7 +86,9 @@ class MultiBit(Strict):
 
 
 class Swu(Strict):
-    """Sliding-window units: line buffer of (K + stride) input rows."""
+    """Sliding-window units: line buffer of (K + stride) input rows by default,
+    as finn-hlslib's ConvolutionInputGenerator (slidingwindow.h:
+    ``number_blocks = ConvKernelDim/Stride + 1`` blocks of ``Stride`` rows)."""
 
     extra_rows: int | None = Field(default=None, ge=0, le=64,
                                    description="rows beyond K kept (default: stride)")
@@ -98,8 +101,10 @@ class DataflowSpec(Strict):
     clock_mhz: float = Field(gt=0, le=5000)
     technology: Technology = Technology()
     batch: int = Field(default=4, ge=1, le=100000, description="frames simulated back to back")
+    # 64: FINN/BNN-PYNQ's input stream (top.cpp: Mem2Stream_Batch<64, ...> on a 64-bit AXI port)
     input_bits_per_cycle: int = Field(default=64, ge=1, le=65536,
                                       description="host -> first stage stream width")
+    # 16: BNN-PYNQ's accumulators/thresholds (top.cpp: ThresholdsActivation<..., ap_int<16>>)
     acc_bits: int = Field(default=16, ge=4, le=32)
     folding: Folding = Folding()
     fifo: Fifo = Fifo()
