@@ -7,8 +7,9 @@ vector), never per cycle; every timeout is an exact integer number of cycles.
 A stage takes its input item(s), is busy for the stage's cycles, then puts
 its output item (blocking while the FIFO is full). Time blocked on an empty
 input FIFO is ``wait_in``, time blocked on a full output FIFO (or a full
-line buffer) is ``wait_out``. Frames stream back to back; the host keeps
-sending while the first stage accepts.
+line buffer) is ``wait_out``; an SWU / max-pool runs a reader and a writer
+concurrently and their waits are added. Frames stream back to back; the
+host keeps sending while the first stage accepts.
 """
 
 from __future__ import annotations
