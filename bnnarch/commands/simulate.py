@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bnnarch.errors import BnnarchError
+from bnnarch.errors import BnnarchError, SpecError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", help="write a per-layer plot (PNG) here")
     p.add_argument("--reuse-plot", help="write a per-layer plot of reuse savings (PNG) here")
     p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    p.add_argument("--batch", type=int, help="frames per batch (dataflow designs)")
     p.set_defaults(func=run)
 
 
@@ -31,9 +32,22 @@ def run(args: argparse.Namespace) -> int:
     from bnnarch.workload.io import load_precision_map, load_workload
 
     spec = load_design(args.design)
+    if args.batch is not None:
+        if getattr(spec, "template", "array") != "dataflow":
+            raise BnnarchError("--batch applies to dataflow designs (an array design runs one "
+                               "frame at a time)")
+        spec = spec.model_copy(update={"batch": args.batch})
     graph = load_workload(args.workload)
     pmap = load_precision_map(args.precision, graph) if args.precision else None
-    result = simulate(spec, graph, pmap)
+    try:
+        result = simulate(spec, graph, pmap)
+    except SpecError as e:
+        # workload-dependent spec checks run on the loaded spec: add YAML lines
+        if getattr(spec, "template", "array") == "dataflow":
+            from bnnarch.spec.dataflow import with_lines
+
+            raise with_lines(e, args.design) from None
+        raise
     import sys
 
     console = Console(width=None if sys.stdout.isatty() else 150)

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bnnarch.errors import BnnarchError, MappingError
+    from bnnarch.errors import BnnarchError, MappingError, SpecError
     from bnnarch.spec import load_design
 
     status = 0
@@ -29,6 +29,24 @@ def run(args: argparse.Namespace) -> int:
             from bnnarch.workload.io import load_workload
 
             graph = load_workload(args.workload)
+            if spec.template == "dataflow":
+                from bnnarch.spec.dataflow import with_lines, workload_errors
+
+                errs = workload_errors(spec, graph)
+                if errs:
+                    print(f"error: {with_lines(SpecError(path, errs), path)}")
+                    status = 2
+                    continue
+                from bnnarch.dataflow.fold import fold
+                from bnnarch.dataflow.plan import chain
+
+                try:
+                    chain(graph)
+                    fold(spec, graph)
+                except BnnarchError as e:
+                    print(f"error: {path}: {e}")
+                    status = 2
+                    continue
             if spec.template == "array":
                 from bnnarch.sim.mapper import map_layer
 
@@ -44,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"  - {pr}")
                     status = 2
                     continue
-            msg += f"; all {len(graph.compute_layers())} compute layers of {graph.name} map"
+            msg += (f"; all {len(graph.compute_layers())} compute layers of {graph.name} "
+                    f"{'map' if spec.template == 'array' else 'fold'}")
         print(msg + ")")
     return status

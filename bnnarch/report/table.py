@@ -24,7 +24,7 @@ def layer_table(r: SimResult, max_rows: int | None = None) -> Table:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     rows = r.layers if max_rows is None else r.layers[:max_rows]
     for lr in rows:
-        wa = f"{lr.w_bits}/{lr.a_bits}" if lr.engine in ("array", "mac_unit") else "-"
+        wa = f"{lr.w_bits}/{lr.a_bits}" if lr.engine in ("array", "mac_unit", "mvtu") else "-"
         t.add_row(lr.name, lr.op, wa, lr.engine, f"{lr.cycles:,}", f"{lr.compute_cycles:,}",
                   f"{lr.stall_cycles:,}", f"{100 * lr.utilization:.1f}",
                   f"{lr.energy_pj / 1e6:.3f}",
@@ -43,8 +43,12 @@ def totals_table(r: SimResult) -> Table:
     t.add_row("energy / frame", f"{r.energy_pj / 1e6:.3f} uJ")
     t.add_row("ops / frame (2 per MAC)", _si(r.ops, "op"))
     t.add_row("efficiency", f"{r.tops_per_w:.2f} TOPS/W")
-    t.add_row("average power", f"{r.energy_pj * 1e-12 / r.latency_s * 1e3:.2f} mW"
-              if r.total_cycles else "-")
+    extra = dict(r.extra)
+    if "steady_state_power_mw" in extra:  # a pipeline overlaps frames
+        t.add_row("average power (steady state)", f"{extra['steady_state_power_mw']:.2f} mW")
+    else:
+        t.add_row("average power", f"{r.energy_pj * 1e-12 / r.latency_s * 1e3:.2f} mW"
+                  if r.total_cycles else "-")
     t.add_row("area", f"{r.area_mm2:.3f} mm^2")
     eb = r.energy_breakdown_pj
     tot = sum(eb.values()) or 1.0
@@ -52,6 +56,8 @@ def totals_table(r: SimResult) -> Table:
         if v > 0:
             t.add_row(f"  energy: {k}", f"{v / 1e6:.3f} uJ ({100 * v / tot:.1f}%)")
     for k, v in r.extra:
+        if k == "steady_state_power_mw":
+            continue
         if isinstance(v, int | float | str):
             t.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
     return t

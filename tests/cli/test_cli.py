@@ -106,3 +106,18 @@ def test_workloads_command_rewrites_published(tmp_path):
     assert main(["workloads", "--out", str(tmp_path)]) == 0
     for name in ("resnet18", "vgg_small", "sfc", "lfc", "cnv"):
         assert (tmp_path / f"{name}.json").read_text() == (ROOT / "workloads" / f"{name}.json").read_text()
+
+
+def test_validate_dataflow_against_workload():
+    r = _run("validate", "designs/finn_cnv.yaml", "--workload", "workloads/cnv.json")
+    assert r.returncode == 0 and "compute layers of cnv fold" in r.stdout
+    r = _run("validate", "designs/finn_cnv.yaml", "--workload", "workloads/resnet18.json")
+    assert r.returncode == 2
+    assert "layer 'layer1.0.add1': the dataflow template does not support add" in r.stdout
+
+
+def test_batch_only_for_dataflow():
+    r = _run("simulate", "designs/xnor32.yaml", "-w", "workloads/sfc.json", "--batch", "4")
+    assert r.returncode == 2 and "--batch applies to dataflow designs" in r.stderr
+    r = _run("simulate", "designs/finn_sfc.yaml", "-w", "workloads/sfc.json", "--batch", "3", "-q")
+    assert r.returncode == 0 and "batch" in r.stdout
