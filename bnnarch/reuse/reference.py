@@ -80,7 +80,7 @@ def kernel_pattern(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: int
     ng = cout // g
     keys = kernel_keys(w, sign_inverted)
     raw = kernel_keys(w, False)
-    out = np.zeros((p, cout), np.int64)
+    out = np.zeros((cout, p), np.int64)  # filter-major: rows are accumulated in place
     computed = np.zeros(cout, np.int64)
     shares = np.zeros(cout, np.int64)
     writes = 0
@@ -90,27 +90,35 @@ def kernel_pattern(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: int
             xb = bits[..., cc, :].reshape(p, t)
             xv = valid[..., cc, :].reshape(p, t)
             nvalid = xv.sum(1, dtype=np.int64)
-            table: dict[int, tuple[np.ndarray, int]] = {}  # shared-result buffer: key -> (pc, raw key)
+            # the compiler's pass over the static weights: representative or share read
+            slot: dict[int, int] = {}  # key -> column of the shared-result buffer
+            reps: list[int] = []
+            plan: list[tuple[int, int, bool]] = []  # (filter, column, complement?)
+            rep_raw: list[int] = []
             referenced: set[int] = set()
             for o in range(gi * ng, (gi + 1) * ng):
                 k = int(keys[o, ci])
-                if k not in table:
-                    res = _pc(xb, xv, w[o, ci].reshape(1, t))[:, 0]  # compute the slice
-                    table[k] = (res, int(raw[o, ci]))
+                if k not in slot:
+                    slot[k] = len(reps)
+                    reps.append(o)
+                    rep_raw.append(int(raw[o, ci]))
                     computed[o] += 1
-                    out[:, o] += res
+                    plan.append((o, slot[k], False))
                 else:
-                    res, rk = table[k]  # share read
                     referenced.add(k)
                     shares[o] += 1
-                    out[:, o] += res if rk == int(raw[o, ci]) else nvalid - res
+                    plan.append((o, slot[k], rep_raw[slot[k]] != int(raw[o, ci])))
             writes += len(referenced)
+            # compute the representative slices only, then read / complement
+            table = _pc(xb, xv, w[reps, ci].reshape(len(reps), t)).T.copy()  # (U, P)
+            for o, col, inv in plan:
+                out[o] += nvalid - table[col] if inv else table[col]
     words = [ceil_div(int(r) * t, simd_bits) for r in computed]
     slots = sum(max(wd, ceil_div(int(s), share_ports)) for wd, s in zip(words, shares, strict=True))
     cnt = RefCount(word_ops=p * sum(words), slots=p * slots,
                    skipped_xnor_bits=p * int(shares.sum()) * t, share_reads=p * int(shares.sum()),
                    share_writes=p * writes)
-    return out.reshape(f, ho, wo, cout), cnt
+    return out.T.reshape(f, ho, wo, cout), cnt
 
 
 def input_similarity(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: int,
