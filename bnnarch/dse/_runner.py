@@ -29,7 +29,12 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from bnnarch.dse._space import PointSampler, suggest_hardware, suggest_precision
+from bnnarch.dse._space import (
+    PointSampler,
+    param_distributions,
+    suggest_hardware,
+    suggest_precision,
+)
 from bnnarch.dse._spec import OBJECTIVES, StudySpec, load_study
 from bnnarch.dse._storage import (
     FAIL_REASON_ATTR,
@@ -40,6 +45,7 @@ from bnnarch.dse._storage import (
     fail_dead_trials,
     get_storage,
     owner_id,
+    set_user_attrs,
 )
 from bnnarch.dse._trial import Context, Outcome, build_context, evaluate_candidate
 from bnnarch.errors import BnnarchError, StudyError
@@ -113,27 +119,49 @@ class WorkerStats:
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
-    storage, tid = study._storage, trial._trial_id
-    storage.set_trial_user_attr(tid, "design", out.design)
-    storage.set_trial_user_attr(tid, "precision", out.precision)
+    attrs: dict[str, Any] = {"design": out.design, "precision": out.precision}
     if out.invalid_reason is not None:
-        storage.set_trial_user_attr(tid, INVALID_ATTR, out.invalid_reason)
-        return
-    storage.set_trial_user_attr(tid, "sim", out.sim)
-    storage.set_trial_user_attr(tid, "metrics", out.metrics)
-    if out.constraints:
-        storage.set_trial_user_attr(tid, "constraints", list(out.constraints))
-        for c, v in zip(out.constraint_names, out.constraints, strict=True):
-            trial.set_constraint(c, v)  # Optuna 5: samplers read feasibility from here
+        attrs[INVALID_ATTR] = out.invalid_reason
+    else:
+        attrs.update(sim=out.sim, metrics=out.metrics)
+        if out.constraints:
+            attrs["constraints"] = list(out.constraints)
+    set_user_attrs(study._storage, trial._trial_id, attrs)
+    for c, v in zip(out.constraint_names, out.constraints, strict=True):
+        trial.set_constraint(c, v)  # Optuna 5: samplers read feasibility from here
 
 
-def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context) -> TrialState:
-    """Evaluate one created trial and tell its result; returns its state."""
+class _Known:
+    """A trial whose parameters are already stored: suggest_* just return them
+    (no read of the trial per parameter)."""
+
+    def __init__(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
+        self._trial = trial
+        self._params = params
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._params[name]
+
+    def suggest_int(self, name: str, *a: Any, **k: Any) -> int:
+        return int(self._params[name])
+
+    def suggest_float(self, name: str, *a: Any, **k: Any) -> float:
+        return float(self._params[name])
+
+
+def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
+            params: dict[str, Any] | None = None) -> TrialState:
+    """Evaluate one created trial and tell its result; returns its state.
+    ``params``: the trial's parameters when it was created with them."""
     spec = ctx.spec
     try:
+        if params is not None:
+            trial = _Known(trial, params)  # type: ignore[assignment]
         hw = suggest_hardware(trial, spec.hardware)
         searched = (suggest_precision(trial, spec.precision, ctx.units)
                     if spec.precision.search else {})
+        if params is not None:
+            trial = trial._trial  # type: ignore[attr-defined]
         out = evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{trial.number}")
         _record(study, trial, out)
     except (KeyboardInterrupt, SystemExit):
@@ -149,11 +177,14 @@ def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context) -> TrialStat
         if isinstance(e, BnnarchError):
             raise  # e.g. the evaluator cannot run at all: stop rather than burn the budget
         return TrialState.FAIL
-    if out.invalid_reason is not None:
-        study.tell(trial, state=TrialState.PRUNED)
-        return TrialState.PRUNED
-    study.tell(trial, list(out.values))
-    return TrialState.COMPLETE
+    state = TrialState.PRUNED if out.invalid_reason is not None else TrialState.COMPLETE
+    values = None if out.invalid_reason is not None else list(out.values)
+    if isinstance(study.sampler, PointSampler):
+        # grid/random need no after-trial hook: one write instead of tell's reads + write
+        study._storage.set_trial_state_values(trial._trial_id, state=state, values=values)
+    else:
+        study.tell(trial, values, state=state)
+    return state
 
 
 def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: int = 0,
@@ -172,16 +203,32 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
     stats = WorkerStats()
     me = owner_id()
     t0 = time.perf_counter()
+    checked = -1e9
+    dists = (param_distributions(spec.hardware, spec.precision, ctx.units)
+             if isinstance(study.sampler, PointSampler) else None)
     while max_trials is None or stats.trials < max_trials:
         with creation_lock(study._storage, spec.name):
-            fail_dead_trials(study)
+            # dead workers' RUNNING trials count toward the budget either way;
+            # failing them (with a reason) at start and every 15 s is hygiene
+            if time.monotonic() - checked > 15:
+                fail_dead_trials(study)
+                checked = time.monotonic()
             n = count_trials(study)
             if n >= spec.trials:
                 break
-            trial = study.ask()
-            study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, me)
+            if dists is not None:  # grid/random: create trial n with its params, one write
+                params = study.sampler.params_for(n, dists)
+                template = optuna.trial.create_trial(
+                    state=TrialState.RUNNING, params=params, distributions=dists,
+                    system_attrs={OWNER_ATTR: me})
+                trial = optuna.Trial(study, study._storage.create_new_trial(
+                    study._study_id, template_trial=template))
+            else:
+                params = None
+                trial = study.ask()
+                study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, me)
         with Heartbeat(study._storage, trial._trial_id):
-            state = run_one(study, trial, ctx)
+            state = run_one(study, trial, ctx, params)
         stats.trials += 1
         stats.complete += state == TrialState.COMPLETE
         stats.pruned += state == TrialState.PRUNED

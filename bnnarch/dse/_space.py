@@ -129,6 +129,16 @@ class PointSampler(optuna.samplers.BaseSampler):
         """Grid point of trial ``number``."""
         return self._grid[number % len(self._grid)]
 
+    def params_for(self, number: int, dists: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """Every parameter of trial ``number`` at once (what sample_independent
+        would return one by one), so a trial can be created with its params."""
+        return {name: self._value(number, name, dist) for name, dist in dists.items()}
+
+    def _value(self, number: int, name: str, dist: BaseDistribution) -> Any:
+        if self._kind == "grid":
+            return self.point(number)[name]
+        return draw(dist, np.random.default_rng([self._seed, number, zlib.crc32(name.encode())]))
+
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict[str, Any]:
         return {}
 
@@ -137,10 +147,7 @@ class PointSampler(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        if self._kind == "grid":
-            return self.point(trial.number)[param_name]
-        key = zlib.crc32(param_name.encode())
-        return draw(param_distribution, np.random.default_rng([self._seed, trial.number, key]))
+        return self._value(trial.number, param_name, param_distribution)
 
 
 # ---- precision ---------------------------------------------------------------
@@ -202,6 +209,17 @@ def precision_units(prec: PrecisionSpec, graph: WorkloadGraph) -> list[Precision
             members = tuple(m for m in groups[g] if m in searched)
             units.append(PrecisionUnit(g, members))
     return units
+
+
+def param_distributions(domains: Sequence[Domain], prec: PrecisionSpec,
+                        units: Sequence[PrecisionUnit]) -> dict[str, BaseDistribution]:
+    """Every parameter of a study, named as suggest_hardware/suggest_precision name them."""
+    out = {d.path: distribution(d) for d in domains}
+    bits = CategoricalDistribution(list(prec.bits))
+    for u in units:
+        names = [f"bits:{u.name}"] if prec.tie_wa else [f"w_bits:{u.name}", f"a_bits:{u.name}"]
+        out.update({n: bits for n in names})
+    return out
 
 
 def suggest_precision(trial: optuna.Trial, prec: PrecisionSpec,

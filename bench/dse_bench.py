@@ -1,0 +1,173 @@
+"""DSE throughput (on demand): ``.venv/bin/python bench/dse_bench.py [--trials N]``.
+
+1. Hardware-only trials per second on ResNet-18 (target >= 50/s per core):
+   a random sweep over array shape / SIMD / buffers / DRAM (almost every
+   design new, so the simulator's per-layer caches miss), run through the real
+   worker loop on a fresh SQLite study; reported per wall second and per CPU
+   second, with the split between simulation and Optuna/storage, and the
+   simulator's hottest functions.
+2. Seconds per joint (precision x hardware) trial on a digits workload with
+   its trained checkpoint (target <= 2 s), cold accuracy cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bnnarch.dse import load_study  # noqa: E402
+from bnnarch.dse._runner import worker_loop  # noqa: E402
+
+
+def _spec(tmp: Path, name: str, body: dict) -> Path:
+    p = tmp / f"{name}.yaml"
+    p.write_text(yaml.safe_dump({"name": name, **body}, sort_keys=False))
+    return p
+
+
+HW_SPACE = {
+    "array.rows": {"low": 4, "high": 128, "log": True},
+    "array.cols": {"low": 4, "high": 128, "log": True},
+    "array.simd_bits": [32, 64, 128],
+    "buffers.weights.capacity_kib": [128, 256, 512],
+    "dram.bandwidth_gbps": {"low": 6.4, "high": 51.2, "log": True},
+}
+
+
+def bench_hardware(tmp: Path, trials: int) -> dict[str, float]:
+    from bnnarch.sim.simulate import clear_caches
+
+    spec = load_study(_spec(tmp, "hw", {
+        "design": str(REPO / "designs" / "xnor32.yaml"),
+        "workload": str(REPO / "workloads" / "resnet18.json"),
+        "hardware": HW_SPACE, "objectives": ["latency", "energy", "area"],
+        "sampler": "random", "trials": trials, "seed": 11}), sweep=True)
+    clear_caches()
+    import bnnarch.dse._trial as trial_mod
+
+    sim_s = [0.0]
+    real = trial_mod.evaluate_candidate
+
+    def timed(*a, **k):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return real(*a, **k)
+        finally:
+            sim_s[0] += time.perf_counter() - t
+
+    trial_mod.evaluate_candidate = timed
+    import bnnarch.dse._runner as runner_mod
+
+    runner_mod.evaluate_candidate = timed
+    db = tmp / "hw.db"
+    worker_loop(spec, storage=str(db), max_trials=2)  # open storage, imports, first trial
+    sim_s[0] = 0.0
+    c0, w0 = time.process_time(), time.perf_counter()
+    stats = worker_loop(spec, storage=str(db))
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    n = stats.trials
+    runner_mod.evaluate_candidate = trial_mod.evaluate_candidate = real
+    return {"trials": n, "wall_s": wall, "cpu_s": cpu, "per_wall_s": n / wall,
+            "per_cpu_s": n / cpu, "candidate_ms": 1e3 * sim_s[0] / n,
+            "optuna_storage_ms": 1e3 * (wall - sim_s[0]) / n}
+
+
+def profile_simulator(n: int = 20) -> str:
+    """Top functions of cold simulations (distinct designs)."""
+    import numpy as np
+
+    from bnnarch.dse._space import apply_overrides
+    from bnnarch.sim.simulate import clear_caches, simulate
+    from bnnarch.spec import load_design
+    from bnnarch.spec.load import design_from_dict
+    from bnnarch.workload.io import load_workload
+
+    graph = load_workload(REPO / "workloads" / "resnet18.json")
+    base = load_design(REPO / "designs" / "xnor32.yaml").model_dump(mode="json", exclude_none=True)
+    rng = np.random.default_rng(0)
+    specs = []
+    for _ in range(n):
+        specs.append(design_from_dict(apply_overrides(base, {
+            "array.rows": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
+            "array.cols": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
+            "dram.bandwidth_gbps": float(rng.uniform(6, 50))})))
+    clear_caches()
+    t = time.perf_counter()
+    for s in specs:
+        simulate(s, graph)
+    cold_ms = 1e3 * (time.perf_counter() - t) / n
+    t = time.perf_counter()
+    for s in specs:
+        simulate(s, graph)
+    warm_ms = 1e3 * (time.perf_counter() - t) / n
+    clear_caches()
+    pr = cProfile.Profile()
+    pr.enable()
+    for s in specs:
+        simulate(s, graph)
+    pr.disable()
+    import io
+
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(8)
+    lines = [ln for ln in buf.getvalue().splitlines() if "/" in ln or "ncalls" in ln]
+    return (f"simulate(ResNet-18): cold {cold_ms:.1f} ms/design, warm (same design) "
+            f"{warm_ms:.2f} ms\nhottest (tottime, {n} cold designs):\n  " + "\n  ".join(lines))
+
+
+def bench_joint(tmp: Path, trials: int) -> dict[str, float] | str:
+    ckpts = sorted(REPO.glob("checkpoints/digits*.pt"))
+    pairs = [(c, REPO / "workloads" / f"{c.stem}.json") for c in ckpts]
+    pairs = [(c, w) for c, w in pairs if w.exists()]
+    if not pairs:
+        return "no checkpoints/digits*.pt with a matching workloads/<stem>.json yet"
+    ckpt, wl = pairs[0]
+    spec = load_study(_spec(tmp, "joint", {
+        "design": str(REPO / "designs" / "edge16_ws.yaml"), "workload": str(wl),
+        "checkpoint": str(ckpt), "task": "classify",
+        "hardware": {"array.rows": [8, 16, 32], "array.cols": [8, 16, 32]},
+        "precision": {"search": True}, "objectives": ["accuracy", "latency", "energy"],
+        "sampler": "random", "trials": trials, "seed": 2}))
+    db = tmp / "joint.db"
+    worker_loop(spec, storage=str(db), max_trials=1)  # torch import, data, checkpoint load
+    c0, w0 = time.process_time(), time.perf_counter()
+    stats = worker_loop(spec, storage=str(db))
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return {"workload": wl.name, "trials": stats.trials, "s_per_trial_wall": wall / stats.trials,
+            "s_per_trial_cpu": cpu / stats.trials}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--trials", type=int, default=120, help="hardware trials (default 120)")
+    ap.add_argument("--joint-trials", type=int, default=8)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        hw = bench_hardware(tmp, args.trials)
+        print(f"hardware-only ResNet-18: {hw['trials']} trials, {hw['per_wall_s']:.1f}/s wall, "
+              f"{hw['per_cpu_s']:.1f}/CPU-s (target >= 50/s per core: ratio "
+              f"{hw['per_cpu_s'] / 50:.2f}); per trial: candidate (build+simulate) "
+              f"{hw['candidate_ms']:.1f} ms, Optuna+SQLite {hw['optuna_storage_ms']:.1f} ms")
+        print(profile_simulator())
+        j = bench_joint(tmp, args.joint_trials)
+        if isinstance(j, str):
+            print(f"joint trial: skipped ({j})")
+        else:
+            print(f"joint trial on {j['workload']}: {j['s_per_trial_wall']:.2f} s wall, "
+                  f"{j['s_per_trial_cpu']:.2f} CPU-s per trial (target <= 2 s: ratio "
+                  f"{j['s_per_trial_wall'] / 2:.2f})")
+
+
+if __name__ == "__main__":
+    main()
