@@ -27,7 +27,7 @@ from .helpers import ROOT, spec_with
 WORKLOADS = ("digits_bnn", "digits_det", "digits_seg")
 FIELDS = ("word_ops", "slots", "skipped_xnor_bits", "share_reads", "share_writes",
           "compare_bits", "acc_reads", "derived_windows")
-MAX_LAYERS = 3  # per model: first, largest-map and last binary conv (time budget)
+MAX_LAYERS = 3  # per model: first, last and the largest other binary conv (time budget)
 
 
 def _checkpoint_for(g: WorkloadGraph) -> Path | None:
@@ -38,7 +38,7 @@ def _checkpoint_for(g: WorkloadGraph) -> Path | None:
     for p in sorted((ROOT / "checkpoints").glob("*.pt")):
         try:
             ck = load_checkpoint(p)
-        except Exception:  # noqa: BLE001 - another engineer's file in progress
+        except Exception:  # noqa: BLE001, S112 - another engineer's file in progress
             continue
         if ck.model_name == meta.get("model") and str(ck.kwargs) == meta.get("checkpoint_kwargs",
                                                                              str(ck.kwargs)):
@@ -63,8 +63,9 @@ def trained(name: str) -> tuple[WorkloadGraph, dict[str, tuple[np.ndarray, np.nd
     layers = [la for la in g if la.stats is not None and la.stats.reuse is not None]
     assert layers, (f"{wl.name} has no reuse statistics: run `python -m bnnarch.reuse.stats "
                     f"{ckp.relative_to(ROOT)} {wl.relative_to(ROOT)}`")
+    rest = layers[1:-1] or layers
     pick = {layers[0].name, layers[-1].name,
-            max(layers, key=lambda la: la.out_shape[1] * la.out_shape[2] * la.in_shape[0]).name}
+            max(rest, key=lambda la: la.out_shape[1] * la.out_shape[2] * la.in_shape[0]).name}
     torch.set_num_threads(1)
     ck = load_checkpoint(ckp)
     frames = layers[0].stats.reuse.frames  # type: ignore[union-attr]
