@@ -14,7 +14,7 @@ Interconnects (``bnnarch.sim.timing`` gives their cycle formulas):
   PE down per cycle, so PE(r, c) sees word j at cycle j + r + c; its popcount
   is combinational. Control reaches PE(r, c) through a shared delay line tap
   r + c. Row r writes its C results when PE(r, C-1) finishes.
-* ``systolic`` ``ws`` / ``is`` are refused with an RtlError.
+* ``systolic`` ``ws`` / ``is``: see ``bnnarch.rtl.stationary``.
 
 Buffers are PyRTL MemBlocks, one per lane (R row-lane and C col-lane operand
 buffers of S bits, R output buffers of C x acc_bits plus C sign bits, one
@@ -75,11 +75,18 @@ class RtlArray:
     col_mems: list[pyrtl.MemBlock] = field(default_factory=list)
     out_mems: list[pyrtl.MemBlock] = field(default_factory=list)
     thr_mems: list[pyrtl.MemBlock] = field(default_factory=list)
+    acc_mems: list[pyrtl.MemBlock] = field(default_factory=list)  # ws / is only
+    ports: int = 0  # output-buffer write ports (rows for os, columns for ws / is)
+
+    @property
+    def memories(self) -> dict[str, pyrtl.MemBlock]:
+        return {m.name: m for m in self.row_mems + self.col_mems + self.thr_mems
+                + self.out_mems + self.acc_mems}
 
     @property
     def output_names(self) -> list[str]:
         names = ["done"]
-        for r in range(self.rows):
+        for r in range(self.ports):
             names += [f"o{r}_we", f"o{r}_addr", f"o{r}_dot", f"o{r}_sign"]
         return names
 
@@ -88,9 +95,9 @@ def check_supported(spec: ArraySpec) -> None:
     """Raise RtlError for designs the generator cannot build."""
     a = spec.array
     df = a.effective_dataflow
-    if a.interconnect == "systolic" and df != "os":
+    if a.interconnect == "systolic" and df not in ("os", "ws", "is"):
         raise RtlError(f"design {spec.name!r}: dataflow {df} not supported by the RTL "
-                       "generator (systolic supports os; broadcast is os)")
+                       "generator (systolic supports os, ws, is; broadcast is os)")
     if a.pes > MAX_RTL_PES:
         raise RtlError(f"design {spec.name!r}: {a.rows}x{a.cols} = {a.pes} PEs is too large "
                        f"for the RTL generator (at most {MAX_RTL_PES} PEs)")
@@ -128,6 +135,10 @@ def build_array(spec: ArraySpec) -> RtlArray:
     """
     check_supported(spec)
     a = spec.array
+    if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
+        from bnnarch.rtl.stationary import build_stationary
+
+        return build_stationary(spec)
     R, C, S, AB = a.rows, a.cols, a.simd_bits, a.acc_bits
     broadcast = a.interconnect == "broadcast"
     depths = buffer_depths(spec)
@@ -135,7 +146,7 @@ def build_array(spec: ArraySpec) -> RtlArray:
     tree = TREES[a.popcount_tree]
     block = pyrtl.Block()
     arr = RtlArray(spec, block, R, C, S, AB, a.interconnect, a.effective_dataflow,
-                   weights_on_rows=broadcast, addr_bits=addr_bits, depths=depths)
+                   weights_on_rows=broadcast, addr_bits=addr_bits, depths=depths, ports=R)
     with pyrtl.set_working_block(block, no_sanity_check=True):
         start = pyrtl.Input(1, name="start")
         cfg = make_cfg(addr_bits, AB)

@@ -38,7 +38,7 @@ def verilog_text(arr: RtlArray) -> str:
 def testbench_text(arr: RtlArray, prog: Program, run: RunResult, include: str) -> str:
     """Testbench driving ``run``'s inputs cycle by cycle; prints
     ``cycle out1 out2 ...`` (hex) at every rising edge."""
-    mems = {m.name: m for m in arr.row_mems + arr.col_mems + arr.thr_mems + arr.out_mems}
+    mems = arr.memories
     trace_obj = SimpleNamespace(
         trace={n: run.trace[n] for n in ["start", *prog.cfg]},
         register_value_map={}, default_value=0,

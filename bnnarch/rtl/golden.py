@@ -182,6 +182,10 @@ def _lane_images(x: np.ndarray, lanes: int, folds: int, s: int, kw: int) -> list
 
 def program(arr: RtlArray, data: LayerData) -> Program:
     """Buffer images + cfg words for one layer; RtlError if it does not fit."""
+    if arr.dataflow in ("ws", "is"):
+        from bnnarch.rtl.stationary import stationary_program
+
+        return stationary_program(arr, data)
     g, _m, n, k = data.shape
     R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
     kw = ceil_div(k, S)
@@ -232,6 +236,10 @@ def unpack_results(arr: RtlArray, data: LayerData, events: list[tuple[int, int, 
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output-buffer writes ``(cycle, row, addr, dot_vec, sign_vec)`` -> (dot,
     sign, cycle) arrays of shape (G, M, N); unwritten outputs have cycle -1."""
+    if arr.dataflow in ("ws", "is"):
+        from bnnarch.rtl.stationary import stationary_results
+
+        return stationary_results(arr, data, events)
     g, m, n, _ = data.shape
     R, C, AB = arr.rows, arr.cols, arr.acc_bits
     fr = ceil_div(n if arr.weights_on_rows else m, R)

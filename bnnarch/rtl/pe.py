@@ -66,12 +66,22 @@ def accumulate(pop: pyrtl.WireVector, ctrl: PassCtrl, acc_bits: int,
     one acc_bits ripple adder.
     """
     acc = pyrtl.Register(acc_bits, name=name)
-    shifted = pyrtl.shift_left_logical(pop.zero_extended(acc_bits), ctrl.shift)
-    term = (shifted ^ ctrl.neg.sign_extended(acc_bits))
-    base = pyrtl.select(ctrl.first, pyrtl.Const(0, acc_bits), acc)
-    acc_next = (base + term + ctrl.neg)[:acc_bits]
+    acc_next = shift_add(acc, pop, ctrl, acc_bits)
     acc.next <<= pyrtl.select(ctrl.valid, acc_next, acc)
     return acc_next, acc
+
+
+def shift_add(prev: pyrtl.WireVector, pop: pyrtl.WireVector, ctrl: PassCtrl,
+              acc_bits: int) -> pyrtl.WireVector:
+    """``(first ? 0 : prev) + (neg ? -(pop << shift) : pop << shift)`` mod
+    2^acc_bits (the negation as XOR + carry-in)."""
+    shifted = pyrtl.shift_left_logical(pop.zero_extended(acc_bits), ctrl.shift)
+    term = shifted ^ ctrl.neg.sign_extended(acc_bits)
+    base = pyrtl.select(ctrl.first, pyrtl.Const(0, acc_bits), prev)
+    # operands zero-extended so that the exported Verilog keeps each mux in a
+    # self-determined concat (Verilator WIDTH lint)
+    wide = acc_bits + 1
+    return (base.zero_extended(wide) + term.zero_extended(wide) + ctrl.neg)[:acc_bits]
 
 
 def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: pyrtl.WireVector,

@@ -54,10 +54,10 @@ class RunResult:
     register_init: dict[str, int]
     tracer: pyrtl.SimulationTrace
 
-    def write_events(self, rows: int) -> list[tuple[int, int, int, int, int]]:
-        """(cycle, row, addr, dot_vec, sign_vec) of every output-buffer write."""
+    def write_events(self, ports: int) -> list[tuple[int, int, int, int, int]]:
+        """(cycle, port, addr, dot_vec, sign_vec) of every output-buffer write."""
         ev = []
-        for r in range(rows):
+        for r in range(ports):
             we = self.trace[f"o{r}_we"]
             for t, v in enumerate(we):
                 if v:
@@ -75,7 +75,7 @@ def run_program(arr: RtlArray, prog: Program, simulator: str = "auto",
     if simulator not in SIMULATORS:
         raise RtlError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
     block = arr.block
-    mems = {m.name: m for m in arr.row_mems + arr.col_mems + arr.thr_mems + arr.out_mems}
+    mems = arr.memories
     unknown = set(prog.memories) - set(mems)
     if unknown:
         raise RtlError(f"program writes unknown buffers {sorted(unknown)}")

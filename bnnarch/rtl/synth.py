@@ -86,11 +86,13 @@ def default_cache_path() -> Path:
 
 def pe_block(spec: ArraySpec) -> pyrtl.Block:
     """One PE as its own block: operands, control and output-stage inputs as
-    ports; broadcast PEs carry the pipelined popcount tree, systolic PEs
-    register and forward both operands."""
+    ports; broadcast PEs carry the pipelined popcount tree, systolic os PEs
+    register and forward both operands, systolic ws / is PEs hold the
+    stationary word and pass a partial sum down (their per-column
+    accumulators, C of them, are left out of the per-PE figure)."""
     import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL
 
-    from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, pe_core
+    from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, pe_core, product_bits
     from bnnarch.rtl.popcount import TREES, identity_stage
 
     a = spec.array
@@ -108,6 +110,22 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
             r.next <<= v
             return r
 
+        if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
+            # stationary PE: loadable operand register, popcount, psum adder + register
+            # (the per-column shift-add accumulator and output stage are not per PE)
+            load = pyrtl.Input(1, "load")
+            psum_bits = (a.rows * S).bit_length()
+            psum_in = pyrtl.Input(psum_bits, "psum_in")
+            held = pyrtl.Register(S, "held")
+            held.next <<= pyrtl.select(load, w, held)
+            pop = TREES[a.popcount_tree](product_bits(held, x, xnor), identity_stage)
+            outs = {"psum_out": reg_stage((psum_in + pop)[:psum_bits]), "w_out": held,
+                    "a_out": reg_stage(x)}
+            for name, wire in outs.items():
+                o = pyrtl.Output(wire.bitwidth, name)
+                o <<= wire
+            block.sanity_check()
+            return block
         stage = reg_stage if a.interconnect == "broadcast" else identity_stage
         acc_next, _ = pe_core(w, x, xnor, ctrl, TREES[a.popcount_tree], stage, AB, "acc")
         dot, sign = output_stage(acc_next, xnor, bias, thr, AB)  # bias: cfg or lane sum
@@ -176,7 +194,7 @@ def synthesize_pe(spec: ArraySpec, workdir: Path | None = None,
     ge = sum(n * cell_ge(c) for c, n in cells.items())
     pe_um2 = ge * tech_for(spec.technology.node_nm).nand2_um2
     pes = spec.array.pes
-    res = SynthResult(cache_key(spec), sum(cells.values()), round(ge, 2), round(pe_um2, 3),
+    res = SynthResult(cache_key(spec), sum(cells.values()), round(ge, 2), pe_um2,
                       pes, sum(cells.values()) * pes, pe_um2 * pes / 1e6, cells, round(secs, 2))
     return res, verilog, log
 

@@ -63,7 +63,7 @@ class RunCheck:
 def first_mismatch(arr: RtlArray, data: LayerData, run: RunResult) -> str | None:
     """None when every output matches the golden model; otherwise which output
     (group, pixel, filter), at which cycle it was written, and both values."""
-    dot, sign, cyc = unpack_results(arr, data, run.write_events(arr.rows))
+    dot, sign, cyc = unpack_results(arr, data, run.write_events(arr.ports))
     gdot, gsign = golden(data)
     bad = np.argwhere((dot != gdot) | (sign != gsign) | (cyc < 0))
     if bad.size == 0:

@@ -29,11 +29,12 @@ def _need(*tools: str) -> None:
         pytest.skip(f"{', '.join(missing)} not installed (setup.sh installs them)")
 
 
-@pytest.mark.parametrize("interconnect", ["broadcast", "systolic"])
-def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str) -> None:
+@pytest.mark.parametrize("interconnect,dataflow", [
+    ("broadcast", None), ("systolic", "os"), ("systolic", "ws"), ("systolic", "is")])
+def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str,
+                                             dataflow: str | None) -> None:
     _need("iverilog", "vvp")
-    spec = small_spec(interconnect=interconnect,
-                      dataflow="os" if interconnect == "systolic" else None)
+    spec = small_spec(interconnect=interconnect, dataflow=dataflow)
     arr = build_array(spec)
     data = random_data("t", 1, 5, 4, 20, 2, 2, np.random.default_rng(2))
     prog = program(arr, data)
@@ -53,7 +54,8 @@ def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str) 
 
 def test_verilator_lint_clean(tmp_path: Path) -> None:
     _need("verilator")
-    for spec in (small_spec(), small_spec(interconnect="systolic", dataflow="os")):
+    for spec in [small_spec()] + [small_spec(interconnect="systolic", dataflow=df)
+                                  for df in ("os", "ws", "is")]:
         (tmp_path / "design.v").write_text(export.verilog_text(build_array(spec)))
         res = export.verilator_lint(tmp_path / "design.v")
         assert res.ok, res.message
@@ -117,10 +119,12 @@ def test_cli_failed_check_exits_nonzero(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_cli_unsupported_design(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = tmp_path / "ws.yaml"
+    """A design the generator cannot build: a clear message, exit 2, no report."""
+    d = tmp_path / "huge.yaml"
     d.write_text((ROOT / "designs" / "rtl_systolic.yaml").read_text().replace(
-        "dataflow: os", "dataflow: ws"))
+        "rows: 4", "rows: 128").replace("cols: 4", "cols: 64").replace(
+        "capacity_kib: 8", "capacity_kib: 512").replace("capacity_kib: 16", "capacity_kib: 64"))
     rc = main(["rtl", str(d), "--out", str(tmp_path / "o"), "--verify"])
     assert rc == 2
-    assert "dataflow ws not supported by the RTL generator" in capsys.readouterr().err
+    assert "128x64 = 8192 PEs is too large for the RTL generator" in capsys.readouterr().err
     assert not (tmp_path / "o" / "report.json").exists()

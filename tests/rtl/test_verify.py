@@ -20,8 +20,13 @@ from .helpers import small_spec
 
 DESIGNS = {
     "broadcast": {"rows": 4, "cols": 4, "simd_bits": 16},
-    "systolic_os": {"rows": 3, "cols": 4, "simd_bits": 16, "interconnect": "systolic", "dataflow": "os"},
+    "systolic_os": {"rows": 3, "cols": 4, "simd_bits": 16, "interconnect": "systolic",
+                    "dataflow": "os"},
     "broadcast_wallace": {"rows": 2, "cols": 2, "simd_bits": 32, "tree": "wallace"},
+    "systolic_ws": {"rows": 3, "cols": 4, "simd_bits": 16, "interconnect": "systolic",
+                    "dataflow": "ws"},
+    "systolic_is": {"rows": 4, "cols": 3, "simd_bits": 8, "interconnect": "systolic",
+                    "dataflow": "is", "tree": "wallace"},
 }
 
 
@@ -30,8 +35,9 @@ def test_builtin_layers_bit_and_cycle_exact(design: str) -> None:
     """1x1, 3x3, strided, grouped, multi-bit and FC layers on each interconnect."""
     arr = build_array(small_spec(kib=4, **DESIGNS[design]))
     rng = np.random.default_rng(1)
-    for layer in builtin_layers() + [
-            Layer("w1a4", "conv2d", ("input",), (3, 5, 5), (4, 3, 3), kernel=(3, 3), a_bits=4)]:
+    w1a4 = Layer("w1a4", "conv2d", ("input",), (3, 5, 5), (4, 3, 3), kernel=(3, 3), a_bits=4)
+    extra = [w1a4] if arr.dataflow == "os" else []
+    for layer in builtin_layers() + extra:
         lc = check_layer(arr, layer, rng, "FastSimulation")
         assert lc.failures() == []
         assert lc.bit_exact and lc.cycle_match
@@ -82,10 +88,12 @@ def test_mismatch_names_output_and_cycle() -> None:
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "is"])
-def test_unsupported_dataflow_is_a_clear_error(dataflow: str) -> None:
-    spec = small_spec(interconnect="systolic", dataflow=dataflow)
-    with pytest.raises(RtlError, match=f"dataflow {dataflow} not supported by the RTL generator"):
-        build_array(spec)
+def test_pm1_weights_with_multibit_activations_refused_on_stationary(dataflow: str) -> None:
+    arr = build_array(small_spec(interconnect="systolic", dataflow=dataflow))
+    data = random_data("w1a2", 1, 3, 2, 9, 1, 2, np.random.default_rng(0))
+    with pytest.raises(RtlError, match=f"w_bits=1 with a_bits=2 is not supported by the "
+                                       f"{dataflow} RTL generator"):
+        program(arr, data)
 
 
 def test_too_large_array_is_refused() -> None:
