@@ -113,8 +113,10 @@ def decode_packed(hexstr: str, rows: int, k: int, where: str) -> np.ndarray:
 
 def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) -> LayerData:
     """Operands for one workload layer: the packed trained weights when present
-    (1-bit layers), random otherwise; random activations; the layer's
-    thresholds when present, random in [-K/4, K/4] otherwise."""
+    (1-bit layers), random otherwise; activations from a random input map
+    through the layer's window (im2col: stride, padding, dilation, groups), so
+    neighbouring windows overlap as in the real layer; the layer's thresholds
+    when present, random in [-K/4, K/4] otherwise."""
     if not layer.is_compute:
         raise RtlError(f"layer {layer.name!r}: op {layer.op} does not run on the array")
     if layer.is_full_precision:
@@ -126,13 +128,37 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
     if use_real and layer.packed_weights and wb == 1 and layer.op in ("conv2d", "linear"):
         bits = decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}")
         w = bits.reshape(g, n, 1, k).astype(np.uint8)
-    a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)
+    if layer.op == "conv2d":
+        fmap = rng.integers(0, 2, size=(ab,) + tuple(layer.in_shape), dtype=np.uint8)
+        a = np.stack([im2col(fmap[p], layer) for p in range(ab)], axis=2)
+    else:
+        a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)
     if layer.thresholds is not None and len(layer.thresholds) == g * n:
         thr = np.asarray(layer.thresholds, dtype=np.int64)
     else:
         span = max(1, k // 4)
         thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
     return LayerData(layer.name, w, a, thr, wb, ab)
+
+
+def im2col(fmap: np.ndarray, layer: Layer) -> np.ndarray:
+    """One bit plane of an input map (C, H, W) -> the conv's GEMM operand
+    (G, M, K), K in (cin/groups, kh, kw) order like ``weight.flatten(1)``.
+    Padding bits are 0 (-1 in a 1-bit layer, 0 for unsigned activations)."""
+    c, h, w = fmap.shape
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    (ph, pw), (dh, dw) = layer.padding, layer.dilation
+    _, ho, wo = layer.out_shape
+    padded = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.uint8)
+    padded[:, ph:ph + h, pw:pw + w] = fmap
+    cols = np.empty((c, kh, kw, ho, wo), dtype=np.uint8)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = padded[:, i * dh: i * dh + sh * (ho - 1) + 1: sh,
+                                   j * dw: j * dw + sw * (wo - 1) + 1: sw]
+    g = layer.groups
+    cols = cols.reshape(g, (c // g) * kh * kw, ho * wo)
+    return np.ascontiguousarray(cols.transpose(0, 2, 1))
 
 
 def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,

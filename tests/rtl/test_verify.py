@@ -168,3 +168,33 @@ def test_shipped_trained_workload_layer() -> None:
     lc = check_layer(arr, layer, np.random.default_rng(0), "FastSimulation")
     assert lc.data == "packed_weights"
     assert lc.failures() == []
+
+
+@pytest.mark.parametrize("layer", [
+    Layer("s2", "conv2d", ("input",), (4, 7, 7), (6, 3, 3), kernel=(3, 3), stride=(2, 2)),
+    Layer("g2", "conv2d", ("input",), (4, 5, 5), (4, 5, 5), kernel=(3, 3), padding=(1, 1),
+          groups=2),
+    Layer("d2", "conv2d", ("input",), (2, 7, 7), (2, 3, 3), kernel=(3, 3), dilation=(2, 2)),
+])
+def test_im2col_matches_direct_convolution(layer: Layer) -> None:
+    from bnnarch.rtl.golden import im2col
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, size=layer.in_shape).astype(np.int64)
+    g, _, n, k = layer.gemm()
+    cin_g = layer.in_shape[0] // layer.groups
+    w = rng.integers(-1, 2, size=(layer.out_shape[0], cin_g, *layer.kernel))
+    got = np.einsum("gmk,gnk->gnm", im2col(x.astype(np.uint8), layer).astype(np.int64),
+                    w.reshape(g, n, k)).reshape(layer.out_shape)
+    (ph, pw), (sh, sw), (dh, dw) = layer.padding, layer.stride, layer.dilation
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
+    co, ho, wo = layer.out_shape
+    ref = np.zeros((co, ho, wo), dtype=np.int64)
+    for o in range(co):
+        xs = xp[(o // n) * cin_g:(o // n + 1) * cin_g]
+        for i in range(ho):
+            for j in range(wo):
+                win = xs[:, i * sh: i * sh + dh * (layer.kernel[0] - 1) + 1: dh,
+                         j * sw: j * sw + dw * (layer.kernel[1] - 1) + 1: dw]
+                ref[o, i, j] = int((win * w[o]).sum())
+    np.testing.assert_array_equal(got, ref)
