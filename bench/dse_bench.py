@@ -25,8 +25,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bnnarch.dse import load_study  # noqa: E402
-from bnnarch.dse._runner import worker_loop  # noqa: E402
+from bnnarch.dse import load_study
+from bnnarch.dse._runner import worker_loop
 
 
 def _spec(tmp: Path, name: str, body: dict) -> Path:
@@ -136,7 +136,7 @@ def bench_joint(tmp: Path, trials: int) -> dict[str, float] | str:
         "design": str(REPO / "designs" / "edge16_ws.yaml"), "workload": str(wl),
         "checkpoint": str(ckpt), "task": "classify",
         "hardware": {"array.rows": [8, 16, 32], "array.cols": [8, 16, 32]},
-        "precision": {"search": True}, "objectives": ["accuracy", "latency", "energy"],
+        "precision": {"search": True, "layers": ["layer*.conv[12]"]}, "objectives": ["accuracy", "latency", "energy"],
         "sampler": "random", "trials": trials, "seed": 2}))
     db = tmp / "joint.db"
     worker_loop(spec, storage=str(db), max_trials=1)  # torch import, data, checkpoint load
