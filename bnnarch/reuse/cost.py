@@ -19,16 +19,18 @@ skipped word-op fetches neither operand). Costs (ledger component
   compacted weights, read from the weight SRAM once per pixel fold (i.e.
   share reads / pixel lanes).
 * input_similarity — per compared window: K XOR gates (charged as XNOR2),
-  K flip-flop writes (previous-window register) and K compaction-mux bits
-  (charged as XNOR2-class gates); per derived dot product: the previous
-  accumulator read (``acc_bits`` flip-flops) and a correction add
+  K flip-flop writes (previous-window register), K compaction-mux bits
+  (charged as XNOR2-class gates) and a K-input popcount of the diff mask
+  (~1 full adder per input, Swartzlander 1973); per derived dot product: the
+  previous accumulator read (``acc_bits`` flip-flops) and a correction add
   (``acc_bits`` full-adder bits).
 
 Area (component ``reuse``): kernel_pattern — per PE a ``share_ports``-input
 adder of ``pc_bits`` values (``share_ports x (pc_bits + log2 ports)`` full
 adders; pc_bits for 3x3 kernels = 4) plus per pixel lane a shared-result SRAM;
 input_similarity — per pixel lane ``window_bits`` flip-flops + XOR2 + mux2
-(NanGate MUX2_X1 ~ 2.33 GE), per PE an ``acc_bits`` register and adder.
+(NanGate MUX2_X1 ~ 2.33 GE) + a full adder (mask popcount), per PE an
+``acc_bits`` register and adder.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def overhead_pj(layer: Layer, c: SchemeCount, spec: ArraySpec) -> float:
         idx_bits = max(1, math.ceil(math.log2(ng))) + 1
         return (c.share_reads * pcb * (sh + t.fa_bit_pj) + c.share_writes * pcb * sh
                 + c.share_reads / pixel_lanes(spec) * idx_bits * _sram_pj(spec, "weights"))
-    return (c.compare_bits * (2 * t.xnor_pj + t.dff_pj)
+    return (c.compare_bits * (2 * t.xnor_pj + t.dff_pj + t.popcount_pj_per_bit)
             + c.acc_reads * acc * (t.dff_pj + t.fa_bit_pj))
 
 
@@ -186,6 +188,6 @@ def reuse_area_mm2(spec: ArraySpec) -> float:
         sram_bits += lanes * r.kernel_pattern.share_entries * PC_BITS_DESIGN
     if r.input_similarity.enabled:
         wb = r.input_similarity.window_bits
-        ge += lanes * wb * (GE_DFF + GE_XNOR2 + GE_MUX2)
+        ge += lanes * wb * (GE_DFF + GE_XNOR2 + GE_MUX2 + GE_FA)
         ge += a.pes * a.acc_bits * (GE_DFF + GE_FA)
     return (t.ge_um2(ge) + t.sram_area_um2(sram_bits)) / 1e6

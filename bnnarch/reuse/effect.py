@@ -38,11 +38,14 @@ Reuse datapath (stated assumptions, costs in bnnarch.reuse.cost):
 * **input_similarity** (Fu et al., arXiv 1810.02068). Each pixel column
   walks an output row left to right and keeps the previous window (register
   of ``window_bits``) and the previous accumulators. A window with a left
-  neighbour whose receptive field differs in D <= ``max_diff_bits``
-  positions, with ceil(D / S) < kw, is *derived*: acc(p) = acc(p - 1) +
-  popcount over the D differing positions (new minus old), ceil(D / S)
-  word-ops per filter. Every window with a neighbour is compared (K XOR
-  bits). groups == 1 and K <= ``window_bits`` only.
+  neighbour that has the same padding pattern and whose +-1 values differ in
+  D <= ``max_diff_bits`` positions, with ceil(D / S) < kw, is *derived*: at
+  a flipped position the XNOR flips too, so acc(p) = acc(p - 1) +
+  2 * popcount(xnor(new window, filter) & diff mask) - D, ceil(D / S)
+  word-ops per filter on the ordinary PE datapath (D, the mask's popcount,
+  comes from the comparator once per window). Every window with a neighbour
+  is compared (K XOR bits + a K-input popcount); windows whose padding
+  pattern changes are computed in full. groups == 1 and K <= ``window_bits``.
 
 When both are enabled the controller runs, per layer, the scheme with fewer
 slots (ties: fewer word-ops); combining them inside one layer would need a
@@ -172,11 +175,12 @@ def input_similarity_count(layer: Layer, st: ReuseStats, spec: ArraySpec, *,
     if k > si.window_bits:
         return _na("input_similarity", f"receptive field {k} bits > window_bits={si.window_bits}",
                    layer, spec, f)
-    if not st.diff_hist:
+    if not st.diff_hist and not st.border_windows:
         return _na("input_similarity", "no window statistics", layer, spec, f)
     pw, pb = _plain(layer, spec, f)
     n = layer.out_shape[0]
-    saved_words = saved_bits = derived = compared = 0
+    saved_words = saved_bits = derived = 0
+    compared = st.border_windows  # padding pattern changed: compared, computed in full
     for d, cnt in st.diff_hist:
         compared += cnt
         if d <= si.max_diff_bits and ceil_div(d, s) < kw:
@@ -184,8 +188,9 @@ def input_similarity_count(layer: Layer, st: ReuseStats, spec: ArraySpec, *,
             saved_words += cnt * (kw - ceil_div(d, s))
             saved_bits += cnt * (k - d)
     if derived == 0 and not raw:
-        return _na("input_similarity", f"no window within max_diff_bits={si.max_diff_bits}",
-                   layer, spec, f)
+        why = (f"no window within max_diff_bits={si.max_diff_bits}" if st.diff_hist else
+               "every neighbouring pair crosses the padding")
+        return _na("input_similarity", why, layer, spec, f)
     wo = pw - n * saved_words
     return SchemeCount("input_similarity", True, "", f, pw, wo, pw, wo, pb, n * saved_bits,
                        compare_bits=compared * k, acc_reads=derived * n, derived_windows=derived)

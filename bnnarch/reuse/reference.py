@@ -123,8 +123,9 @@ def kernel_pattern(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: int
 
 def input_similarity(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: int,
                      max_diff_bits: int) -> tuple[np.ndarray, RefCount]:
-    """Walk each output row left to right; a window close enough to its left
-    neighbour gets acc(neighbour) + popcount over the differing positions."""
+    """Walk each output row left to right; a window with its left neighbour's
+    padding pattern and at most ``max_diff_bits`` flipped values gets
+    acc(neighbour) + 2 * popcount(xnor & diff mask) - D."""
     if layer.groups != 1:
         raise ValueError("input similarity is modelled for groups == 1")
     bits, valid = windows(x, layer)
@@ -135,18 +136,18 @@ def input_similarity(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: i
     wf = w.reshape(n, k)
     b = bits.reshape(f, ho, wo, k)
     v = valid.reshape(f, ho, wo, k)
-    state = v * (1 + b)
     out = np.zeros((f, ho, wo, n), np.int64)
     word_ops = skipped_bits = compare = acc_reads = derived_n = 0
     out[:, :, 0] = _pc(b[:, :, 0].reshape(-1, k), v[:, :, 0].reshape(-1, k), wf).reshape(f, ho, n)
     word_ops += f * ho * n * kw
     for xi in range(1, wo):
-        diff = (state[:, :, xi] != state[:, :, xi - 1]).reshape(-1, k)  # XOR compare
-        compare += diff.shape[0] * k
-        d = diff.sum(1)
-        der = (d <= max_diff_bits) & (-(-d // simd_bits) < kw)
         cur_b, cur_v = b[:, :, xi].reshape(-1, k), v[:, :, xi].reshape(-1, k)
         prv_b, prv_v = b[:, :, xi - 1].reshape(-1, k), v[:, :, xi - 1].reshape(-1, k)
+        same_pad = np.all(cur_v == prv_v, axis=1)  # comparator: padding pattern
+        diff = (cur_b != prv_b) & (cur_v == 1)  # comparator: XOR of the +-1 values
+        compare += diff.shape[0] * k
+        d = diff.sum(1)
+        der = same_pad & (d <= max_diff_bits) & (-(-d // simd_bits) < kw)
         res = np.zeros((diff.shape[0], n), np.int64)
         full = ~der
         if full.any():
@@ -154,11 +155,10 @@ def input_similarity(layer: Layer, w: np.ndarray, x: np.ndarray, *, simd_bits: i
             word_ops += int(full.sum()) * n * kw
         if der.any():
             m = diff[der].astype(np.uint8)
-            new = _pc(cur_b[der], cur_v[der] * m, wf)  # only differing positions
-            old = _pc(prv_b[der], prv_v[der] * m, wf)
+            new = _pc(cur_b[der], m, wf)  # XNOR-popcount over the differing positions only
             prev = out[:, :, xi - 1].reshape(-1, n)[der]  # previous accumulators
-            res[der] = prev + new - old
             dd = d[der]
+            res[der] = prev + 2 * new - dd[:, None]  # flipped positions flip their XNOR
             word_ops += int((-(-dd // simd_bits)).sum()) * n
             skipped_bits += int((k - dd).sum()) * n
             acc_reads += int(der.sum()) * n

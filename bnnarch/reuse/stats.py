@@ -50,12 +50,16 @@ def representatives(w: np.ndarray, groups: int, signfold: bool) -> tuple[np.ndar
     return rep, shared
 
 
-def window_diffs(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """D of every window that has a left neighbour in its output row:
-    (frames, Ho, Wo - 1) positions whose value (+1 / -1 / padding) differs."""
+def window_diffs(x: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """(D, border) of every window that has a left neighbour in its output row,
+    each (frames, Ho, Wo - 1): ``border`` = the neighbour's padding pattern
+    differs; D = positions whose +-1 value differs (meaningful where not border)."""
     bits, valid = windows(x, layer)
-    state = (valid * (1 + bits)).reshape(*bits.shape[:3], -1)  # 0 pad, 1 = -1, 2 = +1
-    return np.count_nonzero(state[:, :, 1:] != state[:, :, :-1], axis=-1)
+    b = bits.reshape(*bits.shape[:3], -1)
+    v = valid.reshape(*valid.shape[:3], -1)
+    border = np.any(v[:, :, 1:] != v[:, :, :-1], axis=-1)
+    d = np.count_nonzero((b[:, :, 1:] != b[:, :, :-1]) & (v[:, :, 1:] == 1), axis=-1)
+    return d, border
 
 
 def reuse_stats(layer: Layer, w: np.ndarray, x: np.ndarray) -> ReuseStats:
@@ -63,10 +67,12 @@ def reuse_stats(layer: Layer, w: np.ndarray, x: np.ndarray) -> ReuseStats:
     kh, kw) and input bits ``x`` (frames, cin, H, W)."""
     rep, shared = representatives(w, layer.groups, False)
     rep_f, shared_f = representatives(w, layer.groups, True)
+    border_n = 0
     if layer.groups == 1:
-        d = window_diffs(x, layer).ravel()
-        vals, counts = np.unique(d, return_counts=True)
+        d, border = window_diffs(x, layer)
+        vals, counts = np.unique(d[~border], return_counts=True)
         hist = tuple((int(a), int(b)) for a, b in zip(vals, counts, strict=True))
+        border_n = int(border.sum())
     else:
         hist = ()  # input similarity is modelled for groups == 1 only
     _, ho, wo = layer.out_shape
@@ -78,6 +84,7 @@ def reuse_stats(layer: Layer, w: np.ndarray, x: np.ndarray) -> ReuseStats:
         shared_results_signfolded=shared_f,
         windows=int(x.shape[0]) * ho * wo,
         diff_hist=hist,
+        border_windows=border_n,
     )
 
 

@@ -81,9 +81,10 @@ class ReuseStats:
 
     Window side (activations; a window is one output pixel's receptive field,
     kh*kw*cin positions, each +1, -1 or padding): ``windows`` = windows seen
-    (output pixels x frames); ``diff_hist`` = sparse ((D, count), ...) over the
-    windows that have a left neighbour in the same output row, D = positions
-    whose value differs from that neighbour's window.
+    (output pixels x frames); ``border_windows`` = windows with a left
+    neighbour in the same output row whose padding pattern differs from it;
+    ``diff_hist`` = sparse ((D, count), ...) over the other windows with a left
+    neighbour, D = positions whose +-1 value differs from the neighbour's.
     """
 
     frames: int
@@ -93,6 +94,7 @@ class ReuseStats:
     shared_results_signfolded: int
     windows: int
     diff_hist: tuple[tuple[int, int], ...]
+    border_windows: int = 0
 
 
 @dataclass(frozen=True)
