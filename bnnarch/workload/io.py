@@ -84,6 +84,7 @@ def layer_to_dict(layer: Layer) -> dict[str, Any]:
                 "shared_results_signfolded": r.shared_results_signfolded,
                 "windows": r.windows,
                 "diff_hist": [list(x) for x in r.diff_hist],
+                "border_windows": r.border_windows,
             }
         d["stats"] = s
     if layer.packed_weights is not None:
@@ -149,6 +150,7 @@ def _reuse_stats_from(r: dict[str, Any] | None) -> ReuseStats | None:
         shared_results_signfolded=int(r["shared_results_signfolded"]),
         windows=int(r["windows"]),
         diff_hist=tuple((int(a), int(b)) for a, b in r["diff_hist"]),
+        border_windows=int(r.get("border_windows", 0)),
     )
 
 
