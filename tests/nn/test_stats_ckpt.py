@@ -116,3 +116,13 @@ def test_cli_unknown_model_and_wrong_task(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"'unet' is a segment model; --task classify does not apply"):
         args.func(args)
     assert not (tmp_path / "a.pt").exists()
+
+
+def test_cli_extract_shapes_only(tmp_path: Path) -> None:
+    out = tmp_path / "cnv_small.json"
+    assert extract_cmd.run(_ns(model="cnv", small=True, width=8, out=str(out))) == 0
+    g = load_workload(out)
+    assert g.input_shape == (1, 32, 32) and g["conv0"].out_shape == (8, 30, 30)
+    with pytest.raises(ModelError, match=r"--width applies to the small variant only"):
+        extract_cmd.run(_ns(model="cnv", width=8, out=str(tmp_path / "y.json")))
+    assert not (tmp_path / "y.json").exists()
