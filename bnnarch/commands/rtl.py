@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     opts = FlowOptions(verify=args.verify, simulator=args.simulator, seed=args.seed,
                        icarus=not args.no_icarus, lint=not args.no_lint,
                        synth=not args.no_synth,
-                       area_cache=Path(args.area_cache) if args.area_cache else None)
+                       area_cache=Path(args.area_cache) if args.area_cache else None,
+                       skip_unsupported=bool(args.workload) and not names)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         con.print(f"{mark:4} {lay['name']:<20} rtl {lay['rtl_cycles']} sim {lay['sim_cycles']} "
                   f"bit_exact={lay['bit_exact']} cycle_match={lay['cycle_match']} "
                   f"icarus={lay['icarus']}", soft_wrap=True)
+    for s in rep["skipped_layers"]:
+        con.print(f"skip {s['name']:<20} {s['reason']}", soft_wrap=True)
     if rep["area"]:
         con.print(f"area: {rep['area']['cells']} cells, {rep['area']['area_mm2']:.4f} mm^2 "
                   f"({rep['area']['ge_per_pe']} GE per PE, {spec.technology.node_nm} nm)")

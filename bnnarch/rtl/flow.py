@@ -22,7 +22,7 @@ import numpy as np
 from bnnarch.errors import RtlError
 from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
-from bnnarch.rtl.synth import area_for
+from bnnarch.rtl.synth import SynthResult, area_for
 from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
 from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
@@ -40,6 +40,7 @@ class FlowOptions:
     lint: bool = True
     synth: bool = True
     area_cache: Path | None = None
+    skip_unsupported: bool = False  # layers picked automatically: skip what cannot run
 
 
 @dataclass
@@ -68,10 +69,27 @@ def _icarus(out: Path, arr, lc: LayerCheck) -> None:
         lc.icarus = "skipped"
         return
     tb = f"tb_{_safe(lc.name)}.v"
-    (out / tb).write_text(export.testbench_text(arr, rc.prog, rc.run, "design.v"))
+    _write(out / tb, export.testbench_text(arr, rc.prog, rc.run, "design.v"))
     lines = export.run_icarus(out, tb)
     diff = export.compare_icarus(arr, rc.run, lines)
     lc.icarus = "match" if diff is None else diff
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomic write (temp file + rename): never a half-written output."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _synth_summary(res: SynthResult) -> str:
+    lines = [(f"Yosys synthesis of one PE, from the cache ({res.key}; the Yosys run took "
+             f"{res.yosys_seconds} s)"), f"cells per PE: {res.cells_per_pe}",
+             f"gate equivalents per PE: {res.ge_per_pe}",
+             f"PE area: {res.pe_area_um2:.2f} um^2", f"PEs: {res.pes}",
+             f"array datapath: {res.cells} cells, {res.area_mm2:.6f} mm^2", "cell types per PE:"]
+    lines += [f"  {c:<12} {n}" for c, n in sorted(res.cell_types.items())]
+    return "\n".join(lines) + "\n"
 
 
 def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOptions,
@@ -82,30 +100,36 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
     report_path.unlink(missing_ok=True)
     t0 = time.monotonic()
     arr = build_array(spec)
-    (out / "design.v").write_text(export.verilog_text(arr))
+    _write(out / "design.v", export.verilog_text(arr))
     failures: list[str] = []
     tools: dict[str, Any] = {}
     if opts.lint:
         lint = export.verilator_lint(out / "design.v")
-        (out / "verilator.log").write_text(lint.message + "\n")
+        _write(out / "verilator.log", lint.message + "\n")
         tools["verilator_lint"] = "clean" if lint.ok else "failed"
         if not lint.ok:
             failures.append(f"verilator --lint-only failed (see {out / 'verilator.log'})")
     area: dict[str, Any] = {}
     if opts.synth:
         res, log = area_for(spec, opts.area_cache, workdir=out / "yosys")
-        if log is not None:
-            (out / "yosys_report.txt").write_text(log)
+        _write(out / "yosys_report.txt", log if log is not None else _synth_summary(res))
         area = {"cells": res.cells, "area_mm2": res.area_mm2, "cells_per_pe": res.cells_per_pe,
                 "ge_per_pe": res.ge_per_pe, "pe_area_um2": res.pe_area_um2,
                 "cache_key": res.key, "from_cache": log is None,
                 "cell_types_per_pe": res.cell_types}
     checks: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
     rng = np.random.default_rng(opts.seed)
     for layer in layers if opts.verify else ():
         if progress:
             progress(layer.name)
-        lc = check_layer(arr, layer, rng, opts.simulator, keep=opts.icarus)
+        try:
+            lc = check_layer(arr, layer, rng, opts.simulator, keep=opts.icarus)
+        except RtlError as e:
+            if not opts.skip_unsupported:
+                raise
+            skipped.append({"name": layer.name, "reason": str(e)})
+            continue
         if opts.icarus:
             _icarus(out, arr, lc)
         lc.cells, lc.area_mm2 = area.get("cells"), area.get("area_mm2")
@@ -122,14 +146,17 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
                   "node_nm": spec.technology.node_nm},
         "buffers_words_per_lane": vars(arr.depths).copy() if hasattr(arr.depths, "__dict__")
         else None,
-        "tools": tools, "area": area, "layers": checks, "failures": failures,
+        "tools": tools, "area": area, "layers": checks, "skipped_layers": skipped,
+        "failures": failures,
         "seconds": round(time.monotonic() - t0, 2),
         "cycle_definition": "cycles from the edge sampling start=1 (cycle 0) to the first "
                             "cycle with done=1 (bnnarch.rtl.run)",
     }
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(report_path)
+    if opts.verify and layers and not checks:
+        failures.append("no layer could be verified: " + "; ".join(
+            f"{s['name']}: {s['reason']}" for s in skipped[:3]))
+        report["ok"] = False
+    _write(report_path, json.dumps(report, indent=1) + "\n")
     return FlowResult(report, failures)
 
 
