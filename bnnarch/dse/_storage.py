@@ -206,7 +206,9 @@ def fail_dead_trials(study: optuna.Study) -> int:
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 n += 1
     before = sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     after = sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     return n + after - before
 
