@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workload:
         from bnnarch.workload.io import load_workload
 
-        layers = select_layers(list(load_workload(args.workload)), names)
+        layers = select_layers(list(load_workload(args.workload)), names, spec)
     else:
         if names:
             raise RtlError("--layers needs --workload")

@@ -160,9 +160,11 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
     return FlowResult(report, failures)
 
 
-def select_layers(layers: Sequence[Layer], names: Sequence[str] | None) -> list[Layer]:
+def select_layers(layers: Sequence[Layer], names: Sequence[str] | None,
+                  spec: ArraySpec | None = None) -> list[Layer]:
     """The requested layers (all array layers when ``names`` is None): compute
-    layers at 1..8 bits; a named layer that cannot run is an error."""
+    layers at 1..8 bits, and full-precision ones when the design runs them
+    bit-serially on the array; a named layer that cannot run is an error."""
     by_name = {lay.name: lay for lay in layers}
     if names:
         missing = [n for n in names if n not in by_name]
@@ -170,4 +172,6 @@ def select_layers(layers: Sequence[Layer], names: Sequence[str] | None) -> list[
             raise RtlError(f"no layer named {', '.join(map(repr, missing))} in the workload "
                            f"(compute layers: {', '.join(x.name for x in layers if x.is_compute)})")
         return [by_name[n] for n in names]
-    return [lay for lay in layers if lay.is_compute and not lay.is_full_precision]
+    fp_on_array = spec is not None and spec.full_precision.mode == "bit_serial"
+    return [lay for lay in layers
+            if lay.is_compute and (fp_on_array or not lay.is_full_precision)]

@@ -190,6 +190,10 @@ def check_layer(arr: RtlArray, layer: Layer, rng: np.random.Generator,
                 simulator: str = "auto", keep: bool = False) -> LayerCheck:
     """All RTL checks of one workload layer (see module docstring)."""
     t0 = time.monotonic()
+    fp = arr.spec.full_precision
+    if layer.is_full_precision and fp.mode == "bit_serial":
+        # the design runs its full-precision layers bit-serially at fp.bits x fp.bits
+        layer = layer.with_bits(fp.bits, fp.bits)
     data = layer_data(layer, rng)
     real = bool(layer.packed_weights) and layer.w_bits == 1
     sim_cycles, desc, shapes = _schedule(layer, arr.spec)

@@ -198,3 +198,12 @@ def test_im2col_matches_direct_convolution(layer: Layer) -> None:
                          j * sw: j * sw + dw * (layer.kernel[1] - 1) + 1: dw]
                 ref[o, i, j] = int((win * w[o]).sum())
     np.testing.assert_array_equal(got, ref)
+
+
+def test_full_precision_layer_bit_serial_on_the_array() -> None:
+    """full_precision.mode bit_serial: the layer runs at bits x bits passes."""
+    spec = small_spec(acc_bits=32, kib=8, full_precision={"mode": "bit_serial", "bits": 8})
+    layer = Layer("first", "conv2d", ("input",), (2, 4, 4), (3, 2, 2), kernel=(3, 3),
+                  w_bits=32, a_bits=32)
+    lc = check_layer(build_array(spec), layer, np.random.default_rng(0), "FastSimulation")
+    assert lc.ok and lc.whole is not None and lc.whole.tile[4] == 64
