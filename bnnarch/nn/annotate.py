@@ -11,8 +11,8 @@ on the real weights and real activations of the checkpoint's data.
   (cin, kh, kw) kernel flattened in torch memory order (linear: the
   input-feature order), bit 1 = +1; the cout x K bit string is cut into bytes
   MSB-first and zero-padded to a byte (bnnarch.nn.layers.pack_sign_bits).
-- ``stats.reuse``: exact counts for bnnarch.reuse (binary convs; first
-  ``bnnarch.reuse.stats.DEFAULT_FRAMES`` test images).
+- ``stats.reuse``: exact counts for bnnarch.reuse (binary convs; the first
+  ``bnnarch.reuse.stats.frames_for(task)`` test images).
 - ``thresholds``: 1-bit x 1-bit layers followed directly by a batch-norm:
   output bit = 1 iff y >= T_c with y the +-1 dot product; channels whose BN
   gamma is negative have their packed weights negated (fold_bn_threshold).
@@ -78,9 +78,10 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
         new.append(replace(layer, stats=stats, packed_weights=pw,
                            thresholds=tuple(thr) if thr is not None else None))
     # stats.reuse: exact counts for the reuse schemes (bnnarch.reuse.stats), same test images
-    from bnnarch.reuse.stats import DEFAULT_FRAMES, annotate, capture
+    from bnnarch.reuse.stats import annotate, capture, frames_for
 
-    return annotate(graph.with_layers(tuple(new)), capture(model, data.x_test[:DEFAULT_FRAMES]))
+    return annotate(graph.with_layers(tuple(new)),
+                    capture(model, data.x_test[:frames_for(ck.task)]))
 
 
 @torch.no_grad()

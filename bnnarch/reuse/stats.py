@@ -24,7 +24,16 @@ from bnnarch.reuse.bits import kernel_keys, windows
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer, LayerStats, ReuseStats
 
+# Test images the statistics are measured on, per task: every window of a
+# digit (8x8 maps and smaller) is cheap; a 64x64 canvas has 4096 windows per
+# layer per frame, so 8 frames give >= 32k window pairs on the large maps and
+# keep the reference's re-execution in the tests fast.
+FRAMES = {"classify": 64, "detect": 8, "segment": 8}
 DEFAULT_FRAMES = 16
+
+
+def frames_for(task: str) -> int:
+    return FRAMES.get(task, DEFAULT_FRAMES)
 
 
 def eligible(layer: Layer) -> bool:
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Write measured reuse statistics into a workload JSON.")
     p.add_argument("checkpoint")
     p.add_argument("workload")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--frames", type=int, help="test images (default: per task, FRAMES)")
     p.add_argument("--out", help="output JSON (default: overwrite the workload)")
     a = p.parse_args(argv)
     import torch
@@ -170,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ck = load_checkpoint(a.checkpoint)
     model = ck.build()
     graph = load_workload(a.workload)
-    images = task_images(ck.task, graph.input_shape, a.frames)
+    images = task_images(ck.task, graph.input_shape, a.frames or frames_for(ck.task))
     g2 = annotate(graph, capture(model, images))
     n = sum(1 for la in g2 if la.stats is not None and la.stats.reuse is not None)
     out = save_workload(g2, a.out or a.workload)
