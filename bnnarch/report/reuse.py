@@ -68,8 +68,9 @@ def reuse_table(r: SimResult) -> Table:
 
 
 def plot_reuse(r: SimResult, path: str | Path) -> Path:
-    """Per layer: % of XNOR bits and word-ops skipped (top), dynamic energy
-    saved vs the schemes' own energy (bottom)."""
+    """Per layer: % of XNOR bits and word-ops each scheme skips when run alone
+    (faded where the layer runs the other scheme; top), dynamic energy saved
+    vs the applied scheme's own energy (bottom)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,17 +81,24 @@ def plot_reuse(r: SimResult, path: str | Path) -> Path:
     names = [lr.name for lr, _ in rows]
     x = list(range(len(rows)))
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.4 * len(rows)), 7), sharex=True)
+    colors = {"kernel_pattern": ("tab:blue", "tab:cyan"), "input_similarity": ("tab:green", "tab:olive")}
     for i, sch in enumerate(SCHEMES):
-        bits = [100 * e.get(f"reuse_{sch}_skipped_xnor_bits", 0.0) / e["reuse_plain_xnor_bits"]
-                for _, e in rows]
-        wops = [100 * e.get(f"reuse_{sch}_skipped_word_ops", 0.0) / e["reuse_plain_word_ops"]
-                for _, e in rows]
-        if not any(bits):
+        if not any(f"reuse_{sch}_reason" in e for _, e in rows):
             continue
+        on = [e["reuse_scheme"] == sch for _, e in rows]
+        bits = [100 * e.get(f"reuse_{sch}_alone_xnor_bits", 0.0) / e["reuse_plain_xnor_bits"]
+                for _, e in rows]
+        wops = [100 * e.get(f"reuse_{sch}_alone_word_ops", 0.0) / e["reuse_plain_word_ops"]
+                for _, e in rows]
         off = -0.2 + 0.4 * i
-        ax1.bar([v + off - 0.1 for v in x], bits, width=0.2, label=f"{sch}: XNOR bits")
-        ax1.bar([v + off + 0.1 for v in x], wops, width=0.2, label=f"{sch}: word-ops")
-    ax1.set_ylabel("% of plain work skipped")
+        for j, (vals, lab) in enumerate(((bits, "XNOR bits"), (wops, "word-ops"))):
+            xs = [v + off + (0.1 if j else -0.1) for v in x]
+            ax1.bar(xs, vals, width=0.2, color=colors[sch][j], label=f"{sch}: {lab}",
+                    alpha=None)
+            for xx, vv, o in zip(xs, vals, on, strict=True):
+                if not o and vv:  # potential on a layer that runs the other scheme
+                    ax1.bar([xx], [vv], width=0.2, color="white", alpha=0.55)
+    ax1.set_ylabel("% of plain work skipped\n(faded: not the layer's scheme)")
     ax1.set_title(f"computation reuse: {r.design} on {r.workload}")
     ax1.legend(fontsize=7)
     ax2.bar([v - 0.2 for v in x], [e["reuse_saved_pj"] / 1e3 for _, e in rows], width=0.4,
