@@ -142,3 +142,30 @@ def test_meta_kwargs_parse() -> None:
             kw = dict(load_workload(wl).meta).get("checkpoint_kwargs")
             if kw is not None:
                 assert isinstance(ast.literal_eval(kw), dict)
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_shipped_stats_reproduce_from_checkpoint(name: str, tmp_path: Path) -> None:
+    """The workload's ReuseStats are exactly what bnnarch.reuse.stats measures
+    on its checkpoint (nothing hand-edited, nothing stale)."""
+    g, _, _ = trained(name)
+    from bnnarch.reuse.stats import main
+
+    ckp = _checkpoint_for(g)
+    out = tmp_path / "w.json"
+    assert main([str(ckp), str(ROOT / "workloads" / f"{name}.json"), "--out", str(out)]) == 0
+    fresh = load_workload(out)
+    for la in g:
+        assert (la.stats.reuse if la.stats else None) == (
+            fresh[la.name].stats.reuse if fresh[la.name].stats else None), la.name
+
+
+def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    wl = ROOT / "workloads" / "digits_bnn.json"
+    if not wl.exists():
+        pytest.skip("digits_bnn.json is not shipped yet")
+    from bnnarch.reuse.summary import main
+
+    assert main([str(wl), "--design", str(ROOT / "designs" / "xnor32_reuse.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "| digits_bnn | xnor32_reuse |" in out
