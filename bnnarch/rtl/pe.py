@@ -46,8 +46,10 @@ def product_bits(w: pyrtl.WireVector, a: pyrtl.WireVector,
                  xnor: pyrtl.WireVector) -> list[pyrtl.WireVector]:
     """Per-bit XNOR (xnor=1) or AND (xnor=0): ``w&a | xnor&~w&~a``.
     Area: S x (AND2 + AOI) ~ 3S GE; delay: 2 gates."""
-    prod = (w & a) | (xnor.sign_extended(w.bitwidth) & ~w & ~a)
-    return [prod[i] for i in range(w.bitwidth)]
+    both, neither = w & a, ~(w | a)
+    # per bit: no S-wide replication of xnor (FastSimulation cannot compile a
+    # 4096-way concat, NOTES)
+    return [both[i] | (xnor & neither[i]) for i in range(w.bitwidth)]
 
 
 def popcount(bits: list[pyrtl.WireVector], tree: PopcountTree, stage: Stage) -> pyrtl.WireVector:
