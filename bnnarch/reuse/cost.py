@@ -5,6 +5,10 @@ Cycles: per tile, ``drain + ceil(body x slots / plain slots)`` (work-conserving
 controller, bnnarch.reuse.effect), never below ``ceil(remaining word-ops /
 PEs)`` and never above the plain tile.
 
+Both schemes: every word-op still executed passes its S operand bits through
+the compaction front end (S mux2 per PE, energy and area charged as XNOR2-class
+gates / NanGate MUX2_X1).
+
 Energy (per frame = counts / frames), savings: the ledger's XNOR, popcount,
 accumulate and operand-register energy and the array's operand reads from
 the weight / activation SRAMs scale by word-ops / plain word-ops (each
@@ -118,15 +122,18 @@ def overhead_pj(layer: Layer, c: SchemeCount, spec: ArraySpec) -> float:
     """Dynamic energy of the scheme's own actions over ``c.frames`` frames."""
     t = tech_for(spec.technology.node_nm)
     acc = spec.array.acc_bits
+    # operand gather: every word-op still executed passes S bits through the
+    # compaction muxes (mux2 charged as an XNOR2-class gate)
+    gather = c.word_ops * spec.array.simd_bits * t.xnor_pj
     if c.scheme == "kernel_pattern":
         _, taps, _, _, _, _ = geometry(layer, spec)
         pcb = pc_bits(taps)
         sh = t.sram_access_pj_per_bit(share_buffer_kib(spec))
         ng = layer.out_shape[0] // layer.groups
         idx_bits = max(1, math.ceil(math.log2(ng))) + 1
-        return (c.share_reads * pcb * (sh + t.fa_bit_pj) + c.share_writes * pcb * sh
+        return (gather + c.share_reads * pcb * (sh + t.fa_bit_pj) + c.share_writes * pcb * sh
                 + c.share_reads / pixel_lanes(spec) * idx_bits * _sram_pj(spec, "weights"))
-    return (c.compare_bits * (2 * t.xnor_pj + t.dff_pj + t.popcount_pj_per_bit)
+    return (gather + c.compare_bits * (2 * t.xnor_pj + t.dff_pj + t.popcount_pj_per_bit)
             + c.acc_reads * acc * (t.dff_pj + t.fa_bit_pj))
 
 
@@ -182,6 +189,8 @@ def reuse_area_mm2(spec: ArraySpec) -> float:
     lanes = pixel_lanes(spec)
     ge = 0.0
     sram_bits = 0
+    if r.any_enabled:  # per PE an S-bit operand gather mux (the compaction front end)
+        ge += a.pes * a.simd_bits * GE_MUX2
     if r.kernel_pattern.enabled:
         p = r.kernel_pattern.share_ports
         ge += a.pes * p * (PC_BITS_DESIGN + max(0, math.ceil(math.log2(p)))) * GE_FA
