@@ -58,6 +58,12 @@ INVALID_ATTR = "invalid_reason"
 def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
     """What must not change between runs of one study (the budget may)."""
     d = spec.model_dump(mode="json", exclude={"trials", "description", "storage", "source"})
+    here = Path(spec.source).resolve().parent
+    for key in ("design", "workload", "checkpoint"):  # relative: the repo may move
+        if d.get(key):
+            d[key] = os.path.relpath(d[key], here)
+    if d["precision"].get("map"):
+        d["precision"]["map"] = os.path.relpath(d["precision"]["map"], here)
     return {"sha": hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16],
             "objectives": [o.name for o in spec.objectives]}
 
@@ -79,6 +85,10 @@ def open_study(spec: StudySpec, *, storage: None | str | BaseStorage, seed: int 
     """Create the study (first run) or load it, checking it was made from the
     same spec (apart from its trial budget)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not create and storage is None and spec.storage is None \
+            and not spec.default_storage_path.exists():
+        raise StudyError(f"no study {spec.name!r} yet ({spec.default_storage_path} does not "
+                         "exist): run it first")
     st = get_storage(storage if storage is not None else spec.storage,
                      default_path=spec.default_storage_path)
     directions = [o.direction for o in spec.objectives]

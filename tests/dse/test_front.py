@@ -90,3 +90,20 @@ def test_budget_already_met_runs_nothing(tmp_path: Path) -> None:
     run_study(spec, progress=False, sweep=True)
     again = open_study(spec, storage=None, create=False).get_trials()
     assert [(t.number, t.params, t.values) for t in again] == first
+
+
+def test_larger_budget_extends_and_changed_spec_is_refused(tmp_path: Path) -> None:
+    from bnnarch.errors import StudyError
+
+    path = write_spec(tmp_path, name="ext", sampler="random", trials=3)
+    run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    path = write_spec(tmp_path, name="ext", sampler="random", trials=5)
+    study = run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
+    path = write_spec(tmp_path, name="ext", sampler="random", trials=5,
+                      objectives=["latency", "area"])
+    with pytest.raises(StudyError, match="created from a different spec"):
+        run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    with pytest.raises(StudyError, match="does not exist\\): run it first"):
+        open_study(load_study(write_spec(tmp_path, name="never"), sweep=True), storage=None,
+                   create=False)
