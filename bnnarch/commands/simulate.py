@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", help="design spec YAML")
     p.add_argument("--workload", "-w", required=True, help="workload JSON or SCALE-Sim topology CSV")
     p.add_argument("--precision", "-p", help="precision map YAML (layer -> w_bits, a_bits)")
+    p.add_argument("--bits", metavar="W/A",
+                   help="bit-widths of the layers of a SCALE-Sim CSV workload (default 1/1)")
     p.add_argument("--json", dest="json_out", help="write the result as JSON here")
     p.add_argument("--plot", help="write a per-layer plot (PNG) here")
     p.add_argument("--reuse-plot", help="write a per-layer plot of reuse savings (PNG) here")
@@ -37,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
             raise BnnarchError("--batch applies to dataflow designs (an array design runs one "
                                "frame at a time)")
         spec = spec.model_copy(update={"batch": args.batch})
-    graph = load_workload(args.workload)
+    if args.bits:
+        graph = _load_csv_with_bits(args.workload, args.bits)
+    else:
+        graph = load_workload(args.workload)
     pmap = load_precision_map(args.precision, graph) if args.precision else None
     try:
         result = simulate(spec, graph, pmap)
@@ -80,3 +85,18 @@ def run(args: argparse.Namespace) -> int:
                                "(set reuse.kernel_pattern / reuse.input_similarity enabled: true)")
         console.print(f"wrote {plot_reuse(result, args.reuse_plot)}")
     return 0
+
+
+def _load_csv_with_bits(path: str, bits: str) -> object:
+    """--bits W/A: only meaningful for a SCALE-Sim CSV (JSON workloads carry
+    their own bit-widths; use --precision to change them)."""
+    from bnnarch.errors import WorkloadError
+    from bnnarch.workload.scalesim import load_topology_csv
+
+    if not path.lower().endswith(".csv"):
+        raise WorkloadError("--bits applies to a SCALE-Sim topology CSV workload; a JSON "
+                            "workload carries its own bit-widths (use --precision to change them)")
+    w, sep, a = bits.partition("/")
+    if not sep or not w.isdigit() or not a.isdigit():
+        raise WorkloadError(f"--bits must look like W/A, e.g. 1/1 or 2/4; got {bits!r}")
+    return load_topology_csv(path, bits=(int(w), int(a)))

@@ -87,11 +87,11 @@ class TopologyRow:
 
 # ---- import --------------------------------------------------------------------
 
-def _check_bits(bits: tuple[int, int], source: str) -> tuple[int, int]:
+def _check_bits(bits: tuple[int, int]) -> tuple[int, int]:
     allowed = set(QUANT_BITS) | {FP_BITS}
     if len(bits) != 2 or any(b not in allowed for b in bits):
         raise WorkloadError(
-            f"{source}: bits must be (w_bits, a_bits), each one of 1, 2, 4, 8, 32; got {bits!r}")
+            f"bits must be (w_bits, a_bits), each one of 1, 2, 4, 8, 32; got {bits!r}")
     return (int(bits[0]), int(bits[1]))
 
 
@@ -169,7 +169,7 @@ def rows_to_graph(rows: list[TopologyRow], name: str,
                   bits: tuple[int, int] = DEFAULT_BITS) -> WorkloadGraph:
     """Chain SCALE-Sim rows into a WorkloadGraph of padding-0 conv2d layers
     (see the module docstring for the IFMAP extension and DP rows)."""
-    w_bits, a_bits = _check_bits(bits, name)
+    w_bits, a_bits = _check_bits(bits)
     layers: list[Layer] = []
     adjusted: list[str] = []
     prev = INPUT

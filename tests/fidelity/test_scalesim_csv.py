@@ -108,3 +108,30 @@ def test_cli_reports_a_bad_csv(tmp_path: Path, root: Path, capsys) -> None:
     p.write_text(HEADER + "c1, 10, 10, 3, 3, 4, 12,\n")
     assert main(["simulate", str(root / "designs/xnor32.yaml"), "--workload", str(p)]) != 0
     assert "t.csv: line 2: 7 field(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bits,expect", [
+    ("2/2", None), ("x", "--bits must look like W/A"), ("3/1", "t.csv: bits must be"),
+])
+def test_cli_bits_option(tmp_path: Path, root: Path, capsys, bits: str,
+                         expect: str | None) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(HEADER + "c1, 10, 10, 3, 3, 64, 64, 1,\n")
+    code = main(["simulate", str(root / "designs/xnor32.yaml"), "--workload", str(p), "--bits",
+                 bits, "-q", "--json", str(tmp_path / "r.json")] if expect is None else
+                ["simulate", str(root / "designs/xnor32.yaml"), "--workload", str(p), "--bits",
+                 bits])
+    if expect is None:
+        import json
+
+        assert code == 0
+        layer = json.loads((tmp_path / "r.json").read_text())["layers"][0]
+        assert (layer["w_bits"], layer["a_bits"]) == (2, 2)
+    else:
+        assert code != 0 and expect in capsys.readouterr().err
+
+
+def test_cli_bits_rejects_json_workload(root: Path, capsys) -> None:
+    assert main(["simulate", str(root / "designs/xnor32.yaml"), "--workload",
+                 str(root / "workloads/cnv.json"), "--bits", "1/1"]) != 0
+    assert "--bits applies to a SCALE-Sim topology CSV" in capsys.readouterr().err
