@@ -10,7 +10,8 @@ What it does:
 * creates bench/.venv-scalesim (once) and pip installs scalesim==3.0.0 and
   numpy==2.3.5 there (SCALE-Sim 3.0.0 crashes with numpy >= 2.4);
 * exports the conv layers of each workload (ResNet-18 at 224x224, and the
-  detection net workloads/digits_det.json when present) to SCALE-Sim's
+  detection net workloads/digits_det.json when present, FINN's CNV until
+  then) to SCALE-Sim's
   topology CSV (bnnarch.workload.scalesim: padded IFMAPs, trailing commas),
   writes its config (R x C array, dataflow, CALC bandwidth mode = bandwidth
   not limiting, 64 MiB SRAMs so nothing spills) and an empty layout CSV, and
@@ -46,6 +47,8 @@ VENV = ROOT / "bench" / ".venv-scalesim"
 RESULTS = ROOT / "bench" / "results" / "scalesim.json"
 PEER_PINS = ("scalesim==3.0.0", "numpy==2.3.5")
 DEFAULT_WORKLOADS = ("workloads/resnet18.json", "workloads/digits_det.json")
+# Until the detection net's workload exists, another conv net stands in for it.
+DETECTION_FALLBACK = "workloads/cnv.json"
 SRAM_KB = 65536  # per SRAM: no layer of these nets spills (SCALE-Sim's sizes are in kB)
 
 COUNT_VS_INDEX = ("SCALE-Sim reports the index of the last compute cycle (count - 1; "
@@ -350,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(d not in ("os", "ws", "is") for d in dfs):
         p.error("--dataflows takes os, ws, is")
     wls = (args.workloads.split(",") if args.workloads else
-           [w for w in DEFAULT_WORKLOADS if (ROOT / w).exists()])
+           [w if (ROOT / w).exists() else DETECTION_FALLBACK for w in DEFAULT_WORKLOADS])
     peer_py = ensure_venv(Path(args.venv))
     runs = []
     for w in wls:
