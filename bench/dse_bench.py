@@ -83,11 +83,12 @@ def bench_hardware(tmp: Path, trials: int) -> dict[str, float]:
 
 
 def profile_simulator(n: int = 20) -> str:
-    """Top functions of cold simulations (distinct designs)."""
+    """CPU per cold simulation (distinct designs), the mapper's share, and the
+    hottest functions: where the simulator spends a hardware trial."""
     import numpy as np
 
+    import bnnarch.sim.simulate as sim
     from bnnarch.dse._space import apply_overrides
-    from bnnarch.sim.simulate import clear_caches, simulate
     from bnnarch.spec import load_design
     from bnnarch.spec.load import design_from_dict
     from bnnarch.workload.io import load_workload
@@ -95,34 +96,51 @@ def profile_simulator(n: int = 20) -> str:
     graph = load_workload(REPO / "workloads" / "resnet18.json")
     base = load_design(REPO / "designs" / "xnor32.yaml").model_dump(mode="json", exclude_none=True)
     rng = np.random.default_rng(0)
-    specs = []
-    for _ in range(n):
-        specs.append(design_from_dict(apply_overrides(base, {
-            "array.rows": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
-            "array.cols": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
-            "dram.bandwidth_gbps": float(rng.uniform(6, 50))})))
-    clear_caches()
-    t = time.perf_counter()
+    specs = [design_from_dict(apply_overrides(base, {
+        "array.rows": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
+        "array.cols": int(rng.choice([8, 12, 16, 24, 32, 48, 64])),
+        "dram.bandwidth_gbps": float(rng.uniform(6, 50))})) for _ in range(n)]
+    mapper_s = [0.0]
+    real_map = sim.map_layer
+
+    def timed_map(*a, **k):  # type: ignore[no-untyped-def]
+        t = time.process_time()
+        try:
+            return real_map(*a, **k)
+        finally:
+            mapper_s[0] += time.process_time() - t
+
+    out = []
+    sim.map_layer = timed_map
+    try:
+        for engine in ("simpy", "recurrence"):
+            sim.clear_caches()
+            mapper_s[0] = 0.0
+            t = time.process_time()
+            for s in specs:
+                sim.simulate(s, graph, engine=engine)
+            cold = time.process_time() - t
+            out.append(f"simulate(ResNet-18, engine={engine}): cold {1e3 * cold / n:.1f} CPU-ms/"
+                       f"design, of which map_layer {1e3 * mapper_s[0] / n:.1f} "
+                       f"({100 * mapper_s[0] / cold:.0f}%)")
+    finally:
+        sim.map_layer = real_map
+    t = time.process_time()
     for s in specs:
-        simulate(s, graph)
-    cold_ms = 1e3 * (time.perf_counter() - t) / n
-    t = time.perf_counter()
-    for s in specs:
-        simulate(s, graph)
-    warm_ms = 1e3 * (time.perf_counter() - t) / n
-    clear_caches()
+        sim.simulate(s, graph, engine="recurrence")
+    out.append(f"warm (same designs again): {1e3 * (time.process_time() - t) / n:.2f} CPU-ms/design")
+    sim.clear_caches()
     pr = cProfile.Profile()
     pr.enable()
     for s in specs:
-        simulate(s, graph)
+        sim.simulate(s, graph, engine="recurrence")
     pr.disable()
     import io
 
     buf = io.StringIO()
-    pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(8)
+    pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(6)
     lines = [ln for ln in buf.getvalue().splitlines() if "/" in ln or "ncalls" in ln]
-    return (f"simulate(ResNet-18): cold {cold_ms:.1f} ms/design, warm (same design) "
-            f"{warm_ms:.2f} ms\nhottest (tottime, {n} cold designs):\n  " + "\n  ".join(lines))
+    return "\n".join(out) + "\nhottest (tottime, recurrence engine):\n  " + "\n  ".join(lines)
 
 
 def bench_joint(tmp: Path, trials: int) -> dict[str, float] | str:

@@ -114,6 +114,9 @@ class EvaluationSpec(_Strict):
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
     cache: bool = True
+    sim_engine: Literal["simpy", "recurrence"] = "recurrence"
+    """bnnarch.sim engine for trials: ``recurrence`` computes the SimPy model's
+    result directly (equal results, tested in tests/sim), faster."""
 
 
 class _RawStudy(_Strict):

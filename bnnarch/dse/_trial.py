@@ -92,7 +92,10 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         return Outcome(design=design, precision=prec,
                        invalid_reason="design invalid: " + "; ".join(str(fe) for fe in e.errors))
     try:
-        result = simulate(dspec, ctx.graph, pmap)
+        if getattr(dspec, "template", "array") == "array":
+            result = simulate(dspec, ctx.graph, pmap, engine=ctx.spec.evaluation.sim_engine)
+        else:
+            result = simulate(dspec, ctx.graph, pmap)
     except (MappingError, SimError, WorkloadError) as e:
         return Outcome(design=design, precision=prec, invalid_reason=f"cannot run: {e}")
     metrics: dict[str, float] = {
