@@ -255,6 +255,8 @@ def _child(source: str, sweep: bool, storage: str | None, worker: int) -> None:
     spec = load_study(source, sweep=sweep)
     try:
         worker_loop(spec, storage=storage, worker=worker)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # the trial in flight is already marked FAIL
     except BnnarchError as e:
         print(f"error: worker {worker}: {e}", flush=True)
         raise SystemExit(2) from None
