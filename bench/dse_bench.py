@@ -82,6 +82,32 @@ def bench_hardware(tmp: Path, trials: int) -> dict[str, float]:
             "optuna_storage_ms": 1e3 * (wall - sim_s[0]) / n}
 
 
+def bench_overhead(tmp: Path, trials: int) -> dict[str, float]:
+    """The DSE's own cost per trial (Optuna + SQLite + bookkeeping) with a
+    candidate that costs nothing: the ceiling on trials/s for any simulator."""
+    import bnnarch.dse._runner as runner_mod
+    from bnnarch.dse._trial import Outcome
+
+    spec = load_study(_spec(tmp, "noop", {
+        "design": str(REPO / "designs" / "xnor32.yaml"),
+        "workload": str(REPO / "workloads" / "resnet18.json"),
+        "hardware": HW_SPACE, "objectives": ["latency", "energy", "area"],
+        "sampler": "random", "trials": trials, "seed": 1}), sweep=True)
+    real = runner_mod.evaluate_candidate
+    runner_mod.evaluate_candidate = lambda ctx, hw, s, name: Outcome(
+        metrics={"latency": 1.0, "energy": 2.0, "area": 3.0}, values=(1.0, 2.0, 3.0),
+        design={"name": name}, precision={}, sim={})
+    try:
+        db = tmp / "noop.db"
+        worker_loop(spec, storage=str(db), max_trials=2)
+        c0, w0 = time.process_time(), time.perf_counter()
+        stats = worker_loop(spec, storage=str(db))
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    finally:
+        runner_mod.evaluate_candidate = real
+    return {"cpu_ms": 1e3 * cpu / stats.trials, "wall_ms": 1e3 * wall / stats.trials}
+
+
 def profile_simulator(n: int = 20) -> str:
     """CPU per cold simulation (distinct designs), the mapper's share, and the
     hottest functions: where the simulator spends a hardware trial."""
@@ -177,6 +203,9 @@ def main() -> None:
               f"{hw['per_cpu_s']:.1f}/CPU-s (target >= 50/s per core: ratio "
               f"{hw['per_cpu_s'] / 50:.2f}); per trial: candidate (build+simulate) "
               f"{hw['candidate_ms']:.1f} ms, Optuna+SQLite {hw['optuna_storage_ms']:.1f} ms")
+        ov = bench_overhead(tmp, 100)
+        print(f"DSE overhead per trial (no-op candidate): {ov['cpu_ms']:.1f} CPU-ms, "
+              f"{ov['wall_ms']:.1f} ms wall -> ceiling {1e3 / ov['cpu_ms']:.0f} trials/CPU-s")
         print(profile_simulator())
         j = bench_joint(tmp, args.joint_trials)
         if isinstance(j, str):
