@@ -17,6 +17,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -258,7 +259,7 @@ def _child(source: str, sweep: bool, storage: str | None, worker: int) -> None:
     except KeyboardInterrupt:
         raise SystemExit(130) from None  # the trial in flight is already marked FAIL
     except BnnarchError as e:
-        print(f"error: worker {worker}: {e}", flush=True)
+        print(f"error: worker {worker}: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
 
