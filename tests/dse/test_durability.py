@@ -70,17 +70,17 @@ def test_kill_9_then_rerun_completes_the_budget_exactly(tmp_path: Path) -> None:
 
 def _grid_spec(tmp: Path, name: str) -> Path:
     return write_spec(tmp, name=name, design=XNOR32, workload=RESNET, hardware={
-        "array.rows": [8, 16, 32, 64], "array.cols": [16, 48], "array.simd_bits": [32, 64]})
+        "array.rows": [8, 16, 32, 64], "array.cols": [16, 24, 32, 48], "array.simd_bits": [32, 64]})
 
 
 def _check_grid(spec_path: Path) -> set[str]:
     spec = load_study(spec_path, sweep=True)
     trials = open_study(spec, storage=None, create=False).get_trials()
-    assert len(trials) == spec.trials == 16
-    assert sorted(t.number for t in trials) == list(range(16))
+    assert len(trials) == spec.trials == 32
+    assert sorted(t.number for t in trials) == list(range(32))
     assert all(t.state.name == "COMPLETE" for t in trials)
     points = {tuple(sorted(t.params.items())) for t in trials}
-    assert len(points) == 16  # every grid point exactly once
+    assert len(points) == 32  # every grid point exactly once
     return {t.system_attrs[OWNER_ATTR] for t in trials}
 
 

@@ -89,7 +89,7 @@ def pg_url() -> Iterator[str]:
 def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None:
     spec_path = write_spec(tmp_path, name="pg", design=str(REPO / "designs" / "xnor32.yaml"),
                            workload=str(REPO / "workloads" / "resnet18.json"), hardware={
-                               "array.rows": [8, 16, 32, 64], "array.cols": [16, 48],
+                               "array.rows": [8, 16, 32, 64], "array.cols": [16, 24, 32, 48],
                                "array.simd_bits": [32, 64]})
     procs = [popen("sweep", str(spec_path), "--storage", pg_url, "--no-progress")
              for _ in range(2)]
@@ -98,8 +98,8 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None
         assert p.returncode == 0, err
     spec = load_study(spec_path, sweep=True)
     trials = open_study(spec, storage=pg_url, create=False).get_trials()
-    assert sorted(t.number for t in trials) == list(range(16))
+    assert sorted(t.number for t in trials) == list(range(32))
     assert all(t.state.name == "COMPLETE" for t in trials)
-    assert len({tuple(sorted(t.params.items())) for t in trials}) == 16
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 32
     assert len({t.system_attrs[OWNER_ATTR] for t in trials}) == 2
     assert not (tmp_path / "runs" / "pg.db").exists()  # nothing went to the SQLite default
