@@ -31,6 +31,7 @@ from bnnarch.workload.layer import (
     LayerStats,
     ReuseStats,
     WindowStats,
+    check_layer,
 )
 
 FORMAT_VERSION = 1
@@ -187,6 +188,9 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         )
     except (TypeError, ValueError) as e:
         raise WorkloadError(f"{where}: {e}") from None
+    problems = check_layer(layer)
+    if problems:
+        raise WorkloadError(f"{where}: layer {layer.name!r}: " + "; ".join(problems))
     for key in ("macs", "binary_ops"):
         if key in d and d[key] != getattr(layer, key):
             raise WorkloadError(
