@@ -110,3 +110,18 @@ def test_layer_without_stats_is_reported_not_guessed() -> None:
     ex = dict(r.layers[0].extra)
     assert ex["reuse_scheme"] == "none"
     assert ex["reuse_kernel_pattern_reason"] == "no reuse statistics in the workload"
+
+
+def test_both_engines_agree_with_reuse() -> None:
+    import inspect
+
+    from bnnarch.spec import load_design
+
+    if "engine" not in inspect.signature(simulate).parameters:
+        pytest.skip("simulate() has a single engine")
+    spec = load_design(ROOT / "designs" / "xnor32_reuse.yaml")
+    g = toy_graph(3)
+    a = simulate(spec, g, engine="simpy")  # type: ignore[call-arg]
+    b = simulate(spec, g, engine="recurrence")  # type: ignore[call-arg]
+    assert [la.cycles for la in a.layers] == [la.cycles for la in b.layers]
+    assert a.extra == b.extra
