@@ -64,7 +64,7 @@ def main() -> int:
         t = time.monotonic()
         (out / "design.v").write_text(export.verilog_text(arr))
         rc = lc.whole if lc.whole and lc.whole.run else lc.tiles[0][0]
-        (out / "tb.v").write_text(export.testbench_text(arr, rc.prog, rc.run, "design.v"))
+        export.write_testbench(out, "tb", arr, [(rc.prog, rc.run)], "design.v")
         times["verilog_export"] = time.monotonic() - t
         t = time.monotonic()
         diff = export.compare_icarus(arr, rc.run, export.run_icarus(out, "tb.v"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyrtl
 
@@ -77,6 +78,7 @@ class RtlArray:
     thr_mems: list[pyrtl.MemBlock] = field(default_factory=list)
     acc_mems: list[pyrtl.MemBlock] = field(default_factory=list)  # ws / is only
     ports: int = 0  # output-buffer write ports (rows for os, columns for ws / is)
+    sim_cache: dict[str, Any] = field(default_factory=dict, repr=False)  # bnnarch.rtl.run
 
     @property
     def memories(self) -> dict[str, pyrtl.MemBlock]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,44 +36,85 @@ def verilog_text(arr: RtlArray) -> str:
     return buf.getvalue()
 
 
-def testbench_text(arr: RtlArray, prog: Program, run: RunResult, include: str) -> str:
-    """Testbench driving ``run``'s inputs cycle by cycle; prints
-    ``cycle out1 out2 ...`` (hex) at every rising edge."""
+def write_testbench(workdir: Path, name: str, arr: RtlArray,
+                    runs: Sequence[tuple[Program, RunResult]], include: str) -> Path:
+    """Write ``testbench_multi`` as ``<name>.v`` plus its buffer-image files
+    into ``workdir``; returns the testbench path."""
+    text, files = testbench_multi(arr, runs, include, prefix=name)
+    for fname, body in files.items():
+        (workdir / fname).write_text(body)
+    path = workdir / f"{name}.v"
+    path.write_text(text)
+    return path
+
+
+def _tb_skeleton(arr: RtlArray, include: str) -> tuple[list[str], list[str]]:
+    """(header up to ``initial begin``, register/buffer initialisation lines)
+    from one PyRTL testbench generation (slow for big arrays, so cached)."""
+    key = f"tb_skeleton:{include}"
+    if key not in arr.sim_cache:
+        inputs = arr.block.wirevector_subset(pyrtl.Input)
+        trace_obj = SimpleNamespace(trace={w.name: [0] for w in inputs}, register_value_map={},
+                                    default_value=0, memory_value_map={})
+        buf = io.StringIO()
+        pyrtl.output_verilog_testbench(buf, simulation_trace=trace_obj,
+                                       toplevel_include=include, vcd=None, cmd=None,
+                                       add_reset=False, block=arr.block, module_name=MODULE)
+        lines = buf.getvalue().splitlines()
+        begin = lines.index("    initial begin")
+        init = [x for x in lines[begin + 1:]
+                if x.strip().startswith(("block.", "for (tb_addr"))]
+        arr.sim_cache[key] = (lines[: begin + 1], init)
+    return arr.sim_cache[key]
+
+
+def testbench_multi(arr: RtlArray, runs: Sequence[tuple[Program, RunResult]], include: str,
+                    prefix: str = "tb") -> tuple[str, dict[str, str]]:
+    """One testbench replaying several runs back to back (one Icarus compile
+    for many layers): before run i it re-initialises every register and
+    buffer, loads run i's buffer images (``$readmemh`` of the returned files
+    ``<prefix>_<i>_<buffer>.hex``: one statement per buffer, Icarus compiles
+    thousands of single-word assignments slowly) and sets ``tb_layer = i``;
+    each run drives its inputs cycle by cycle (an input line only when the
+    value changes); every rising edge prints ``layer cycle out1 out2 ...``
+    (hex). Returns (testbench text, {file name: contents})."""
+    header, init = _tb_skeleton(arr, include)
     mems = arr.memories
-    trace_obj = SimpleNamespace(
-        trace={n: run.trace[n] for n in ["start", *prog.cfg]},
-        register_value_map={}, default_value=0,
-        memory_value_map={mems[n]: v for n, v in prog.memories.items() if v})
-    buf = io.StringIO()
-    pyrtl.output_verilog_testbench(buf, simulation_trace=trace_obj, toplevel_include=include,
-                                   vcd=None, cmd=None, add_reset=False, block=arr.block,
-                                   module_name=MODULE)
-    text = _drop_repeated_inputs(buf.getvalue(), ["start", *prog.cfg]).rstrip()
-    assert text.endswith("endmodule")
+    widths = {w.name: w.bitwidth for w in arr.block.wirevector_subset(pyrtl.Input)}
     names = arr.output_names
-    fmt = " ".join(["%0d"] + ["%h"] * len(names))
-    monitor = (
-        "    integer tb_cycle = 0;\n"
-        "    always @(posedge clk) begin\n"
-        f'        $display("{fmt}", tb_cycle, {", ".join(names)});\n'
-        "        tb_cycle <= tb_cycle + 1;\n"
-        "    end\n")
-    return text[: -len("endmodule")] + monitor + "endmodule\n"
-
-
-def _drop_repeated_inputs(text: str, inputs: list[str]) -> str:
-    """Remove per-cycle input assignments that repeat the previous value (the
-    cfg words are constant): a much shorter testbench, same stimulus."""
-    last: dict[str, str] = {}
-    out = []
-    for line in text.splitlines():
-        parts = line.strip().rstrip(";").split(" = ")
-        if len(parts) == 2 and parts[0] in inputs:
-            if last.get(parts[0]) == parts[1]:
+    fmt = " ".join(["%0d", "%0d"] + ["%h"] * len(names))
+    mod = header.index("module tb();")
+    out = header[: mod + 1] + ["    integer tb_layer = 0;", "    integer tb_cycle = 0;"]
+    # register/buffer initialisation once, as a task (Icarus compiles each of
+    # thousands of hierarchical assignments slowly: once, not once per run)
+    begin = header.index("    initial begin")
+    out += header[mod + 1: begin]
+    out += ["    task tb_reset;", "    begin", *init, "    end", "    endtask", ""]
+    out += [header[begin], "        clk = 1'd0;"]
+    files: dict[str, str] = {}
+    for i, (prog, run) in enumerate(runs):
+        out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;"]
+        for mname, image in prog.memories.items():
+            if not image:
                 continue
-            last[parts[0]] = parts[1]
-        out.append(line)
-    return "\n".join(out) + "\n"
+            digits = -(-mems[mname].bitwidth // 4)
+            fname = f"{prefix}_{i}_{mname}.hex"
+            files[fname] = "".join(f"@{a:x} {v:0{digits}x}\n" for a, v in sorted(image.items()))
+            out.append(f'        $readmemh("{fname}", block.{mname});')
+        drive = ["start", *prog.cfg]
+        last: dict[str, int] = {}
+        for t in range(len(run.trace["done"])):
+            for nm in drive:
+                v = run.trace[nm][t]
+                if last.get(nm) != v:
+                    out.append(f"        {nm} = {widths[nm]}'d{v};")
+                    last[nm] = v
+            out.append("        #10;")
+    out += ["        $finish;", "    end", "",
+            "    always @(posedge clk) begin",
+            f'        $display("{fmt}", tb_layer, tb_cycle, {", ".join(names)});',
+            "        tb_cycle <= tb_cycle + 1;", "    end", "endmodule", ""]
+    return "\n".join(out), files
 
 
 @dataclass(frozen=True)
@@ -112,10 +154,13 @@ def run_icarus(workdir: Path, tb_v: str, timeout_s: float = 600) -> list[str]:
     return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]
 
 
-def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str]) -> str | None:
-    """None if Icarus printed PyRTL's trace for every cycle, else the first
-    difference (cycle, output, both values)."""
+def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str],
+                   layer: int = 0) -> str | None:
+    """None if Icarus printed PyRTL's trace of run ``layer`` of the testbench
+    for every cycle, else the first difference (cycle, output, both values)."""
     names = arr.output_names
+    tag = f"{layer} "
+    lines = [ln[len(tag):] for ln in lines if ln.startswith(tag)]
     n = len(run.trace["done"])
     if len(lines) < n:
         return f"Icarus printed {len(lines)} cycles, PyRTL ran {n}"

@@ -10,7 +10,6 @@ that this run did not establish; its ``ok`` is false when a check failed.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,26 +52,23 @@ class FlowResult:
         return not self.failures
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "layer"
-
-
-def _icarus(out: Path, arr, lc: LayerCheck) -> None:
-    """Replay the layer's kept run in Icarus; sets ``lc.icarus``."""
-    rc: RunCheck | None = lc.whole if lc.whole and lc.whole.run else None
+def _kept_run(lc: LayerCheck) -> RunCheck | None:
+    rc = lc.whole if lc.whole and lc.whole.run else None
     if rc is None:
         rc = next((r for r, _ in lc.tiles if r.run is not None), None)
-    if rc is None or rc.run is None or rc.prog is None:
-        lc.icarus = "skipped"
-        return
-    if len(rc.run.trace["done"]) > ICARUS_MAX_CYCLES:
-        lc.icarus = "skipped"
-        return
-    tb = f"tb_{_safe(lc.name)}.v"
-    _write(out / tb, export.testbench_text(arr, rc.prog, rc.run, "design.v"))
+    return rc if rc is not None and rc.run is not None and rc.prog is not None else None
+
+
+def _icarus_batch(out: Path, arr, batch: list[tuple[LayerCheck, RunCheck]], index: int) -> None:
+    """Replay the kept runs of several layers in one Icarus testbench
+    (``tb_<index>.v``: one compile of the design); sets each ``lc.icarus``."""
+    tb = export.write_testbench(out, f"tb_{index}", arr,
+                                [(rc.prog, rc.run) for _, rc in batch], "design.v").name
     lines = export.run_icarus(out, tb)
-    diff = export.compare_icarus(arr, rc.run, lines)
-    lc.icarus = "match" if diff is None else diff
+    for i, (lc, rc) in enumerate(batch):
+        assert rc.run is not None
+        diff = export.compare_icarus(arr, rc.run, lines, layer=i)
+        lc.icarus = "match" if diff is None else f"{diff} (testbench {tb}, run {i})"
 
 
 def _write(path: Path, text: str) -> None:
@@ -119,7 +115,21 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
                 "cell_types_per_pe": res.cell_types}
     checks: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+    done: list[LayerCheck] = []
+    batch: list[tuple[LayerCheck, RunCheck]] = []
+    batches = 0
     rng = np.random.default_rng(opts.seed)
+
+    def flush() -> None:
+        nonlocal batches, batch
+        if batch:
+            _icarus_batch(out, arr, batch, batches)
+            batches += 1
+        for lc, _ in batch:
+            for rc in ([lc.whole] if lc.whole else []) + [r for r, _ in lc.tiles]:
+                rc.prog = rc.run = None  # release traces
+        batch = []
+
     for layer in layers if opts.verify else ():
         if progress:
             progress(layer.name)
@@ -130,12 +140,19 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
                 raise
             skipped.append({"name": layer.name, "reason": str(e)})
             continue
-        if opts.icarus:
-            _icarus(out, arr, lc)
+        done.append(lc)
+        rc = _kept_run(lc) if opts.icarus else None
+        if rc is None or rc.run is None or len(rc.run.trace["done"]) > ICARUS_MAX_CYCLES:
+            lc.icarus = "skipped" if opts.icarus else None
+            continue
+        if sum(len(r.run.trace["done"]) for _, r in batch if r.run) + len(
+                rc.run.trace["done"]) > ICARUS_MAX_CYCLES:
+            flush()
+        batch.append((lc, rc))
+    flush()
+    for lc in done:
         lc.cells, lc.area_mm2 = area.get("cells"), area.get("area_mm2")
         failures += lc.failures()
-        for rc in ([lc.whole] if lc.whole else []) + [r for r, _ in lc.tiles]:
-            rc.prog = rc.run = None  # release traces
         checks.append(lc.to_json())
     a = spec.array
     report = {

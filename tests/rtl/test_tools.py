@@ -40,7 +40,7 @@ def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str,
     prog = program(arr, data)
     run = run_program(arr, prog, "FastSimulation")
     (tmp_path / "design.v").write_text(export.verilog_text(arr))
-    (tmp_path / "tb.v").write_text(export.testbench_text(arr, prog, run, "design.v"))
+    export.write_testbench(tmp_path, "tb", arr, [(prog, run)], "design.v")
     lines = export.run_icarus(tmp_path, "tb.v")
     assert len(lines) == len(run.trace["done"])
     assert export.compare_icarus(arr, run, lines) is None
@@ -94,7 +94,7 @@ def test_cli_rtl_verify_writes_report(tmp_path: Path) -> None:
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["ok"] and rep["tools"]["verilator_lint"] == "clean"
-    assert {"design.v", "yosys_report.txt", "tb_conv3x3.v"} <= {p.name for p in out.iterdir()}
+    assert {"design.v", "yosys_report.txt", "tb_0.v"} <= {p.name for p in out.iterdir()}
     for lay in rep["layers"]:
         assert lay["bit_exact"] and lay["cycle_match"] and lay["icarus"] == "match"
         assert lay["rtl_cycles"] == lay["sim_cycles"] and lay["cells"] > 0
