@@ -1,6 +1,8 @@
 """Mapper: per compute layer, search the legal DRAM-level tilings and loop
-orders that fit the on-chip buffers; return the schedule with the lowest
-estimated latency (ties: fewer DRAM bits).
+orders that fit the on-chip buffers; return the schedule with the fewest
+simulated cycles (ties: fewer DRAM bits). Candidates and their closed-form
+DRAM traffic and cycle lower bounds come from bnnarch.sim.candidates; they
+are simulated in order of their bound until none can win (branch and bound).
 
 A tiling of a layer is (gt groups, th output rows, ci input channels per
 group, co output channels per group) per tile; a loop order is a permutation
@@ -15,11 +17,12 @@ rows ((th - 1) * stride + dilated kernel height).
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from bnnarch.errors import MappingError
+from bnnarch.sim.candidates import ORDERS, enumerate_candidates
+from bnnarch.sim.candidates import spilled as is_spilled
 from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.spec.array import ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
@@ -29,7 +32,6 @@ from bnnarch.workload.layer import Layer
 # full-precision layers on the MAC unit, whose candidates all have near-equal bounds.
 SEARCH_BUDGET = 48
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
-ORDERS: tuple[str, ...] = tuple("".join(p) for p in itertools.permutations("mnk"))
 
 
 @dataclass(frozen=True)
@@ -113,31 +115,6 @@ def _in_rows(layer: Layer, th: int, h_in: int) -> int:
     return min(h_in + 2 * layer.padding[0], (th - 1) * layer.stride[0] + eff_k)
 
 
-def _sizes(total: int, step: int) -> list[tuple[int, int]]:
-    """[(tile size, how many tiles of that size)] along one dimension."""
-    full, rem = divmod(total, step)
-    out = [(step, full)] if full else []
-    if rem:
-        out.append((rem, 1))
-    return out
-
-
-def _refetch(order: str, relevant: str, counts: dict[str, int]) -> int:
-    """How many times a tensor's full volume crosses DRAM under ``order``: once
-    per iteration of every loop it does not depend on that sits outside its
-    innermost dependent loop (loops of extent 1 do not count)."""
-    live = [c for c in order if counts[c] > 1]
-    rel = [live.index(c) for c in relevant if c in live]
-    if not rel:
-        return 1
-    innermost = max(rel)
-    f = 1
-    for pos, loop in enumerate(live):
-        if loop not in relevant and pos < innermost:
-            f *= counts[loop]
-    return f
-
-
 def map_layer(layer: Layer, spec: ArraySpec) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
@@ -159,75 +136,25 @@ def mapping_key(spec: ArraySpec) -> ArraySpec:
 
 @lru_cache(maxsize=65536)
 def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
+    from bnnarch.sim.engine import recurrence_cycles
+
     wb, ab, passes, engine = layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
     out_b = ab  # outputs leave at the activation precision (threshold units quantize)
-    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
+    geo = _geometry(layer)
+    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = geo
     a = spec.array
     bufs = spec.buffers
-    bw = spec.dram_bits_per_cycle
-    lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
     align_n = a.rows if a.interconnect == "broadcast" else a.cols
-    row_w = w_in + 2 * layer.padding[1] if layer.op != "linear" else 1
-    cands: list[tuple[int, int, int, str, tuple[int, int, int, int], dict[str, int]]] = []
-    w_total = g * cout_g * cin_g * taps * wb
-    outs = g * cout_g * ho * wo
-    a_rel = "mk" if g == 1 else "mnk"
-    for gt in (_candidates(g, 1) if g > 1 else [1]):
-        for th in _candidates(ho, 1):
-            if layer.op == "linear":
-                a_total = g * cin_g * ab
-            else:
-                a_total = (sum(n * _in_rows(layer, mt, h_in) for mt, n in _sizes(ho, th))
-                           * row_w * g * cin_g * ab)
-            for ci in (_candidates(cin_g, 1) if g == 1 else [cin_g]):
-                a_tile = gt * ci * (_in_rows(layer, th, h_in) * row_w if layer.op != "linear"
-                                    else 1) * ab
-                if a_tile > bufs.activations.tile_bits:
-                    continue
-                for co in (_candidates(cout_g, align_n) if g == 1 else [cout_g]):
-                    w_tile = gt * co * ci * taps * wb
-                    o_tile = gt * co * th * wo * acc
-                    if w_tile > bufs.weights.tile_bits or o_tile > bufs.outputs.tile_bits:
-                        continue
-                    counts = {"m": ceil_div(ho, th), "n": ceil_div(cout_g, co) * ceil_div(g, gt),
-                              "k": ceil_div(cin_g, ci)}
-                    compute_total = 0
-                    for mt, mn in _sizes(ho, th):
-                        for gs, gn in _sizes(g, gt):
-                            for nt, nn in _sizes(cout_g, co):
-                                for kt, kn in _sizes(cin_g, ci):
-                                    gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs,
-                                                   passes=passes)
-                                    compute_total += mn * gn * nn * kn * _compute(gem, spec, engine)
-                    # first tile's load and last tile's store bound the prologue/epilogue
-                    first = w_tile + a_tile
-                    last_m = ho - (counts["m"] - 1) * th
-                    last_g = g - (ceil_div(g, gt) - 1) * gt
-                    last_n = cout_g - (ceil_div(cout_g, co) - 1) * co
-                    last_store = last_g * last_n * last_m * wo * out_b
-                    edge = 2 * lat + math.ceil(first / bw) + math.ceil(last_store / bw)
-                    n_tiles = counts["m"] * counts["n"] * counts["k"]
-                    seen_orders: set[str] = set()
-                    for order in ORDERS:
-                        live = "".join(c for c in order if counts[c] > 1)
-                        if live in seen_orders:
-                            continue  # same tile sequence as an order already tried
-                        seen_orders.add(live)
-                        spilled = _spilled(order)
-                        # DRAM bits in closed form (equal to what _build produces)
-                        dram = (w_total * _refetch(order, "nk", counts)
-                                + a_total * _refetch(order, a_rel, counts) + outs * out_b)
-                        # every tile loads something (consecutive tiles differ in m, n or
-                        # k); every output tile is stored once, plus spills
-                        transfers = n_tiles + counts["m"] * counts["n"]
-                        if spilled and counts["k"] > 1:
-                            dram += 2 * outs * acc * (counts["k"] - 1)
-                            transfers += counts["m"] * counts["n"] * (counts["k"] - 1)
-                        bound = max(compute_total + edge,
-                                    math.ceil(dram / bw) + transfers * lat)
-                        cands.append((bound, dram, n_tiles, order, (gt, th, ci, co), counts))
-    if not cands:
+    sizes_m = _candidates(ho, 1)
+    cands = enumerate_candidates(
+        layer, spec, engine, geometry=geo, sizes_m=sizes_m,
+        sizes_k=_candidates(cin_g, 1) if g == 1 else [cin_g],
+        sizes_n=_candidates(cout_g, align_n) if g == 1 else [cout_g],
+        sizes_g=_candidates(g, 1) if g > 1 else [1],
+        in_rows={t: _in_rows(layer, t, h_in) for t in sizes_m}, passes=passes, wb=wb, ab=ab,
+        acc=acc, out_b=out_b, mac_units=spec.full_precision.units)
+    if len(cands) == 0:
         raise MappingError(
             f"layer {layer.name!r} ({layer.op}, in {list(layer.in_shape)}, out "
             f"{list(layer.out_shape)}, {wb}b weights) cannot be mapped: even its smallest tile "
@@ -240,26 +167,38 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     # remaining bound can beat the best simulated latency. The result is the exact
     # argmin of simulated cycles over all legal candidates (ties: fewer DRAM bits),
     # so more bandwidth or bigger buffers can never make a layer slower.
-    from bnnarch.sim.engine import recurrence_cycles
-
-    cands.sort(key=lambda c: (c[0], c[2], c[1]))
-    best: tuple[int, int, tuple] | None = None
+    best: tuple[int, int, int] | None = None
     evaluated = 0
-    for bound, dram, _nt, order, tiling, counts in cands:
+    seen: set[tuple] = set()
+    bounds, drams = cands.bound.tolist(), cands.dram.tolist()
+    for i in range(len(cands)):
+        bound, dram = bounds[i], drams[i]
         if best is not None and (bound > best[0] or (bound == best[0] and dram >= best[1])):
             if bound > best[0]:
                 break
             continue
         if evaluated >= SEARCH_BUDGET:
             break  # lower bounds still below the best: result is the best of the budget
+        order, tiling, counts = _unpack(cands, i, ORDERS)
+        live = (tiling, "".join(c for c in order if counts[c] > 1))
+        if live in seen:
+            continue  # same tile sequence as an order already simulated
+        seen.add(live)
         evaluated += 1
         rows = _tile_rows(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
         cyc = recurrence_cycles(rows[0], rows[1], rows[2], spec)
         if best is None or (cyc, dram) < (best[0], best[1]):
-            best = (cyc, dram, (order, tiling, counts))
+            best = (cyc, dram, i)
     assert best is not None
-    order, tiling, counts = best[2]
+    order, tiling, counts = _unpack(cands, best[2], ORDERS)
     return _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+
+
+def _unpack(c, i: int, orders: tuple[str, ...]) -> tuple[str, tuple[int, int, int, int],
+                                                         dict[str, int]]:
+    return (orders[int(c.order[i])],
+            (int(c.gt[i]), int(c.th[i]), int(c.ci[i]), int(c.co[i])),
+            {"m": int(c.cm[i]), "n": int(c.cn[i]), "k": int(c.ck[i])})
 
 
 def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
@@ -267,7 +206,6 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
            wb: int, ab: int, acc: int, out_b: int, as_rows: bool = False) -> Schedule:
     gt, th, ci, co = tiling
     g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
-    a = spec.array
     # loop extents: m over output-row tiles; n over (group tiles x out-channel tiles); k over in-ch tiles
     m_sizes = [min(th, ho - i * th) for i in range(counts["m"])]
     n_units = []
@@ -288,7 +226,7 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     r_comp: list[int] = []
     r_store: list[int] = []
     last_k = len(k_sizes) - 1
-    spilled = _spilled(order)
+    spilled = is_spilled(order)
     pos = (order.index("m"), order.index("n"), order.index("k"))
     for idx in itertools.product(*(ranges[c] for c in order)):
         mi, ni, ki = idx[pos[0]], idx[pos[1]], idx[pos[2]]
@@ -338,11 +276,6 @@ def _tile_rows(layer: Layer, spec: ArraySpec, engine: str, order: str,
     s = _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b,
                as_rows=True)
     return s  # type: ignore[return-value]
-
-
-def _spilled(order: str) -> bool:
-    """Partial sums leave the output buffer when k is not innermost w.r.t. m and n."""
-    return order.index("k") < max(order.index("m"), order.index("n"))
 
 
 def _compute(gem: GemmTile, spec: ArraySpec, engine: str) -> int:

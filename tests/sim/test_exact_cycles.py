@@ -163,3 +163,33 @@ def test_unknown_engine():
 
     with pytest.raises(SimError, match="engine must be one of simpy, recurrence, got 'gpu'"):
         simulate_layer(conv(), design(), engine="gpu")
+
+
+@pytest.mark.parametrize("layer", [
+    conv(), conv(cin=96, cout=40, hw=7, k=3, s=2), conv(cin=16, cout=8, hw=9, k=1, bits=(2, 2)),
+])
+def test_closed_form_dram_equals_tile_by_tile(layer):
+    """Every candidate's closed-form DRAM traffic equals the built schedule's."""
+    from bnnarch.sim import mapper
+    from bnnarch.sim.candidates import ORDERS, enumerate_candidates
+
+    spec = design(buffers__weights__capacity_kib=2, buffers__activations__capacity_kib=2,
+                  buffers__outputs__capacity_kib=8)
+    wb, ab, passes, engine = mapper.layer_bits(layer, spec)
+    geo = mapper._geometry(layer)
+    g, cin_g, cout_g, ho, *_ = geo
+    sizes_m = mapper._candidates(ho, 1)
+    c = enumerate_candidates(layer, spec, engine, geometry=geo, sizes_m=sizes_m,
+                             sizes_k=mapper._candidates(cin_g, 1),
+                             sizes_n=mapper._candidates(cout_g, 4), sizes_g=[1],
+                             in_rows={t: mapper._in_rows(layer, t, layer.in_shape[1])
+                                      for t in sizes_m},
+                             passes=passes, wb=wb, ab=ab, acc=16, out_b=ab, mac_units=1)
+    assert len(c) > 6
+    for i in range(len(c)):
+        order, tiling, counts = mapper._unpack(c, i, ORDERS)
+        s = mapper._build(layer, spec, engine, order, tiling, counts, passes, wb, ab, 16, ab)
+        assert s.dram_bits == int(c.dram[i]), (order, tiling)
+        from bnnarch.sim.engine import run_tiles_fast
+
+        assert run_tiles_fast(s.tiles, spec).cycles >= int(c.bound[i])
