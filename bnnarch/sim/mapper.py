@@ -227,6 +227,7 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     r_store: list[int] = []
     last_k = len(k_sizes) - 1
     spilled = is_spilled(order)
+    rows_of = {mt: _in_rows(layer, mt, h_in) for mt in set(m_sizes)}
     pos = (order.index("m"), order.index("n"), order.index("k"))
     for idx in itertools.product(*(ranges[c] for c in order)):
         mi, ni, ki = idx[pos[0]], idx[pos[1]], idx[pos[2]]
@@ -235,10 +236,7 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
         kt = k_sizes[ki]
         w_key, a_key = (ni, ki), (mi, ki, gi)
         lw = gsz * nt * kt * taps * wb if w_key != last_w else 0
-        if layer.op == "linear":
-            rows = 1
-        else:
-            rows = _in_rows(layer, mt, h_in)
+        rows = rows_of[mt]
         la = gsz * kt * rows * row_w * ab if a_key != last_a else 0
         last_w, last_a = w_key, a_key
         out_key = (mi, ni)
