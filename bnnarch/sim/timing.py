@@ -26,10 +26,15 @@ Interconnects (R rows x C cols, one S-bit XNOR+popcount per PE per cycle):
     activation vectors streamed with skew: ``2R + C + M - 2`` per fold.
   - ``is`` rows <- K words, cols <- M; inputs preloaded, N weight vectors
     streamed: ``2R + C + N - 2`` per fold.
+    (ws / is: every K fold and every pass is a fold of its own; the bottom of
+    each column shift-adds its partial sums into an accumulator buffer.)
   Systolic PEs do their popcount combinationally within the cycle (one
   MAC-equivalent per cycle per PE as in SCALE-Sim), so no extra drain.
 
 SCALE-Sim prints the index of the last cycle (count - 1); we report counts.
+The RTL (``bnnarch.rtl``) matches these counts exactly, counted from the cycle
+in which ``start`` is sampled (cycle 0) to the first cycle with ``done`` high,
+when all results of the tile are in the output buffer (``bnnarch.rtl.run``).
 """
 
 from __future__ import annotations
