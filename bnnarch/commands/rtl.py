@@ -62,14 +62,12 @@ def run(args: argparse.Namespace) -> int:
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("verifying", total=len(layers) if args.verify else 0)
 
-        def step(name: str) -> None:
-            prog.update(task, description=f"layer {name}")
-            prog.advance(task, 0)
+        started = [0]
 
         def advance(name: str) -> None:
-            if prog.tasks[task].completed < len(layers):
-                prog.advance(task)
-            step(name)
+            """Called as each layer starts: layers before it are done."""
+            prog.update(task, completed=started[0], description=f"layer {name}")
+            started[0] += 1
 
         result = run_flow(spec, out, layers, opts, progress=advance)
     rep = result.report
