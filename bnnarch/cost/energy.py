@@ -134,6 +134,12 @@ def area_breakdown_mm2(spec: ArraySpec) -> dict[str, float]:
     return out
 
 
+def array_area_source(spec: ArraySpec) -> str:
+    """Where the array's logic area comes from: Yosys (cached by ``bnnarch rtl``)
+    or the gate-equivalent model."""
+    return "yosys (rtl area cache)" if _synthesized_array_mm2(spec) is not None else "gate model"
+
+
 def _synthesized_array_mm2(spec: ArraySpec) -> float | None:
     try:
         from bnnarch.rtl.synth import synthesized_area_mm2  # type: ignore[import-not-found]

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from bnnarch.cost.energy import (
+    array_area_source,
     area_breakdown_mm2,
     compute_layer_energy,
     leakage_pj,
@@ -179,7 +180,8 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
         with_leak.append(replace(r, energy_pj=r.energy_pj + leak,
                                  energy_breakdown_pj=tuple(sorted(eb.items()))))
     res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
-                    tuple(sorted(area.items())))
+                    tuple(sorted(area.items())),
+                    extra=(("array_area_source", array_area_source(spec)),))
     if spec.reuse.any_enabled:  # report reuse against the same design without it
         base = simulate(reuse_hook.without_reuse(spec), graph, precision, engine=engine)
         res = replace(res, extra=res.extra + reuse_hook.totals(res, base))
