@@ -56,7 +56,8 @@ def reuse_table(r: SimResult) -> Table:
         add("o", o)
         why = "; ".join(f"{k}: {x[f'reuse_{k}_reason']}" for k in schemes
                         if x.get(f"reuse_{k}_reason", "applied") not in
-                        ("applied", "other scheme has fewer slots"))
+                        ("applied", "other scheme has fewer slots",
+                         "other scheme saves more energy"))
         t.add_row(lr.name, *cells, f"{sv / 1e3:.2f}", f"{o / 1e3:.2f}", f"{(sv - o) / 1e3:.2f}", why)
     pw, pb = tot.get("pw", 0.0), tot.get("pb", 0.0)
     t.add_row("total (as applied)",

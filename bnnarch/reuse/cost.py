@@ -151,8 +151,12 @@ def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffe
         # what the scheme would skip on this layer if it ran alone (0 if not applicable)
         extra[f"reuse_{c.scheme}_alone_word_ops"] = c.skipped_word_ops / f
         extra[f"reuse_{c.scheme}_alone_xnor_bits"] = c.skipped_xnor_bits / f
+        other = ("other scheme saves more energy" if spec.reuse.policy == "energy"
+                 else "other scheme has fewer slots")
+        if spec.reuse.policy == "energy" and eff.applied is None and not c.reason:
+            other = "costs more energy than it saves"
         extra[f"reuse_{c.scheme}_reason"] = c.reason or ("applied" if c.scheme == eff.applied
-                                                         else "other scheme has fewer slots")
+                                                         else other)
     extra["reuse_plain_word_ops"] = eff.counts[0].plain_word_ops / eff.counts[0].frames
     extra["reuse_plain_xnor_bits"] = eff.counts[0].plain_xnor_bits / eff.counts[0].frames
     w_rd, a_rd = _operand_read_bits(plain, spec)

@@ -14,7 +14,7 @@ against the same design without reuse).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bnnarch.reuse.cost import adjust_energy, reuse_area_mm2, scale_schedule
@@ -38,6 +38,8 @@ class ReuseHook:
 
     def schedule(self, s: Schedule) -> Schedule:
         self._plain = s
+        if self.effect is not None and self.spec.reuse.policy == "energy":
+            self.effect = choose_by_energy(self.layer, s, self.effect, self.spec)
         return scale_schedule(s, self.effect, self.spec) if self.effect else s
 
     def energy(self, e: Counter[str]) -> Counter[str]:
@@ -51,6 +53,23 @@ class ReuseHook:
     def executed_fraction(self) -> float:
         c = self.effect.chosen if self.effect else None
         return c.word_ops / c.plain_word_ops if c and c.plain_word_ops else 1.0
+
+
+def choose_by_energy(layer: Layer, s: Schedule, eff: ReuseEffect, spec: ArraySpec) -> ReuseEffect:
+    """``policy: energy``: the applicable scheme whose dynamic savings exceed its
+    own energy by the most (the compiler knows both from the statistics), or none."""
+    from bnnarch.cost.energy import compute_layer_energy
+
+    e = compute_layer_energy(s, spec, 0)
+    best, best_net = None, 0.0
+    for c in eff.counts:
+        if not c.applicable:
+            continue
+        _, ex = adjust_energy(layer, s, e, replace(eff, applied=c.scheme), spec)
+        net = ex["reuse_saved_pj"] - ex["reuse_overhead_pj"]
+        if net > best_net:
+            best, best_net = c.scheme, net
+    return replace(eff, applied=best)
 
 
 def area_mm2(spec: ArraySpec) -> dict[str, float]:

@@ -23,7 +23,7 @@ from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 
 DEFAULT_DESIGNS = ("designs/xnor32_reuse_kernel.yaml", "designs/xnor32_reuse_window.yaml",
-                   "designs/xnor32_reuse.yaml")
+                   "designs/xnor32_reuse.yaml", "designs/xnor32_reuse_energy.yaml")
 
 # Ledger components a reuse scheme acts on. The weight / activation SRAM
 # components include tile loads from DRAM, which reuse does not change.

@@ -123,6 +123,10 @@ class InputSimilarityReuse(Strict):
 class Reuse(Strict):
     kernel_pattern: KernelPatternReuse = KernelPatternReuse()
     input_similarity: InputSimilarityReuse = InputSimilarityReuse()
+    policy: Literal["cycles", "energy"] = Field(
+        default="cycles",
+        description="per layer, run the applicable scheme with the fewest cycles, or the one "
+                    "that saves the most dynamic energy net of its own (none if no scheme does)")
 
     @property
     def any_enabled(self) -> bool:

@@ -83,7 +83,8 @@ def test_simulate_reports_reuse_totals_and_no_reuse_design_unchanged() -> None:
     assert "reuse input_similarity: word-ops skipped %" in ex
     assert ex["reuse: area mm2"] > 0
     assert on.area_mm2 > off.area_mm2
-    assert not off.extra and all("reuse_scheme" not in dict(lr.extra) for lr in off.layers)
+    assert not any(k.startswith("reuse") for k, _ in off.extra)
+    assert all("reuse_scheme" not in dict(lr.extra) for lr in off.layers)
     j = on.to_dict()
     assert j["layers"][1]["reuse_scheme"] in ("kernel_pattern", "input_similarity")
 
@@ -125,3 +126,21 @@ def test_both_engines_agree_with_reuse() -> None:
     b = simulate(spec, g, engine="recurrence")  # type: ignore[call-arg]
     assert [la.cycles for la in a.layers] == [la.cycles for la in b.layers]
     assert a.extra == b.extra
+
+
+def test_energy_policy_never_applies_a_losing_scheme() -> None:
+    from bnnarch.spec import load_design
+
+    spec = load_design(ROOT / "designs" / "xnor32_reuse.yaml")
+    energy = spec.model_copy(update={"reuse": spec.reuse.model_copy(update={"policy": "energy"})})
+    g = toy_graph(5)
+    r = simulate(energy, g)
+    applied = [dict(lr.extra) for lr in r.layers if dict(lr.extra).get("reuse_scheme", "none")
+               != "none"]
+    assert applied
+    for x in applied:
+        assert x["reuse_saved_pj"] > x["reuse_overhead_pj"]
+    cyc = simulate(spec, g)
+    dyn = (lambda res: sum(lr.energy_pj - dict(lr.energy_breakdown_pj).get("leakage", 0.0)
+                           for lr in res.layers))
+    assert dyn(r) <= dyn(cyc) + 1e-6
