@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp-twin", action="store_true",
                    help="also train a full-precision twin and record its metric")
     p.add_argument("--twin-epochs", type=int, help="epochs of the full-precision twin (default: --epochs)")
+    p.add_argument("--init", metavar="CKPT",
+                   help="start from this checkpoint's weights (same model and width); its "
+                        "full-precision twin metric is carried over unless --fp-twin is given")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=run)
 
@@ -48,6 +51,8 @@ def _command(args: argparse.Namespace, task: str, epochs: int) -> str:
         parts.append("--fp-twin")
     if args.twin_epochs:
         parts += ["--twin-epochs", str(args.twin_epochs)]
+    if args.init:
+        parts += ["--init", args.init]
     return " ".join(parts)
 
 
@@ -101,6 +106,16 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     model = build_model(args.model, **kwargs)
+    init_metrics: dict = {}
+    if args.init:
+        from bnnarch.nn.checkpoint import load_checkpoint
+
+        init = load_checkpoint(args.init)
+        if init.model_name != args.model or init.kwargs != kwargs:
+            raise ModelError(f"--init {args.init}: holds {init.model_name} {init.kwargs}, "
+                             f"not {args.model} {kwargs}")
+        model.load_state_dict(init.state_dict)
+        init_metrics = init.metrics
     metric = run_fit(model, "binary", epochs)
     metrics = {metric_name: round(metric, 4), "train_seconds": round(time.time() - t0, 1)}
     if args.switchable:
@@ -115,9 +130,14 @@ def run(args: argparse.Namespace) -> int:
         metrics["fp_twin_train_seconds"] = round(time.time() - t1, 1)
         metrics["fp_twin_epochs"] = args.twin_epochs or epochs
         print(f"full-precision twin {metric_name}: {fp_metric:.4f}")
+    elif f"fp_twin_{metric_name}" in init_metrics:
+        for k, v in init_metrics.items():
+            if k.startswith("fp_twin_"):
+                metrics[k] = v
+        metrics["init_" + metric_name] = init_metrics.get(metric_name, float("nan"))
     train = {"command": _command(args, task, epochs), "seed": args.seed, "epochs": epochs,
              "lr": args.lr, "batch": args.batch, "switchable": args.switchable,
-             "threads": args.threads, "torch": str(torch.__version__)}
+             "threads": args.threads, "torch": str(torch.__version__), "init": args.init}
     ck = Checkpoint(args.model, kwargs, task, model.state_dict(), metrics, train)
     print(f"wrote {save_checkpoint(ck, args.out)}")
     return 0
