@@ -175,12 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     from bnnarch.nn.checkpoint import load_checkpoint
     from bnnarch.workload.io import load_workload, save_workload
 
+    from bnnarch.errors import BnnarchError, WorkloadError
+
     torch.set_num_threads(1)
-    ck = load_checkpoint(a.checkpoint)
-    model = ck.build()
-    graph = load_workload(a.workload)
-    images = task_images(ck.task, graph.input_shape, a.frames or frames_for(ck.task))
-    g2 = annotate(graph, capture(model, images))
+    try:
+        ck = load_checkpoint(a.checkpoint)
+        model = ck.build()
+        graph = load_workload(a.workload)
+        images = task_images(ck.task, graph.input_shape, a.frames or frames_for(ck.task))
+        cap = capture(model, images)
+        if not any(eligible(la) and la.name in cap for la in graph):
+            raise WorkloadError(f"{a.workload}: none of its binary conv layers is a binary conv "
+                                f"of {a.checkpoint} (is this the checkpoint it was extracted from?)")
+        g2 = annotate(graph, cap)
+    except BnnarchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     n = sum(1 for la in g2 if la.stats is not None and la.stats.reuse is not None)
     out = save_workload(g2, a.out or a.workload)
     print(f"wrote {out}: reuse statistics of {n} layers over {len(images)} frames")

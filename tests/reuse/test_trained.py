@@ -169,3 +169,19 @@ def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(wl), "--design", str(ROOT / "designs" / "xnor32_reuse.yaml")]) == 0
     out = capsys.readouterr().out
     assert "| digits_bnn | xnor32_reuse |" in out
+
+
+def test_stats_cli_rejects_a_foreign_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:
+    ckp = ROOT / "checkpoints" / "digits_bnn.pt"
+    if not ckp.exists():
+        pytest.skip("digits_bnn.pt is not shipped yet")
+    from bnnarch.reuse.stats import main
+    from bnnarch.workload.builder import GraphBuilder
+    from bnnarch.workload.io import save_workload
+
+    b = GraphBuilder("other", (1, 16, 16))
+    b.conv("not_in_model", 8, 3)
+    w = save_workload(b.build(), tmp_path / "o.json")
+    assert main([str(ckp), str(w)]) == 2
+    assert "none of its binary conv layers" in capsys.readouterr().err
