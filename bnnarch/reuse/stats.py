@@ -172,10 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     import torch
 
+    from bnnarch.errors import BnnarchError, WorkloadError
     from bnnarch.nn.checkpoint import load_checkpoint
     from bnnarch.workload.io import load_workload, save_workload
-
-    from bnnarch.errors import BnnarchError, WorkloadError
 
     torch.set_num_threads(1)
     try:
