@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same model and width); its "
                         "full-precision twin metric is carried over unless --fp-twin is given")
+    p.add_argument("--twin-only", action="store_true",
+                   help="with --init: only train the full-precision twin and write the --init "
+                        "checkpoint again (same weights) with the twin's metric")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=run)
 
@@ -53,6 +56,8 @@ def _command(args: argparse.Namespace, task: str, epochs: int) -> str:
         parts += ["--twin-epochs", str(args.twin_epochs)]
     if args.init:
         parts += ["--init", args.init]
+    if args.twin_only:
+        parts.append("--twin-only")
     return " ".join(parts)
 
 
@@ -116,6 +121,21 @@ def run(args: argparse.Namespace) -> int:
                              f"not {args.model} {kwargs}")
         model.load_state_dict(init.state_dict)
         init_metrics = init.metrics
+    if args.twin_only:
+        if not args.init:
+            raise ModelError("--twin-only needs --init CKPT (the checkpoint to add the twin to)")
+        t1 = time.time()
+        twin = make_fp_twin(build_model(args.model, **kwargs))
+        fp_metric = run_fit(twin, "fp-twin", args.twin_epochs or epochs)
+        print(f"full-precision twin {metric_name}: {fp_metric:.4f}")
+        metrics = {k: v for k, v in init.metrics.items() if not k.startswith("fp_twin_")}
+        metrics[f"fp_twin_{metric_name}"] = round(fp_metric, 4)
+        metrics["fp_twin_train_seconds"] = round(time.time() - t1, 1)
+        metrics["fp_twin_epochs"] = args.twin_epochs or epochs
+        train = dict(init.train, twin_command=_command(args, task, epochs))
+        ck = Checkpoint(args.model, kwargs, task, init.state_dict, metrics, train)
+        print(f"wrote {save_checkpoint(ck, args.out)}")
+        return 0
     metric = run_fit(model, "binary", epochs)
     metrics = {metric_name: round(metric, 4), "train_seconds": round(time.time() - t0, 1)}
     if args.switchable:

@@ -63,6 +63,9 @@ def write(directory: str | Path) -> None:
               "    bnnarch extract centernet --checkpoint checkpoints/digits_det.pt --out workloads/digits_det.json",
               "    bnnarch extract unet --checkpoint checkpoints/digits_seg.pt --out workloads/digits_seg.json",
               ""]
+    notes = d / "NOTES.md"
+    if notes.exists():
+        lines += ["## Notes", "", notes.read_text().strip(), ""]
     tmp = d / "README.md.tmp"
     tmp.write_text("\n".join(lines))
     tmp.replace(d / "README.md")
