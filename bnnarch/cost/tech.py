@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 # --- 45 nm anchors (Horowitz ISSCC 2014) ---------------------------------
 ADD32_PJ_45 = 0.1  # Horowitz 2014: 32-bit int add
@@ -100,7 +100,7 @@ class Tech:
         return gate_equivalents * self.nand2_um2
 
 
-@lru_cache(maxsize=None)
+@cache
 def tech_for(node_nm: int) -> Tech:
     if node_nm not in VDD:
         raise ValueError(f"no technology table for {node_nm} nm (known: {sorted(VDD)})")

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -85,7 +85,7 @@ def run_tiles(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
         changed["ev"] = env.event()
         ev.succeed()
 
-    def compute():  # noqa: ANN202 - simpy process
+    def compute():
         for i, t in enumerate(tiles):
             yield load_done[i]
             if i >= k_out:
@@ -94,7 +94,7 @@ def run_tiles(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
             notify()
             yield env.timeout(t.compute_cycles)
 
-    def dma():  # noqa: ANN202
+    def dma():
         nl = ns = 0
         while nl < n or ns < n:
             now = env.now
@@ -156,8 +156,7 @@ def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequen
         while comp_known < nl and (comp_known < k_out or comp_known - k_out < ns):
             i = comp_known
             start = load_end[i]
-            if prev_comp > start:
-                start = prev_comp
+            start = max(start, prev_comp)
             if i >= k_out and store_end[i - k_out] > start:
                 start = store_end[i - k_out]
             prev_comp = comp_end[i] = start + comps[i]
@@ -185,5 +184,5 @@ def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequen
     return t
 
 
-def run_schedule(s, spec: ArraySpec) -> TimedLayer:  # noqa: ANN001 - Schedule (avoid cycle)
+def run_schedule(s, spec: ArraySpec) -> TimedLayer:
     return run_tiles(s.tiles, spec)

@@ -142,7 +142,7 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     acc = spec.array.acc_bits if engine == "array" else 32
     out_b = ab  # outputs leave at the activation precision (threshold units quantize)
     geo = _geometry(layer)
-    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = geo
+    g, cin_g, cout_g, ho, _wo, h_in, _w_in, _taps, _ = geo
     a = spec.array
     bufs = spec.buffers
     align_n = a.rows if a.interconnect == "broadcast" else a.cols

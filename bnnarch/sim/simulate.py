@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from bnnarch.cost.energy import (
-    array_area_source,
     area_breakdown_mm2,
+    array_area_source,
     compute_layer_energy,
     leakage_pj,
     postproc_energy,
@@ -43,16 +43,13 @@ def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
 
 
 def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy") -> LayerResult:
-    try:
-        s = map_layer(layer, spec)
-    except MappingError:
-        raise
+    s = map_layer(layer, spec)
     hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
     runner = run_tiles if engine_kind == "simpy" else run_tiles_fast
     timed = runner(hook.schedule(s).tiles, spec)
     dram_bits = timed.dram_read_bits + timed.dram_write_bits
     e = hook.energy(compute_layer_energy(s, spec, dram_bits))
-    wb, ab, passes, engine = layer_bits(layer, spec)
+    _wb, _ab, passes, engine = layer_bits(layer, spec)
     if engine == "array":
         useful = layer.macs * passes
         util = useful / (_peak_bitops_per_cycle(spec) * timed.cycles) if timed.cycles else 0.0
@@ -199,4 +196,4 @@ def result_summary(r: SimResult) -> dict[str, Any]:
     return {k: v for k, v in r.to_dict().items() if k != "layers"}
 
 
-__all__ = ["simulate", "simulate_layer", "SimError", "clear_caches", "result_summary"]
+__all__ = ["SimError", "clear_caches", "result_summary", "simulate", "simulate_layer"]

@@ -3,5 +3,11 @@
 from bnnarch.spec.array import ArraySpec
 from bnnarch.spec.load import DesignSpec, dump_design, load_design, parse_design, register_template
 
-__all__ = ["ArraySpec", "DesignSpec", "load_design", "parse_design", "dump_design",
-           "register_template"]
+__all__ = [
+           "ArraySpec",
+           "DesignSpec",
+           "dump_design",
+           "load_design",
+           "parse_design",
+           "register_template",
+]

@@ -40,7 +40,7 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[str, int]]:
 def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
     try:
         node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -53,8 +53,8 @@ def test_simulate_with_precision_map(tmp_path):
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bnnarch.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-m", "bnnarch.cli", *args], check=False,
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
 def test_bad_design_exits_nonzero_without_traceback(tmp_path):

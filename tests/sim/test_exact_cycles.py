@@ -127,10 +127,10 @@ def test_fast_recurrence_equals_simpy_engine():
     rng = random.Random(7)
     g = GemmTile(1, 1, 1)
     for trial in range(300):
-        over = dict(dram__bandwidth_gbps=rng.choice([0.5, 1, 8, 64]),
-                    dram__latency_ns=rng.choice([0, 3, 40]),
-                    buffers__weights__double_buffered=rng.random() < 0.7,
-                    buffers__outputs__double_buffered=rng.random() < 0.7)
+        over = {"dram__bandwidth_gbps": rng.choice([0.5, 1, 8, 64]),
+                    "dram__latency_ns": rng.choice([0, 3, 40]),
+                    "buffers__weights__double_buffered": rng.random() < 0.7,
+                    "buffers__outputs__double_buffered": rng.random() < 0.7}
         spec = design(**over)
         tiles = [Tile(rng.choice([0, 64, 800, 5000]), rng.choice([0, 100, 3000]),
                       rng.choice([0, 0, 256]), rng.randint(1, 900), rng.choice([0, 16, 2000]), g)
@@ -177,7 +177,7 @@ def test_closed_form_dram_equals_tile_by_tile(layer):
                   buffers__outputs__capacity_kib=8)
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
     geo = mapper._geometry(layer)
-    g, cin_g, cout_g, ho, *_ = geo
+    _g, cin_g, cout_g, ho, *_ = geo
     sizes_m = mapper._candidates(ho, 1)
     c = enumerate_candidates(layer, spec, engine, geometry=geo, sizes_m=sizes_m,
                              sizes_k=mapper._candidates(cin_g, 1),

@@ -44,19 +44,19 @@ def designs(draw):
     ic = draw(st.sampled_from(["broadcast", "systolic"]))
     df = draw(st.sampled_from(["os", "ws", "is"])) if ic == "systolic" else None
     simd = draw(st.sampled_from([8, 32, 64, 128]))
-    return dict(
-        array__rows=draw(st.sampled_from([1, 2, 4, 8, 16])),
-        array__cols=draw(st.sampled_from([1, 2, 4, 8, 16])),
-        array__simd_bits=simd,
-        array__interconnect=ic,
-        array__dataflow=df,
-        dram__bandwidth_gbps=draw(st.sampled_from([0.5, 2.0, 8.0, 64.0])),
-        dram__latency_ns=draw(st.sampled_from([0, 20, 100])),
-        buffers__weights__capacity_kib=draw(st.sampled_from([16, 64, 1024])),
-        buffers__activations__capacity_kib=draw(st.sampled_from([16, 64, 1024])),
-        buffers__outputs__capacity_kib=draw(st.sampled_from([16, 64, 1024])),
-        buffers__weights__double_buffered=draw(st.booleans()),
-    )
+    return {
+        "array__rows": draw(st.sampled_from([1, 2, 4, 8, 16])),
+        "array__cols": draw(st.sampled_from([1, 2, 4, 8, 16])),
+        "array__simd_bits": simd,
+        "array__interconnect": ic,
+        "array__dataflow": df,
+        "dram__bandwidth_gbps": draw(st.sampled_from([0.5, 2.0, 8.0, 64.0])),
+        "dram__latency_ns": draw(st.sampled_from([0, 20, 100])),
+        "buffers__weights__capacity_kib": draw(st.sampled_from([16, 64, 1024])),
+        "buffers__activations__capacity_kib": draw(st.sampled_from([16, 64, 1024])),
+        "buffers__outputs__capacity_kib": draw(st.sampled_from([16, 64, 1024])),
+        "buffers__weights__double_buffered": draw(st.booleans()),
+    }
 
 
 def _sim(layer, over):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bnnarch.errors import SpecError
 from bnnarch.spec import load_design, parse_design
@@ -36,7 +37,7 @@ def test_shipped_designs_validate(path):
 
 def test_spec_is_frozen_and_round_trips(tmp_path):
     spec = parse_design(GOOD)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.clock_mhz = 1  # type: ignore[misc]
     out = dump_design(spec, tmp_path / "d.yaml")
     assert load_design(out) == spec
