@@ -223,6 +223,7 @@ def check_layer(layer: Layer) -> list[str]:
             errs.append(f"{nm} must be one of 1, 2, 4, 8 or {FP_BITS} (full precision), got {b}")
     if layer.groups <= 0:
         errs.append(f"groups must be > 0, got {layer.groups}")
+        return errs
     if layer.op in ("conv2d", "conv_transpose2d"):
         cin, h, w = layer.in_shape
         cout, ho, wo = layer.out_shape

@@ -129,3 +129,68 @@ def test_precision_map_errors_all_at_once(tmp_path):
     assert "layers.nope: no layer 'nope' in workload 'cnv'" in msgs
     assert "layers.pool0: layer 'pool0' is a maxpool, it has no bit-widths" in msgs
     assert "layers.fc0.x: unknown key (expected w_bits, a_bits)" in msgs
+
+
+def _cnv() -> dict:
+    return json.loads(json.dumps(graph_to_dict(finn_cnv())))
+
+
+def _set(path, value):
+    def edit(d):
+        node = d
+        for k in path[:-1]:
+            node = node[k]
+        if value is _DEL:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return d
+    return edit
+
+
+_DEL = object()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_set(["layers", 1, "kernel"], "3x3"), r"layers\[1\] \(conv1\).kernel: expected an int or \[int, int\], got '3x3'"),
+    (_set(["layers", 1, "stats"], {"kernel": {"kernels": 1}}), r"layers\[1\] \(conv1\).stats: malformed statistics"),
+    (_set(["layers", 1], 7), r"layers\[1\]: expected an object"),
+    (_set(["layers", 1, "op"], _DEL), r"layers\[1\]: missing required key 'op'"),
+    (_set(["layers", 1, "groups"], 3), r"groups=3 must divide in/out channels 64/64"),
+    (_set(["layers", 1, "groups"], 0), r"groups must be > 0, got 0"),
+    (_set(["layers", 1, "in_shape"], [64, 0, 30]), r"in_shape must be three positive integers"),
+    (_set(["layers"], []), r"'layers' must be a non-empty list"),
+    (_set(["input_shape"], "big"), r"input_shape must be \[C, H, W\]"),
+])
+def test_every_workload_error_message(tmp_path, edit, message):
+    with pytest.raises(WorkloadError, match=message):
+        load_workload(_write(tmp_path, edit(_cnv())))
+
+
+def test_top_level_must_be_object(tmp_path):
+    with pytest.raises(WorkloadError, match="top level must be an object"):
+        load_workload(_write(tmp_path, [1, 2]))
+
+
+def test_unknown_layer_lookup():
+    with pytest.raises(WorkloadError, match="no layer named 'zz' in workload 'cnv'"):
+        finn_cnv()["zz"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("- 1\n", "<root>: a precision map must be a mapping layer -> bits"),
+    ("layers: {conv1: 2}\nnotes: x\n", "notes: unknown key (expected 'layers')"),
+    ("layers: {conv1: 2}\n", "layers.conv1: expected {w_bits, a_bits} or [w, a], got 2"),
+    ("layers: [unclosed\n", "not valid YAML"),
+])
+def test_precision_map_messages(tmp_path, text, message):
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    with pytest.raises(SpecError) as ei:
+        load_precision_map(p, finn_cnv())
+    assert any(message in str(e) for e in ei.value.errors), ei.value.errors
+
+
+def test_precision_map_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_precision_map(tmp_path / "none.yaml")
