@@ -17,7 +17,7 @@ from bnnarch.cost.tech import (
     tech_for,
 )
 from bnnarch.sim.mapper import Schedule
-from bnnarch.sim.timing import ceil_div, words
+from bnnarch.sim.timing import GemmTile, ceil_div, words
 from bnnarch.spec.array import ArraySpec
 
 COMPONENTS = (
@@ -35,36 +35,43 @@ def _sram_pj(spec: ArraySpec, tech: Tech, buf: str) -> float:
     return tech.sram_access_pj_per_bit(b.capacity_kib / b.banks)
 
 
+def operand_reads(gem: GemmTile, spec: ArraySpec) -> tuple[int, int, int]:
+    """(weight, activation, partial-sum read-modify-write) SRAM bits of one
+    tile's operand fetches on the array: each fold reads its edge operands
+    once (broadcast: a weight word per row, an activation word per column)."""
+    a = spec.array
+    S, R, C, acc = a.simd_bits, a.rows, a.cols, a.acc_bits
+    gp = gem.groups * gem.passes
+    kw = words(gem.k_bits, S)
+    if a.interconnect == "broadcast":
+        return (gp * ceil_div(gem.m, C) * gem.n * kw * S,
+                gp * ceil_div(gem.n, R) * gem.m * kw * S, 0)
+    df = a.effective_dataflow
+    if df == "os":
+        return (gp * ceil_div(gem.m, R) * gem.n * kw * S,
+                gp * ceil_div(gem.n, C) * gem.m * kw * S, 0)
+    psum = gp * ceil_div(kw, R) * gem.m * gem.n * acc * 2
+    if df == "ws":
+        return gp * gem.n * kw * S, gp * ceil_div(gem.n, C) * gem.m * kw * S, psum
+    return gp * ceil_div(gem.m, C) * gem.n * kw * S, gp * gem.m * kw * S, psum  # is
+
+
 def compute_layer_energy(s: Schedule, spec: ArraySpec, dram_bits: int) -> Counter[str]:
     """Dynamic energy (pJ) of one compute layer by component."""
     t = tech_for(spec.technology.node_nm)
     a = spec.array
     e: Counter[str] = Counter()
-    S, R, C, acc = a.simd_bits, a.rows, a.cols, a.acc_bits
+    S, acc = a.simd_bits, a.acc_bits
     w_rd = a_rd = psum_rmw = outs_total = 0
     word_ops = 0
     for tile in s.tiles:
         gem = tile.gemm
-        gp = gem.groups * gem.passes
-        kw = words(gem.k_bits, S)
         outs_total += gem.groups * gem.m * gem.n
         if s.engine == "mac_unit":
             continue
-        word_ops += gp * gem.m * gem.n * kw
-        if a.interconnect == "broadcast":
-            w_rd += gp * ceil_div(gem.m, C) * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, R) * gem.m * kw * S
-        elif a.effective_dataflow == "os":
-            w_rd += gp * ceil_div(gem.m, R) * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, C) * gem.m * kw * S
-        elif a.effective_dataflow == "ws":
-            w_rd += gp * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, C) * gem.m * kw * S
-            psum_rmw += gp * ceil_div(kw, R) * gem.m * gem.n * acc * 2
-        else:  # is
-            a_rd += gp * gem.m * kw * S
-            w_rd += gp * ceil_div(gem.m, C) * gem.n * kw * S
-            psum_rmw += gp * ceil_div(kw, R) * gem.m * gem.n * acc * 2
+        word_ops += gem.groups * gem.passes * gem.m * gem.n * words(gem.k_bits, S)
+        wr, ar, pr = operand_reads(gem, spec)
+        w_rd, a_rd, psum_rmw = w_rd + wr, a_rd + ar, psum_rmw + pr
     loads_w = sum(x.load_w_bits for x in s.tiles)
     loads_a = sum(x.load_a_bits for x in s.tiles)
     psum_io = sum(x.load_psum_bits for x in s.tiles)

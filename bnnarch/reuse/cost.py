@@ -45,10 +45,11 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
+from bnnarch.cost.energy import operand_reads
 from bnnarch.cost.tech import GE_DFF, GE_FA, GE_XNOR2, tech_for
 from bnnarch.reuse.effect import ReuseEffect, SchemeCount, geometry, pc_bits
 from bnnarch.sim.mapper import Schedule
-from bnnarch.sim.timing import ceil_div, drain_cycles, words
+from bnnarch.sim.timing import drain_cycles
 from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
@@ -87,25 +88,10 @@ def scale_schedule(s: Schedule, eff: ReuseEffect, spec: ArraySpec) -> Schedule:
 def _operand_read_bits(s: Schedule, spec: ArraySpec) -> tuple[int, int]:
     """(weight, activation) SRAM bits the array's operand fetches read — the
     same counts as bnnarch.cost.energy.compute_layer_energy."""
-    a = spec.array
-    S, R, C = a.simd_bits, a.rows, a.cols
     w_rd = a_rd = 0
     for tile in s.tiles:
-        gem = tile.gemm
-        gp = gem.groups * gem.passes
-        kw = words(gem.k_bits, S)
-        if a.interconnect == "broadcast":
-            w_rd += gp * ceil_div(gem.m, C) * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, R) * gem.m * kw * S
-        elif a.effective_dataflow == "os":
-            w_rd += gp * ceil_div(gem.m, R) * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, C) * gem.m * kw * S
-        elif a.effective_dataflow == "ws":
-            w_rd += gp * gem.n * kw * S
-            a_rd += gp * ceil_div(gem.n, C) * gem.m * kw * S
-        else:
-            a_rd += gp * gem.m * kw * S
-            w_rd += gp * ceil_div(gem.m, C) * gem.n * kw * S
+        wr, ar, _ = operand_reads(tile.gemm, spec)
+        w_rd, a_rd = w_rd + wr, a_rd + ar
     return w_rd, a_rd
 
 
