@@ -11,8 +11,8 @@ from bnnarch.nn.evaluate import evaluate_under_precision, precision_layers
 from bnnarch.workload.io import load_workload
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = {"digits_bnn": ("bireal18", "accuracy", 0.97), "digits_det": ("centernet", "mAP@0.5", None),
-           "digits_seg": ("unet", "mIoU", None)}
+SHIPPED = {"digits_bnn": ("bireal18", "accuracy", 0.97), "digits_det": ("centernet", "mAP@0.5", 0.88),
+           "digits_seg": ("unet", "mIoU", 0.80)}
 PRESENT = [k for k in SHIPPED if (ROOT / "checkpoints" / f"{k}.pt").exists()]
 
 
