@@ -144,6 +144,7 @@ def run_icarus(workdir: Path, tb_v: str, timeout_s: float = 600) -> list[str]:
     """Compile and run the testbench (it ``include``s the design) with Icarus
     (``iverilog -g2012``, ``vvp -n``); returns the printed lines."""
     iverilog, vvp = _need("iverilog"), _need("vvp")
+    workdir = Path(workdir).resolve()  # the tools run with cwd=workdir: no relative paths
     out = workdir / "tb.vvp"
     p = _run([iverilog, "-g2012", "-o", str(out), tb_v], workdir, timeout_s)
     if p.returncode:
@@ -182,6 +183,7 @@ def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str],
 def verilator_lint(design_v: Path, timeout_s: float = 300) -> ToolResult:
     """``verilator --lint-only`` on the exported module (warnings are fatal)."""
     verilator = _need("verilator")
+    design_v = Path(design_v).resolve()  # the tool runs with cwd=design_v.parent
     p = _run([verilator, "--lint-only", "--top-module", MODULE, str(design_v)],
              design_v.parent, timeout_s)
     msg = (p.stdout + p.stderr).strip()

@@ -86,10 +86,11 @@ def test_cell_weights_and_stat_parser() -> None:
 
 
 @pytest.mark.slow
-def test_cli_rtl_verify_writes_report(tmp_path: Path) -> None:
+def test_cli_rtl_verify_writes_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _need("iverilog", "vvp", "verilator", "yosys")
-    out = tmp_path / "out"
-    rc = main(["rtl", str(ROOT / "designs" / "rtl_systolic.yaml"), "--out", str(out),
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the README writes it
+    out = tmp_path / "build" / "rtl" / "out"
+    rc = main(["rtl", str(ROOT / "designs" / "rtl_systolic.yaml"), "--out", "build/rtl/out",
                "--verify", "--area-cache", str(tmp_path / "cache.json")])
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
