@@ -75,12 +75,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    from bnnarch.errors import BnnarchError
+    from bnnarch.fsio import atomic_write_text
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(text)
-    except OSError as e:
-        raise BnnarchError(f"cannot write {path}: {e}") from None
-    tmp.replace(path)
+    atomic_write_text(path, text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from bnnarch.errors import BnnarchError, SpecError
 
@@ -28,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bnnarch.fsio import atomic_write_text
     from bnnarch.report.table import layer_table, totals_table
     from bnnarch.sim.simulate import simulate
     from bnnarch.spec import load_design
@@ -64,14 +64,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(reuse_table(result))
     console.print(totals_table(result))
     if args.json_out:
-        out = Path(args.json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        try:
-            tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-        except OSError as e:
-            raise BnnarchError(f"cannot write {out}: {e}") from None
-        tmp.replace(out)
+        out = atomic_write_text(args.json_out, json.dumps(result.to_dict(), indent=1) + "\n")
         console.print(f"wrote {out}")
     if args.plot:
         from bnnarch.report.plot import plot_result

@@ -3,7 +3,6 @@ enough to rebuild the model (``load_checkpoint``). Written atomically."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from bnnarch.errors import ModelError
+from bnnarch.fsio import atomic_write
 from bnnarch.nn.zoo import build_model, entry
 
 FORMAT = "bnnarch-checkpoint"
@@ -45,10 +45,7 @@ def save_checkpoint(ck: Checkpoint, path: str | Path) -> Path:
     body = {"format": FORMAT, "version": VERSION, "model": ck.model_name, "kwargs": ck.kwargs,
             "task": ck.task, "metrics": ck.metrics, "train": ck.train,
             "state_dict": {k: v.detach().clone() for k, v in ck.state_dict.items()}}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(body, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(body, tmp))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

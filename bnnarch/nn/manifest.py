@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from bnnarch.fsio import atomic_write_text
 from bnnarch.nn.checkpoint import load_checkpoint
 
 _METRIC = {"classify": "accuracy", "detect": "mAP@0.5", "segment": "mIoU"}
@@ -32,9 +33,7 @@ def manifest(directory: str | Path) -> list[dict]:
 def write(directory: str | Path) -> None:
     d = Path(directory)
     rows = manifest(d)
-    tmp = d / "manifest.json.tmp"
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    tmp.replace(d / "manifest.json")
+    atomic_write_text(d / "manifest.json", json.dumps(rows, indent=1) + "\n")
     lines = [
         "# Trained checkpoints (small models on sklearn digits)",
         "",
@@ -66,9 +65,7 @@ def write(directory: str | Path) -> None:
     notes = d / "NOTES.md"
     if notes.exists():
         lines += ["## Notes", "", notes.read_text().strip(), ""]
-    tmp = d / "README.md.tmp"
-    tmp.write_text("\n".join(lines))
-    tmp.replace(d / "README.md")
+    atomic_write_text(d / "README.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

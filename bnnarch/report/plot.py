@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bnnarch.fsio import atomic_write
 from bnnarch.sim.result import SimResult
 
 
@@ -38,9 +39,7 @@ def plot_result(r: SimResult, path: str | Path) -> Path:
     ax2.set_xticklabels(names, rotation=90, fontsize=7)
     ax2.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix[1:] or "png"))
+    finally:
+        plt.close(fig)

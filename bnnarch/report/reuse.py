@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from bnnarch.fsio import atomic_write
 from bnnarch.reuse.effect import SCHEMES
 from bnnarch.sim.result import LayerResult, SimResult
 
@@ -111,9 +112,7 @@ def plot_reuse(r: SimResult, path: str | Path) -> Path:
     ax2.set_xticklabels(names, rotation=90, fontsize=7)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix[1:] or "png"))
+    finally:
+        plt.close(fig)

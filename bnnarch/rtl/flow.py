@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bnnarch.errors import RtlError
+from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.synth import SynthResult, area_for
@@ -73,9 +74,7 @@ def _icarus_batch(out: Path, arr, batch: list[tuple[LayerCheck, RunCheck]], inde
 
 def _write(path: Path, text: str) -> None:
     """Atomic write (temp file + rename): never a half-written output."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 def _synth_summary(res: SynthResult) -> str:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from bnnarch.cost.tech import tech_for
 from bnnarch.errors import RtlError
+from bnnarch.fsio import atomic_write_text
 from bnnarch.spec.array import ArraySpec
 
 if TYPE_CHECKING:
@@ -216,10 +217,7 @@ def store_cached(res: SynthResult, path: Path | None = None) -> Path:
     for k in ("pes", "cells", "area_mm2"):
         entry.pop(k)
     data[res.key] = entry
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def synthesized_area_mm2(spec: ArraySpec, cache: Path | str | None = None) -> float | None:

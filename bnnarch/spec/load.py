@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bnnarch.errors import FieldError, SpecError
+from bnnarch.fsio import atomic_write_text
 from bnnarch.spec.array import ArraySpec
 from bnnarch.spec.yamlsrc import line_of, load_yaml_with_lines, parse_yaml_with_lines
 
@@ -81,10 +82,5 @@ def design_from_dict(data: dict[str, Any], source: str = "<dict>") -> Any:
 
 def dump_design(spec: BaseModel, path: str | Path) -> Path:
     """Write a spec as YAML that load_design() accepts as is (atomic write)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = spec.model_dump(mode="json", exclude_none=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))

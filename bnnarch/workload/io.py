@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from bnnarch.errors import FieldError, SpecError, WorkloadError
+from bnnarch.fsio import atomic_write_text
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import (
     FP_BITS,
@@ -224,12 +225,7 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
 
 def save_workload(graph: WorkloadGraph, path: str | Path) -> Path:
     """Write atomically (temp file + rename): never a half-written workload."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(graph_to_dict(graph), indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(graph_to_dict(graph), indent=1) + "\n")
 
 
 def load_workload(path: str | Path) -> WorkloadGraph:
@@ -308,13 +304,8 @@ def load_precision_map(path: str | Path, graph: WorkloadGraph | None = None) -> 
 
 
 def save_precision_map(pmap: PrecisionMap, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"layers": {k: {"w_bits": w, "a_bits": a} for k, (w, a) in pmap.items()}}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))
 
 
 def apply_precision(graph: WorkloadGraph, pmap: PrecisionMap) -> WorkloadGraph:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnnarch.errors import WorkloadError
+from bnnarch.fsio import atomic_write_text
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer
 
@@ -273,12 +274,7 @@ def to_topology_csv(graph: WorkloadGraph, *, skip_unsupported: bool = False) -> 
 
 def save_topology_csv(graph: WorkloadGraph, path: str | Path, *,
                       skip_unsupported: bool = False) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(to_topology_csv(graph, skip_unsupported=skip_unsupported))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, to_topology_csv(graph, skip_unsupported=skip_unsupported))
 
 
 __all__ = [
