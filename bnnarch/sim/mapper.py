@@ -24,7 +24,7 @@ from bnnarch.errors import MappingError
 from bnnarch.sim.candidates import ORDERS, enumerate_candidates
 from bnnarch.sim.candidates import spilled as is_spilled
 from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
-from bnnarch.spec.array import ArraySpec, PostProc, Reuse, Technology
+from bnnarch.spec.array import ArrayCore, ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
 
 # Candidates simulated per layer shape at most (in order of their lower bound). Every
@@ -32,6 +32,7 @@ from bnnarch.workload.layer import Layer
 # full-precision layers on the MAC unit, whose candidates all have near-equal bounds.
 SEARCH_BUDGET = 48
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
+_MAC_ONLY_ARRAY = ArrayCore(rows=1, cols=1, simd_bits=1, acc_bits=4)  # cache key only
 
 
 @dataclass(frozen=True)
@@ -119,19 +120,23 @@ def map_layer(layer: Layer, spec: ArraySpec) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
+    on_mac_unit = layer_bits(layer, spec)[3] == "mac_unit"
     try:
-        return replace(_map_shape(anon, mapping_key(spec)), layer=layer.name)
+        return replace(_map_shape(anon, mapping_key(spec, on_mac_unit)), layer=layer.name)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}", 1)) from None
 
 
-def mapping_key(spec: ArraySpec) -> ArraySpec:
+def mapping_key(spec: ArraySpec, on_mac_unit: bool = False) -> ArraySpec:
     """The spec with every field the mapping does not depend on reset, so that
     designs differing only in node, names, post-processing or reuse share one
-    cached mapping."""
-    return spec.model_copy(update={"name": "-", "description": "",
-                                   "technology": _DEFAULT_TECH, "postproc": _DEFAULT_POST,
-                                   "reuse": _DEFAULT_REUSE})
+    cached mapping. A layer on the MAC unit does not depend on the array
+    either, so designs that differ only in the array share its mapping."""
+    update = {"name": "-", "description": "", "technology": _DEFAULT_TECH,
+              "postproc": _DEFAULT_POST, "reuse": _DEFAULT_REUSE}
+    if on_mac_unit:
+        update["array"] = _MAC_ONLY_ARRAY
+    return spec.model_copy(update=update)
 
 
 @lru_cache(maxsize=65536)
@@ -145,7 +150,9 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     g, cin_g, cout_g, ho, _wo, h_in, _w_in, _taps, _ = geo
     a = spec.array
     bufs = spec.buffers
-    align_n = a.rows if a.interconnect == "broadcast" else a.cols
+    # tiles of output channels in multiples of the array dimension they map to
+    # (the MAC unit has no such dimension)
+    align_n = 1 if engine == "mac_unit" else (a.rows if a.interconnect == "broadcast" else a.cols)
     sizes_m = _candidates(ho, 1)
     cands = enumerate_candidates(
         layer, spec, engine, geometry=geo, sizes_m=sizes_m,

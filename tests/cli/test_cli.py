@@ -75,7 +75,7 @@ def test_validate_lists_errors_and_unmappable_layers(tmp_path):
     assert r.returncode == 0 and r.stdout.count(": ok") == 2
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text((ROOT / "designs/xnor32.yaml").read_text()
-                    .replace("weights: {capacity_kib: 256", "weights: {capacity_kib: 0.5"))
+                    .replace("activations: {capacity_kib: 256", "activations: {capacity_kib: 1"))
     r = _run("validate", str(tiny), "--workload", "workloads/resnet18.json")
     assert r.returncode == 2
     assert "cannot be mapped" in r.stdout and "layer 'conv1'" in r.stdout
@@ -88,7 +88,7 @@ def test_unmappable_layer_names_layer(tmp_path):
     from bnnarch.workload.io import load_workload
 
     text = (ROOT / "designs/xnor32.yaml").read_text().replace(
-        "weights: {capacity_kib: 256", "weights: {capacity_kib: 0.5")
+        "activations: {capacity_kib: 256", "activations: {capacity_kib: 1")
     with pytest.raises(MappingError, match=r"layer 'conv1' \(conv2d.*cannot be mapped"):
         simulate(parse_design(text), load_workload(ROOT / "workloads/resnet18.json"))
 
