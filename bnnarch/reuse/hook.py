@@ -1,7 +1,7 @@
 """The simulator's entry points into reuse (kept small on the simulator side):
 
     hook = ReuseHook.for_layer(layer, spec)        # no-op unless the design enables reuse
-    timed = run_schedule(hook.schedule(s), spec)   # compute-tile cycles scaled
+    timed = run_tiles(hook.schedule(s).tiles, spec)   # compute-tile cycles scaled
     e = hook.energy(compute_layer_energy(s, spec, dram_bits))
     util *= hook.executed_fraction
     LayerResult(..., extra=hook.extra)

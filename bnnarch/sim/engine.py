@@ -182,7 +182,3 @@ def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequen
             if nxt > t:
                 t = int(nxt)
     return t
-
-
-def run_schedule(s, spec: ArraySpec) -> TimedLayer:
-    return run_tiles(s.tiles, spec)

@@ -68,13 +68,13 @@ def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy")
     )
 
 
-def postproc_elements(layer: Layer) -> tuple[int, int]:
-    """(elements processed, elements per cycle key) of a post-processing op."""
+def postproc_elements(layer: Layer) -> int:
+    """Elements a post-processing op handles (a pool reads its whole window)."""
     if layer.op in ("maxpool", "avgpool"):
-        return layer.out_elems * layer.kernel[0] * layer.kernel[1], 0
+        return layer.out_elems * layer.kernel[0] * layer.kernel[1]
     if layer.op == "reshape":
-        return 0, 0
-    return layer.out_elems, 0
+        return 0
+    return layer.out_elems
 
 
 def _rate(layer: Layer, spec: ArraySpec) -> int:
@@ -88,9 +88,9 @@ def _rate(layer: Layer, spec: ArraySpec) -> int:
 
 def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
                    engine_kind: str = "simpy") -> LayerResult:
-    elements, _ = postproc_elements(layer)
+    elements = postproc_elements(layer)
     cycles = ceil_div(elements, _rate(layer, spec)) if elements else 0
-    in_bits = sum_in = layer.in_elems * data_bits * max(1, len(layer.inputs))
+    in_bits = layer.in_elems * data_bits * max(1, len(layer.inputs))
     out_bits = layer.out_elems * data_bits
     chunk = spec.buffers.activations.tile_bits
     if layer.op == "reshape" or in_bits + out_bits <= spec.buffers.activations.capacity_bits:
@@ -98,11 +98,11 @@ def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
         reads = writes = 0
         total = cycles
     else:
-        n = ceil_div(sum_in + out_bits, chunk)
+        n = ceil_div(in_bits + out_bits, chunk)
         tiles = []
         for i in range(n):
             c = cycles // n + (1 if i < cycles % n else 0)
-            tiles.append(Tile(0, sum_in // n + (1 if i < sum_in % n else 0), 0, c,
+            tiles.append(Tile(0, in_bits // n + (1 if i < in_bits % n else 0), 0, c,
                               out_bits // n + (1 if i < out_bits % n else 0), GemmTile(0, 0, 0)))
         timed = (run_tiles if engine_kind == "simpy" else run_tiles_fast)(tiles, spec)
         reads, writes, total = timed.dram_read_bits, timed.dram_write_bits, timed.cycles

@@ -115,8 +115,3 @@ def tile_compute_cycles(tile: GemmTile, rows: int, cols: int, simd_bits: int,
     return f * fold_cycles(tile, rows, cols, simd_bits, interconnect, dataflow) + drain_cycles(
         simd_bits, interconnect
     )
-
-
-def useful_pe_cycles(tile: GemmTile, simd_bits: int) -> int:
-    """PE-cycles of useful work (word-level) — for utilisation."""
-    return tile.groups * tile.passes * tile.m * tile.n * words(tile.k_bits, simd_bits)
