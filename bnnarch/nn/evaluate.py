@@ -21,7 +21,7 @@ from torch import nn
 from bnnarch.errors import ModelError
 from bnnarch.nn.checkpoint import Checkpoint, load_checkpoint
 from bnnarch.nn.layers import get_precision, set_precision
-from bnnarch.nn.train import evaluate, recalibrate_bn, task_data
+from bnnarch.nn.train import evaluate, fine_tune, recalibrate_bn, task_data
 from bnnarch.nn.zoo import input_shape
 
 
@@ -42,18 +42,31 @@ def load_model(checkpoint_or_model: str | Path | Checkpoint | nn.Module, task: s
 def evaluate_under_precision(checkpoint_or_model: str | Path | Checkpoint | nn.Module,
                              pmap: dict[str, tuple[int, int]], *, calib_images: int = 256,
                              task: str | None = None, size: int | None = None,
+                             fine_tune_steps: int = 0, fine_tune_seed: int = 0,
                              threads: int | None = 1) -> float:
     """Test metric (accuracy / mAP@0.5 / mIoU) of the model with ``pmap``
     applied over its default precision, after re-estimating BN statistics on
-    the first ``calib_images`` training images. The caller's model is not modified."""
+    the first ``calib_images`` training images.
+
+    With ``fine_tune_steps`` > 0 the model is first fine-tuned for that many
+    steps at ``pmap`` (``bnnarch.nn.train.fine_tune``: the training recipe of
+    ``bnnarch train``, seeded by ``fine_tune_seed``), then BN statistics are
+    re-estimated. (Re-estimating them before the fine-tune as well would change
+    nothing: training normalizes with batch statistics and the running ones
+    are reset afterwards.) The caller's model is never modified: all of this
+    happens on a copy."""
     if threads:
         torch.set_num_threads(threads)
     model, task, default_size = load_model(checkpoint_or_model, task)
     if calib_images <= 0:
         raise ModelError(f"calib_images must be > 0, got {calib_images}")
+    if fine_tune_steps < 0:
+        raise ModelError(f"fine_tune_steps must be >= 0, got {fine_tune_steps}")
     model = copy.deepcopy(model)
     set_precision(model, pmap)
     data = task_data(task, size or default_size)
+    if fine_tune_steps:
+        fine_tune(model, data, steps=fine_tune_steps, seed=fine_tune_seed)
     recalibrate_bn(model, data.x_train[:calib_images])
     return evaluate(model, data)
 

@@ -111,6 +111,18 @@ def _augment(task: str, x: Tensor, gen: torch.Generator) -> Tensor:
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
+def _train_step(model: nn.Module, data: TaskData, opt: torch.optim.Optimizer, idx: Tensor,
+                gen: torch.Generator) -> Tensor:
+    """One straight-through-estimator step on training images ``idx`` (augmented
+    with ``gen``) with the task's loss; returns the loss (before the step)."""
+    x = _augment(data.task, data.x_train[idx], gen)
+    loss = loss_fn(data.task, model(x), tuple(y[idx] for y in data.y_train))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def fit(model: nn.Module, data: TaskData, *, epochs: int, seed: int, lr: float = 2e-3,
         batch: int = 64, switch_frac: float = 0.0,
         progress: Callable[[int, int, float], None] | None = None) -> float:
@@ -138,11 +150,7 @@ def fit(model: nn.Module, data: TaskData, *, epochs: int, seed: int, lr: float =
             set_progress(model, step / max(1, total - 1))
             if switching:
                 set_precision(model, random_precision(model, base, rng) if rng.random() < 0.5 else base)
-            x = _augment(data.task, data.x_train[idx], gen)
-            loss = loss_fn(data.task, model(x), tuple(y[idx] for y in data.y_train))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = _train_step(model, data, opt, idx, gen)
             step += 1
             if progress is not None:
                 progress(step, total, loss.item())
@@ -150,6 +158,40 @@ def fit(model: nn.Module, data: TaskData, *, epochs: int, seed: int, lr: float =
     if switch_frac > 0:
         recalibrate_bn(model, data.x_train[:1024])
     return evaluate(model, data)
+
+
+FINE_TUNE_LR = 5e-4
+FINE_TUNE_BATCH = 64
+
+
+def fine_tune(model: nn.Module, data: TaskData, *, steps: int, seed: int = 0,
+              lr: float = FINE_TUNE_LR, batch: int = FINE_TUNE_BATCH) -> None:
+    """A short fine-tune in place at the model's current precision: ``steps``
+    steps of ``fit``'s training (same data, augmentation, loss, Adam with
+    straight-through gradients), learning rate decayed from ``lr`` to 0 by a
+    cosine, batches from permutations of the training split drawn from ``seed``
+    (deterministic for a given seed and thread count). Leaves the model in eval
+    mode with the running BN statistics of training: re-estimate them
+    (``recalibrate_bn``) before evaluating."""
+    if steps < 0:
+        raise ModelError(f"fine-tune steps must be >= 0, got {steps}")
+    if batch < 2:
+        raise ModelError(f"fine-tune batch must be >= 2, got {batch}")
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(data.x_train)
+    model.train()
+    step = 0
+    while step < steps:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n - 1, batch):
+            if step == steps:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            _train_step(model, data, opt, perm[i:i + batch], gen)
+            step += 1
+    model.eval()
 
 
 def precision_metrics(model: nn.Module, data: TaskData) -> dict[str, float]:
