@@ -3,7 +3,8 @@ and an on-disk cache keyed by the map so workers (and reruns) share results.
 
 - ``checkpoint``: the trained model of ``bnnarch.nn`` evaluated under the map
   with batch-norm statistics re-estimated on ``recalibration_images`` training
-  images (NOTES.md: without recalibration accuracy collapses).
+  images (NOTES.md: without recalibration accuracy collapses), optionally after
+  a short fine-tune of ``fine_tune_steps`` steps at the map.
 - ``proxy``: a closed-form stand-in for CI and hardware studies without a
   trained model: ``base - sum_l share_l * (c / w_bits + c / a_bits - 2c / 8)``
   over quantized layers (``share_l`` = the layer's fraction of MACs,
@@ -66,37 +67,62 @@ def _file_digest(path: Path) -> str:
 
 class CheckpointEvaluator:
     """``bnnarch.nn.evaluate.evaluate_under_precision`` on a trained checkpoint
-    (loaded once per worker; torch imported lazily, one thread)."""
+    (loaded once per worker; torch imported lazily, one thread).
+
+    ``fine_tune_steps`` > 0: every evaluation first fine-tunes a copy of the
+    model for that many steps at the map (``bnnarch.nn.train.fine_tune``, seed
+    ``FINE_TUNE_SEED``); the loaded checkpoint is never changed. The baseline
+    (``pmap=None``) goes through the same procedure, so ``accuracy_drop``
+    measures the precision map, not the fine-tune."""
+
+    FINE_TUNE_SEED = 0
+    FINE_TUNE_VERSION = 1
+    """Bump when ``bnnarch.nn.train.fine_tune`` changes its results (cache key)."""
 
     def __init__(self, *, checkpoint: Path, task: str, metric: str,
                  recalibration_images: int, fine_tune_steps: int) -> None:
-        if fine_tune_steps:
-            raise StudyError("evaluation.fine_tune_steps: bnnarch.nn.evaluate does not fine-tune "
-                             "yet; set it to 0")
         if recalibration_images <= 0:
             raise StudyError("evaluation.recalibration_images must be > 0: without re-estimating "
                              "batch-norm statistics accuracy collapses under a new precision map")
+        if fine_tune_steps < 0:
+            raise StudyError(f"evaluation.fine_tune_steps must be >= 0, got {fine_tune_steps}")
         self.metric = metric
         self._checkpoint = checkpoint
         self._task = task
         self._calib = recalibration_images
+        self._steps = fine_tune_steps
         self.key = f"ckpt:{_file_digest(checkpoint)}:{task}:calib={recalibration_images}"
+        if fine_tune_steps:
+            # everything the fine-tune's result depends on besides model and data
+            train = _nn().train
+            self.key += (f":ft=v{self.FINE_TUNE_VERSION},steps={fine_tune_steps},"
+                         f"seed={self.FINE_TUNE_SEED},lr={train.FINE_TUNE_LR:g},"
+                         f"batch={train.FINE_TUNE_BATCH}")
         self._ck: Any = None
 
     def evaluate(self, pmap: PrecisionMap | None) -> float:
-        try:
-            from bnnarch.nn.checkpoint import load_checkpoint
-            from bnnarch.nn.evaluate import evaluate_under_precision
-        except ImportError as e:
-            raise StudyError(f"accuracy evaluation needs bnnarch.nn ({e}); use "
-                             "evaluation.evaluator: proxy meanwhile") from None
+        nn = _nn()
         if self._ck is None:
-            self._ck = load_checkpoint(self._checkpoint)
+            self._ck = nn.checkpoint.load_checkpoint(self._checkpoint)
             if getattr(self._ck, "task", self._task) != self._task:
                 raise StudyError(f"checkpoint {self._checkpoint} is a {self._ck.task!r} model, the "
                                  f"study says task: {self._task}")
-        return float(evaluate_under_precision(self._ck, dict(pmap or {}),
-                                              calib_images=self._calib))
+        return float(nn.evaluate.evaluate_under_precision(
+            self._ck, dict(pmap or {}), calib_images=self._calib,
+            fine_tune_steps=self._steps, fine_tune_seed=self.FINE_TUNE_SEED))
+
+
+def _nn() -> Any:
+    """``bnnarch.nn`` with its evaluation modules, imported on first use (torch
+    is slow to import and not needed by proxy studies)."""
+    try:
+        import bnnarch.nn.checkpoint
+        import bnnarch.nn.evaluate
+        import bnnarch.nn.train
+    except ImportError as e:
+        raise StudyError(f"accuracy evaluation needs bnnarch.nn ({e}); use "
+                         "evaluation.evaluator: proxy meanwhile") from None
+    return bnnarch.nn
 
 
 class CachedEvaluator:

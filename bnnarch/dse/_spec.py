@@ -113,6 +113,8 @@ class EvaluationSpec(_Strict):
     evaluator: Literal["checkpoint", "proxy"] = "checkpoint"
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
+    """Optimizer steps of straight-through fine-tuning at each precision map
+    before BN re-estimation (``bnnarch.nn.train.fine_tune``; 0: none)."""
     cache: bool = True
     sim_engine: Literal["simpy", "recurrence"] = "recurrence"
     """bnnarch.sim engine for trials: ``recurrence`` computes the SimPy model's
