@@ -3,10 +3,19 @@
 Every worker loops: under the study's creation lock, fail the trials of dead
 workers, count the trials (every state uses budget), stop at the budget or
 create the next trial and stamp it with its owner; then, with a heartbeat
-running, evaluate the candidate and tell the result. So the study ends with
+running, evaluate the candidate and record the result. So the study ends with
 exactly ``trials`` trials however many workers (here or on other machines)
 run and however often the command is killed and rerun; a kill loses only the
 trials in flight (they end FAIL with a reason on the next run).
+
+Grid/random on SQLite or PostgreSQL (the trial's params follow from its
+number) take the fast path, ``CoreTrials``: one transaction creates trial
+``n`` RUNNING with its params, owner and first heartbeat, one finishes it
+(attrs, values, state) and refuses to overwrite a trial that is no longer
+RUNNING (another worker failed it as dead: the result is dropped with a
+warning). TPE/NSGA-II (which read the study to sample) use ``study.ask`` /
+``study.tell``; grid/random on other storages create the trial with its
+params through Optuna's API.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import sys
@@ -28,6 +38,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
 from bnnarch.dse._space import (
@@ -40,7 +51,9 @@ from bnnarch.dse._spec import OBJECTIVES, StudySpec, load_study
 from bnnarch.dse._storage import (
     FAIL_REASON_ATTR,
     OWNER_ATTR,
+    CoreTrials,
     Heartbeat,
+    core_trials,
     count_trials,
     creation_lock,
     fail_dead_trials,
@@ -129,7 +142,7 @@ class WorkerStats:
     seconds: float = 0.0
 
 
-def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
+def _user_attrs(out: Outcome) -> dict[str, Any]:
     attrs: dict[str, Any] = {"design": out.design, "precision": out.precision}
     if out.invalid_reason is not None:
         attrs[INVALID_ATTR] = out.invalid_reason
@@ -137,17 +150,36 @@ def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
         attrs.update(sim=out.sim, metrics=out.metrics)
         if out.constraints:
             attrs["constraints"] = list(out.constraints)
-    set_user_attrs(study._storage, trial._trial_id, attrs)
+    return attrs
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
+    set_user_attrs(study._storage, trial._trial_id, _user_attrs(out))
     for c, v in zip(out.constraint_names, out.constraints, strict=True):
         trial.set_constraint(c, v)  # Optuna 5: samplers read feasibility from here
+
+
+def _constraint_attrs(out: Outcome) -> dict[str, float]:
+    """The system attrs ``Trial.set_constraint`` writes (with its NaN check)."""
+    attrs = {}
+    for c, v in zip(out.constraint_names, out.constraints, strict=True):
+        if math.isnan(float(v)):
+            raise ValueError(f"Attempted to set a constraint for {c!r}, but NaN is not allowed.")
+        attrs[f"{_CONSTRAINTS_KEY}:{c}"] = float(v)
+    return attrs
+
+
+def _result(out: Outcome) -> tuple[TrialState, list[float] | None]:
+    if out.invalid_reason is not None:
+        return TrialState.PRUNED, None
+    return TrialState.COMPLETE, list(out.values)
 
 
 class _Known:
     """A trial whose parameters are already stored: suggest_* just return them
     (no read of the trial per parameter)."""
 
-    def __init__(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
-        self._trial = trial
+    def __init__(self, params: dict[str, Any]) -> None:
         self._params = params
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
@@ -160,20 +192,21 @@ class _Known:
         return float(self._params[name])
 
 
+def _evaluate(ctx: Context, trial: optuna.Trial | _Known, number: int) -> Outcome:
+    """The candidate of trial ``number``: its parameters from ``trial``'s suggest_*."""
+    spec = ctx.spec
+    hw = suggest_hardware(trial, spec.hardware)  # type: ignore[arg-type]
+    searched = (suggest_precision(trial, spec.precision, ctx.units)  # type: ignore[arg-type]
+                if spec.precision.search else {})
+    return evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{number}")
+
+
 def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
             params: dict[str, Any] | None = None) -> TrialState:
     """Evaluate one created trial and tell its result; returns its state.
     ``params``: the trial's parameters when it was created with them."""
-    spec = ctx.spec
     try:
-        if params is not None:
-            trial = _Known(trial, params)  # type: ignore[assignment]
-        hw = suggest_hardware(trial, spec.hardware)
-        searched = (suggest_precision(trial, spec.precision, ctx.units)
-                    if spec.precision.search else {})
-        if params is not None:
-            trial = trial._trial  # type: ignore[attr-defined]
-        out = evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{trial.number}")
+        out = _evaluate(ctx, trial if params is None else _Known(params), trial.number)
         _record(study, trial, out)
     except (KeyboardInterrupt, SystemExit):
         with contextlib.suppress(Exception):
@@ -188,14 +221,71 @@ def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
         if isinstance(e, BnnarchError):
             raise  # e.g. the evaluator cannot run at all: stop rather than burn the budget
         return TrialState.FAIL
-    state = TrialState.PRUNED if out.invalid_reason is not None else TrialState.COMPLETE
-    values = None if out.invalid_reason is not None else list(out.values)
+    state, values = _result(out)
     if isinstance(study.sampler, PointSampler):
         # grid/random need no after-trial hook: one write instead of tell's reads + write
         study._storage.set_trial_state_values(trial._trial_id, state=state, values=values)
     else:
         study.tell(trial, values, state=state)
     return state
+
+
+def _finish(core: CoreTrials, trial_id: int, **kw: Any) -> bool:
+    """``core.finish``; False (with a warning) if the trial is no longer RUNNING."""
+    try:
+        core.finish(trial_id, **kw)
+    except optuna.exceptions.UpdateFinishedTrialError as e:
+        log.warning("%s (another worker took this one for dead); its result is dropped", e)
+        return False
+    return True
+
+
+def run_stored(core: CoreTrials, trial_id: int, number: int, ctx: Context,
+               params: dict[str, Any]) -> TrialState:
+    """Evaluate trial ``number`` created by ``core.create`` with ``params`` and
+    record its result in one write; returns its state (FAIL if another worker
+    finished it meanwhile: that trial is left as it is)."""
+    try:
+        out = _evaluate(ctx, _Known(params), number)
+        state, values = _result(out)
+        if not _finish(core, trial_id, state=state, values=values,
+                       user_attrs=_user_attrs(out), system_attrs=_constraint_attrs(out)):
+            return TrialState.FAIL
+    except (KeyboardInterrupt, SystemExit):
+        with contextlib.suppress(Exception):
+            core.finish(trial_id, state=TrialState.FAIL,
+                        user_attrs={FAIL_REASON_ATTR: "interrupted"})
+        raise
+    except Exception as e:
+        reason = str(e) if isinstance(e, BnnarchError) else f"{type(e).__name__}: {e}"
+        log.debug("trial %d failed:\n%s", number, traceback.format_exc())
+        _finish(core, trial_id, state=TrialState.FAIL,
+                user_attrs={FAIL_REASON_ATTR: reason})
+        if isinstance(e, BnnarchError):
+            raise  # e.g. the evaluator cannot run at all: stop rather than burn the budget
+        return TrialState.FAIL
+    return state
+
+
+def _create_trial(study: optuna.Study, core: CoreTrials | None,
+                  dists: dict[str, Any] | None, n: int, *, owner: str,
+                  ) -> tuple[int, optuna.Trial | None, dict[str, Any] | None]:
+    """Create trial ``n`` owned by ``owner``; call under the creation lock.
+    Returns its id, its Optuna ``Trial`` (None on the fast path) and its params
+    (None when the sampler picks them as the trial runs)."""
+    if dists is None:  # TPE/NSGA-II: the sampler reads the study
+        trial = study.ask()
+        study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, owner)
+        return trial._trial_id, trial, None
+    params = study.sampler.params_for(n, dists)  # type: ignore[attr-defined]
+    if core is not None:  # grid/random on SQLite/PostgreSQL: one Core transaction
+        return core.create(n, params, dists, owner=owner), None, params
+    # grid/random on other storages: trial n with its params in one API call
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, params=params,
+                                         distributions=dists, system_attrs={OWNER_ATTR: owner})
+    trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id,
+                                                               template_trial=template))
+    return trial._trial_id, trial, params
 
 
 def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: int = 0,
@@ -217,6 +307,9 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
     checked = -1e9
     dists = (param_distributions(spec.hardware, spec.precision, ctx.units)
              if isinstance(study.sampler, PointSampler) else None)
+    core = core_trials(study._storage, study._study_id) if dists is not None else None
+    if core is not None:
+        core.check_distributions(dists)  # type: ignore[arg-type]
     while max_trials is None or stats.trials < max_trials:
         with creation_lock(study._storage, spec.name):
             # dead workers' RUNNING trials count toward the budget either way;
@@ -227,19 +320,12 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
             n = count_trials(study)
             if n >= spec.trials:
                 break
-            if dists is not None:  # grid/random: create trial n with its params, one write
-                params = study.sampler.params_for(n, dists)
-                template = optuna.trial.create_trial(
-                    state=TrialState.RUNNING, params=params, distributions=dists,
-                    system_attrs={OWNER_ATTR: me})
-                trial = optuna.Trial(study, study._storage.create_new_trial(
-                    study._study_id, template_trial=template))
+            trial_id, trial, params = _create_trial(study, core, dists, n, owner=me)
+        with Heartbeat(study._storage, trial_id, beat_now=trial is not None):
+            if trial is None:  # the fast path
+                state = run_stored(core, trial_id, n, ctx, params)  # type: ignore[arg-type]
             else:
-                params = None
-                trial = study.ask()
-                study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, me)
-        with Heartbeat(study._storage, trial._trial_id):
-            state = run_one(study, trial, ctx, params)
+                state = run_one(study, trial, ctx, params)
         stats.trials += 1
         stats.complete += state == TrialState.COMPLETE
         stats.pruned += state == TrialState.PRUNED

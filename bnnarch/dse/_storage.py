@@ -9,13 +9,25 @@ study, on this machine or on others) and failing the trials of dead workers.
   ``<db>.lock``.
 - PostgreSQL (``postgresql://`` or ``postgresql+psycopg2://``): the creation
   lock is a session advisory lock keyed by the study name.
+
+On both, grid/random trials are written by ``CoreTrials`` (SQLAlchemy Core on
+Optuna's own tables: one transaction creates a trial with its params, owner
+and first heartbeat; one finishes it), which is why pyproject pins Optuna's
+major version; TPE/NSGA-II trials and other storages go through Optuna's API.
+A grid/random trial carries its owner (``OWNER_ATTR``) from the write that
+creates it; a TPE/NSGA-II trial gets it just after ``study.ask`` (a worker
+dying in between leaves an ownerless RUNNING trial, which
+``fail_dead_trials`` fails as well).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import hashlib
+import json
+import math
 import os
 import socket
 import sqlite3
@@ -23,12 +35,13 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import optuna
 import sqlalchemy
+from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
@@ -225,12 +238,14 @@ def count_trials(study: optuna.Study) -> int:
 
 
 class Heartbeat:
-    """Records a trial's heartbeat every HEARTBEAT_INTERVAL_S on a thread
-    (first beat at once), so other machines can tell a dead worker's trial."""
+    """Records a trial's heartbeat every HEARTBEAT_INTERVAL_S on a thread, so
+    other machines can tell a dead worker's trial. First beat at once, unless
+    ``beat_now`` is False (``CoreTrials.create`` wrote it with the trial)."""
 
-    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
+    def __init__(self, storage: BaseStorage, trial_id: int, *, beat_now: bool = True) -> None:
         self._storage = storage
         self._trial_id = trial_id
+        self._beat_now = beat_now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -239,7 +254,8 @@ class Heartbeat:
         interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
         if rec is None or interval is None:
             return self
-        rec(self._trial_id)
+        if self._beat_now:
+            rec(self._trial_id)
         self._thread = threading.Thread(target=self._run, args=(rec, interval), daemon=True)
         self._thread.start()
         return self
@@ -272,3 +288,155 @@ def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -
     with _create_scoped_session(session_factory, True) as session:
         for k, v in attrs.items():
             setter(session, models.TrialUserAttributeModel, trial_id, k, v)
+
+
+class CoreTrials:
+    """Grid/random trials written with SQLAlchemy Core straight into Optuna's
+    own tables (``optuna.storages._rdb.models``, the installed schema), in two
+    transactions per trial instead of Optuna's dozen ORM round trips.
+
+    Rows are what ``RDBStorage`` writes for the same trial, so every reader
+    (``optuna.load_study(...).get_trials()``, here or elsewhere, through a
+    ``_CachedStorage`` or not) sees an ordinary trial: ``number`` = the study's
+    trial count, naive-UTC datetimes, params in internal repr with
+    ``distribution_to_json``, attrs as ``json.dumps``, values with their
+    FINITE/INF value type, the heartbeat row stamped by the database clock.
+    Not written (Optuna checks them per parameter): distribution compatibility
+    is checked once per worker by ``check_distributions``.
+    SQLite and PostgreSQL only; ``core_trials`` returns None for others.
+    """
+
+    def __init__(self, engine: sqlalchemy.engine.Engine, study_id: int) -> None:
+        from optuna.storages._rdb import models
+
+        self._engine = engine
+        self._study_id = study_id
+        self._models = models
+        self._trials = models.TrialModel.__table__
+        self._params = models.TrialParamModel.__table__
+        self._user = models.TrialUserAttributeModel.__table__
+        self._system = models.TrialSystemAttributeModel.__table__
+        self._values = models.TrialValueModel.__table__
+        self._beats = models.TrialHeartbeatModel.__table__
+        dialect = engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        self._upsert_user = self._attr_upsert(insert, self._user)
+        self._upsert_system = self._attr_upsert(insert, self._system)
+        self._postgres = dialect == "postgresql"
+        # built once: a statement's construction costs as much as its execution
+        t, b = self._trials, sqlalchemy.bindparam
+        s = models.StudyModel.__table__
+        self._lock_study = (sqlalchemy.select(s.c.study_id)
+                            .where(s.c.study_id == study_id).with_for_update())
+        self._count = (sqlalchemy.select(sqlalchemy.func.count(t.c.trial_id))
+                       .where(t.c.study_id == study_id))
+        self._insert_trial = t.insert()
+        self._finish = (t.update().where(t.c.trial_id == b("b_trial_id"),
+                                         t.c.state == TrialState.RUNNING)
+                        .values(state=b("b_state"), datetime_complete=b("b_complete")))
+        self._which = sqlalchemy.select(t.c.number, t.c.state).where(t.c.trial_id == b("b_trial_id"))
+
+    @staticmethod
+    def _attr_upsert(insert: Any, table: sqlalchemy.Table) -> Any:
+        # as RDBStorage does: a key set meanwhile (e.g. a fail_reason) is replaced
+        stmt = insert(table)
+        return stmt.on_conflict_do_update(index_elements=[table.c.trial_id, table.c.key],
+                                          set_={"value_json": stmt.excluded.value_json})
+
+    def check_distributions(self, dists: dict[str, BaseDistribution]) -> None:
+        """Raise StudyError if a parameter is already stored in this study with
+        an incompatible distribution (what Optuna checks on every param write)."""
+        p, t = self._params, self._trials
+        first = (sqlalchemy.select(sqlalchemy.func.min(p.c.param_id))
+                 .select_from(p.join(t, p.c.trial_id == t.c.trial_id))
+                 .where(t.c.study_id == self._study_id).group_by(p.c.param_name))
+        with self._engine.connect() as conn:
+            rows = conn.execute(sqlalchemy.select(p.c.param_name, p.c.distribution_json)
+                                .where(p.c.param_id.in_(first))).all()
+        for name, text in rows:
+            if name in dists:
+                try:
+                    optuna.distributions.check_distribution_compatibility(
+                        optuna.distributions.json_to_distribution(text), dists[name])
+                except ValueError as e:
+                    raise StudyError(f"parameter {name!r} is stored in this study with another "
+                                     f"distribution ({e}): give the study a new name") from None
+
+    def create(self, number: int, params: dict[str, Any], dists: dict[str, BaseDistribution],
+               *, owner: str) -> int:
+        """Trial ``number`` (RUNNING) with its params, owner and first
+        heartbeat, in one transaction; call under ``creation_lock``. Returns
+        its trial id. Raises StudyError if the study does not hold exactly
+        ``number`` trials (someone created trials without the lock)."""
+        with self._engine.begin() as conn:
+            if self._postgres:  # as RDBStorage: serialise with Optuna's own trial creation
+                conn.execute(self._lock_study)
+            count = conn.execute(self._count).scalar_one()
+            if count != number:
+                raise StudyError(f"study holds {count} trials where this worker expected {number}: "
+                                 "something created trials without bnnarch's creation lock")
+            trial_id = conn.execute(self._insert_trial, {
+                "number": number, "study_id": self._study_id, "state": TrialState.RUNNING,
+                "datetime_start": _utc_now(), "datetime_complete": None}).inserted_primary_key[0]
+            if params:
+                conn.execute(self._params.insert(), [
+                    {"trial_id": trial_id, "param_name": k,
+                     "param_value": dists[k].to_internal_repr(v),
+                     "distribution_json": optuna.distributions.distribution_to_json(dists[k])}
+                    for k, v in params.items()])
+            conn.execute(self._system.insert(), {"trial_id": trial_id, "key": OWNER_ATTR,
+                                                 "value_json": json.dumps(owner)})
+            conn.execute(self._beats.insert(), {"trial_id": trial_id})  # DB clock, as Optuna
+        return int(trial_id)
+
+    def finish(self, trial_id: int, *, state: TrialState, values: Sequence[float] | None = None,
+               user_attrs: dict[str, Any] | None = None,
+               system_attrs: dict[str, Any] | None = None) -> None:
+        """Attrs, values, state and completion time of a RUNNING trial in one
+        transaction. Raises ``optuna.exceptions.UpdateFinishedTrialError`` (and
+        writes nothing) if the trial is no longer RUNNING, e.g. another worker
+        failed it as dead; ValueError (nothing written) for a NaN value."""
+        if not state.is_finished():
+            raise ValueError(f"state must be a finished state, got {state.name}")
+        rows = []
+        for i, v in enumerate(values or ()):
+            v = float(v)
+            if math.isnan(v):
+                raise ValueError(f"objective {i} is NaN, which Optuna cannot store")
+            stored, kind = self._models.TrialValueModel.value_to_stored_repr(v)
+            rows.append({"trial_id": trial_id, "objective": i, "value": stored, "value_type": kind})
+        with self._engine.begin() as conn:
+            done = conn.execute(self._finish, {"b_trial_id": trial_id, "b_state": state,
+                                               "b_complete": _utc_now()})
+            if done.rowcount != 1:
+                row = conn.execute(self._which, {"b_trial_id": trial_id}).one_or_none()
+                what = "does not exist" if row is None else f"is already {row[1].name}"
+                num = "?" if row is None else row[0]
+                raise optuna.exceptions.UpdateFinishedTrialError(
+                    f"trial {num} (id {trial_id}) {what}: not overwritten with {state.name}")
+            for stmt, attrs in ((self._upsert_user, user_attrs), (self._upsert_system, system_attrs)):
+                if attrs:
+                    conn.execute(stmt, [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+                                        for k, v in attrs.items()])
+            if rows:
+                conn.execute(self._values.insert(), rows)
+
+
+def _utc_now() -> datetime.datetime:
+    """Naive UTC, as RDBStorage stores trial datetimes."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def core_trials(storage: BaseStorage, study_id: int) -> CoreTrials | None:
+    """A ``CoreTrials`` for an RDB storage on SQLite (>= 3.24, for upserts) or
+    PostgreSQL, else None (use Optuna's API)."""
+    rdb = _backend(storage)
+    if not isinstance(rdb, RDBStorage):
+        return None
+    name = rdb.engine.dialect.name
+    if name == "postgresql" or (name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)):
+        return CoreTrials(rdb.engine, study_id)
+    return None

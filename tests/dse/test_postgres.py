@@ -1,17 +1,22 @@
 """A real PostgreSQL server as the shared storage of one study: two worker
-processes (as on two machines) complete exactly the trial budget.
+processes (as on two machines) complete exactly the trial budget; the
+grid/random fast path writes there what Optuna's API writes.
 
 The fixture starts the Debian cluster (``pg_ctlcluster 15 main start``;
 installs ``postgresql`` with apt-get if pg_ctlcluster is missing), creates a
 throw-away user and database, and afterwards drops them and stops the server
-if it started it."""
+if the tests started it and no other test process (pytest-xdist) still uses
+it; a file lock serialises these steps between test processes."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +25,10 @@ import pytest
 from bnnarch.dse import load_study, open_study
 from bnnarch.dse._storage import OWNER_ATTR
 from tests.dse.conftest import REPO, popen, write_spec
+from tests.dse.test_core_trials import (
+    check_fast_path_equals_optuna_api,
+    check_finished_trial_not_overwritten,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -48,6 +57,25 @@ def _cluster() -> tuple[str, str, str] | None:
     return None
 
 
+_LOCK = Path(tempfile.gettempdir()) / "bnnarch-pg-tests.lock"
+_STARTED = Path(tempfile.gettempdir()) / "bnnarch-pg-tests.started"  # the tests started the server
+
+
+def _alive(pid: str) -> bool:
+    """Is the test process that made database bnnarch_test_<pid> still running?"""
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    with open(_LOCK, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     if shutil.which("pg_ctlcluster") is None:
@@ -57,33 +85,45 @@ def pg_url() -> Iterator[str]:
         if shutil.which("pg_ctlcluster") is None:
             pytest.skip("PostgreSQL is not installed and apt-get could not install it: "
                         + p.stderr[-300:])
-    cl = _cluster()
-    if cl is None:
-        pytest.skip("pg_lsclusters lists no PostgreSQL cluster")
-    version, name, status = cl
-    started = False
-    if status != "online":
-        p = _root(["pg_ctlcluster", version, name, "start"])
-        if p.returncode != 0:
-            pytest.skip(f"cannot start PostgreSQL {version}/{name}: {p.stderr.strip()[-300:]}")
-        started = True
-    port = "5432"
-    m = re.search(r"^\S+\s+\S+\s+(\d+)", _sh(["pg_lsclusters", "-h"]).stdout, re.MULTILINE)
-    if m:
-        port = m.group(1)
     user = db = f"bnnarch_test_{os.getpid()}"
-    try:
+    with _locked():
+        cl = _cluster()
+        if cl is None:
+            pytest.skip("pg_lsclusters lists no PostgreSQL cluster")
+        version, name, status = cl
+        if status != "online":
+            p = _root(["pg_ctlcluster", version, name, "start"])
+            if p.returncode != 0:
+                pytest.skip(f"cannot start PostgreSQL {version}/{name}: {p.stderr.strip()[-300:]}")
+            _STARTED.touch()
+        port = "5432"
+        m = re.search(r"^\S+\s+\S+\s+(\d+)", _sh(["pg_lsclusters", "-h"]).stdout, re.MULTILINE)
+        if m:
+            port = m.group(1)
         p = _as_postgres(["psql", "-p", port, "-v", "ON_ERROR_STOP=1", "-c",
                           f"\"CREATE USER {user} PASSWORD '{user}'\""])
-        assert p.returncode == 0, p.stderr
-        p = _as_postgres(["createdb", "-p", port, "-O", user, db])
-        assert p.returncode == 0, p.stderr
+        ok = p.returncode == 0
+        if ok:
+            p = _as_postgres(["createdb", "-p", port, "-O", user, db])
+            ok = p.returncode == 0
+    try:
+        assert ok, p.stderr
         yield f"postgresql://{user}:{user}@127.0.0.1:{port}/{db}"
     finally:
-        _as_postgres(["dropdb", "-p", port, "--if-exists", db])
-        _as_postgres(["psql", "-p", port, "-c", f"\"DROP USER IF EXISTS {user}\""])
-        if started:
-            _root(["pg_ctlcluster", version, name, "stop"])
+        with _locked():
+            query = "\"SELECT datname FROM pg_database WHERE datname LIKE 'bnnarch_test_%'\""
+            listed = _as_postgres(["psql", "-p", port, "-Atc", query])
+            in_use = []
+            for d in {db, *listed.stdout.split()}:  # ours, and those of dead test processes
+                if d != db and _alive(d.rsplit("_", 1)[-1]):
+                    in_use.append(d)
+                    continue
+                # --force: this process's engines still hold connections to it
+                _as_postgres(["dropdb", "-p", port, "--if-exists", "--force", d])
+                _as_postgres(["psql", "-p", port, "-c", f"\"DROP USER IF EXISTS {d}\""])
+            if _STARTED.exists() and listed.returncode == 0 and not in_use:
+                _root(["pg_ctlcluster", version, name, "stop"])
+                _STARTED.unlink()
 
 
 def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None:
@@ -103,3 +143,12 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 32
     assert len({t.system_attrs[OWNER_ATTR] for t in trials}) == 2
     assert not (tmp_path / "runs" / "pg.db").exists()  # nothing went to the SQLite default
+
+
+def test_fast_path_trials_on_postgres_equal_optuna_api_trials(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_fast_path_equals_optuna_api(tmp_path, pg_url, monkeypatch)
+
+
+def test_finished_trial_not_overwritten_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    check_finished_trial_not_overwritten(tmp_path, pg_url)
