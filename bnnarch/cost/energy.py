@@ -64,21 +64,18 @@ def compute_layer_energy(s: Schedule, spec: ArraySpec, dram_bits: int) -> Counte
     S, acc = a.simd_bits, a.acc_bits
     w_rd = a_rd = psum_rmw = outs_total = 0
     word_ops = 0
-    for tile in s.tiles:
-        gem = tile.gemm
-        outs_total += gem.groups * gem.m * gem.n
+    for gem, n in s.gemms:
+        outs_total += n * gem.groups * gem.m * gem.n
         if s.engine == "mac_unit":
             continue
-        word_ops += gem.groups * gem.passes * gem.m * gem.n * words(gem.k_bits, S)
+        word_ops += n * gem.groups * gem.passes * gem.m * gem.n * words(gem.k_bits, S)
         wr, ar, pr = operand_reads(gem, spec)
-        w_rd, a_rd, psum_rmw = w_rd + wr, a_rd + ar, psum_rmw + pr
-    loads_w = sum(x.load_w_bits for x in s.tiles)
-    loads_a = sum(x.load_a_bits for x in s.tiles)
-    psum_io = sum(x.load_psum_bits for x in s.tiles)
-    stores = sum(x.store_bits for x in s.tiles)
+        w_rd, a_rd, psum_rmw = w_rd + n * wr, a_rd + n * ar, psum_rmw + n * pr
+    loads_w, loads_a, psum_io = s.load_bits
+    stores = s.store_bits
     if s.engine == "mac_unit":
         fp = spec.full_precision
-        macs = sum(x.gemm.groups * x.gemm.m * x.gemm.n * x.gemm.k_bits for x in s.tiles)
+        macs = sum(n * g.groups * g.m * g.n * g.k_bits for g, n in s.gemms)
         e["mac_unit"] += macs * (t.mac8_pj if fp.bits == 8 else t.mac16_pj)
         # each MAC reads one weight and one activation from its buffer (no register reuse)
         w_rd += macs * fp.bits

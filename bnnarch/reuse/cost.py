@@ -82,16 +82,16 @@ def scale_schedule(s: Schedule, eff: ReuseEffect, spec: ArraySpec) -> Schedule:
             continue
         body = t.compute_cycles - drain
         tiles.append(replace(t, compute_cycles=drain + math.ceil(body * ratio)))
-    return replace(s, tiles=tuple(tiles), compute_cycles=sum(t.compute_cycles for t in tiles))
+    return Schedule.of_tiles(s, tuple(tiles))
 
 
 def _operand_read_bits(s: Schedule, spec: ArraySpec) -> tuple[int, int]:
     """(weight, activation) SRAM bits the array's operand fetches read — the
     same counts as bnnarch.cost.energy.compute_layer_energy."""
     w_rd = a_rd = 0
-    for tile in s.tiles:
-        wr, ar, _ = operand_reads(tile.gemm, spec)
-        w_rd, a_rd = w_rd + wr, a_rd + ar
+    for gem, n in s.gemms:
+        wr, ar, _ = operand_reads(gem, spec)
+        w_rd, a_rd = w_rd + n * wr, a_rd + n * ar
     return w_rd, a_rd
 
 

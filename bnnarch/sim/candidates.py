@@ -9,10 +9,12 @@ produces tile by tile; tests hold the two equal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bnnarch.sim.engine import dram_latency_cycles
 from bnnarch.sim.timing import GemmTile, drain_cycles, fold_cycles, folds
 
 if TYPE_CHECKING:
@@ -37,9 +39,15 @@ class Candidates:
     cm: np.ndarray
     cn: np.ndarray
     ck: np.ndarray
+    cyc16: np.ndarray
+    """(candidates, 16): compute cycles of a tile whose m/g/n/k extents are
+    full (0) or the remainder (1), at column m*8 + g*4 + n*2 + k."""
 
     def __len__(self) -> int:
         return len(self.bound)
+
+
+_PART = np.array([[(c >> s) & 1 for s in (3, 2, 1, 0)] for c in range(16)], dtype=bool)
 
 
 def _cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
@@ -76,44 +84,45 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     bufs = spec.buffers
     a = spec.array
     bw = spec.dram_bits_per_cycle
-    lat = int(np.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000))
+    lat = dram_latency_cycles(spec)
     linear = layer.op == "linear"
     row_w = 1 if linear else w_in + 2 * layer.padding[1]
-    GT, TH, CI, CO = (x.ravel().astype(np.int64) for x in
-                      np.meshgrid(sizes_g, sizes_m, sizes_k, sizes_n, indexing="ij"))
-    rows_of = np.array([in_rows[int(t)] for t in sizes_m], dtype=np.int64)
-    th_idx = np.searchsorted(np.array(sizes_m), TH)
-    ROWS = rows_of[th_idx]
+    GT, TH, CI, CO, th_idx = _grid(tuple(sizes_g), tuple(sizes_m), tuple(sizes_k),
+                                   tuple(sizes_n))
+    ROWS = np.array([in_rows[int(t)] for t in sizes_m], dtype=np.int64)[th_idx]
     a_tile = GT * CI * ab * ROWS * row_w  # linear: one row of width 1
     w_tile = GT * CO * CI * taps * wb
     o_tile = GT * CO * TH * wo * acc
     ok = ((a_tile <= bufs.activations.tile_bits) & (w_tile <= bufs.weights.tile_bits)
           & (o_tile <= bufs.outputs.tile_bits))
-    GT, TH, CI, CO, ROWS, a_tile, w_tile = (x[ok] for x in (GT, TH, CI, CO, ROWS, a_tile, w_tile))
+    GT, TH, CI, CO, a_tile, w_tile, th_idx = (x[ok] for x in (GT, TH, CI, CO, a_tile, w_tile,
+                                                               th_idx))
     CM = _cdiv(ho, TH)
     CNG = _cdiv(g, GT)
     CN = _cdiv(cout_g, CO) * CNG
     CK = _cdiv(cin_g, CI)
-    # compute cycles summed over the (at most 2 per dimension) distinct tile sizes
-    comp = np.zeros_like(TH)
-    drain = drain_cycles(a.simd_bits, a.interconnect) if engine == "array" else 0
-    for mt, mn in ((TH, ho // TH), (ho % TH, (ho % TH > 0).astype(np.int64))):
-        for gs, gn in ((GT, g // GT), (g % GT, (g % GT > 0).astype(np.int64))):
-            for nt, nn in ((CO, cout_g // CO), (cout_g % CO, (cout_g % CO > 0).astype(np.int64))):
-                for kt, kn in ((CI, cin_g // CI), (cin_g % CI, (cin_g % CI > 0).astype(np.int64))):
-                    mult = mn * gn * nn * kn
-                    if not mult.any():
-                        continue
-                    if engine == "mac_unit":
-                        cyc = _cdiv(gs * mt * wo * nt * kt * taps, mac_units)
-                    else:
-                        tile = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs,
-                                        passes=passes)
-                        f = folds(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
-                                  a.effective_dataflow)
-                        cyc = f * fold_cycles(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
-                                              a.effective_dataflow) + drain
-                    comp = comp + mult * cyc
+    # compute cycles summed over the (at most 2 per dimension) distinct tile sizes:
+    # row c of the (16, candidates) arrays is the tile whose m/g/n/k extents are
+    # full (bit 0) or the remainder (bit 1) of c = m*8 + g*4 + n*2 + k
+    def stack(dim: int, full: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+        rem = total % full
+        part = _PART[:, dim:dim + 1]
+        return (np.where(part, rem[None, :], full[None, :]),
+                np.where(part, (rem > 0)[None, :], (total // full)[None, :]))
+
+    mt, mn = stack(0, TH, ho)
+    gs, gn = stack(1, GT, g)
+    nt, nn = stack(2, CO, cout_g)
+    kt, kn = stack(3, CI, cin_g)
+    if engine == "mac_unit":
+        cyc = _cdiv(gs * mt * wo * nt * kt * taps, mac_units)
+    else:
+        tile = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
+        cyc = folds(tile, a.rows, a.cols, a.simd_bits, a.interconnect, a.effective_dataflow) \
+            * fold_cycles(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
+                          a.effective_dataflow) + drain_cycles(a.simd_bits, a.interconnect)
+    comp = (mn * gn * nn * kn * cyc).sum(axis=0)
+    cyc16 = np.ascontiguousarray(cyc.T)
     first = w_tile + a_tile
     last_m = ho - (CM - 1) * TH
     last_g = g - (CNG - 1) * GT
@@ -126,36 +135,81 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
         a_total = np.full_like(TH, g * cin_g * ab)
     else:
         # per th: sum over m-tiles of their input rows (halo included)
-        a_by_th = {}
-        for t in np.unique(TH):
-            t = int(t)
-            full, rem = divmod(ho, t)
-            r = full * in_rows[t] + (in_rows_partial(layer, rem, h_in) if rem else 0)
-            a_by_th[t] = r * row_w * g * cin_g * ab
-        a_total = np.array([a_by_th[int(t)] for t in TH], dtype=np.int64)
-    a_rel = "mk" if g == 1 else "mnk"
+        rows_total = np.array([(ho // t) * in_rows[t] + (in_rows_partial(layer, ho % t, h_in)
+                                                         if ho % t else 0) for t in sizes_m],
+                              dtype=np.int64)
+        a_total = rows_total[th_idx] * (row_w * g * cin_g * ab)
+    # Per loop order (rows of the (orders, candidates) arrays), via tables over the
+    # pattern of loops with extent > 1: DRAM traffic (each tensor re-fetched per
+    # refetch()), transfers, and whether another order gives the same tile sequence.
+    pattern = (CM > 1) * 4 + (CN > 1) * 2 + (CK > 1)
     n_tiles = CM * CN * CK
-    counts = {"m": CM, "n": CN, "k": CK}
-    parts = []
+    dims = (CM, CN, CK)
+
+    def factor(table: np.ndarray) -> np.ndarray:
+        sel = table[:, pattern]
+        return (np.where(sel & 1, dims[0], 1) * np.where(sel & 2, dims[1], 1)
+                * np.where(sel & 4, dims[2], 1))
+
+    spill = SPILLED[:, None] * (CK - 1)[None, :]
+    dram = (w_total * factor(_REFETCH["nk"]) + a_total * factor(_REFETCH["mk" if g == 1 else "mnk"])
+            + outs * out_b + 2 * outs * acc * spill)
+    transfers = n_tiles + CM * CN * (1 + spill)
+    bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
+    # loop orders that differ only in loops of extent 1 give the same tile sequence
+    # (and the same bound and traffic): keep the first order of each such set
+    kept = np.flatnonzero(_FIRST_OF_SAME[:, pattern])  # into the (orders x candidates) ravel
+    bound, dram = bound.ravel()[kept], dram.ravel()[kept]
+    base = kept % len(TH)
+    idx = np.lexsort((dram, n_tiles[base], bound))
+    b = base[idx]
+    return Candidates(bound[idx], dram[idx], n_tiles[b], kept[idx] // len(TH), GT[b], TH[b],
+                      CI[b], CO[b], CM[b], CN[b], CK[b], cyc16[b])
+
+
+@lru_cache(maxsize=4096)
+def _grid(sizes_g: tuple[int, ...], sizes_m: tuple[int, ...], sizes_k: tuple[int, ...],
+          sizes_n: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """All tilings (g, th, ci, co) of the size lists, and th's index in sizes_m."""
+    GT, TH, CI, CO = (x.ravel().astype(np.int64) for x in
+                      np.meshgrid(sizes_g, sizes_m, sizes_k, sizes_n, indexing="ij"))
+    th_idx = np.searchsorted(np.array(sizes_m), TH)
+    for x in (GT, TH, CI, CO, th_idx):
+        x.flags.writeable = False  # shared by every call with these sizes
+    return GT, TH, CI, CO, th_idx
+
+
+def _pattern_counts(p: int) -> dict[str, np.ndarray]:
+    """Loop extents with the pattern p (bit 2: m > 1, bit 1: n > 1, bit 0: k > 1)."""
+    return {c: np.array([2 if p >> (2 - i) & 1 else 1]) for i, c in enumerate("mnk")}
+
+
+def _refetch_table(relevant: str) -> np.ndarray:
+    """(orders, patterns): bit d set when loop d (m, n, k) multiplies the
+    tensor's traffic under that order (refetch() with extents 1 or 2)."""
+    t = np.zeros((len(ORDERS), 8), dtype=np.int64)
     for oi, order in enumerate(ORDERS):
-        dram = w_total * refetch(order, "nk", counts) + a_total * refetch(order, a_rel, counts) \
-            + outs * out_b
-        transfers = n_tiles + CM * CN
-        if spilled(order):
-            extra = np.where(CK > 1, CK - 1, 0)
-            dram = dram + 2 * outs * acc * extra
-            transfers = transfers + CM * CN * extra
-        bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
-        parts.append((bound, dram, np.full_like(TH, oi)))
-    bound = np.concatenate([p[0] for p in parts])
-    dram = np.concatenate([p[1] for p in parts])
-    order_idx = np.concatenate([p[2] for p in parts])
-    rep = len(ORDERS)
-    GT, TH, CI, CO, CM, CN, CK, n_tiles = (np.tile(x, rep) for x in
-                                           (GT, TH, CI, CO, CM, CN, CK, n_tiles))
-    idx = np.lexsort((dram, n_tiles, bound))
-    return Candidates(bound[idx], dram[idx], n_tiles[idx], order_idx[idx], GT[idx], TH[idx],
-                      CI[idx], CO[idx], CM[idx], CN[idx], CK[idx])
+        for p in range(8):
+            for d, c in enumerate("mnk"):
+                counts = _pattern_counts(p)
+                with_d = refetch(order, relevant, counts)[0]
+                counts[c] = np.array([3]) if counts[c][0] > 1 else counts[c]
+                t[oi, p] |= (1 << d) * int(refetch(order, relevant, counts)[0] != with_d)
+    return t
+
+
+def _live_order(order: str, p: int) -> str:
+    """The loop order restricted to loops of extent > 1 under pattern p."""
+    return "".join(c for c in order if p >> (2 - "mnk".index(c)) & 1)
+
+
+_REFETCH = {rel: _refetch_table(rel) for rel in ("nk", "mk", "mnk")}
+SPILLED = np.array([spilled(o) for o in ORDERS])
+"""Per order in ORDERS: partial sums are spilled."""
+ORDER3 = np.array([["mnk".index(c) for c in o] for o in ORDERS], dtype=np.int64)
+"""Per order in ORDERS: its loops outer to inner (0 m, 1 n, 2 k)."""
+_FIRST_OF_SAME = np.array([[all(_live_order(ORDERS[j], p) != _live_order(o, p) for j in range(oi))
+                            for p in range(8)] for oi, o in enumerate(ORDERS)])
 
 
 def in_rows_partial(layer: Layer, th: int, h_in: int) -> int:

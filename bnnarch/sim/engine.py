@@ -47,14 +47,19 @@ class TimedLayer:
     dram_write_bits: int
 
 
+def dram_latency_cycles(spec: ArraySpec) -> int:
+    """Cycles of DRAM access latency each transfer pays."""
+    return math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
+
+
 def dram_cycles(bits: int, spec: ArraySpec) -> int:
     if bits <= 0:
         return 0
-    lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
-    return lat + math.ceil(bits / spec.dram_bits_per_cycle)
+    return dram_latency_cycles(spec) + math.ceil(bits / spec.dram_bits_per_cycle)
 
 
-def _slots(spec: ArraySpec) -> tuple[int, int]:
+def buffer_slots(spec: ArraySpec) -> tuple[int, int]:
+    """(input, output) tile slots: 2 when double buffered, else 1."""
     b = spec.buffers
     k_in = 2 if (b.weights.double_buffered and b.activations.double_buffered) else 1
     return k_in, (2 if b.outputs.double_buffered else 1)
@@ -74,7 +79,7 @@ def run_tiles(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
     if n == 0:
         return _timed(tiles, 0)
     env = simpy.Environment()
-    k_in, k_out = _slots(spec)
+    k_in, k_out = buffer_slots(spec)
     load_done = [env.event() for _ in range(n)]
     store_done = [env.event() for _ in range(n)]
     comp_end: list[float] = [INF] * n  # known as soon as compute i starts
@@ -141,8 +146,8 @@ def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequen
     n = len(comps)
     if n == 0:
         return 0
-    k_in, k_out = _slots(spec)
-    lat = math.ceil(spec.dram.latency_ns * spec.clock_mhz / 1000)
+    k_in, k_out = buffer_slots(spec)
+    lat = dram_latency_cycles(spec)
     bw = spec.dram_bits_per_cycle
     load_end = [0] * n
     store_end = [0] * n

@@ -17,20 +17,23 @@ rows ((th - 1) * stride + dilated kernel height).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache, partial
+from typing import Any
+
+import numpy as np
 
 from bnnarch.errors import MappingError
-from bnnarch.sim.candidates import ORDERS, enumerate_candidates
+from bnnarch.sim._kernel import search, tile_rows
+from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
 from bnnarch.sim.candidates import spilled as is_spilled
+from bnnarch.sim.engine import buffer_slots, dram_latency_cycles
 from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.spec.array import ArrayCore, ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
 
-# Candidates simulated per layer shape at most (in order of their lower bound). Every
-# layer of the shipped workloads is searched exactly within it except a few
-# full-precision layers on the MAC unit, whose candidates all have near-equal bounds.
-SEARCH_BUDGET = 48
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
 _MAC_ONLY_ARRAY = ArrayCore(rows=1, cols=1, simd_bits=1, acc_bits=4)  # cache key only
 
@@ -49,19 +52,47 @@ class Tile:
 
 @dataclass(frozen=True)
 class Schedule:
+    """A layer's chosen schedule: its totals, and its tiles built on demand
+    (the SimPy engine, reuse schemes and the RTL need them; the recurrence
+    engine and the energy model need only the totals)."""
+
     layer: str
     engine: str  # "array" | "mac_unit"
     order: str
     tiling: tuple[int, int, int, int]  # (gt, th, ci, co)
     counts: tuple[int, int, int]  # tiles along m, n, k
     passes: int
-    tiles: tuple[Tile, ...]
+    n_tiles: int
     dram_bits: int
     compute_cycles: int
+    load_bits: tuple[int, int, int]  # weights, activations, reloaded partial sums
+    store_bits: int  # outputs and spilled partial sums
+    gemms: tuple[tuple[GemmTile, int], ...]  # each distinct compute tile, how many
+    cycles: int | None  # the tiles run through engine.recurrence_cycles, if known
+    make_tiles: Callable[[], tuple[Tile, ...]] = field(compare=False, repr=False)
 
-    @property
-    def n_tiles(self) -> int:
-        return len(self.tiles)
+    @cached_property
+    def tiles(self) -> tuple[Tile, ...]:
+        t = self.make_tiles()
+        assert len(t) == self.n_tiles
+        return t
+
+    @staticmethod
+    def of_tiles(base: Schedule | None, tiles: tuple[Tile, ...], **fields: Any) -> Schedule:
+        """A schedule with these tiles and totals computed from them (fields as
+        ``base``'s unless given)."""
+        gemms = Counter(t.gemm for t in tiles)
+        load_bits = (sum(t.load_w_bits for t in tiles), sum(t.load_a_bits for t in tiles),
+                     sum(t.load_psum_bits for t in tiles))
+        store_bits = sum(t.store_bits for t in tiles)
+        totals: dict[str, Any] = {
+            "n_tiles": len(tiles), "compute_cycles": sum(t.compute_cycles for t in tiles),
+            "dram_bits": sum(load_bits) + store_bits, "load_bits": load_bits,
+            "store_bits": store_bits, "gemms": tuple(gemms.items()), "cycles": None,
+            "make_tiles": lambda: tiles}
+        if base is None:
+            return Schedule(**(totals | fields))
+        return replace(base, **(totals | fields))
 
 
 def layer_bits(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, str]:
@@ -141,8 +172,6 @@ def mapping_key(spec: ArraySpec, on_mac_unit: bool = False) -> ArraySpec:
 
 @lru_cache(maxsize=65536)
 def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
-    from bnnarch.sim.engine import recurrence_cycles
-
     wb, ab, passes, engine = layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
     out_b = ab  # outputs leave at the activation precision (threshold units quantize)
@@ -170,35 +199,50 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
             f"{bufs.activations.capacity_kib} KiB, outputs {bufs.outputs.capacity_kib} KiB; "
             "half of each when double buffered)"
         )
-    # Branch and bound: simulate candidates in order of their lower bound until no
-    # remaining bound can beat the best simulated latency. The result is the exact
-    # argmin of simulated cycles over all legal candidates (ties: fewer DRAM bits),
-    # so more bandwidth or bigger buffers can never make a layer slower.
-    best: tuple[int, int, int] | None = None
-    evaluated = 0
-    seen: set[tuple] = set()
-    bounds, drams = cands.bound.tolist(), cands.dram.tolist()
-    for i in range(len(cands)):
-        bound, dram = bounds[i], drams[i]
-        if best is not None and (bound > best[0] or (bound == best[0] and dram >= best[1])):
-            if bound > best[0]:
-                break
-            continue
-        if evaluated >= SEARCH_BUDGET:
-            break  # lower bounds still below the best: result is the best of the budget
-        order, tiling, counts = _unpack(cands, i, ORDERS)
-        live = (tiling, "".join(c for c in order if counts[c] > 1))
-        if live in seen:
-            continue  # same tile sequence as an order already simulated
-        seen.add(live)
-        evaluated += 1
-        rows = _tile_rows(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
-        cyc = recurrence_cycles(rows[0], rows[1], rows[2], spec)
-        if best is None or (cyc, dram) < (best[0], best[1]):
-            best = (cyc, dram, i)
-    assert best is not None
-    order, tiling, counts = _unpack(cands, best[2], ORDERS)
-    return _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+    # Branch and bound (compiled: bnnarch.sim._kernel.search): simulate candidates
+    # in order of their lower bound until no remaining bound can beat the best
+    # simulated latency. The result is the exact argmin of simulated cycles over
+    # all legal candidates (ties: fewer DRAM bits), so more bandwidth or bigger
+    # buffers can never make a layer slower.
+    k_in, k_out = buffer_slots(spec)
+    wo, taps, row_w, in_rows = geo[4], geo[7], _row_w(layer), _in_rows_table(layer, ho, h_in)
+    c = cands
+    best, cycles, _evaluated = search(
+        ORDER3[c.order], SPILLED[c.order], c.bound, c.dram, c.n_tiles, c.th, c.gt, c.ci, c.co,
+        c.cm, c.cn, c.ck, c.cyc16, ho, g, cin_g, cout_g, wo, taps, row_w, in_rows, wb, ab, acc,
+        out_b, k_in, k_out, dram_latency_cycles(spec), spec.dram_bits_per_cycle)
+    order, tiling, counts = _unpack(c, best, ORDERS)
+    rows = np.empty((6, int(c.n_tiles[best])), np.int64)
+    tile_rows(ORDER3[c.order[best]], c.cm[best], c.cn[best], c.ck[best], c.th[best], c.gt[best],
+              c.ci[best], c.co[best], ho, g, cin_g, cout_g, wo, taps, row_w, in_rows, wb, ab,
+              acc, out_b, SPILLED[c.order[best]], c.cyc16[best], rows)
+    sums = rows[:5].sum(axis=1).tolist()
+    gt, th, ci, co = tiling
+    sizes = {0: (th, gt, co, ci), 1: (ho % th, g % gt, cout_g % co, cin_g % ci)}
+    gemms = []
+    for kind, n in enumerate(np.bincount(rows[5], minlength=16).tolist()):
+        if n:
+            mt = sizes[kind >> 3 & 1][0]
+            gs = sizes[kind >> 2 & 1][1]
+            nt = sizes[kind >> 1 & 1][2]
+            kt = sizes[kind & 1][3]
+            gemms.append((GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes),
+                          n))
+    return Schedule(
+        layer.name, engine, order, tiling, (counts["m"], counts["n"], counts["k"]), passes,
+        n_tiles=rows.shape[1], dram_bits=int(c.dram[best]), compute_cycles=sums[3],
+        load_bits=(sums[0], sums[1], sums[2]), store_bits=sums[4], gemms=tuple(gemms),
+        cycles=int(cycles), make_tiles=partial(_build_tiles, layer, spec, engine, order, tiling,
+                                               counts, passes, wb, ab, acc, out_b))
+
+
+def _row_w(layer: Layer) -> int:
+    return layer.in_shape[2] + 2 * layer.padding[1] if layer.op != "linear" else 1
+
+
+def _in_rows_table(layer: Layer, ho: int, h_in: int) -> np.ndarray:
+    """_in_rows for every output-row tile height 0..ho."""
+    return np.array([_in_rows(layer, t, h_in) for t in range(ho + 1)], dtype=np.int64)
 
 
 def _unpack(c, i: int, orders: tuple[str, ...]) -> tuple[str, tuple[int, int, int, int],
@@ -210,7 +254,19 @@ def _unpack(c, i: int, orders: tuple[str, ...]) -> tuple[str, tuple[int, int, in
 
 def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
            tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-           wb: int, ab: int, acc: int, out_b: int, as_rows: bool = False) -> Schedule:
+           wb: int, ab: int, acc: int, out_b: int) -> Schedule:
+    """The schedule of one candidate, tile by tile (the Python reference the
+    compiled kernel is tested against)."""
+    tiles = _build_tiles(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+    return Schedule.of_tiles(None, tiles, layer=layer.name, engine=engine, order=order,
+                             tiling=tiling, counts=(counts["m"], counts["n"], counts["k"]),
+                             passes=passes)
+
+
+def _build_tiles(layer: Layer, spec: ArraySpec, engine: str, order: str,
+                 tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
+                 wb: int, ab: int, acc: int, out_b: int) -> tuple[Tile, ...]:
+    """The tiles of one candidate in schedule order (see module doc)."""
     gt, th, ci, co = tiling
     g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
     # loop extents: m over output-row tiles; n over (group tiles x out-channel tiles); k over in-ch tiles
@@ -226,12 +282,7 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     tiles: list[Tile] = []
     last_w = last_a = None
     seen_out: set[tuple[int, int]] = set()
-    dram = 0
-    total_cycles = 0
     compute_cache: dict[tuple[int, int, int, int], tuple[GemmTile, int]] = {}
-    r_load: list[int] = []
-    r_comp: list[int] = []
-    r_store: list[int] = []
     last_k = len(k_sizes) - 1
     spilled = is_spilled(order)
     rows_of = {mt: _in_rows(layer, mt, h_in) for mt in set(m_sizes)}
@@ -259,28 +310,8 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
             gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gsz, passes=passes)
             hit = compute_cache[ck] = (gem, _compute(gem, spec, engine))
         gem, cyc = hit
-        if as_rows:
-            r_load.append(lw + la + lp)
-            r_comp.append(cyc)
-            r_store.append(st)
-            continue
         tiles.append(Tile(lw, la, lp, cyc, st, gem))
-        dram += lw + la + lp + st
-        total_cycles += cyc
-    if as_rows:
-        return (r_load, r_comp, r_store)  # type: ignore[return-value]
-    return Schedule(layer.name, engine, order, tiling,
-                    (counts["m"], counts["n"], counts["k"]), passes, tuple(tiles), dram,
-                    total_cycles)
-
-
-def _tile_rows(layer: Layer, spec: ArraySpec, engine: str, order: str,
-               tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-               wb: int, ab: int, acc: int, out_b: int) -> tuple[list[int], list[int], list[int]]:
-    """(load bits, compute cycles, store bits) per tile, as _build, without objects."""
-    s = _build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b,
-               as_rows=True)
-    return s  # type: ignore[return-value]
+    return tuple(tiles)
 
 
 def _compute(gem: GemmTile, spec: ArraySpec, engine: str) -> int:

@@ -26,7 +26,7 @@ from bnnarch.cost.energy import (
 from bnnarch.errors import MappingError, SimError
 from bnnarch.reuse import hook as reuse_hook
 from bnnarch.reuse.hook import ReuseHook
-from bnnarch.sim.engine import run_tiles, run_tiles_fast
+from bnnarch.sim.engine import TimedLayer, run_tiles, run_tiles_fast
 from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
 from bnnarch.sim.result import LayerResult, SimResult
 from bnnarch.sim.timing import ceil_div
@@ -45,8 +45,13 @@ def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
 def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy") -> LayerResult:
     s = map_layer(layer, spec)
     hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
-    runner = run_tiles if engine_kind == "simpy" else run_tiles_fast
-    timed = runner(hook.schedule(s).tiles, spec)
+    hs = hook.schedule(s)
+    if engine_kind == "recurrence" and hs.cycles is not None:
+        # the mapper already ran this schedule through the recurrence (no tiles needed)
+        timed = TimedLayer(hs.cycles, hs.compute_cycles, hs.cycles - hs.compute_cycles,
+                           sum(hs.load_bits), hs.store_bits)
+    else:
+        timed = (run_tiles if engine_kind == "simpy" else run_tiles_fast)(hs.tiles, spec)
     dram_bits = timed.dram_read_bits + timed.dram_write_bits
     e = hook.energy(compute_layer_energy(s, spec, dram_bits))
     _wb, _ab, passes, engine = layer_bits(layer, spec)
