@@ -41,7 +41,12 @@ def front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[
 
 
 def pareto_trials(study: optuna.Study, spec: StudySpec) -> list[FrozenTrial]:
+    """The front's trials by number; a candidate the sampler proposed twice
+    (same parameters) appears once, as its first trial."""
     trials = feasible_complete(study)
     dirs = [o.direction for o in spec.objectives]
-    idx = front([t.values for t in trials], dirs)
-    return sorted((trials[i] for i in idx), key=lambda t: t.number)
+    out: dict[tuple, FrozenTrial] = {}
+    for t in sorted((trials[i] for i in front([t.values for t in trials], dirs)),
+                    key=lambda t: t.number):
+        out.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
+    return list(out.values())
