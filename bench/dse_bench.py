@@ -108,6 +108,31 @@ def bench_overhead(tmp: Path, trials: int) -> dict[str, float]:
     return {"cpu_ms": 1e3 * cpu / stats.trials, "wall_ms": 1e3 * wall / stats.trials}
 
 
+def bench_optuna_peer(tmp: Path, trials: int) -> float:
+    """Peer, same run: plain Optuna (``study.optimize``, RDB storage on an SQLite
+    file, random sampler) with an objective that only suggests the same five
+    parameters and returns constants. CPU-ms per trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=f"sqlite:///{tmp / 'peer.db'}",
+                                directions=["minimize"] * 3,
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(t: optuna.Trial) -> tuple[float, float, float]:
+        t.suggest_int("array.rows", 4, 128, log=True)
+        t.suggest_int("array.cols", 4, 128, log=True)
+        t.suggest_categorical("array.simd_bits", [32, 64, 128])
+        t.suggest_categorical("buffers.weights.capacity_kib", [128, 256, 512])
+        t.suggest_float("dram.bandwidth_gbps", 6.4, 51.2, log=True)
+        return 1.0, 2.0, 3.0
+
+    study.optimize(objective, n_trials=2)
+    c0 = time.process_time()
+    study.optimize(objective, n_trials=trials)
+    return 1e3 * (time.process_time() - c0) / trials
+
+
 def profile_simulator(n: int = 20) -> str:
     """CPU per cold simulation (distinct designs), the mapper's share, and the
     hottest functions: where the simulator spends a hardware trial."""
@@ -206,6 +231,11 @@ def main() -> None:
         ov = bench_overhead(tmp, 100)
         print(f"DSE overhead per trial (no-op candidate): {ov['cpu_ms']:.1f} CPU-ms, "
               f"{ov['wall_ms']:.1f} ms wall -> ceiling {1e3 / ov['cpu_ms']:.0f} trials/CPU-s")
+        peer = bench_optuna_peer(tmp, 100)
+        print(f"peer, plain Optuna study.optimize on SQLite with a no-op objective: {peer:.1f} "
+              f"CPU-ms/trial ({1e3 / peer:.0f} trials/CPU-s); a full bnnarch hardware trial "
+              f"(simulation included) costs {1e3 / hw['per_cpu_s'] / peer:.2f}x a plain Optuna "
+              f"no-op trial, bnnarch's bookkeeping alone {ov['cpu_ms'] / peer:.2f}x")
         print(profile_simulator())
         j = bench_joint(tmp, args.joint_trials)
         if isinstance(j, str):
