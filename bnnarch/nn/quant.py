@@ -26,12 +26,20 @@ from torch import Tensor, nn
 
 def _sign(x: Tensor) -> Tensor:
     """sign with sign(0) = +1 (a bit has two values)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
 def _ste(q: Tensor, surrogate: Tensor) -> Tensor:
     """Forward ``q``, backward d(surrogate)/dx."""
     return q.detach() + (surrogate - surrogate.detach())
+
+
+def _forward_only() -> bool:
+    """No gradient is being recorded (evaluation, BN re-estimation): a
+    straight-through quantizer may return its forward value without building
+    the surrogate, whose contribution ``s - s`` is exactly 0 in the forward.
+    (Tracing runs with gradients enabled, so graphs keep the STE form.)"""
+    return not torch.is_grad_enabled()
 
 
 def _round_ste(x: Tensor) -> Tensor:
@@ -62,6 +70,8 @@ class SignSTE(Quantizer):
         self.clip = clip
 
     def forward(self, x: Tensor) -> Tensor:
+        if _forward_only():
+            return _sign(x)
         s = torch.clamp(x, -1.0, 1.0) if self.clip else x
         return _ste(_sign(x), s)
 
@@ -76,7 +86,7 @@ class ScaledSign(Quantizer):
         self.scale = scale
 
     def forward(self, w: Tensor) -> Tensor:
-        q = _ste(_sign(w), torch.clamp(w, -1.0, 1.0))
+        q = _sign(w) if _forward_only() else _ste(_sign(w), torch.clamp(w, -1.0, 1.0))
         if not self.scale:
             return q
         alpha = w.abs().flatten(1).mean(1).detach()
@@ -93,6 +103,8 @@ class ApproxSign(Quantizer):
     backward 2 + 2x on [-1, 0), 2 - 2x on [0, 1), 0 outside."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if _forward_only():
+            return _sign(x)
         xc = torch.clamp(x, -1.0, 1.0)
         surrogate = 2 * xc - xc * xc.abs()  # derivative 2 - 2|x| inside [-1, 1]
         return _ste(_sign(x), surrogate)
@@ -119,9 +131,11 @@ class ErrorDecaySign(Quantizer):
             flat = x.flatten(1)
             flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-5)
             x = flat.view_as(x)
-        t = self.t
-        k = torch.clamp(1.0 / t, min=1.0)
-        q = _ste(_sign(x), k * torch.tanh(t * x))
+        if _forward_only():
+            q = _sign(x)
+        else:
+            t = self.t
+            q = _ste(_sign(x), torch.clamp(1.0 / t, min=1.0) * torch.tanh(t * x))
         if self.balance:
             s = torch.pow(2.0, torch.round(torch.log2(x.abs().flatten(1).mean(1)))).detach()
             q = _scale_rows(q, s)
