@@ -8,6 +8,7 @@ class. Idle PEs are assumed clock gated (no dynamic energy).
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from bnnarch.cost.tech import (
     GE_DFF,
@@ -58,39 +59,54 @@ def operand_reads(gem: GemmTile, spec: ArraySpec) -> tuple[int, int, int]:
 
 def compute_layer_energy(s: Schedule, spec: ArraySpec, dram_bits: int) -> Counter[str]:
     """Dynamic energy (pJ) of one compute layer by component."""
-    t = tech_for(spec.technology.node_nm)
-    a = spec.array
-    e: Counter[str] = Counter()
-    S, acc = a.simd_bits, a.acc_bits
-    w_rd = a_rd = psum_rmw = outs_total = 0
-    word_ops = 0
+    word_ops = w_rd = a_rd = psum_rmw = 0
     for gem, n in s.gemms:
-        outs_total += n * gem.groups * gem.m * gem.n
-        if s.engine == "mac_unit":
-            continue
-        word_ops += n * gem.groups * gem.passes * gem.m * gem.n * words(gem.k_bits, S)
+        word_ops += n * gem.groups * gem.passes * gem.m * gem.n * words(gem.k_bits,
+                                                                        spec.array.simd_bits)
         wr, ar, pr = operand_reads(gem, spec)
         w_rd, a_rd, psum_rmw = w_rd + n * wr, a_rd + n * ar, psum_rmw + n * pr
-    loads_w, loads_a, psum_io = s.load_bits
-    stores = s.store_bits
-    if s.engine == "mac_unit":
+    acc_writes = sum(n * g.groups * g.m * g.n for g, n in s.gemms)
+    outs = acc_writes // s.counts[2]  # every output tile is visited once per k tile
+    macs = sum(n * g.groups * g.m * g.n * g.k_bits for g, n in s.gemms)
+    e = layer_energy(spec, s.engine, word_ops=word_ops, w_rd=w_rd, a_rd=a_rd,
+                     psum_rmw=psum_rmw, outs=outs, acc_writes=acc_writes, macs=macs,
+                     loads=s.load_bits, stores=s.store_bits, dram_bits=dram_bits)
+    return Counter(e)
+
+
+def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd: Any,
+                 psum_rmw: Any, outs: Any, acc_writes: Any, macs: Any,
+                 loads: tuple[Any, Any, Any], stores: Any, dram_bits: Any) -> dict[str, Any]:
+    """Dynamic energy (pJ) by component from a layer's action counts (ints, or
+    numpy arrays of them to price many candidate schedules at once): array word
+    operations, operand SRAM reads, final outputs (thresholded once each),
+    accumulator writes to the output buffer (one per output per k tile), MACs
+    (MAC unit), DRAM->SRAM loads (weights, activations, partial sums),
+    SRAM->DRAM stores, DRAM bits."""
+    t = tech_for(spec.technology.node_nm)
+    a = spec.array
+    S, acc = a.simd_bits, a.acc_bits
+    e: dict[str, Any] = {}
+    loads_w, loads_a, psum_io = loads
+    if engine == "mac_unit":
         fp = spec.full_precision
-        macs = sum(n * g.groups * g.m * g.n * g.k_bits for g, n in s.gemms)
-        e["mac_unit"] += macs * (t.mac8_pj if fp.bits == 8 else t.mac16_pj)
+        e["mac_unit"] = macs * (t.mac8_pj if fp.bits == 8 else t.mac16_pj)
         # each MAC reads one weight and one activation from its buffer (no register reuse)
-        w_rd += macs * fp.bits
-        a_rd += macs * fp.bits
+        w_rd = macs * fp.bits
+        a_rd = macs * fp.bits
+        psum_rmw = 0
     else:
-        e["xnor"] += word_ops * S * t.xnor_pj
-        e["popcount"] += word_ops * S * t.popcount_pj_per_bit
-        e["accumulate"] += word_ops * acc * t.fa_bit_pj
-        e["threshold"] += outs_total * acc * t.fa_bit_pj
+        e["xnor"] = word_ops * S * t.xnor_pj
+        e["popcount"] = word_ops * S * t.popcount_pj_per_bit
+        e["accumulate"] = word_ops * acc * t.fa_bit_pj
+        e["threshold"] = outs * acc * t.fa_bit_pj
         regs = 2 * S if a.interconnect == "systolic" else S
-        e["operand_regs"] += word_ops * regs * t.dff_pj
-    e["sram_weights"] += (w_rd + loads_w) * _sram_pj(spec, t, "weights")
-    e["sram_activations"] += (a_rd + loads_a) * _sram_pj(spec, t, "activations")
-    e["sram_outputs"] += (psum_rmw + psum_io + stores + outs_total * acc) * _sram_pj(spec, t, "outputs")
-    e["dram"] += dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
+        e["operand_regs"] = word_ops * regs * t.dff_pj
+    e["sram_weights"] = (w_rd + loads_w) * _sram_pj(spec, t, "weights")
+    e["sram_activations"] = (a_rd + loads_a) * _sram_pj(spec, t, "activations")
+    e["sram_outputs"] = ((psum_rmw + psum_io + stores + acc_writes * acc)
+                         * _sram_pj(spec, t, "outputs"))
+    e["dram"] = dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
     return e
 
 

@@ -42,6 +42,9 @@ class Candidates:
     cyc16: np.ndarray
     """(candidates, 16): compute cycles of a tile whose m/g/n/k extents are
     full (0) or the remainder (1), at column m*8 + g*4 + n*2 + k."""
+    energy: np.ndarray | None = None
+    """Dynamic energy (pJ) of each candidate's schedule (the energy ledger of
+    bnnarch.cost.energy), when the design's mapping objective is energy."""
 
     def __len__(self) -> int:
         return len(self.bound)
@@ -121,8 +124,16 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
         cyc = folds(tile, a.rows, a.cols, a.simd_bits, a.interconnect, a.effective_dataflow) \
             * fold_cycles(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
                           a.effective_dataflow) + drain_cycles(a.simd_bits, a.interconnect)
-    comp = (mn * gn * nn * kn * cyc).sum(axis=0)
+    mult = mn * gn * nn * kn
+    comp = (mult * cyc).sum(axis=0)
     cyc16 = np.ascontiguousarray(cyc.T)
+    want_energy = spec.mapping.objective == "energy"
+    if want_energy:  # order-independent action counts of the ledger, per tiling
+        from bnnarch.cost.energy import operand_reads
+
+        gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
+        w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in operand_reads(gem, spec))
+        word_ops = (mult * gs * passes * mt * wo * nt * _cdiv(kt * taps, a.simd_bits)).sum(axis=0)
     first = w_tile + a_tile
     last_m = ho - (CM - 1) * TH
     last_g = g - (CNG - 1) * GT
@@ -152,19 +163,31 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
                 * np.where(sel & 4, dims[2], 1))
 
     spill = SPILLED[:, None] * (CK - 1)[None, :]
-    dram = (w_total * factor(_REFETCH["nk"]) + a_total * factor(_REFETCH["mk" if g == 1 else "mnk"])
-            + outs * out_b + 2 * outs * acc * spill)
+    fw, fa = factor(_REFETCH["nk"]), factor(_REFETCH["mk" if g == 1 else "mnk"])
+    dram = w_total * fw + a_total * fa + outs * out_b + 2 * outs * acc * spill
     transfers = n_tiles + CM * CN * (1 + spill)
     bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
+    energy = None
+    if want_energy:
+        from bnnarch.cost.energy import layer_energy
+
+        psum_io = outs * acc * spill
+        energy = sum(layer_energy(
+            spec, engine, word_ops=word_ops, w_rd=w_rd, a_rd=a_rd, psum_rmw=psum_rmw, outs=outs,
+            acc_writes=outs * CK, macs=outs * cin_g * taps, loads=(w_total * fw, a_total * fa, psum_io),
+            stores=outs * out_b + psum_io, dram_bits=dram).values())
     # loop orders that differ only in loops of extent 1 give the same tile sequence
     # (and the same bound and traffic): keep the first order of each such set
+    bound_shape = bound.shape
     kept = np.flatnonzero(_FIRST_OF_SAME[:, pattern])  # into the (orders x candidates) ravel
     bound, dram = bound.ravel()[kept], dram.ravel()[kept]
     base = kept % len(TH)
     idx = np.lexsort((dram, n_tiles[base], bound))
     b = base[idx]
     return Candidates(bound[idx], dram[idx], n_tiles[b], kept[idx] // len(TH), GT[b], TH[b],
-                      CI[b], CO[b], CM[b], CN[b], CK[b], cyc16[b])
+                      CI[b], CO[b], CM[b], CN[b], CK[b], cyc16[b],
+                      None if energy is None else np.broadcast_to(energy, bound_shape).ravel()[
+                          kept][idx])
 
 
 @lru_cache(maxsize=4096)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property, lru_cache, partial
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from bnnarch.errors import MappingError
 from bnnarch.sim._kernel import search, tile_rows
-from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
+from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, Candidates, enumerate_candidates
 from bnnarch.sim.candidates import spilled as is_spilled
 from bnnarch.sim.engine import buffer_slots, dram_latency_cycles
 from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
@@ -163,8 +163,10 @@ def mapping_key(spec: ArraySpec, on_mac_unit: bool = False) -> ArraySpec:
     designs differing only in node, names, post-processing or reuse share one
     cached mapping. A layer on the MAC unit does not depend on the array
     either, so designs that differ only in the array share its mapping."""
-    update = {"name": "-", "description": "", "technology": _DEFAULT_TECH,
-              "postproc": _DEFAULT_POST, "reuse": _DEFAULT_REUSE}
+    update = {"name": "-", "description": "", "postproc": _DEFAULT_POST,
+              "reuse": _DEFAULT_REUSE}
+    if spec.mapping.objective == "latency":  # energy needs the technology's prices
+        update["technology"] = _DEFAULT_TECH
     if on_mac_unit:
         update["array"] = _MAC_ONLY_ARRAY
     return spec.model_copy(update=update)
@@ -207,6 +209,8 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     k_in, k_out = buffer_slots(spec)
     wo, taps, row_w, in_rows = geo[4], geo[7], _row_w(layer), _in_rows_table(layer, ho, h_in)
     c = cands
+    if c.energy is not None:  # energy objective: the fewest cycles among the least energy
+        c = _subset(c, np.flatnonzero(c.energy == c.energy.min()))
     best, cycles, _evaluated = search(
         ORDER3[c.order], SPILLED[c.order], c.bound, c.dram, c.n_tiles, c.th, c.gt, c.ci, c.co,
         c.cm, c.cn, c.ck, c.cyc16, ho, g, cin_g, cout_g, wo, taps, row_w, in_rows, wb, ab, acc,
@@ -234,6 +238,12 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
         load_bits=(sums[0], sums[1], sums[2]), store_bits=sums[4], gemms=tuple(gemms),
         cycles=int(cycles), make_tiles=partial(_build_tiles, layer, spec, engine, order, tiling,
                                                counts, passes, wb, ab, acc, out_b))
+
+
+def _subset(c: Candidates, keep: np.ndarray) -> Candidates:
+    """The candidates at ``keep`` (in their sorted order)."""
+    return Candidates(*(None if getattr(c, f.name) is None else getattr(c, f.name)[keep]
+                        for f in fields(Candidates)))
 
 
 def _row_w(layer: Layer) -> int:

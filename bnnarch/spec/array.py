@@ -133,6 +133,14 @@ class Reuse(Strict):
         return self.kernel_pattern.enabled or self.input_similarity.enabled
 
 
+class Mapping(Strict):
+    objective: Literal["latency", "energy"] = Field(
+        default="latency",
+        description="per layer, the mapper picks the schedule with the fewest simulated "
+                    "cycles (ties: fewer DRAM bits), or the least dynamic energy (ties: fewest "
+                    "cycles)")
+
+
 class ArraySpec(Strict):
     name: str = Field(min_length=1)
     template: Literal["array"] = "array"
@@ -146,6 +154,7 @@ class ArraySpec(Strict):
     full_precision: FullPrecision = FullPrecision()
     postproc: PostProc = PostProc()
     reuse: Reuse = Reuse()
+    mapping: Mapping = Mapping()
 
     @model_validator(mode="after")
     def _no_cross_checks_here(self) -> ArraySpec:
