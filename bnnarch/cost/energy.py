@@ -70,19 +70,22 @@ def compute_layer_energy(s: Schedule, spec: ArraySpec, dram_bits: int) -> Counte
     macs = sum(n * g.groups * g.m * g.n * g.k_bits for g, n in s.gemms)
     e = layer_energy(spec, s.engine, word_ops=word_ops, w_rd=w_rd, a_rd=a_rd,
                      psum_rmw=psum_rmw, outs=outs, acc_writes=acc_writes, macs=macs,
-                     loads=s.load_bits, stores=s.store_bits, dram_bits=dram_bits)
+                     loads=s.load_bits, stores=s.store_bits, dram_bits=dram_bits,
+                     held_out_bits=s.held_out_bits)
     return Counter(e)
 
 
 def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd: Any,
                  psum_rmw: Any, outs: Any, acc_writes: Any, macs: Any,
-                 loads: tuple[Any, Any, Any], stores: Any, dram_bits: Any) -> dict[str, Any]:
+                 loads: tuple[Any, Any, Any], stores: Any, dram_bits: Any,
+                 held_out_bits: Any = 0) -> dict[str, Any]:
     """Dynamic energy (pJ) by component from a layer's action counts (ints, or
     numpy arrays of them to price many candidate schedules at once): array word
     operations, operand SRAM reads, final outputs (thresholded once each),
     accumulator writes to the output buffer (one per output per k tile), MACs
     (MAC unit), DRAM->SRAM loads (weights, activations, partial sums),
-    SRAM->DRAM stores, DRAM bits."""
+    SRAM->DRAM stores, DRAM bits, final outputs written to the activation
+    buffer's hold region instead of DRAM."""
     t = tech_for(spec.technology.node_nm)
     a = spec.array
     S, acc = a.simd_bits, a.acc_bits
@@ -103,8 +106,8 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
         regs = 2 * S if a.interconnect == "systolic" else S
         e["operand_regs"] = word_ops * regs * t.dff_pj
     e["sram_weights"] = (w_rd + loads_w) * _sram_pj(spec, t, "weights")
-    e["sram_activations"] = (a_rd + loads_a) * _sram_pj(spec, t, "activations")
-    e["sram_outputs"] = ((psum_rmw + psum_io + stores + acc_writes * acc)
+    e["sram_activations"] = (a_rd + loads_a + held_out_bits) * _sram_pj(spec, t, "activations")
+    e["sram_outputs"] = ((psum_rmw + psum_io + stores + held_out_bits + acc_writes * acc)
                          * _sram_pj(spec, t, "outputs"))
     e["dram"] = dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
     return e

@@ -73,12 +73,13 @@ def recurrence(loads: np.ndarray, comps: np.ndarray, stores: np.ndarray, n: int,
 def tile_rows(order: np.ndarray, cm: int, cn: int, ck: int, th: int, gt: int, ci: int, co: int,
               ho: int, g: int, cin_g: int, cout_g: int, wo: int, taps: int, row_w: int,
               in_rows: np.ndarray, wb: int, ab: int, acc: int, out_b: int, spilled: bool,
-              cyc16: np.ndarray, rows: np.ndarray) -> int:
+              cyc16: np.ndarray, in_held: bool, out_held: bool, rows: np.ndarray) -> int:
     """The tiles mapper._build makes, one column of ``rows`` per tile: weight,
     activation and partial-sum load bits, compute cycles, store bits, and the
     compute tile's kind ``m*8 + g*4 + n*2 + k`` (each bit: that extent is the
     remainder, not full). Returns the tile count. ``order``: loop dimensions
-    outer to inner (0 m, 1 n, 2 k); ``cyc16[kind]``: compute cycles."""
+    outer to inner (0 m, 1 n, 2 k); ``cyc16[kind]``: compute cycles; ``in_held``
+    / ``out_held``: the input / output feature map stays on chip (no DRAM)."""
     cnj = (cout_g + co - 1) // co
     ext = np.empty(3, np.int64)
     ext[0] = cm
@@ -113,7 +114,7 @@ def tile_rows(order: np.ndarray, cm: int, cn: int, ck: int, th: int, gt: int, ci
                 if ni != last_wn or ki != last_wk:
                     lw = gsz * nt * kt * taps * wb
                 la = 0
-                if mi != last_am or ki != last_ak or gi != last_ag:
+                if not in_held and (mi != last_am or ki != last_ak or gi != last_ag):
                     la = gsz * kt * in_rows[mt] * row_w * ab
                 last_wn = ni
                 last_wk = ki
@@ -127,7 +128,7 @@ def tile_rows(order: np.ndarray, cm: int, cn: int, ck: int, th: int, gt: int, ci
                     lp = outs * acc
                 seen[o] = True
                 if ki == ck - 1:
-                    st = outs * out_b
+                    st = 0 if out_held else outs * out_b
                 elif spilled:
                     st = outs * acc
                 else:
@@ -150,7 +151,7 @@ def search(order3: np.ndarray, spilled: np.ndarray, bound: np.ndarray, dram: np.
            co: np.ndarray, cm: np.ndarray, cn: np.ndarray, ck: np.ndarray, cyc16: np.ndarray,
            ho: int, g: int, cin_g: int, cout_g: int, wo: int, taps: int, row_w: int,
            in_rows: np.ndarray, wb: int, ab: int, acc: int, out_b: int, k_in: int, k_out: int,
-           lat: int, bw: float) -> tuple[int, int, int]:
+           lat: int, bw: float, in_held: bool, out_held: bool) -> tuple[int, int, int]:
     """Branch and bound over candidates sorted by (bound, tiles, dram):
     (index of the best, its cycles, candidates simulated). Best = fewest
     simulated cycles, ties broken by fewer DRAM bits then by sort order."""
@@ -170,7 +171,7 @@ def search(order3: np.ndarray, spilled: np.ndarray, bound: np.ndarray, dram: np.
         evaluated += 1
         n = tile_rows(order3[i], cm[i], cn[i], ck[i], th[i], gt[i], ci[i], co[i], ho, g, cin_g,
                       cout_g, wo, taps, row_w, in_rows, wb, ab, acc, out_b, spilled[i],
-                      cyc16[i], rows)
+                      cyc16[i], in_held, out_held, rows)
         for j in range(n):
             loads[j] = rows[0, j] + rows[1, j] + rows[2, j]
         c = recurrence(loads, rows[3], rows[4], n, k_in, k_out, lat, bw)

@@ -82,7 +82,11 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
                          sizes_m: list[int], sizes_k: list[int], sizes_n: list[int],
                          sizes_g: list[int], in_rows: dict[int, int], passes: int,
                          wb: int, ab: int, acc: int, out_b: int,
-                         mac_units: int) -> Candidates:
+                         mac_units: int, held: tuple[bool, bool] = (False, False)) -> Candidates:
+    """``held``: the layer's input / output feature map stays on chip
+    (bnnarch.sim.residency): no DRAM traffic for it, and a held input needs no
+    staging tile."""
+    in_held, out_held = held
     g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = geometry
     bufs = spec.buffers
     a = spec.array
@@ -96,7 +100,7 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     a_tile = GT * CI * ab * ROWS * row_w  # linear: one row of width 1
     w_tile = GT * CO * CI * taps * wb
     o_tile = GT * CO * TH * wo * acc
-    ok = ((a_tile <= bufs.activations.tile_bits) & (w_tile <= bufs.weights.tile_bits)
+    ok = ((in_held | (a_tile <= bufs.activations.tile_bits)) & (w_tile <= bufs.weights.tile_bits)
           & (o_tile <= bufs.outputs.tile_bits))
     GT, TH, CI, CO, a_tile, w_tile, th_idx = (x[ok] for x in (GT, TH, CI, CO, a_tile, w_tile,
                                                                th_idx))
@@ -134,12 +138,14 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
         gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
         w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in operand_reads(gem, spec))
         word_ops = (mult * gs * passes * mt * wo * nt * _cdiv(kt * taps, a.simd_bits)).sum(axis=0)
-    first = w_tile + a_tile
+    first = w_tile + (0 if in_held else a_tile)
     last_m = ho - (CM - 1) * TH
     last_g = g - (CNG - 1) * GT
     last_n = cout_g - (_cdiv(cout_g, CO) - 1) * CO
-    last_store = last_g * last_n * last_m * wo * out_b
-    edge = 2 * lat + np.ceil(first / bw).astype(np.int64) + np.ceil(last_store / bw).astype(np.int64)
+    last_store = last_g * last_n * last_m * wo * (0 if out_held else out_b)
+    # the first load precedes all compute, the last (final) store follows it
+    edge = (lat + np.ceil(first / bw).astype(np.int64)
+            + np.where(last_store > 0, lat + np.ceil(last_store / bw).astype(np.int64), 0))
     w_total = g * cout_g * cin_g * taps * wb
     outs = g * cout_g * ho * wo
     if linear:
@@ -150,6 +156,8 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
                                                          if ho % t else 0) for t in sizes_m],
                               dtype=np.int64)
         a_total = rows_total[th_idx] * (row_w * g * cin_g * ab)
+    if in_held:
+        a_total = np.zeros_like(a_total)
     # Per loop order (rows of the (orders, candidates) arrays), via tables over the
     # pattern of loops with extent > 1: DRAM traffic (each tensor re-fetched per
     # refetch()), transfers, and whether another order gives the same tile sequence.
@@ -164,8 +172,13 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
 
     spill = SPILLED[:, None] * (CK - 1)[None, :]
     fw, fa = factor(_REFETCH["nk"]), factor(_REFETCH["mk" if g == 1 else "mnk"])
-    dram = w_total * fw + a_total * fa + outs * out_b + 2 * outs * acc * spill
-    transfers = n_tiles + CM * CN * (1 + spill)
+    out_dram = 0 if out_held else outs * out_b
+    dram = w_total * fw + a_total * fa + out_dram + 2 * outs * acc * spill
+    # transfers that certainly carry bits (each pays the latency): every load when the
+    # input streams (each tile changes its weight or activation tile), else at least
+    # every weight-tile fetch; every final store unless held, every spill
+    loads_nz = CN * CK * fw if in_held else n_tiles
+    transfers = loads_nz + CM * CN * ((0 if out_held else 1) + spill)
     bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
     energy = None
     if want_energy:
@@ -175,7 +188,8 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
         energy = sum(layer_energy(
             spec, engine, word_ops=word_ops, w_rd=w_rd, a_rd=a_rd, psum_rmw=psum_rmw, outs=outs,
             acc_writes=outs * CK, macs=outs * cin_g * taps, loads=(w_total * fw, a_total * fa, psum_io),
-            stores=outs * out_b + psum_io, dram_bits=dram).values())
+            stores=out_dram + psum_io, dram_bits=dram,
+            held_out_bits=outs * out_b if out_held else 0).values())
     # loop orders that differ only in loops of extent 1 give the same tile sequence
     # (and the same bound and traffic): keep the first order of each such set
     bound_shape = bound.shape

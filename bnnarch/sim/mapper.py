@@ -70,6 +70,7 @@ class Schedule:
     gemms: tuple[tuple[GemmTile, int], ...]  # each distinct compute tile, how many
     cycles: int | None  # the tiles run through engine.recurrence_cycles, if known
     make_tiles: Callable[[], tuple[Tile, ...]] = field(compare=False, repr=False)
+    held_out_bits: int = 0  # final outputs written to the activation buffer's hold region
 
     @cached_property
     def tiles(self) -> tuple[Tile, ...]:
@@ -147,13 +148,16 @@ def _in_rows(layer: Layer, th: int, h_in: int) -> int:
     return min(h_in + 2 * layer.padding[0], (th - 1) * layer.stride[0] + eff_k)
 
 
-def map_layer(layer: Layer, spec: ArraySpec) -> Schedule:
+def map_layer(layer: Layer, spec: ArraySpec,
+              held: tuple[bool, bool] = (False, False)) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
+    ``held``: its input / output feature map stays on chip (bnnarch.sim.residency).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
     on_mac_unit = layer_bits(layer, spec)[3] == "mac_unit"
     try:
-        return replace(_map_shape(anon, mapping_key(spec, on_mac_unit)), layer=layer.name)
+        return replace(_map_shape(anon, mapping_key(spec, on_mac_unit), held),
+                       layer=layer.name)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}", 1)) from None
 
@@ -173,7 +177,7 @@ def mapping_key(spec: ArraySpec, on_mac_unit: bool = False) -> ArraySpec:
 
 
 @lru_cache(maxsize=65536)
-def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
+def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedule:
     wb, ab, passes, engine = layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
     out_b = ab  # outputs leave at the activation precision (threshold units quantize)
@@ -191,7 +195,7 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
         sizes_n=_candidates(cout_g, align_n) if g == 1 else [cout_g],
         sizes_g=_candidates(g, 1) if g > 1 else [1],
         in_rows={t: _in_rows(layer, t, h_in) for t in sizes_m}, passes=passes, wb=wb, ab=ab,
-        acc=acc, out_b=out_b, mac_units=spec.full_precision.units)
+        acc=acc, out_b=out_b, mac_units=spec.full_precision.units, held=held)
     if len(cands) == 0:
         raise MappingError(
             f"layer {layer.name!r} ({layer.op}, in {list(layer.in_shape)}, out "
@@ -214,12 +218,12 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
     best, cycles, _evaluated = search(
         ORDER3[c.order], SPILLED[c.order], c.bound, c.dram, c.n_tiles, c.th, c.gt, c.ci, c.co,
         c.cm, c.cn, c.ck, c.cyc16, ho, g, cin_g, cout_g, wo, taps, row_w, in_rows, wb, ab, acc,
-        out_b, k_in, k_out, dram_latency_cycles(spec), spec.dram_bits_per_cycle)
+        out_b, k_in, k_out, dram_latency_cycles(spec), spec.dram_bits_per_cycle, *held)
     order, tiling, counts = _unpack(c, best, ORDERS)
     rows = np.empty((6, int(c.n_tiles[best])), np.int64)
     tile_rows(ORDER3[c.order[best]], c.cm[best], c.cn[best], c.ck[best], c.th[best], c.gt[best],
               c.ci[best], c.co[best], ho, g, cin_g, cout_g, wo, taps, row_w, in_rows, wb, ab,
-              acc, out_b, SPILLED[c.order[best]], c.cyc16[best], rows)
+              acc, out_b, SPILLED[c.order[best]], c.cyc16[best], *held, rows)
     sums = rows[:5].sum(axis=1).tolist()
     gt, th, ci, co = tiling
     sizes = {0: (th, gt, co, ci), 1: (ho % th, g % gt, cout_g % co, cin_g % ci)}
@@ -237,7 +241,8 @@ def _map_shape(layer: Layer, spec: ArraySpec) -> Schedule:
         n_tiles=rows.shape[1], dram_bits=int(c.dram[best]), compute_cycles=sums[3],
         load_bits=(sums[0], sums[1], sums[2]), store_bits=sums[4], gemms=tuple(gemms),
         cycles=int(cycles), make_tiles=partial(_build_tiles, layer, spec, engine, order, tiling,
-                                               counts, passes, wb, ab, acc, out_b))
+                                               counts, passes, wb, ab, acc, out_b, held),
+        held_out_bits=g * cout_g * ho * wo * out_b if held[1] else 0)
 
 
 def _subset(c: Candidates, keep: np.ndarray) -> Candidates:
@@ -264,18 +269,23 @@ def _unpack(c, i: int, orders: tuple[str, ...]) -> tuple[str, tuple[int, int, in
 
 def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
            tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-           wb: int, ab: int, acc: int, out_b: int) -> Schedule:
+           wb: int, ab: int, acc: int, out_b: int,
+           held: tuple[bool, bool] = (False, False)) -> Schedule:
     """The schedule of one candidate, tile by tile (the Python reference the
     compiled kernel is tested against)."""
-    tiles = _build_tiles(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b)
+    tiles = _build_tiles(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b,
+                         held)
+    g, _cin_g, cout_g, ho, wo, *_ = _geometry(layer)
     return Schedule.of_tiles(None, tiles, layer=layer.name, engine=engine, order=order,
                              tiling=tiling, counts=(counts["m"], counts["n"], counts["k"]),
-                             passes=passes)
+                             passes=passes,
+                             held_out_bits=g * cout_g * ho * wo * out_b if held[1] else 0)
 
 
 def _build_tiles(layer: Layer, spec: ArraySpec, engine: str, order: str,
                  tiling: tuple[int, int, int, int], counts: dict[str, int], passes: int,
-                 wb: int, ab: int, acc: int, out_b: int) -> tuple[Tile, ...]:
+                 wb: int, ab: int, acc: int, out_b: int,
+                 held: tuple[bool, bool] = (False, False)) -> tuple[Tile, ...]:
     """The tiles of one candidate in schedule order (see module doc)."""
     gt, th, ci, co = tiling
     g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
@@ -305,7 +315,7 @@ def _build_tiles(layer: Layer, spec: ArraySpec, engine: str, order: str,
         w_key, a_key = (ni, ki), (mi, ki, gi)
         lw = gsz * nt * kt * taps * wb if w_key != last_w else 0
         rows = rows_of[mt]
-        la = gsz * kt * rows * row_w * ab if a_key != last_a else 0
+        la = gsz * kt * rows * row_w * ab if a_key != last_a and not held[0] else 0
         last_w, last_a = w_key, a_key
         out_key = (mi, ni)
         outs = gsz * nt * mt * wo
@@ -313,7 +323,7 @@ def _build_tiles(layer: Layer, spec: ArraySpec, engine: str, order: str,
         lp = outs * acc if (ki > 0 and spilled and out_key in seen_out) else 0
         seen_out.add(out_key)
         final = ki == last_k
-        st = outs * out_b if final else (outs * acc if spilled else 0)
+        st = (0 if held[1] else outs * out_b) if final else (outs * acc if spilled else 0)
         ck = (mt, nt, kt, gsz)
         hit = compute_cache.get(ck)
         if hit is None:

@@ -28,6 +28,7 @@ from bnnarch.reuse import hook as reuse_hook
 from bnnarch.reuse.hook import ReuseHook
 from bnnarch.sim.engine import TimedLayer, run_tiles, run_tiles_fast
 from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
+from bnnarch.sim.residency import hold_plan
 from bnnarch.sim.result import LayerResult, SimResult
 from bnnarch.sim.timing import ceil_div
 from bnnarch.spec.array import ArraySpec
@@ -42,8 +43,9 @@ def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
     return spec.array.rows * spec.array.cols * spec.array.simd_bits
 
 
-def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy") -> LayerResult:
-    s = map_layer(layer, spec)
+def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy",
+                      held: tuple[bool, bool] = (False, False)) -> LayerResult:
+    s = map_layer(layer, spec, held)
     hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
     hs = hook.schedule(s)
     if engine_kind == "recurrence" and hs.cycles is not None:
@@ -64,6 +66,8 @@ def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy")
     gt, th, ci, co = s.tiling
     mapping = (f"order={s.order} tile(g={gt},rows={th},cin={ci},cout={co}) "
                f"tiles={s.n_tiles} passes={passes}")
+    if any(held):
+        mapping += " on-chip:" + "+".join(w for w, h in zip(("in", "out"), held, strict=True) if h)
     return LayerResult(
         name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits, engine=engine,
         cycles=timed.cycles, compute_cycles=timed.compute_cycles, stall_cycles=timed.stall_cycles,
@@ -92,13 +96,22 @@ def _rate(layer: Layer, spec: ArraySpec) -> int:
 
 
 def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
-                   engine_kind: str = "simpy") -> LayerResult:
+                   engine_kind: str = "simpy",
+                   held: tuple[tuple[bool, ...], bool] = ((), False)) -> LayerResult:
     elements = postproc_elements(layer)
     cycles = ceil_div(elements, _rate(layer, spec)) if elements else 0
     in_bits = layer.in_elems * data_bits * max(1, len(layer.inputs))
     out_bits = layer.out_elems * data_bits
     chunk = spec.buffers.activations.tile_bits
-    if layer.op == "reshape" or in_bits + out_bits <= spec.buffers.activations.capacity_bits:
+    if spec.buffers.activations.hold_bits > 0:
+        # with a hold region, only what is not held crosses DRAM
+        held_in, held_out = held
+        in_bits = layer.in_elems * data_bits * sum(1 for h in held_in if not h)
+        out_bits = 0 if held_out else out_bits
+        on_chip = in_bits + out_bits == 0
+    else:
+        on_chip = in_bits + out_bits <= spec.buffers.activations.capacity_bits
+    if layer.op == "reshape" or on_chip:
         tiles: list[Tile] = []
         reads = writes = 0
         total = cycles
@@ -122,25 +135,29 @@ def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
 
 
 @lru_cache(maxsize=131072)
-def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int, engine: str) -> LayerResult:
+def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int, engine: str,
+                  held: tuple[tuple[bool, ...], bool]) -> LayerResult:
     if layer.is_compute:
-        return _simulate_compute(layer, spec, engine)
-    return _simulate_post(layer, spec, data_bits, engine)
+        return _simulate_compute(layer, spec, engine, (bool(held[0]) and all(held[0]), held[1]))
+    return _simulate_post(layer, spec, data_bits, engine, held)
 
 
 ENGINES = ("simpy", "recurrence")
 
 
 def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1, *,
-                   engine: str = "simpy") -> LayerResult:
+                   engine: str = "simpy",
+                   held: tuple[tuple[bool, ...], bool] = ((), False)) -> LayerResult:
     """One layer on the design (cached on shape, bits and design, not name).
     ``engine``: ``simpy`` (the discrete-event model) or ``recurrence`` (the same
-    model computed directly; equal results, tested; used by searches)."""
+    model computed directly; equal results, tested; used by searches).
+    ``held``: per input, whether it is held on chip, and whether the output is
+    (bnnarch.sim.residency; a compute layer reads on chip when all inputs are)."""
     if engine not in ENGINES:
         raise SimError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     anon = replace(layer, name="", inputs=tuple("" for _ in layer.inputs))
     try:
-        r = _layer_cached(anon, spec, data_bits, engine)
+        r = _layer_cached(anon, spec, data_bits, engine, held)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}")) from None
     return replace(r, name=layer.name)
@@ -167,10 +184,12 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
         return simulate_any(spec, graph, precision)
     g = apply_precision(graph, precision or {})
     bits = output_bits(g, spec)
+    kept = hold_plan(g, spec, bits)
     layers: list[LayerResult] = []
     for layer in g:
         data_bits = max((bits.get(s, INPUT_BITS) for s in layer.inputs), default=INPUT_BITS)
-        layers.append(simulate_layer(layer, spec, data_bits, engine=engine))
+        held = (tuple(s in kept for s in layer.inputs), layer.name in kept)
+        layers.append(simulate_layer(layer, spec, data_bits, engine=engine, held=held))
     area = area_breakdown_mm2(spec) | reuse_hook.area_mm2(spec)
     total_area = sum(area.values())
     # leakage charged per layer on its cycles

@@ -44,15 +44,25 @@ class Buffer(Strict):
     banks: int = Field(default=1, ge=1, le=256)
     port_bits: int = Field(ge=1, le=65536, description="bits per cycle over all banks")
     double_buffered: bool = True
+    hold_kib: float = Field(
+        default=0, ge=0, le=65536,
+        description="activations only: KiB that keep whole feature maps on chip between "
+                    "layers (the rest stages DRAM tiles); 0 = every layer through DRAM")
 
     @property
     def capacity_bits(self) -> int:
         return int(self.capacity_kib * 1024 * 8)
 
     @property
+    def hold_bits(self) -> int:
+        return int(self.hold_kib * 1024 * 8)
+
+    @property
     def tile_bits(self) -> int:
-        """Bits one tile may occupy (half the buffer when double buffered)."""
-        return self.capacity_bits // 2 if self.double_buffered else self.capacity_bits
+        """Bits one staged tile may occupy: the capacity outside the hold region,
+        half of it when double buffered."""
+        staging = self.capacity_bits - self.hold_bits
+        return staging // 2 if self.double_buffered else staging
 
 
 class Buffers(Strict):
@@ -202,9 +212,18 @@ class ArraySpec(Strict):
             "activations": (a.cols if a.interconnect == "broadcast" else a.rows) * a.simd_bits,
             "outputs": a.rows * a.cols * a.acc_bits,
         }
+        for buf in ("weights", "outputs"):
+            if getattr(self.buffers, buf).hold_kib:
+                errs.append(FieldError(f"buffers.{buf}.hold_kib",
+                                       "only the activation buffer holds feature maps"))
+        act = self.buffers.activations
+        if act.hold_kib >= act.capacity_kib:
+            errs.append(FieldError("buffers.activations.hold_kib",
+                                   f"{act.hold_kib} KiB leaves nothing of the {act.capacity_kib} "
+                                   "KiB buffer to stage tiles from DRAM"))
         for buf, need in min_tiles.items():
             b = getattr(self.buffers, buf)
-            if b.tile_bits < need:
+            if 0 < b.tile_bits < need:
                 db = " (half of it, double buffered)" if b.double_buffered else ""
                 errs.append(FieldError(
                     f"buffers.{buf}.capacity_kib",

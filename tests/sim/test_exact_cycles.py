@@ -148,9 +148,9 @@ def test_recurrence_engine_equals_simpy_on_shipped_workloads():
     from bnnarch.workload.io import load_workload
 
     root = Path(__file__).resolve().parents[2]
-    for d in ("xnor32", "edge16_ws", "systolic128_os"):
+    for d in ("xnor32", "edge16_ws", "systolic128_os", "xnor32_hold"):
         spec = load_design(root / "designs" / f"{d}.yaml")
-        for w in ("resnet18", "cnv", "lfc"):
+        for w in ("resnet18", "cnv", "lfc", "digits_seg"):
             g = load_workload(root / "workloads" / f"{w}.json")
             a = simulate(spec, g, engine="simpy")
             b = simulate(spec, g, engine="recurrence")

@@ -41,7 +41,7 @@ DESIGNS = [
 ]
 
 
-def _setup(layer: Layer, spec):  # type: ignore[no-untyped-def]
+def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-def]
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
     geo = mapper._geometry(layer)
@@ -55,15 +55,20 @@ def _setup(layer: Layer, spec):  # type: ignore[no-untyped-def]
         sizes_n=mapper._candidates(cout_g, align) if g == 1 else [cout_g],
         sizes_g=mapper._candidates(g, 1) if g > 1 else [1],
         in_rows={t: mapper._in_rows(layer, t, h_in) for t in sizes_m}, passes=passes, wb=wb,
-        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units)
+        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held)
     return c, (wb, ab, passes, engine, acc, geo)
 
 
-@pytest.mark.parametrize("over", DESIGNS, ids=["small", "ws-single-out", "os-single-w"])
+CASES = ([(over, (False, False)) for over in DESIGNS]
+         + [(DESIGNS[1], held) for held in ((True, False), (False, True), (True, True))])
+
+
+@pytest.mark.parametrize("over,held", CASES, ids=["small", "ws-single-out", "os-single-w",
+                                                  "held-in", "held-out", "held-both"])
 @pytest.mark.parametrize("layer", LAYERS, ids=[x.name + x.op for x in LAYERS])
-def test_kernel_equals_python_reference_on_every_candidate(layer, over):
+def test_kernel_equals_python_reference_on_every_candidate(layer, over, held):
     spec = design(**over)
-    c, (wb, ab, passes, engine, acc, geo) = _setup(layer, spec)
+    c, (wb, ab, passes, engine, acc, geo) = _setup(layer, spec, held)
     assert len(c) > 0
     g, cin_g, cout_g, ho, wo, h_in, _w, taps, _ = geo
     k_in, k_out = buffer_slots(spec)
@@ -72,13 +77,15 @@ def test_kernel_equals_python_reference_on_every_candidate(layer, over):
     cycles = []
     for i in range(len(c)):
         order, tiling, counts = mapper._unpack(c, i, ORDERS)
-        ref = mapper._build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, ab)
+        ref = mapper._build(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, ab,
+                            held)
+        assert ref.dram_bits == int(c.dram[i])
         n = int(c.n_tiles[i])
         rows = np.zeros((6, n), np.int64)
         got = _kernel.tile_rows(
             ORDER3[c.order[i]], c.cm[i], c.cn[i], c.ck[i], c.th[i], c.gt[i], c.ci[i],
             c.co[i], ho, g, cin_g, cout_g, wo, taps, mapper._row_w(layer), in_rows, wb, ab, acc,
-            ab, bool(SPILLED[c.order[i]]), c.cyc16[i], rows)
+            ab, bool(SPILLED[c.order[i]]), c.cyc16[i], *held, rows)
         assert got == ref.n_tiles == n
         assert rows[:5].T.tolist() == [[t.load_w_bits, t.load_a_bits, t.load_psum_bits,
                                          t.compute_cycles, t.store_bits] for t in ref.tiles], \
@@ -98,7 +105,7 @@ def test_kernel_equals_python_reference_on_every_candidate(layer, over):
     best, best_cyc, evaluated = _kernel.search(
         ORDER3[c.order], SPILLED[c.order], c.bound, c.dram, c.n_tiles, c.th, c.gt,
         c.ci, c.co, c.cm, c.cn, c.ck, c.cyc16, ho, g, cin_g, cout_g, wo, taps,
-        mapper._row_w(layer), in_rows, wb, ab, acc, ab, k_in, k_out, lat, bw)
+        mapper._row_w(layer), in_rows, wb, ab, acc, ab, k_in, k_out, lat, bw, *held)
     assert (best_cyc, int(c.dram[best])) == min(cycles)[:2]
     assert 1 <= evaluated <= len(c)
 
