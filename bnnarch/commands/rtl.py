@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rtl", help="export and verify RTL of a design",
         description="Generate Verilog of an array design (PyRTL), verify it bit-exactly and "
                     "cycle-exactly against the golden model and the simulator's timing, "
-                    "replay it in Icarus, lint it with Verilator and synthesise a PE with Yosys.")
+                    "replay it in Icarus (optionally in a Verilator simulation), lint it with Verilator "
+                    "and synthesise a PE with Yosys.")
     p.add_argument("design", help="design spec YAML (array template)")
     p.add_argument("--out", "-o", required=True, help="output directory")
     p.add_argument("--verify", action="store_true", help="run the layer checks")
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    choices=["auto", "Simulation", "FastSimulation", "CompiledSimulation"])
     p.add_argument("--seed", type=int, default=0, help="seed of random operands")
     p.add_argument("--no-icarus", action="store_true", help="skip the Icarus replay")
+    p.add_argument("--verilator-sim", action="store_true",
+                   help="also build the testbenches with Verilator 5 (--binary) and compare "
+                        "its simulation with PyRTL and Icarus (a C++ build, ~5-20 s per testbench)")
     p.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--area-cache", help="synthesis cache JSON "
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             raise RtlError("--layers needs --workload")
         layers = builtin_layers()
     opts = FlowOptions(verify=args.verify, simulator=args.simulator, seed=args.seed,
-                       icarus=not args.no_icarus, lint=not args.no_lint,
+                       icarus=not args.no_icarus, verilator_sim=args.verilator_sim,
+                       lint=not args.no_lint,
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
                        skip_unsupported=bool(args.workload) and not names)
@@ -76,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
         mark = "ok" if not lay["failures"] else "FAIL"
         con.print(f"{mark:4} {lay['name']:<20} rtl {lay['rtl_cycles']} sim {lay['sim_cycles']} "
                   f"bit_exact={lay['bit_exact']} cycle_match={lay['cycle_match']} "
-                  f"icarus={lay['icarus']}", soft_wrap=True)
+                  f"icarus={lay['icarus']}"
+                  + (f" verilator={lay['verilator']}" if args.verilator_sim else ""),
+                  soft_wrap=True)
     for s in rep["skipped_layers"]:
         con.print(f"skip {s['name']:<20} {s['reason']}", soft_wrap=True)
     if rep["area"]:
         con.print(f"area: {rep['area']['cells']} cells, {rep['area']['area_mm2']:.4f} mm^2 "
                   f"({rep['area']['ge_per_pe']} GE per PE, {spec.technology.node_nm} nm)")
+    vsim = rep["tools"].get("verilator_sim")
+    if vsim:
+        con.print(f"verilator {rep['tools']['verilator_version']}: built and ran "
+                  f"{vsim['testbenches']} testbench(es) in {vsim['seconds']} s")
     con.print(f"wrote {out / 'report.json'} ({rep['seconds']} s)")
     if not result.ok:
         for f in result.failures:

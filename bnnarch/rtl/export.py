@@ -1,6 +1,11 @@
 """Verilog export, testbench, and the Icarus / Verilator runs (side effects:
 files and subprocesses; everything else in bnnarch.rtl is pure).
 
+The same testbench runs in Icarus (``run_icarus``) and, built by Verilator
+5 with ``--binary --timing``, as a compiled simulation (``run_verilator``);
+both print the same lines, compared with PyRTL's trace by ``compare_trace``
+and with each other by ``compare_lines``.
+
 The testbench replays the PyRTL run's stimulus (buffer images, start and cfg
 inputs per cycle) and prints every output once per cycle from an
 ``always @(posedge clk)`` block: at the rising edge that ends cycle i the
@@ -155,16 +160,21 @@ def run_icarus(workdir: Path, tb_v: str, timeout_s: float = 600) -> list[str]:
     return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]
 
 
-def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str],
-                   layer: int = 0) -> str | None:
-    """None if Icarus printed PyRTL's trace of run ``layer`` of the testbench
+def _layer_lines(lines: list[str], layer: int) -> list[str]:
+    """The printed lines of run ``layer`` of a testbench, without the tag."""
+    tag = f"{layer} "
+    return [ln[len(tag):] for ln in lines if ln.startswith(tag)]
+
+
+def compare_trace(arr: RtlArray, run: RunResult, lines: list[str], layer: int = 0,
+                  tool: str = "Icarus") -> str | None:
+    """None if ``tool`` printed PyRTL's trace of run ``layer`` of the testbench
     for every cycle, else the first difference (cycle, output, both values)."""
     names = arr.output_names
-    tag = f"{layer} "
-    lines = [ln[len(tag):] for ln in lines if ln.startswith(tag)]
+    lines = _layer_lines(lines, layer)
     n = len(run.trace["done"])
     if len(lines) < n:
-        return f"Icarus printed {len(lines)} cycles, PyRTL ran {n}"
+        return f"{tool} printed {len(lines)} cycles, PyRTL ran {n}"
     for t in range(n):
         fields = lines[t].split()
         if len(fields) != len(names) + 1 or int(fields[0]) != t:
@@ -174,9 +184,48 @@ def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str],
             try:
                 got = int(txt, 16)
             except ValueError:
-                return f"cycle {t}, output {name}: Icarus {txt!r} (unknown bits), PyRTL {want:#x}"
+                return f"cycle {t}, output {name}: {tool} {txt!r} (unknown bits), PyRTL {want:#x}"
             if got != want:
-                return f"cycle {t}, output {name}: Icarus {got:#x}, PyRTL {want:#x}"
+                return f"cycle {t}, output {name}: {tool} {got:#x}, PyRTL {want:#x}"
+    return None
+
+
+def compare_icarus(arr: RtlArray, run: RunResult, lines: list[str],
+                   layer: int = 0) -> str | None:
+    """``compare_trace`` for Icarus's lines."""
+    return compare_trace(arr, run, lines, layer, "Icarus")
+
+
+def compare_lines(arr: RtlArray, lines: list[str], ref: list[str], layer: int = 0,
+                  tool: str = "Verilator", ref_tool: str = "Icarus") -> str | None:
+    """None if two simulators printed the same values for every cycle of run
+    ``layer`` of one testbench, else the first difference."""
+    names = arr.output_names
+    got, want = _layer_lines(lines, layer), _layer_lines(ref, layer)
+    if len(got) != len(want):
+        return f"{tool} printed {len(got)} cycles, {ref_tool} {len(want)}"
+    for t, (a, b) in enumerate(zip(got, want, strict=True)):
+        fa, fb = a.split(), b.split()
+        if len(fa) != len(names) + 1 or len(fb) != len(names) + 1:
+            return f"cycle {t}: malformed testbench line {a[:120]!r} / {b[:120]!r}"
+        for name, x, y in zip(["cycle", *names], fa, fb, strict=True):
+            try:
+                same = int(x, 16) == int(y, 16)
+            except ValueError:
+                same = x == y
+            if not same:
+                return f"cycle {t}, output {name}: {tool} {x}, {ref_tool} {y}"
+    return None
+
+
+def done_cycle(arr: RtlArray, lines: list[str], layer: int = 0) -> int | None:
+    """The cycle count to ``done`` (``bnnarch.rtl.run``) of run ``layer`` as a
+    simulator printed it: the first cycle whose ``done`` is 1, or None."""
+    col = 1 + arr.output_names.index("done")
+    for ln in _layer_lines(lines, layer):
+        fields = ln.split()
+        if fields[col] == "1":
+            return int(fields[0])
     return None
 
 
@@ -188,3 +237,51 @@ def verilator_lint(design_v: Path, timeout_s: float = 300) -> ToolResult:
              design_v.parent, timeout_s)
     msg = (p.stdout + p.stderr).strip()
     return ToolResult(p.returncode == 0, msg[:4000])
+
+
+VERILATOR_MIN_MAJOR = 5
+"""``--binary`` and ``--timing`` (the testbench's delays) need Verilator 5."""
+
+VERILATOR_BUILD = ("--binary", "--timing", "-j", "0",
+                   "-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0")
+"""C++ at -O0 on all cores: the replays are short, the build dominates
+(measured idle: rtl_small's testbench 16 -> 6 s, rtl_8x8's 47 -> 10 s, against
+Verilator's default -Os on one job)."""
+
+
+def verilator_version(timeout_s: float = 60) -> str:
+    """The installed Verilator's version; RtlError when it is missing or
+    older than 5 (no ``--binary`` / ``--timing``)."""
+    verilator = _need("verilator")
+    p = _run([verilator, "--version"], Path.cwd(), timeout_s)
+    text = (p.stdout + p.stderr).strip()
+    words = text.split()
+    version = words[1] if len(words) > 1 and words[0] == "Verilator" else ""
+    major = version.split(".")[0]
+    if p.returncode or not major.isdigit():
+        raise RtlError(f"verilator --version failed or printed no version: {text[:200]!r}")
+    if int(major) < VERILATOR_MIN_MAJOR:
+        raise RtlError(f"verilator {version} is too old for the Verilator simulation: "
+                       f"--binary and --timing need Verilator {VERILATOR_MIN_MAJOR} or newer "
+                       "(or leave out --verilator-sim)")
+    return version
+
+
+def run_verilator(workdir: Path, tb_v: str, timeout_s: float = 1800) -> list[str]:
+    """Build the testbench (it ``include``s the design) with Verilator into
+    ``verilator_<testbench>/`` (``--binary --timing``, see ``VERILATOR_BUILD``),
+    run it in ``workdir`` (it reads the buffer images there) and return the
+    printed lines: the same lines ``run_icarus`` returns for that testbench."""
+    verilator = _need("verilator")
+    workdir = Path(workdir).resolve()  # the tools run with cwd=workdir: no relative paths
+    mdir = workdir / f"verilator_{Path(tb_v).stem}"
+    p = _run([verilator, *VERILATOR_BUILD, "--top-module", "tb", "-Mdir", str(mdir),
+              "-o", "verilated_tb", tb_v], workdir, timeout_s)
+    if p.returncode:
+        log = (p.stderr.strip() or p.stdout.strip())[:2000]
+        raise RtlError(f"verilator --binary failed on {tb_v} (exit {p.returncode}):\n{log}")
+    p = _run([str(mdir / "verilated_tb")], workdir, timeout_s)
+    if p.returncode:
+        raise RtlError(f"the Verilator-built simulation of {tb_v} failed (exit {p.returncode}):"
+                       f"\n{(p.stderr + p.stdout).strip()[:2000]}")
+    return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]

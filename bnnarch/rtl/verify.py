@@ -11,7 +11,8 @@
    mapper's ``compute_cycles`` (each distinct tile shape is run once on random
    operands and counted with its multiplicity);
 3. (``bnnarch.rtl.export``) the Verilog testbench replays the run in Icarus
-   and matches PyRTL cycle by cycle.
+   and (optionally) as a Verilator-built simulation, each matching PyRTL
+   cycle by cycle (and Verilator matching Icarus).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class LayerCheck:
     cells: int | None = None
     area_mm2: float | None = None
     icarus: str | None = None  # "match", "skipped", or the first difference
+    verilator: str | None = None  # same, for the Verilator simulation (None: not asked)
 
     @property
     def rtl_cycles(self) -> int | None:
@@ -125,7 +127,9 @@ class LayerCheck:
 
     @property
     def ok(self) -> bool:
-        return self.bit_exact and self.cycle_match and self.icarus in (None, "match", "skipped")
+        replays = (self.icarus, self.verilator)
+        return self.bit_exact and self.cycle_match and all(
+            r in (None, "match", "skipped") for r in replays)
 
     def failures(self) -> list[str]:
         out = []
@@ -142,6 +146,8 @@ class LayerCheck:
                        f"tiles, simulator {self.sim_cycles} ({self.mapping})")
         if self.icarus not in (None, "match", "skipped"):
             out.append(f"layer {self.name!r}: Icarus differs from PyRTL at {self.icarus}")
+        if self.verilator not in (None, "match", "skipped"):
+            out.append(f"layer {self.name!r}: Verilator simulation differs at {self.verilator}")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -149,7 +155,8 @@ class LayerCheck:
             "name": self.name, "bit_exact": self.bit_exact, "cycle_match": self.cycle_match,
             "rtl_cycles": self.rtl_cycles, "sim_cycles": self.sim_cycles,
             "cells": self.cells, "area_mm2": self.area_mm2, "data": self.data,
-            "mapping": self.mapping, "icarus": self.icarus, "seconds": self.seconds,
+            "mapping": self.mapping, "icarus": self.icarus,
+            "verilator": self.verilator, "seconds": self.seconds,
             "whole_layer": None if self.whole is None else {
                 "tile": list(self.whole.tile), "rtl_cycles": self.whole.rtl_cycles,
                 "sim_cycles": self.whole.sim_cycles, "bit_exact": self.whole.bit_exact,
