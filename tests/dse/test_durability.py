@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from bnnarch.dse import load_study, open_study
 from bnnarch.dse._storage import OWNER_ATTR
 from tests.dse.conftest import REPO, cli, popen, write_spec
@@ -35,28 +37,36 @@ def _snapshot(spec_path: Path, *, sweep: bool = True) -> list[tuple]:
              t.user_attrs.get("fail_reason")) for t in study.get_trials()]
 
 
-def test_kill_9_then_rerun_completes_the_budget_exactly(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, name="killme", design=XNOR32, workload=RESNET, sampler="random",
-                      trials=24, seed=5, hardware={
+@pytest.mark.parametrize("command,sampler,trials", [
+    ("sweep", "random", 200),   # grid/random: trials written through SQLAlchemy Core
+    ("explore", "nsga2", 60),   # samplers with memory: Optuna's ask/tell
+])
+def test_kill_9_then_rerun_completes_the_budget_exactly(tmp_path: Path, command: str,
+                                                        sampler: str, trials: int) -> None:
+    extra = {"sampler": {"name": "nsga2", "population_size": 8}} if sampler == "nsga2" \
+        else {"sampler": sampler}
+    spec = write_spec(tmp_path, name="killme", design=XNOR32, workload=RESNET, **extra,
+                      trials=trials, seed=5, hardware={
                           "array.rows": {"low": 4, "high": 96}, "array.cols": {"low": 4, "high": 96},
                           "array.simd_bits": [16, 32, 64, 128]})
+    sweep = command == "sweep"
     db = tmp_path / "runs" / "killme.db"
-    proc = popen("sweep", str(spec), "--no-progress")
+    proc = popen(command, str(spec), "--no-progress")
     deadline = time.time() + 120
     while time.time() < deadline and _states(db).get("COMPLETE", 0) < 5:
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = _snapshot(spec)
+    before = _snapshot(spec, sweep=sweep)
     done_before = [t for t in before if t[1] == "COMPLETE"]
-    assert 5 <= len(done_before) < 24
+    assert 5 <= len(done_before) < trials
     running = [t[0] for t in before if t[1] == "RUNNING"]
 
-    cli("sweep", str(spec), "--no-progress")
-    after = _snapshot(spec)
-    assert len(after) == 24
-    assert [t[0] for t in after] == list(range(24))  # no trial duplicated
+    cli(command, str(spec), "--no-progress")
+    after = _snapshot(spec, sweep=sweep)
+    assert len(after) == trials
+    assert [t[0] for t in after] == list(range(trials))  # no trial duplicated
     by_num = {t[0]: t for t in after}
     for t in done_before:  # no finished trial lost or changed
         assert by_num[t[0]] == t
@@ -64,8 +74,8 @@ def test_kill_9_then_rerun_completes_the_budget_exactly(tmp_path: Path) -> None:
         assert by_num[n][1] == "FAIL" and "died" in by_num[n][4]
     assert all(t[1] in ("COMPLETE", "FAIL", "PRUNED") for t in after)
     # a rerun after the budget is met adds nothing
-    cli("sweep", str(spec), "--no-progress")
-    assert _snapshot(spec) == after
+    cli(command, str(spec), "--no-progress")
+    assert _snapshot(spec, sweep=sweep) == after
 
 
 def _grid_spec(tmp: Path, name: str) -> Path:
