@@ -78,19 +78,24 @@ def test_kill_9_then_rerun_completes_the_budget_exactly(tmp_path: Path, command:
     assert _snapshot(spec, sweep=sweep) == after
 
 
+# big enough (~2 s of trials) that a second worker process is up before the first is done
+GRID = {"array.rows": [8, 12, 16, 24, 32, 48, 64, 96], "array.cols": [8, 12, 16, 24, 32, 48, 64, 96],
+        "array.simd_bits": [32, 64, 128]}
+GRID_POINTS = 8 * 8 * 3
+
+
 def _grid_spec(tmp: Path, name: str) -> Path:
-    return write_spec(tmp, name=name, design=XNOR32, workload=RESNET, hardware={
-        "array.rows": [8, 16, 32, 64], "array.cols": [16, 24, 32, 48], "array.simd_bits": [32, 64]})
+    return write_spec(tmp, name=name, design=XNOR32, workload=RESNET, hardware=GRID)
 
 
 def _check_grid(spec_path: Path) -> set[str]:
     spec = load_study(spec_path, sweep=True)
     trials = open_study(spec, storage=None, create=False).get_trials()
-    assert len(trials) == spec.trials == 32
-    assert sorted(t.number for t in trials) == list(range(32))
+    assert len(trials) == spec.trials == GRID_POINTS
+    assert sorted(t.number for t in trials) == list(range(GRID_POINTS))
     assert all(t.state.name == "COMPLETE" for t in trials)
     points = {tuple(sorted(t.params.items())) for t in trials}
-    assert len(points) == 32  # every grid point exactly once
+    assert len(points) == GRID_POINTS  # every grid point exactly once
     return {t.system_attrs[OWNER_ATTR] for t in trials}
 
 

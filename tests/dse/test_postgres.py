@@ -29,6 +29,7 @@ from tests.dse.test_core_trials import (
     check_fast_path_equals_optuna_api,
     check_finished_trial_not_overwritten,
 )
+from tests.dse.test_durability import GRID, GRID_POINTS
 
 pytestmark = pytest.mark.postgres
 
@@ -128,9 +129,7 @@ def pg_url() -> Iterator[str]:
 
 def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None:
     spec_path = write_spec(tmp_path, name="pg", design=str(REPO / "designs" / "xnor32.yaml"),
-                           workload=str(REPO / "workloads" / "resnet18.json"), hardware={
-                               "array.rows": [8, 16, 32, 64], "array.cols": [16, 24, 32, 48],
-                               "array.simd_bits": [32, 64]})
+                           workload=str(REPO / "workloads" / "resnet18.json"), hardware=GRID)
     procs = [popen("sweep", str(spec_path), "--storage", pg_url, "--no-progress")
              for _ in range(2)]
     for p in procs:
@@ -138,9 +137,9 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None
         assert p.returncode == 0, err
     spec = load_study(spec_path, sweep=True)
     trials = open_study(spec, storage=pg_url, create=False).get_trials()
-    assert sorted(t.number for t in trials) == list(range(32))
+    assert sorted(t.number for t in trials) == list(range(GRID_POINTS))
     assert all(t.state.name == "COMPLETE" for t in trials)
-    assert len({tuple(sorted(t.params.items())) for t in trials}) == 32
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == GRID_POINTS
     assert len({t.system_attrs[OWNER_ATTR] for t in trials}) == 2
     assert not (tmp_path / "runs" / "pg.db").exists()  # nothing went to the SQLite default
 
