@@ -28,6 +28,7 @@ DEFAULT = (
     ("workloads/lfc.json", "designs/xnor32.yaml", "designs/finn_lfc.yaml"),
     ("workloads/cnv.json", "designs/xnor32.yaml", "designs/finn_cnv.yaml"),
     ("workloads/cnv.json", "designs/xnor32.yaml", "designs/finn_cnv_pynq.yaml"),
+    ("workloads/digits_bnn.json", "designs/xnor32.yaml", "designs/finn_resnet_digits.yaml"),
 )
 HEADER = ("workload", "design", "template", "MHz", "frames/s", "latency us", "energy uJ/frame",
           "TOPS/W", "area mm2")

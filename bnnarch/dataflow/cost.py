@@ -14,9 +14,15 @@ Actions per frame:
   after reading them from the threshold memory.
 * SWU: every input pixel written into the line buffer once, every window
   read out of it (K*K*Cin*a_bits bits), SRAM energy of the buffer's size.
-* Max-pool: one comparison per window element (a_bits full-adder bits;
+* Upsample: a line buffer of two input rows, every input pixel written once
+  and read once per output pixel.
+* Max/avg-pool: one comparison (or addition) per window element (a_bits full-adder bits;
   a binary max is an OR, counted the same), line buffer as for the SWU.
-* FIFOs: every item written and read once (SRAM energy of the FIFO's size).
+* Add (FINN AddStreams): one ``out_bits`` addition per output element;
+  concat: no arithmetic (a multiplexer), only its FIFOs.
+* FIFOs: every item written and read once (SRAM energy of the FIFO's size),
+  in every FIFO of a forked stream — the bypass FIFO of a residual branch is
+  priced like any other.
 * Leakage: per stage, its area x the table's leakage density x the frame's
   steady-state period (II cycles).
 
@@ -55,14 +61,15 @@ def threshold_bits(s: Stage, spec: DataflowSpec) -> int:
 
 
 def line_buffer_bits(s: Stage) -> int:
-    if s.kind not in ("swu", "pool"):
+    if s.kind not in ("swu", "pool", "upsample"):
         return 0
-    bits = s.a_bits if s.kind == "pool" else s.out_bits
+    bits = s.a_bits if s.kind in ("pool", "upsample") else s.out_bits
     return s.line_rows * s.win * s.in_channels * bits
 
 
 def fifo_bits(s: Stage) -> int:
-    return s.out_depth * s.item_bits
+    """Bits of every FIFO the stage writes (several when its stream forks)."""
+    return sum(int(depth) * s.item_bits for _, depth in s.out_fifos)
 
 
 def _kib(bits: int) -> float:
@@ -89,7 +96,7 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
             tb = threshold_bits(s, spec)
             e["sram_thresholds"] += outs * s.thresholds * acc * t.sram_access_pj_per_bit(
                 _kib(tb // s.pe))
-    elif s.kind in ("swu", "pool"):
+    elif s.kind in ("swu", "pool", "upsample"):
         lb = line_buffer_bits(s)
         bits = lb // (s.line_rows * s.win)  # bits of one input pixel
         pj = t.sram_access_pj_per_bit(_kib(lb))
@@ -99,8 +106,11 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
             e["pool"] += s.out_natural * s.k * s.k * s.channels * s.a_bits * t.fa_bit_pj
     elif s.kind == "threshold":
         e["threshold"] += s.out_natural * s.channels * s.thresholds * acc * t.fa_bit_pj
-    fb = fifo_bits(s)
-    e["fifo"] += 2 * s.out_items * s.item_bits * t.sram_access_pj_per_bit(_kib(fb))
+    elif s.kind == "add":
+        e["add"] += s.out_natural * s.channels * s.out_bits * t.fa_bit_pj
+    for _, depth in s.out_fifos:
+        fb = int(depth) * s.item_bits
+        e["fifo"] += 2 * s.out_items * s.item_bits * t.sram_access_pj_per_bit(_kib(fb))
     return e
 
 
@@ -116,13 +126,16 @@ def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Count
                                     + s.pe * s.thresholds * acc * GE_FA)
         a["weight_mem"] += t.sram_area_um2(weight_bits(s))
         a["threshold_mem"] += t.sram_area_um2(threshold_bits(s, spec))
-    elif s.kind in ("swu", "pool"):
+    elif s.kind in ("swu", "pool", "upsample"):
         a["line_buffer"] += t.sram_area_um2(line_buffer_bits(s))
         if s.kind == "pool":
             a["pool_logic"] += t.ge_um2(s.channels * s.a_bits * (GE_FA + GE_DFF))
     elif s.kind == "threshold":
         a["threshold_logic"] += t.ge_um2(s.pe * s.thresholds * acc * GE_FA)
-    a["fifo"] += t.sram_area_um2(fifo_bits(s))
+    elif s.kind == "add":
+        a["add_logic"] += t.ge_um2(s.channels * s.out_bits * GE_FA)
+    for _, depth in s.out_fifos:
+        a["fifo"] += t.sram_area_um2(int(depth) * s.item_bits)
     return a
 
 

@@ -10,6 +10,14 @@ input FIFO is ``wait_in``, time blocked on a full output FIFO (or a full
 line buffer) is ``wait_out``; an SWU / max-pool runs a reader and a writer
 concurrently and their waits are added. Frames stream back to back; the
 host keeps sending while the first stage accepts.
+
+A forked stream is written into each consumer's FIFO in turn (the producer
+blocks while any is full); a join (add / concat) takes one item from each of
+its input FIFOs in turn, is busy, then puts its output. When the FIFO on a
+short (bypass) branch of a join is too shallow, the fork blocks on it while
+the long branch still needs input: the pipeline deadlocks, which the engine
+detects (no event left) and reports naming the full FIFOs and the stages
+waiting on empty ones — it never hangs.
 """
 
 from __future__ import annotations
@@ -33,12 +41,15 @@ class Fifo(simpy.Store):
         self.name = name
         self.peak = 0
         self.puts = 0
+        self.first_put = -1  # cycle of the first item written
 
     def _do_put(self, event: Any) -> Any:
         r = super()._do_put(event)
         self.peak = max(self.peak, len(self.items))
         if event.triggered:
             self.puts += 1
+            if self.first_put < 0:
+                self.first_put = int(self._env.now)
         return r
 
 
@@ -82,11 +93,26 @@ class PipelineRun:
     stats: dict[str, StageStats]
     fifo_peaks: dict[str, int]
     fifo_depths: dict[str, int]
+    fifo_first_put: dict[str, int] = field(default_factory=dict)
 
 
-def _put(env: simpy.Environment, fifo: Fifo, item: Any, st: StageStats, f: int):
+class PipelineDeadlock(SimError):
+    """No stage can move: ``full`` FIFOs block their producers while
+    ``starved`` FIFOs leave their consumers waiting."""
+
+    def __init__(self, message: str, full: tuple[str, ...], starved: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.full = full
+        self.starved = starved
+
+
+def _put(env: simpy.Environment, fifo: Fifo | list[Fifo], item: Any, st: StageStats, f: int):
     t0 = env.now
-    yield fifo.put(item)
+    if isinstance(fifo, Fifo):
+        yield fifo.put(item)
+    else:  # a forked stream: every consumer's FIFO in turn
+        for q in fifo:
+            yield q.put(item)
     st.wait_out[f] += int(env.now - t0)
 
 
@@ -140,8 +166,9 @@ def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: Stage
 
 def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
               frames: int):
-    """SWU or max-pool: a reader filling a line buffer of ``line_rows`` input
-    rows and a writer emitting windows as soon as their last pixel is in."""
+    """SWU, pool or upsample: a reader filling a line buffer of ``line_rows``
+    input rows and a writer emitting windows (an upsample: each input pixel
+    ``up`` x ``up`` times) as soon as their last pixel is in."""
     P = s.hin * s.win
     cap = s.line_rows * s.win
     state = {"read": 0, "freed": 0}
@@ -173,9 +200,9 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
         for f in range(frames):
             base = f * P
             for r in range(s.hout):
-                last_row = min(s.hin - 1, r * s.stride - s.pad + (s.k - 1) * s.dil)
+                last_row = min(s.hin - 1, r // s.up * s.stride - s.pad + (s.k - 1) * s.dil)
                 for c in range(s.wout):
-                    last_col = min(s.win - 1, c * s.stride - s.pad + (s.k - 1) * s.dil)
+                    last_col = min(s.win - 1, c // s.up * s.stride - s.pad + (s.k - 1) * s.dil)
                     need = base + last_row * s.win + last_col + 1
                     while state["read"] < need:
                         t0 = env.now
@@ -188,7 +215,7 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
                         yield from _put(env, out, f, st, f)
                         pending = 0
                 # rows no later window of this frame needs
-                keep_from = (r + 1) * s.stride - s.pad
+                keep_from = (r + 1) // s.up * s.stride - s.pad
                 state["freed"] = base + (P if r == s.hout - 1 else
                                          max(0, min(s.hin, keep_from)) * s.win)
                 freed_rows.fire()
@@ -198,36 +225,98 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
     yield env.process(writer())
 
 
-_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "swu": _windowed, "pool": _windowed}
+def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Fifo, st: StageStats,
+          frames: int):
+    """Add / concat: one item from every input FIFO per output pixel."""
+    pending = 0
+    for f in range(frames):
+        for _ in range(s.out_natural):
+            for q in inps:
+                yield from _get(env, q, st, f)
+            st.begin(f, env.now)
+            st.busy[f] += s.item_cycles
+            yield env.timeout(s.item_cycles)
+            pending += 1
+            if pending == s.out_group:
+                yield from _put(env, out, f, st, f)
+                pending = 0
+        st.done[f] = int(env.now)
+
+
+_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "swu": _windowed, "pool": _windowed,
+          "upsample": _windowed}
+_JOINS = {"add": _join, "concat": _join}
+
+
+def _deadlock(frames: int, fifos: dict[str, Fifo], writer: dict[str, str],
+              reader: dict[str, str]) -> PipelineDeadlock:
+    """The deadlock's core: a stage waiting on an empty input FIFO while
+    another of its inputs is full (a join whose bypass FIFO filled up)."""
+    full = tuple(n for n, q in fifos.items() if q.put_queue and len(q.items) >= q.capacity)
+    starved = tuple(n for n, q in fifos.items() if q.get_queue and not q.items)
+    core = [f"{reader[m]!r} waits on empty FIFO {m!r} while its FIFO {n!r} (from {writer[n]!r}) "
+            f"is full ({len(fifos[n].items)}/{fifos[n].capacity})"
+            for m in starved for n in full if m in reader and reader.get(n) == reader[m]]
+    if not core:
+        core = [f"FIFO {n!r} is full and blocks {writer[n]!r}" for n in full[:3]]
+    others = len(full) - sum(1 for n in full if any(repr(n) in c for c in core))
+    msg = f"pipeline deadlocked before finishing {frames} frame(s)"
+    if core:
+        msg += ": " + "; ".join(core)
+    if others > 0:
+        msg += f" ({others} more FIFO(s) full upstream)"
+    return PipelineDeadlock(msg, full, starved)
 
 
 def run_pipeline(stages: list[Stage], frames: int, until: int | None = None) -> PipelineRun:
-    """Stream ``frames`` frames through the stages; the sink drains at once."""
+    """Stream ``frames`` frames through the stages; the sinks drain at once.
+
+    FIFO depths may be ``math.inf`` (the simulator's run that derives bypass
+    depths). Raises :class:`PipelineDeadlock` when no stage can move."""
     if frames < 1:
         raise SimError('"frames" must be > 0.')
     env = simpy.Environment()
-    fifos: list[Fifo] = [Fifo(env, s.out_depth, s.out_fifo) for s in stages]
+    fifos: dict[str, Fifo] = {}
+    writer: dict[str, str] = {}
+    for s in stages:
+        for name, depth in s.out_fifos:
+            fifos[name] = Fifo(env, depth, name)  # type: ignore[arg-type]
+            writer[name] = s.name
+    reader = {n: s.name for s in stages for n in s.in_fifos}
     stats = {s.name: StageStats.new(frames) for s in stages}
     completion = [0] * frames
+
+    def outs(s: Stage) -> Fifo | list[Fifo]:
+        qs = [fifos[n] for n, _ in s.out_fifos]
+        return qs[0] if len(qs) == 1 else qs
+
     src = stages[0]
-    env.process(_source(env, src, fifos[0], stats[src.name], frames))
-    for j, s in enumerate(stages[1:], start=1):
-        env.process(_PROCS[s.kind](env, s, fifos[j - 1], fifos[j], stats[s.name], frames))
-    last = stages[-1]
+    env.process(_source(env, src, outs(src), stats[src.name], frames))
+    for s in stages[1:]:
+        if s.kind in _JOINS:
+            env.process(_JOINS[s.kind](env, s, [fifos[n] for n in s.in_fifos], outs(s),
+                                       stats[s.name], frames))
+        else:
+            env.process(_PROCS[s.kind](env, s, fifos[s.in_fifos[0]], outs(s), stats[s.name],
+                                       frames))
+    sinks = [(fifos[n], s.out_items) for s in stages for n, _ in s.out_fifos if n not in reader]
 
-    def sink():
+    def sink(q: Fifo, n_items: int):  # the host drains every output stream on its own
         for f in range(frames):
-            for _ in range(last.out_items):
-                yield fifos[-1].get()
-            completion[f] = int(env.now)
+            for _ in range(n_items):
+                yield q.get()
+            completion[f] = max(completion[f], int(env.now))
 
-    done = env.process(sink())
+    procs = [env.process(sink(q, n)) for q, n in sinks]
+    done = procs[0] if len(procs) == 1 else simpy.AllOf(env, procs)
     try:
         env.run(until=done if until is None else until)
     except RuntimeError:  # no events left before the sink finished
-        raise SimError(f"pipeline deadlocked before finishing {frames} frame(s)") from None
+        raise _deadlock(frames, fifos, writer, reader) from None
     if not done.triggered:
         raise SimError(f"pipeline did not finish {frames} frame(s) within {until} cycles "
                        "(deadlock?)")
     return PipelineRun(frames, tuple(completion), stats,
-                       {q.name: q.peak for q in fifos}, {q.name: q.capacity for q in fifos})
+                       {n: q.peak for n, q in fifos.items()},
+                       {n: q.capacity for n, q in fifos.items()},
+                       {n: q.first_put for n, q in fifos.items()})

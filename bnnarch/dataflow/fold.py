@@ -6,7 +6,9 @@ explicitly gets the cheapest legal folding (PE | MH, SIMD | MW, fewest
 PE x SIMD lanes, then fewest PEs — a PE costs an accumulator and threshold
 comparators, a SIMD lane only an XNOR and a popcount input) whose MVTU *and*
 SWU cycles per frame are <= T. If none reaches T the fastest folding is
-taken and the result says the target is not met. A budget (total lanes or
+taken and the result says the target is not met. On a residual or
+concatenating network the target holds for every stage of every branch
+(joins and pools are fixed stages that count towards the II bound). A budget (total lanes or
 total modelled area) is met by a binary search on T for the smallest II
 whose folding fits.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bnnarch.dataflow.plan import build_stages, chain
+from bnnarch.dataflow.plan import JOINS, build_stages, consumers, fused_threshold, layers_of
 from bnnarch.dataflow.timing import (
     effective_bits,
     mvtu_cycles,
@@ -127,12 +129,21 @@ def fold_layer(layer: Layer, target: int, spec: DataflowSpec, origin: str = "tar
 
 
 def _fixed_stages(layers: list[Layer]) -> tuple[tuple[str, int], ...]:
+    """(stage, stall-free cycles/frame) of the stages the pass cannot fold:
+    pools and upsamples (a pixel read and a pixel written per cycle),
+    standalone thresholds, joins (add: a pixel per cycle; concat: an
+    input pixel vector per cycle)."""
+    by = {layer.name: layer for layer in layers}
+    cons = consumers(layers)
     out = []
-    for i, layer in enumerate(layers):
-        if layer.op == "maxpool":
+    for layer in layers:
+        if layer.op in ("maxpool", "avgpool", "upsample"):
             out.append((layer.name, pool_cycles(layer)))
-        elif layer.op == "threshold" and not (i > 0 and layers[i - 1].is_compute):
+        elif layer.op == "threshold" and not fused_threshold(layer, by, cons):
             out.append((layer.name, threshold_cycles(layer, layer.out_shape[0])))
+        elif layer.op in JOINS:
+            per_pixel = 1 if layer.op == "add" else len(layer.inputs)
+            out.append((layer.name, layer.out_shape[1] * layer.out_shape[2] * per_pixel))
     return tuple(out)
 
 
@@ -156,7 +167,7 @@ def fold(spec: DataflowSpec, graph: WorkloadGraph) -> FoldResult:
     errs = workload_errors(spec, graph)
     if errs:
         raise SpecError(f"design {spec.name!r} on workload {graph.name!r}", errs)
-    layers = chain(graph)
+    layers = layers_of(graph)
     fixed = _fixed_stages(layers)
     f = spec.folding
     if f.budget is None:

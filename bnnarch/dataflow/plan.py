@@ -1,8 +1,9 @@
 # ruff: noqa: C408 - stage fields are gathered as keyword dicts
 """Workload + design + folding -> the pipeline's stages (plain values).
 
-A dataflow design runs a *chain* of layers: every layer takes the previous
-one's output (the FINN topologies SFC/LFC/CNV are chains). Stages:
+A dataflow design runs a directed acyclic graph of layers: chains (FINN's
+SFC/LFC/CNV) and residual / concatenating networks (FINN's ResNet-50 style).
+Stages:
 
 * ``input``       host stream, ``input_bits_per_cycle`` wide;
 * ``<conv>.swu``  sliding-window unit of a convolution, then ``<conv>`` its MVTU;
@@ -11,7 +12,20 @@ one's output (the FINN topologies SFC/LFC/CNV are chains). Stages:
 * ``<thr>``       thresholding unit, only when a threshold layer does not
   follow a compute layer (otherwise it is fused into that MVTU, as in FINN:
   batch-norm + sign folded into per-channel integer thresholds);
+* ``<add>`` / ``<concat>`` join stages (FINN's AddStreams / StreamingConcat):
+  one FIFO per input, one pixel vector taken from every input per output
+  pixel; an add takes one cycle per pixel (all channels in parallel), a
+  concat one cycle per input pixel vector;
+* ``<upsample>`` nearest-neighbour upsampling (FINN's UpsampleNearestNeighbour):
+  the line-buffered reader, one output pixel written per cycle;
 * reshape layers are free (a flatten of the stream).
+
+A layer whose output feeds several layers forks its stream (FINN's
+DuplicateStreams, here without a stage of its own): the producer writes each
+item into every consumer's FIFO, blocking while any of them is full. The
+FIFO in front of each input of a join is the *bypass* FIFO of that branch;
+its depth is ``fifo.depths.<join>`` when given, otherwise derived by the
+simulator (``bnnarch.dataflow.simulate``) from the branches' timing.
 
 Items on a FIFO are pixel vectors, except in front of a fully connected
 layer, where the producer emits the whole input vector as one item.
@@ -35,7 +49,9 @@ from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
 
-SUPPORTED = ("conv2d", "linear", "maxpool", "threshold", "reshape")
+SUPPORTED = ("conv2d", "linear", "maxpool", "avgpool", "upsample", "threshold", "reshape",
+             "add", "concat")
+JOINS = ("add", "concat")
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ class Stage:
     """One SimPy process of the pipeline and the FIFO behind it."""
 
     name: str
-    kind: str  # source | swu | pool | mvtu | threshold
+    kind: str  # source | swu | pool | upsample | mvtu | threshold | add | concat
     layer: str  # workload layer ('' for the host input)
     in_items: int  # items taken from the input FIFO per frame
     out_natural: int  # natural outputs per frame (pixels, windows, vectors)
@@ -60,6 +76,7 @@ class Stage:
     stride: int = 1
     pad: int = 0
     dil: int = 1
+    up: int = 1  # upsample factor (an output row/column per 1/up input row/column)
     read_cycles: int = 0  # per input pixel
     line_rows: int = 0
     # source
@@ -78,6 +95,15 @@ class Stage:
     thresholds: int = 0  # thresholds per output channel (0: pass-through)
     channels: int = 0  # channels of one output pixel
     in_channels: int = 0
+    # wiring: FIFOs read (one per input, several for a join) and further
+    # output FIFOs (name, depth) of a forked stream
+    in_fifos: tuple[str, ...] = ()
+    more_outs: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def out_fifos(self) -> tuple[tuple[str, int], ...]:
+        """Every (FIFO, depth) this stage writes: more than one when its stream forks."""
+        return ((self.out_fifo, self.out_depth), *self.more_outs)
 
     @property
     def out_items(self) -> int:
@@ -91,26 +117,34 @@ class Stage:
     @property
     def busy_cycles(self) -> int:
         """Stall-free busy cycles per frame (the stage's own II)."""
-        if self.kind in ("swu", "pool"):
+        if self.kind in ("swu", "pool", "upsample"):
             return max(self.hin * self.win * self.read_cycles, self.out_natural * self.item_cycles)
         if self.kind == "source":
             return -(-self.out_natural * self.pixel_bits // self.width_bits)
         return self.out_natural * self.item_cycles
 
 
-def chain(graph: WorkloadGraph) -> list[Layer]:
-    """The layers in order, checking that they form a chain of supported ops."""
-    prev = INPUT
+
+
+def layers_of(graph: WorkloadGraph) -> list[Layer]:
+    """The layers in order, checking that every op has a stage model and that
+    joins take streams of one pixel grid."""
     out: list[Layer] = []
     for layer in graph:
         if layer.op not in SUPPORTED:
             raise WorkloadError(
                 f"layer {layer.name!r}: the dataflow template does not support {layer.op} "
                 f"(supported: {', '.join(SUPPORTED)})")
-        if layer.inputs != (prev,):
-            raise WorkloadError(
-                f"layer {layer.name!r}: the dataflow template runs chains of layers; it takes "
-                f"{list(layer.inputs)} instead of the previous layer {prev!r}")
+        if layer.op in JOINS:
+            shapes = [graph.input_shape if i == INPUT else graph[i].out_shape
+                      for i in layer.inputs]
+            if len(shapes) < 2 or len({sh[1:] for sh in shapes}) != 1 or (
+                    layer.op == "add" and len(set(shapes)) != 1):
+                raise WorkloadError(f"layer {layer.name!r}: a streaming {layer.op} needs two or "
+                                    f"more inputs of one shape (got {[list(x) for x in shapes]})")
+        elif len(layer.inputs) != 1:
+            raise WorkloadError(f"layer {layer.name!r}: a {layer.op} layer takes one stream "
+                                f"(got inputs {list(layer.inputs)})")
         if layer.op == "conv2d" and layer.groups != 1:
             raise WorkloadError(f"layer {layer.name!r}: grouped/depthwise convolutions "
                                 f"(groups={layer.groups}) have no MVTU model")
@@ -119,105 +153,179 @@ def chain(graph: WorkloadGraph) -> list[Layer]:
             raise WorkloadError(f"layer {layer.name!r}: the SWU model needs square kernels "
                                 "and strides")
         out.append(layer)
-        prev = layer.name
     if not out:
         raise WorkloadError(f"workload {graph.name!r} has no layers")
     return out
 
 
-def _next_compute(layers: list[Layer], i: int) -> Layer | None:
-    for later in layers[i + 1:]:
-        if later.is_compute:
-            return later
-    return None
+chain = layers_of  # the name `bnnarch validate` imports
+
+
+def consumers(layers: list[Layer]) -> dict[str, list[Layer]]:
+    """Layer (or 'input') -> the layers that read its output, in order."""
+    out: dict[str, list[Layer]] = {INPUT: []}
+    for layer in layers:
+        out.setdefault(layer.name, [])
+        for src in dict.fromkeys(layer.inputs):
+            out[src].append(layer)
+    return out
+
+
+def next_computes(name: str, cons: dict[str, list[Layer]]) -> list[Layer]:
+    """The compute layers first reached downstream of ``name`` (through
+    thresholds, pools, joins and reshapes)."""
+    found: list[Layer] = []
+    seen: set[str] = set()
+    todo = list(cons[name])
+    while todo:
+        layer = todo.pop(0)
+        if layer.name in seen:
+            continue
+        seen.add(layer.name)
+        if layer.is_compute:
+            found.append(layer)
+        else:
+            todo.extend(cons[layer.name])
+    return found
+
+
+def fused_threshold(layer: Layer, by: dict[str, Layer], cons: dict[str, list[Layer]]) -> bool:
+    """A threshold layer folded into the MVTU that produces its input."""
+    src = layer.inputs[0]
+    return src != INPUT and by[src].is_compute and len(cons[src]) == 1
 
 
 def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
-                 folds: dict[str, tuple[int, int]]) -> list[Stage]:
-    """Stages of the pipeline in stream order (the sink is implicit)."""
-    layers = chain(graph)
+                 folds: dict[str, tuple[int, int]],
+                 join_depths: dict[str, int | float] | None = None) -> list[Stage]:
+    """Stages of the pipeline in stream order (the sinks are implicit).
+
+    ``join_depths`` gives the depth of join input FIFOs (by FIFO name) that
+    ``fifo.depths`` does not set; missing ones get ``fifo.default_depth``."""
+    layers = layers_of(graph)
+    by = {layer.name: layer for layer in layers}
+    cons = consumers(layers)
     fp = spec.multibit.full_precision_bits
-    first_compute = _next_compute(layers, -1)
-    in_bits = effective_bits(first_compute.a_bits, fp) if first_compute else 8
+
+    def next_bits(name: str) -> int | None:
+        nxt = next_computes(name, cons)
+        return max(effective_bits(x.a_bits, fp) for x in nxt) if nxt else None
+
+    in_bits = next_bits(INPUT) or 8
     cin, hin, win = graph.input_shape
     raw: list[dict] = [dict(name="input", kind="source", layer="", in_items=0,
                             out_natural=hin * win, item_cycles=0, pixel_bits=cin * in_bits,
                             width_bits=spec.input_bits_per_cycle, channels=cin,
-                            out_bits=in_bits, in_fifo=None)]
-    data_bits = in_bits
-    for i, layer in enumerate(layers):
+                            out_bits=in_bits, srcs=[], in_fifo=[])]
+    producer: dict[str, str] = {INPUT: "input"}  # layer -> stage emitting its stream
+    bits: dict[str, int] = {INPUT: in_bits}  # layer -> bits per element of its stream
+    for layer in layers:
         lc, lh, lw = layer.in_shape
         oc, oh, ow = layer.out_shape
-        fifo = layer.name
-        if layer.op == "reshape":
+        src = layer.inputs[0]
+        if layer.op == "reshape" or (layer.op == "threshold" and fused_threshold(layer, by, cons)):
+            producer[layer.name], bits[layer.name] = producer[src], bits[src]
             continue
+        common = dict(layer=layer.name, srcs=[producer[i] for i in layer.inputs],
+                      in_fifo=[layer.name])
         if layer.op == "threshold":
-            if i > 0 and layers[i - 1].is_compute:
-                continue  # fused into the MVTU
-            nxt = _next_compute(layers, i)
-            bits = effective_bits(nxt.a_bits, fp) if nxt else 1
-            raw.append(dict(name=layer.name, kind="threshold", layer=layer.name, out_natural=oh * ow,
-                            item_cycles=1, pe=oc, channels=oc, out_bits=bits, in_fifo=fifo,
-                            thresholds=2 ** bits - 1, in_channels=lc, a_bits=data_bits))
-            data_bits = bits
-            continue
-        if layer.op == "maxpool":
-            raw.append(dict(name=layer.name, kind="pool", layer=layer.name, out_natural=oh * ow,
+            nb = next_bits(layer.name) or 1
+            raw.append(dict(name=layer.name, kind="threshold", out_natural=oh * ow,
+                            item_cycles=1, pe=oc, channels=oc, out_bits=nb,
+                            thresholds=2 ** nb - 1, in_channels=lc, a_bits=bits[src], **common))
+        elif layer.op in ("maxpool", "avgpool"):
+            k, s, d = layer.kernel[0], layer.stride[0], layer.dilation[0]
+            raw.append(dict(name=layer.name, kind="pool", out_natural=oh * ow,
                             item_cycles=1, read_cycles=1, hin=lh, win=lw, hout=oh, wout=ow,
-                            k=layer.kernel[0], stride=layer.stride[0], pad=layer.padding[0],
-                            dil=layer.dilation[0], channels=oc, in_channels=lc,
-                            out_bits=data_bits, a_bits=data_bits, in_fifo=fifo))
-            continue
-        # compute layer
-        if layer.name not in folds:
-            raise WorkloadError(f"layer {layer.name!r} has no folding")
-        pe, simd = folds[layer.name]
-        mw, mh = mvtu_dims(layer)
-        wb, ab = effective_bits(layer.w_bits, fp), effective_bits(layer.a_bits, fp)
-        n_pass = passes(wb, ab, spec.multibit.mode)
-        nxt = _next_compute(layers, i)
-        out_bits = effective_bits(nxt.a_bits, fp) if nxt else spec.acc_bits
-        mv = dict(name=layer.name, kind="mvtu", layer=layer.name, out_natural=input_vectors(layer),
-                  item_cycles=mvtu_cycles_per_vector(mw, mh, pe, simd, n_pass), pe=pe, simd=simd,
-                  mw=mw, mh=mh, passes=n_pass, vectors=input_vectors(layer), w_bits=wb, a_bits=ab,
-                  out_bits=out_bits, thresholds=(2 ** out_bits - 1) if nxt else 0,
-                  channels=oc if layer.op == "conv2d" else mh, in_channels=lc)
-        if layer.op == "conv2d":
-            k, s = layer.kernel[0], layer.stride[0]
-            extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else s
-            raw.append(dict(name=f"{layer.name}.swu", kind="swu", layer=layer.name,
-                            out_natural=oh * ow, item_cycles=swu_write_cycles(k, lc, simd),
-                            read_cycles=swu_read_cycles(lc, simd), hin=lh, win=lw, hout=oh,
-                            wout=ow, k=k, stride=s, pad=layer.padding[0],
-                            dil=layer.dilation[0],
-                            line_rows=min(lh, (k - 1) * layer.dilation[0] + 1 + extra),
-                            channels=k * k * lc,
-                            in_channels=lc, out_bits=ab, a_bits=ab, simd=simd, in_fifo=fifo,
-                            out_depth=spec.fifo.swu_depth))
-            mv["in_fifo"] = f"{layer.name}.windows"
+                            k=k, stride=s, pad=layer.padding[0], dil=d,
+                            line_rows=min(lh, (k - 1) * d + 1 + s), channels=oc,
+                            in_channels=lc, out_bits=bits[src], a_bits=bits[src], **common))
+        elif layer.op == "upsample":
+            raw.append(dict(name=layer.name, kind="upsample", out_natural=oh * ow,
+                            item_cycles=1, read_cycles=1, hin=lh, win=lw, hout=oh, wout=ow,
+                            up=layer.stride[0], line_rows=min(lh, 2), channels=oc,
+                            in_channels=lc, out_bits=bits[src], a_bits=bits[src], **common))
+        elif layer.op in JOINS:
+            ib = [bits[i] for i in layer.inputs]
+            ob = min(max(ib) + 1, spec.acc_bits) if layer.op == "add" else max(ib)
+            common["in_fifo"] = [f"{layer.name}.in{j}" for j in range(len(layer.inputs))]
+            raw.append(dict(name=layer.name, kind=layer.op, out_natural=oh * ow,
+                            item_cycles=1 if layer.op == "add" else len(layer.inputs),
+                            pe=oc, channels=oc, in_channels=lc, out_bits=ob, a_bits=max(ib),
+                            **common))
         else:
-            mv["in_fifo"] = fifo
-        raw.append(mv)
-        data_bits = out_bits
+            if layer.name not in folds:
+                raise WorkloadError(f"layer {layer.name!r} has no folding")
+            pe, simd = folds[layer.name]
+            mw, mh = mvtu_dims(layer)
+            wb, ab = effective_bits(layer.w_bits, fp), effective_bits(layer.a_bits, fp)
+            n_pass = passes(wb, ab, spec.multibit.mode)
+            nb = next_bits(layer.name)
+            out_bits = nb if nb is not None else spec.acc_bits
+            mv = dict(name=layer.name, kind="mvtu", out_natural=input_vectors(layer),
+                      item_cycles=mvtu_cycles_per_vector(mw, mh, pe, simd, n_pass), pe=pe,
+                      simd=simd, mw=mw, mh=mh, passes=n_pass, vectors=input_vectors(layer),
+                      w_bits=wb, a_bits=ab, out_bits=out_bits,
+                      thresholds=(2 ** out_bits - 1) if nb is not None else 0,
+                      channels=oc if layer.op == "conv2d" else mh, in_channels=lc, **common)
+            if layer.op == "conv2d":
+                k, s = layer.kernel[0], layer.stride[0]
+                extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else s
+                raw.append(dict(name=f"{layer.name}.swu", kind="swu",
+                                out_natural=oh * ow, item_cycles=swu_write_cycles(k, lc, simd),
+                                read_cycles=swu_read_cycles(lc, simd), hin=lh, win=lw, hout=oh,
+                                wout=ow, k=k, stride=s, pad=layer.padding[0],
+                                dil=layer.dilation[0],
+                                line_rows=min(lh, (k - 1) * layer.dilation[0] + 1 + extra),
+                                channels=k * k * lc, in_channels=lc, out_bits=ab, a_bits=ab,
+                                simd=simd, **common))
+                mv |= dict(srcs=[f"{layer.name}.swu"], in_fifo=[f"{layer.name}.windows"])
+            raw.append(mv)
+        producer[layer.name] = raw[-1]["name"]
+        bits[layer.name] = raw[-1]["out_bits"]
+    return _wire(spec, raw, [producer[x.name] for x in layers if not cons[x.name]],
+                 join_depths or {})
+
+
+def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
+          join_depths: dict[str, int | float]) -> list[Stage]:
+    """Stages with their FIFOs: one per (producer, consumer input) edge, named
+    after the consumer's input (``<layer>``, ``<conv>.windows``, ``<join>.inN``;
+    ``output`` / ``output.<stage>`` to the host)."""
+    outs: dict[str, list[tuple[str, int | float]]] = {d["name"]: [] for d in raw}
+    group_of: dict[str, set[int]] = {d["name"]: set() for d in raw}
+    natural = {d["name"]: d["out_natural"] for d in raw}
     for d in raw:
-        if d["kind"] == "pool":
-            d["line_rows"] = min(d["hin"], (d["k"] - 1) * d["dil"] + 1 + d["stride"])
+        for src, fname in zip(d["srcs"], d["in_fifo"], strict=True):
+            if d["kind"] == "mvtu" and src == f"{d['layer']}.swu":
+                depth: int | float = spec.fifo.swu_depth
+            elif d["kind"] in JOINS and d["layer"] not in spec.fifo.depths:
+                depth = join_depths.get(fname, spec.fifo.default_depth)
+            else:
+                depth = spec.fifo_depth(d["layer"])
+            outs[src].append((fname, depth))
+            # a fully connected layer takes the whole vector as one item
+            fc = d["kind"] == "mvtu" and d["vectors"] == 1
+            group_of[src].add(natural[src] if fc else 1)
+    for name in sinks:
+        outs[name].append(("output" if len(sinks) == 1 else f"output.{name}",
+                           spec.fifo.output_depth))
+        group_of[name].add(1)
     stages: list[Stage] = []
-    for j, d in enumerate(raw):
-        nxt_stage = raw[j + 1] if j + 1 < len(raw) else None
-        group = 1
-        if nxt_stage is not None and nxt_stage["kind"] == "mvtu" and nxt_stage["vectors"] == 1:
-            group = d["out_natural"]  # a fully connected layer takes the whole vector
-        if nxt_stage is None:
-            depth, fname = spec.fifo.output_depth, "output"
-        else:
-            fname = nxt_stage["in_fifo"]
-            depth = d.pop("out_depth", None) or spec.fifo_depth(nxt_stage["layer"])
-        d.pop("out_depth", None)
-        d.pop("in_fifo", None)
-        prev = stages[-1] if stages else None
-        in_items = prev.out_items if prev is not None else 0
-        stages.append(Stage(in_items=in_items if d["kind"] != "source" else 0,
-                            out_group=group, out_depth=depth, out_fifo=fname,
-                            **{k: v for k, v in d.items() if k != "in_items"}))
+    items: dict[str, int] = {}
+    for d in raw:
+        name = d["name"]
+        if len(group_of[name]) != 1:
+            raise WorkloadError(f"layer {d['layer']!r}: its stream feeds a fully connected layer "
+                                "and a spatial layer at once; the dataflow template cannot "
+                                "fork it")
+        group = group_of[name].pop()
+        (fname, depth), *more = outs[name]
+        fields = {k: v for k, v in d.items() if k not in ("srcs", "in_fifo", "in_items")}
+        st = Stage(in_items=items[d["srcs"][0]] if d["srcs"] else 0, out_group=group,
+                   out_depth=depth, out_fifo=fname,  # type: ignore[arg-type]
+                   in_fifos=tuple(d["in_fifo"]) if d["srcs"] else (),
+                   more_outs=tuple(more), **fields)  # type: ignore[arg-type]
+        items[name] = st.out_items
+        stages.append(st)
     return stages

@@ -17,10 +17,25 @@ simulation, not a formula:
 
 Energy is per frame (the ledger of bnnarch.dataflow.cost) plus leakage over
 one II; ``energy_pj`` / ``tops_per_w`` are per frame in steady state.
+
+Residual / concatenating networks: the FIFO in front of each input of a join
+(the bypass FIFO of a short branch) must hold what the long branch delays.
+Its minimum depth is derived from the branches' timing by a first run of the
+same pipeline with every join FIFO unbounded: the peak occupancy of each
+join FIFO in that run is the depth at which nothing stalls on it (the run
+with that depth is the same event for event). Each join FIFO then gets
+``fifo.depths.<join>`` if given, else ``max(default_depth, minimum)``.
+``bypass_fifos`` reports, per join FIFO, the branch's lag (cycles between
+the first item reaching the join on this input and on its latest input),
+the derived minimum and the depth used. A shallower explicit depth stalls
+the pipeline or, when the fork blocks on the full bypass FIFO while the long
+branch still needs input, deadlocks: a SimError names the full FIFO, the
+stage waiting on an empty one, and the derived minimum depth.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,9 +48,10 @@ from bnnarch.dataflow.cost import (
     threshold_depth,
     weight_depth,
 )
-from bnnarch.dataflow.engine import PipelineRun, run_pipeline
+from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
 from bnnarch.dataflow.fold import FoldResult, fold
-from bnnarch.dataflow.plan import Stage, build_stages
+from bnnarch.dataflow.plan import JOINS, Stage, build_stages
+from bnnarch.errors import SimError
 from bnnarch.sim.result import LayerResult, SimResult
 from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import WorkloadGraph
@@ -70,6 +86,7 @@ class StageReport:
     wait_out_cycles: int
     fifo_peak: int
     first_out_cycle: int  # when it finished frame 0
+    fork_peaks: tuple[int, ...] = ()  # peaks of the further FIFOs of a forked stream
 
     def to_dict(self) -> dict[str, Any]:
         s = self.stage
@@ -83,6 +100,11 @@ class StageReport:
         if s.kind == "mvtu":
             d |= {"pe": s.pe, "simd": s.simd, "mw": s.mw, "mh": s.mh,
                   "weight_depth": weight_depth(s), "threshold_depth": threshold_depth(s)}
+        if s.more_outs:
+            d["fork"] = [{"fifo": n, "fifo_depth": depth, "fifo_peak": p}
+                         for (n, depth), p in zip(s.more_outs, self.fork_peaks, strict=True)]
+        if s.kind in JOINS:
+            d["in_fifos"] = list(s.in_fifos)
         return d
 
 
@@ -95,10 +117,12 @@ def _reports(stages: list[Stage], run: PipelineRun) -> list[StageReport]:
     for s in stages:
         st = run.stats[s.name]
         f = max(0, n - 2)
-        busy = max(st.busy[f], st.read_busy[f]) if s.kind in ("swu", "pool") else st.busy[f]
+        windowed = s.kind in ("swu", "pool", "upsample")
+        busy = max(st.busy[f], st.read_busy[f]) if windowed else st.busy[f]
         period = st.done[f] - st.done[f - 1] if f > 0 else st.done[0]
         out.append(StageReport(s, busy, period, st.wait_in[f], st.wait_out[f],
-                               run.fifo_peaks[s.out_fifo], st.done[0]))
+                               run.fifo_peaks[s.out_fifo], st.done[0],
+                               tuple(run.fifo_peaks[n] for n, _ in s.more_outs)))
     return out
 
 
@@ -109,11 +133,11 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
     for r in reports:
         by_layer.setdefault(r.stage.layer, []).append(r)
     results = []
-    prev_compute = ""
     for layer in graph:
         rs = by_layer.get(layer.name, [])
         if not rs:  # fused threshold or reshape
-            fused = layer.op == "threshold" and prev_compute
+            fused = layer.op == "threshold"
+            prev_compute = layer.inputs[0]
             results.append(LayerResult(
                 name=layer.name, op=layer.op, w_bits=layer.w_bits, a_bits=layer.a_bits,
                 engine="fused" if fused else "none", cycles=0, compute_cycles=0, stall_cycles=0,
@@ -121,7 +145,6 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
                 dram_read_bits=0, dram_write_bits=0,
                 mapping=f"thresholds fused into {prev_compute}" if fused else "stream reshape"))
             continue
-        prev_compute = layer.name if layer.is_compute else ""
         e: Counter[str] = Counter()
         for r in rs:
             e += stage_energy_pj(r.stage, spec, t)
@@ -137,6 +160,9 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
             util = layer.macs * s.passes / (lanes * period) if period else 0.0
             mapping = (f"PE={s.pe} SIMD={s.simd} wmem={weight_depth(s)}x{s.pe * s.simd * s.w_bits}b"
                        f" tmem={threshold_depth(s)}")
+        elif s.kind in JOINS:
+            engine, util = s.kind, 0.0
+            mapping = f"{s.kind} of {len(s.in_fifos)} streams, {s.item_cycles} cycle(s)/pixel"
         else:
             engine, util, mapping = s.kind, 0.0, f"line buffer {s.line_rows} rows"
         extra: list[tuple[str, Any]] = [("stages", [r.to_dict() for r in rs]),
@@ -158,14 +184,51 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     """Simulate a workload (with an optional precision map) on a dataflow design."""
     g = apply_precision(graph, precision or {})
     folding = fold(spec, g)
-    stages = build_stages(spec, g, folding.folds())
     n = max(frames or spec.batch, 3)
-    run = run_pipeline(stages, n)
-    return assemble(spec, g, folding, stages, run)
+    stages = build_stages(spec, g, folding.folds())
+    bypass: list[dict[str, Any]] = []
+    joins = {s.layer: s for s in stages if s.kind in JOINS}
+    if joins:
+        stages, bypass = _size_join_fifos(spec, g, folding, stages, n)
+    try:
+        run = run_pipeline(stages, n)
+    except PipelineDeadlock as e:
+        hints = [f"bypass FIFO {b['fifo']!r} has depth {b['fifo_depth']}, below the derived "
+                 f"minimum {b['min_depth']} (branch lag {b['lag_cycles']:,} cycles): raise "
+                 f"fifo.depths.{b['join']} or leave it unset"
+                 for b in bypass if b["fifo"] in e.full and b["fifo_depth"] < b["min_depth"]]
+        raise SimError(f"design {spec.name!r} on workload {g.name!r}: {e}"
+                       + ("; " + "; ".join(hints) if hints else "")) from None
+    return assemble(spec, g, folding, stages, run, bypass)
+
+
+def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
+                     stages: list[Stage], frames: int) -> tuple[list[Stage], list[dict[str, Any]]]:
+    """Derive each join FIFO's minimum depth (peak occupancy with unbounded
+    join FIFOs) and build the stages with ``fifo.depths`` or the derived depth."""
+    join_fifos = {n: s for s in stages if s.kind in JOINS for n in s.in_fifos}
+    free = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"depths": {
+        k: v for k, v in spec.fifo.depths.items()
+        if k not in {s.layer for s in join_fifos.values()}}})})
+    unbounded = build_stages(free, g, folding.folds(), dict.fromkeys(join_fifos, math.inf))
+    probe = run_pipeline(unbounded, frames)
+    minimum = {n: max(1, probe.fifo_peaks[n]) for n in join_fifos}
+    derived = {n: max(spec.fifo.default_depth, m) for n, m in minimum.items()}
+    sized = build_stages(spec, g, folding.folds(), derived)  # type: ignore[arg-type]
+    writer = {n: s.name for s in sized for n, _ in s.out_fifos}
+    depth = {n: d for s in sized for n, d in s.out_fifos}
+    report = []
+    for n, j in join_fifos.items():
+        latest = max(probe.fifo_first_put[m] for m in j.in_fifos)
+        report.append({"fifo": n, "join": j.layer, "from": writer[n], "fifo_depth": depth[n],
+                       "min_depth": minimum[n],
+                       "depth_from": "fifo.depths" if j.layer in spec.fifo.depths else "derived",
+                       "lag_cycles": latest - probe.fifo_first_put[n]})
+    return sized, report
 
 
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
-             run: PipelineRun) -> DataflowResult:
+             run: PipelineRun, bypass: list[dict[str, Any]] | None = None) -> DataflowResult:
     t = tech_for(spec.technology.node_nm)
     reports = _reports(stages, run)
     c = run.completion
@@ -212,6 +275,12 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
         line = (f"II {r.busy_cycles:,} busy{fold_txt}; waits in {r.wait_in_cycles:,} / out "
                 f"{r.wait_out_cycles:,}; FIFO {s.out_fifo} peak {r.fifo_peak}/{s.out_depth}")
         extra.append((f"stage {s.name}", line))
+    for b in bypass or []:
+        line = (f"depth {b['fifo_depth']} ({b['depth_from']}), derived minimum "
+                f"{b['min_depth']}, branch lag {b['lag_cycles']:,} cycles")
+        extra.append((f"bypass {b['fifo']}", line))
+    if bypass:
+        extra.append(("bypass_fifos", bypass))
     extra.append(("stages", [r.to_dict() for r in reports]))
     extra.append(("folding", folding.to_dict()))
     extra.append(("frame_completion_cycles", list(c)))
