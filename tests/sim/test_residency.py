@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bnnarch.errors import SpecError
 from bnnarch.sim.mapper import map_layer
@@ -73,3 +75,33 @@ def test_hold_region_errors_name_the_field():
         design(buffers__weights__hold_kib=1, buffers__activations__hold_kib=1024)
     text = str(e.value) + " ".join(str(x) for x in getattr(e.value, "errors", []))
     assert "buffers.weights.hold_kib" in text and "buffers.activations.hold_kib" in text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=2, max_size=14), st.integers(0, 6000))
+def test_held_maps_never_exceed_the_hold_region(skips, hold_bits):
+    """Random residual nets (3x3 convs of 16 channels; a nonzero entry adds the
+    previous map and the one that many layers back): at every layer the maps held
+    across it fit the region, every held map has a consumer, and the network
+    output is not held."""
+    layers: list[Layer] = []
+    for i, skip in enumerate(skips):
+        if skip and len(layers) > skip:
+            a, b = layers[-1], layers[-1 - skip]
+            layers.append(Layer(f"a{i}", "add", (a.name, b.name), a.out_shape, a.out_shape))
+        else:
+            src, cin = ("input", 8) if not layers else (layers[-1].name, 16)
+            layers.append(Layer(f"c{i}", "conv2d", (src,), (cin, 6, 6), (16, 6, 6), (3, 3),
+                                (1, 1), (1, 1), (1, 1), 1, 1, 1))
+    g = WorkloadGraph("r", (8, 6, 6), tuple(layers))
+    spec = design(buffers__activations__hold_kib=hold_bits / 8192)
+    bits = output_bits(g, spec)
+    held = hold_plan(g, spec, bits)
+    order = [x.name for x in g]
+    size = {x.name: x.out_elems * bits[x.name] for x in g}
+    last = {s: i for i, x in enumerate(g) for s in x.inputs}
+    assert order[-1] not in held
+    assert all(name in last for name in held)
+    for i in range(len(order)):
+        live = sum(size[n] for n in held if order.index(n) <= i <= last[n])
+        assert live <= spec.buffers.activations.hold_bits
