@@ -2,13 +2,15 @@
 
 The mapper simulates candidate schedules in order of their lower bound until
 no remaining bound can beat the best simulated latency (branch and bound).
-Per candidate that is: generate the tile sequence (mapper._build's loop) and
-run it through the engine's recurrence (engine.recurrence_cycles). Both are
-integer loops over tiles; here they are the same loops compiled, so that the
-search costs microseconds per candidate instead of milliseconds (a hardware
-design-space search simulates thousands of designs). The Python originals
-remain the reference: tests hold this kernel equal to them tile by tile and
-cycle by cycle on every candidate of several layers and designs.
+Per candidate that is: generate the tile sequence (mapper._build_tiles's loop)
+and run it through the engine's recurrence (the DMA / compute model of
+bnnarch.sim.engine; ``recurrence`` here is the only implementation of it,
+``engine.run_tiles_fast`` calls it). Both are integer loops over tiles,
+compiled so that the search costs microseconds per candidate instead of
+milliseconds (a design-space search simulates thousands of designs). Tests
+hold the tile rows equal to mapper._build_tiles and the recurrence equal to
+the SimPy engine (engine.run_tiles), tile by tile and cycle by cycle, on
+every candidate of several layers and designs.
 
 Compiled once per machine (``cache=True`` stores the machine code next to this
 file; the first call of a fresh checkout compiles for a few seconds).
@@ -27,7 +29,8 @@ NO_TIME = np.iinfo(np.int64).max
 @njit(cache=True)
 def recurrence(loads: np.ndarray, comps: np.ndarray, stores: np.ndarray, n: int, k_in: int,
                k_out: int, lat: int, bw: float) -> int:
-    """engine.recurrence_cycles on the first ``n`` tiles (same integer arithmetic)."""
+    """Cycles of the first ``n`` tiles on the engine's model (bnnarch.sim.engine:
+    buffer slots, one DMA issuing the oldest ready store before the next load)."""
     if n == 0:
         return 0
     load_end = np.zeros(n, np.int64)

@@ -17,8 +17,9 @@ Model (one layer; tiles in schedule order 0..n-1):
 
 ``run_tiles`` is the SimPy discrete-event model (components as processes,
 events at tile granularity). ``run_tiles_fast`` computes the same schedule by
-a direct recurrence; tests hold the two equal, and the mapper uses the fast
-one to search all candidate tilings exactly.
+a direct recurrence (compiled: bnnarch.sim._kernel.recurrence); tests hold the
+two equal, and the mapper uses the recurrence to search all candidate tilings
+exactly.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
+from bnnarch.sim._kernel import recurrence
 from bnnarch.spec.array import ArraySpec
 
 if TYPE_CHECKING:
@@ -142,48 +145,9 @@ def run_tiles_fast(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
 
 def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequence[int],
                       spec: ArraySpec) -> int:
-    """Cycles of a layer given per-tile load bits, compute cycles and store bits."""
-    n = len(comps)
-    if n == 0:
-        return 0
+    """Cycles of a layer given per-tile load bits, compute cycles and store bits:
+    the recurrence compiled in bnnarch.sim._kernel (tests hold it equal to run_tiles)."""
     k_in, k_out = buffer_slots(spec)
-    lat = dram_latency_cycles(spec)
-    bw = spec.dram_bits_per_cycle
-    load_end = [0] * n
-    store_end = [0] * n
-    comp_end = [0] * n
-    comp_known = 0  # computes whose end time is known (started)
-    prev_comp = 0
-    t = 0
-    nl = ns = 0
-    while nl < n or ns < n:
-        # start every compute whose inputs are known
-        while comp_known < nl and (comp_known < k_out or comp_known - k_out < ns):
-            i = comp_known
-            start = load_end[i]
-            start = max(start, prev_comp)
-            if i >= k_out and store_end[i - k_out] > start:
-                start = store_end[i - k_out]
-            prev_comp = comp_end[i] = start + comps[i]
-            comp_known += 1
-        if ns < nl and ns < comp_known and comp_end[ns] <= t:
-            b = stores[ns]
-            if b > 0:
-                t += lat + math.ceil(b / bw)
-            store_end[ns] = t
-            ns += 1
-        elif nl < n and (nl < k_in or (nl - k_in < comp_known and comp_end[nl - k_in] <= t)):
-            b = loads[nl]
-            if b > 0:
-                t += lat + math.ceil(b / bw)
-            load_end[nl] = t
-            nl += 1
-        else:
-            nxt = INF
-            if ns < nl and ns < comp_known:
-                nxt = comp_end[ns]
-            if k_in <= nl < n and nl - k_in < comp_known and comp_end[nl - k_in] < nxt:
-                nxt = comp_end[nl - k_in]
-            if nxt > t:
-                t = int(nxt)
-    return t
+    return int(recurrence(np.asarray(loads, dtype=np.int64), np.asarray(comps, dtype=np.int64),
+                          np.asarray(stores, dtype=np.int64), len(comps), k_in, k_out,
+                          dram_latency_cycles(spec), spec.dram_bits_per_cycle))

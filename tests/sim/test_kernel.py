@@ -1,7 +1,7 @@
-"""The compiled search kernel (bnnarch.sim._kernel) against the Python
-reference: mapper._build's tiles and engine.recurrence_cycles, on every
-candidate of several layers x designs; and its branch and bound against an
-exhaustive argmin."""
+"""The compiled search kernel (bnnarch.sim._kernel) against the references:
+mapper._build's tiles and the SimPy engine (run_tiles), on every candidate of
+several layers x designs; and its branch and bound against an exhaustive
+argmin."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from bnnarch.sim import _kernel, mapper
 from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles, recurrence_cycles
+from bnnarch.sim.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
 from bnnarch.workload.layer import Layer
 
 from .helpers import conv, design
@@ -54,7 +54,7 @@ def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-
         sizes_k=mapper._candidates(cin_g, 1) if g == 1 else [cin_g],
         sizes_n=mapper._candidates(cout_g, align) if g == 1 else [cout_g],
         sizes_g=mapper._candidates(g, 1) if g > 1 else [1],
-        in_rows={t: mapper._in_rows(layer, t, h_in) for t in sizes_m}, passes=passes, wb=wb,
+        in_rows=mapper._in_rows_table(layer, ho, h_in), passes=passes, wb=wb,
         ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held)
     return c, (wb, ab, passes, engine, acc, geo)
 
@@ -94,11 +94,9 @@ def test_kernel_equals_python_reference_on_every_candidate(layer, over, held):
         kinds = [(t.gemm.m != th * wo) * 8 + (t.gemm.groups != gt) * 4 + (t.gemm.n != co) * 2
                  + (t.gemm.k_bits != ci * taps) for t in ref.tiles]
         assert rows[5].tolist() == kinds
-        want = [(t.load_w_bits + t.load_a_bits + t.load_psum_bits, t.compute_cycles, t.store_bits)
-                for t in ref.tiles]
         cyc = _kernel.recurrence(rows[0] + rows[1] + rows[2], rows[3], rows[4], n, k_in, k_out,
                                  lat, bw)
-        assert cyc == recurrence_cycles(*zip(*want, strict=True), spec)  # type: ignore[call-arg]
+        assert cyc == run_tiles(ref.tiles, spec).cycles  # the SimPy model
         assert cyc >= int(c.bound[i])
         cycles.append((cyc, int(c.dram[i]), i))
     # branch and bound == exhaustive argmin (fewest cycles, then DRAM bits, then order)
