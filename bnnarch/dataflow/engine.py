@@ -22,6 +22,7 @@ waiting on empty ones — it never hangs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,14 +142,15 @@ def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames:
         st.done[f] = int(env.now)
 
 
-def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
-          frames: int):
-    per_vector_in = s.in_items // s.out_natural if s.out_natural else 0
+def _compute(env: simpy.Environment, s: Stage, read: Callable[[int], Iterator[Any]], out: Fifo,
+             st: StageStats, frames: int):
+    """A compute unit: per output pixel it takes its inputs (``read(f)``),
+    computes for ``item_cycles`` and emits every ``out_group`` outputs as one
+    item (``out_group`` divides ``out_natural``: 1, or a whole vector)."""
     for f in range(frames):
         pending = 0
         for _ in range(s.out_natural):
-            for _ in range(max(1, per_vector_in)):
-                yield from _get(env, inp, st, f)
+            yield from read(f)
             st.begin(f, env.now)
             st.busy[f] += s.item_cycles
             yield env.timeout(s.item_cycles)
@@ -157,6 +159,17 @@ def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats
                 yield from _put(env, out, f, st, f)
                 pending = 0
         st.done[f] = int(env.now)
+
+
+def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
+          frames: int):
+    per_vector_in = max(1, s.in_items // s.out_natural if s.out_natural else 0)
+
+    def read(f: int):
+        for _ in range(per_vector_in):
+            yield from _get(env, inp, st, f)
+
+    yield from _compute(env, s, read, out, st, frames)
 
 
 def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
@@ -228,19 +241,11 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
 def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Fifo, st: StageStats,
           frames: int):
     """Add / concat: one item from every input FIFO per output pixel."""
-    pending = 0
-    for f in range(frames):
-        for _ in range(s.out_natural):
-            for q in inps:
-                yield from _get(env, q, st, f)
-            st.begin(f, env.now)
-            st.busy[f] += s.item_cycles
-            yield env.timeout(s.item_cycles)
-            pending += 1
-            if pending == s.out_group:
-                yield from _put(env, out, f, st, f)
-                pending = 0
-        st.done[f] = int(env.now)
+    def read(f: int):
+        for q in inps:
+            yield from _get(env, q, st, f)
+
+    yield from _compute(env, s, read, out, st, frames)
 
 
 _PROCS = {"mvtu": _mvtu, "threshold": _threshold, "swu": _windowed, "pool": _windowed,
