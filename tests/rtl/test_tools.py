@@ -32,18 +32,25 @@ def _need(*tools: str) -> None:
         pytest.skip(f"{', '.join(missing)} not installed (setup.sh installs them)")
 
 
-@pytest.mark.parametrize("interconnect,dataflow", [
-    ("broadcast", None), ("systolic", "os"), ("systolic", "ws"), ("systolic", "is")])
-def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str,
-                                             dataflow: str | None) -> None:
-    _need("iverilog", "vvp")
-    spec = small_spec(interconnect=interconnect, dataflow=dataflow)
+def _exported(tmp_path: Path, spec):  # type: ignore[no-untyped-def]
+    """A small random layer on ``spec``'s array: the array, the layer's data and
+    PyRTL's run, with design.v and the testbench tb.v written to ``tmp_path``."""
     arr = build_array(spec)
     data = random_data("t", 1, 5, 4, 20, 2, 2, np.random.default_rng(2))
     prog = program(arr, data)
     run = run_program(arr, prog, "FastSimulation")
     (tmp_path / "design.v").write_text(export.verilog_text(arr))
     export.write_testbench(tmp_path, "tb", arr, [(prog, run)], "design.v")
+    return arr, data, run
+
+
+@pytest.mark.parametrize("interconnect,dataflow", [
+    ("broadcast", None), ("systolic", "os"), ("systolic", "ws"), ("systolic", "is")])
+def test_icarus_matches_pyrtl_cycle_by_cycle(tmp_path: Path, interconnect: str,
+                                             dataflow: str | None) -> None:
+    _need("iverilog", "vvp")
+    spec = small_spec(interconnect=interconnect, dataflow=dataflow)
+    arr, _data, run = _exported(tmp_path, spec)
     lines = export.run_icarus(tmp_path, "tb.v")
     assert len(lines) == len(run.trace["done"])
     assert export.compare_trace(arr, run, lines) is None
@@ -62,12 +69,7 @@ def test_verilator_simulation_matches_pyrtl_icarus_and_timing(tmp_path: Path) ->
     Icarus on every cycle, ``done`` at the timing model's cycle count."""
     _need("iverilog", "vvp", "verilator")
     spec = small_spec()
-    arr = build_array(spec)
-    data = random_data("t", 1, 5, 4, 20, 2, 2, np.random.default_rng(2))
-    prog = program(arr, data)
-    run = run_program(arr, prog, "FastSimulation")
-    (tmp_path / "design.v").write_text(export.verilog_text(arr))
-    export.write_testbench(tmp_path, "tb", arr, [(prog, run)], "design.v")
+    arr, data, run = _exported(tmp_path, spec)
     icarus = export.run_icarus(tmp_path, "tb.v")
     verilator = export.run_verilator(tmp_path, "tb.v")
     assert len(verilator) == len(run.trace["done"])
