@@ -67,10 +67,18 @@ def _sqlite_storage(path: Path) -> RDBStorage:
         return conn
 
     # processes opening a new file at once would race on creating its tables
-    with open(str(path) + ".lock", "a+") as fh:
+    with file_lock(Path(str(path) + ".lock")):
+        return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing) for the block:
+    processes on this machine take turns."""
+    with open(path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+            yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -141,13 +149,8 @@ def creation_lock(storage: BaseStorage, study_name: str) -> Iterator[None]:
     rdb = _backend(storage)
     url = getattr(rdb, "url", "")
     if url.startswith("sqlite:///"):
-        lock = Path(url.removeprefix("sqlite:///") + ".lock")
-        with open(lock, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(Path(url.removeprefix("sqlite:///") + ".lock")):
+            yield
     elif url.startswith("postgresql"):
         engine = rdb.engine  # type: ignore[attr-defined]
         key = _lock_key(study_name)

@@ -10,8 +10,6 @@ it; a file lock serialises these steps between test processes."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -23,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bnnarch.dse import load_study, open_study
-from bnnarch.dse._storage import OWNER_ATTR
+from bnnarch.dse._storage import OWNER_ATTR, file_lock
 from tests.dse.conftest import REPO, popen, write_spec
 from tests.dse.test_core_trials import (
     check_fast_path_equals_optuna_api,
@@ -67,16 +65,6 @@ def _alive(pid: str) -> bool:
     return pid.isdigit() and Path(f"/proc/{pid}").exists()
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    with open(_LOCK, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     if shutil.which("pg_ctlcluster") is None:
@@ -87,7 +75,7 @@ def pg_url() -> Iterator[str]:
             pytest.skip("PostgreSQL is not installed and apt-get could not install it: "
                         + p.stderr[-300:])
     user = db = f"bnnarch_test_{os.getpid()}"
-    with _locked():
+    with file_lock(_LOCK):
         cl = _cluster()
         if cl is None:
             pytest.skip("pg_lsclusters lists no PostgreSQL cluster")
@@ -111,7 +99,7 @@ def pg_url() -> Iterator[str]:
         assert ok, p.stderr
         yield f"postgresql://{user}:{user}@127.0.0.1:{port}/{db}"
     finally:
-        with _locked():
+        with file_lock(_LOCK):
             query = "\"SELECT datname FROM pg_database WHERE datname LIKE 'bnnarch_test_%'\""
             listed = _as_postgres(["psql", "-p", port, "-Atc", query])
             in_use = []
