@@ -80,30 +80,28 @@ def refetch(order: str, relevant: str, counts: dict[str, np.ndarray]) -> np.ndar
 
 def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry: tuple,
                          sizes_m: list[int], sizes_k: list[int], sizes_n: list[int],
-                         sizes_g: list[int], in_rows: dict[int, int], passes: int,
+                         sizes_g: list[int], in_rows: np.ndarray, passes: int,
                          wb: int, ab: int, acc: int, out_b: int,
                          mac_units: int, held: tuple[bool, bool] = (False, False)) -> Candidates:
     """``held``: the layer's input / output feature map stays on chip
     (bnnarch.sim.residency): no DRAM traffic for it, and a held input needs no
     staging tile."""
     in_held, out_held = held
-    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = geometry
+    g, cin_g, cout_g, ho, wo, _h_in, w_in, taps, _ = geometry
     bufs = spec.buffers
     a = spec.array
     bw = spec.dram_bits_per_cycle
     lat = dram_latency_cycles(spec)
     linear = layer.op == "linear"
     row_w = 1 if linear else w_in + 2 * layer.padding[1]
-    GT, TH, CI, CO, th_idx = _grid(tuple(sizes_g), tuple(sizes_m), tuple(sizes_k),
-                                   tuple(sizes_n))
-    ROWS = np.array([in_rows[int(t)] for t in sizes_m], dtype=np.int64)[th_idx]
+    GT, TH, CI, CO = _grid(tuple(sizes_g), tuple(sizes_m), tuple(sizes_k), tuple(sizes_n))
+    ROWS = in_rows[TH]
     a_tile = GT * CI * ab * ROWS * row_w  # linear: one row of width 1
     w_tile = GT * CO * CI * taps * wb
     o_tile = GT * CO * TH * wo * acc
     ok = ((in_held | (a_tile <= bufs.activations.tile_bits)) & (w_tile <= bufs.weights.tile_bits)
           & (o_tile <= bufs.outputs.tile_bits))
-    GT, TH, CI, CO, a_tile, w_tile, th_idx = (x[ok] for x in (GT, TH, CI, CO, a_tile, w_tile,
-                                                               th_idx))
+    GT, TH, CI, CO, a_tile, w_tile = (x[ok] for x in (GT, TH, CI, CO, a_tile, w_tile))
     CM = _cdiv(ho, TH)
     CNG = _cdiv(g, GT)
     CN = _cdiv(cout_g, CO) * CNG
@@ -152,10 +150,9 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
         a_total = np.full_like(TH, g * cin_g * ab)
     else:
         # per th: sum over m-tiles of their input rows (halo included)
-        rows_total = np.array([(ho // t) * in_rows[t] + (in_rows_partial(layer, ho % t, h_in)
-                                                         if ho % t else 0) for t in sizes_m],
-                              dtype=np.int64)
-        a_total = rows_total[th_idx] * (row_w * g * cin_g * ab)
+        rem = ho % TH
+        rows_total = (ho // TH) * in_rows[TH] + np.where(rem > 0, in_rows[rem], 0)
+        a_total = rows_total * (row_w * g * cin_g * ab)
     if in_held:
         a_total = np.zeros_like(a_total)
     # Per loop order (rows of the (orders, candidates) arrays), via tables over the
@@ -207,13 +204,12 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
 @lru_cache(maxsize=4096)
 def _grid(sizes_g: tuple[int, ...], sizes_m: tuple[int, ...], sizes_k: tuple[int, ...],
           sizes_n: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """All tilings (g, th, ci, co) of the size lists, and th's index in sizes_m."""
+    """All tilings (g, th, ci, co) of the size lists."""
     GT, TH, CI, CO = (x.ravel().astype(np.int64) for x in
                       np.meshgrid(sizes_g, sizes_m, sizes_k, sizes_n, indexing="ij"))
-    th_idx = np.searchsorted(np.array(sizes_m), TH)
-    for x in (GT, TH, CI, CO, th_idx):
+    for x in (GT, TH, CI, CO):
         x.flags.writeable = False  # shared by every call with these sizes
-    return GT, TH, CI, CO, th_idx
+    return GT, TH, CI, CO
 
 
 def _pattern_counts(p: int) -> dict[str, np.ndarray]:
@@ -247,9 +243,3 @@ ORDER3 = np.array([["mnk".index(c) for c in o] for o in ORDERS], dtype=np.int64)
 """Per order in ORDERS: its loops outer to inner (0 m, 1 n, 2 k)."""
 _FIRST_OF_SAME = np.array([[all(_live_order(ORDERS[j], p) != _live_order(o, p) for j in range(oi))
                             for p in range(8)] for oi, o in enumerate(ORDERS)])
-
-
-def in_rows_partial(layer: Layer, th: int, h_in: int) -> int:
-    from bnnarch.sim.mapper import _in_rows
-
-    return _in_rows(layer, th, h_in)

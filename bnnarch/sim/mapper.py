@@ -189,12 +189,13 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
     # (the MAC unit has no such dimension)
     align_n = 1 if engine == "mac_unit" else (a.rows if a.interconnect == "broadcast" else a.cols)
     sizes_m = _candidates(ho, 1)
+    in_rows = _in_rows_table(layer, ho, h_in)  # input rows (halo included) per tile height
     cands = enumerate_candidates(
         layer, spec, engine, geometry=geo, sizes_m=sizes_m,
         sizes_k=_candidates(cin_g, 1) if g == 1 else [cin_g],
         sizes_n=_candidates(cout_g, align_n) if g == 1 else [cout_g],
         sizes_g=_candidates(g, 1) if g > 1 else [1],
-        in_rows={t: _in_rows(layer, t, h_in) for t in sizes_m}, passes=passes, wb=wb, ab=ab,
+        in_rows=in_rows, passes=passes, wb=wb, ab=ab,
         acc=acc, out_b=out_b, mac_units=spec.full_precision.units, held=held)
     if len(cands) == 0:
         raise MappingError(
@@ -211,7 +212,7 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
     # all legal candidates (ties: fewer DRAM bits), so more bandwidth or bigger
     # buffers can never make a layer slower.
     k_in, k_out = buffer_slots(spec)
-    wo, taps, row_w, in_rows = geo[4], geo[7], _row_w(layer), _in_rows_table(layer, ho, h_in)
+    wo, taps, row_w = geo[4], geo[7], _row_w(layer)
     c = cands
     if c.energy is not None:  # energy objective: the fewest cycles among the least energy
         c = _subset(c, np.flatnonzero(c.energy == c.energy.min()))

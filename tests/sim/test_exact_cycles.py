@@ -182,8 +182,7 @@ def test_closed_form_dram_equals_tile_by_tile(layer):
     c = enumerate_candidates(layer, spec, engine, geometry=geo, sizes_m=sizes_m,
                              sizes_k=mapper._candidates(cin_g, 1),
                              sizes_n=mapper._candidates(cout_g, 4), sizes_g=[1],
-                             in_rows={t: mapper._in_rows(layer, t, layer.in_shape[1])
-                                      for t in sizes_m},
+                             in_rows=mapper._in_rows_table(layer, ho, layer.in_shape[1]),
                              passes=passes, wb=wb, ab=ab, acc=16, out_b=ab, mac_units=1)
     assert len(c) > 6
     for i in range(len(c)):
