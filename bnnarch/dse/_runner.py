@@ -201,6 +201,13 @@ def _evaluate(ctx: Context, trial: optuna.Trial | _Known, number: int) -> Outcom
     return evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{number}")
 
 
+def _fail_reason(e: Exception, number: int) -> str:
+    """What a failed trial records: a bnnarch error's message, else the
+    exception's type and message (the traceback goes to the debug log)."""
+    log.debug("trial %d failed:\n%s", number, traceback.format_exc())
+    return str(e) if isinstance(e, BnnarchError) else f"{type(e).__name__}: {e}"
+
+
 def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
             params: dict[str, Any] | None = None) -> TrialState:
     """Evaluate one created trial and tell its result; returns its state.
@@ -214,8 +221,7 @@ def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
             study.tell(trial, state=TrialState.FAIL)
         raise
     except Exception as e:
-        reason = str(e) if isinstance(e, BnnarchError) else f"{type(e).__name__}: {e}"
-        log.debug("trial %d failed:\n%s", trial.number, traceback.format_exc())
+        reason = _fail_reason(e, trial.number)
         study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
         study.tell(trial, state=TrialState.FAIL)
         if isinstance(e, BnnarchError):
@@ -257,10 +263,8 @@ def run_stored(core: CoreTrials, trial_id: int, number: int, ctx: Context,
                         user_attrs={FAIL_REASON_ATTR: "interrupted"})
         raise
     except Exception as e:
-        reason = str(e) if isinstance(e, BnnarchError) else f"{type(e).__name__}: {e}"
-        log.debug("trial %d failed:\n%s", number, traceback.format_exc())
         _finish(core, trial_id, state=TrialState.FAIL,
-                user_attrs={FAIL_REASON_ATTR: reason})
+                user_attrs={FAIL_REASON_ATTR: _fail_reason(e, number)})
         if isinstance(e, BnnarchError):
             raise  # e.g. the evaluator cannot run at all: stop rather than burn the budget
         return TrialState.FAIL
