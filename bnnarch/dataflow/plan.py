@@ -243,6 +243,8 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
         elif layer.op == "upsample":
             raw.append(dict(name=layer.name, kind="upsample", out_natural=oh * ow,
                             item_cycles=1, read_cycles=1, hin=lh, win=lw, hout=oh, wout=ow,
+                            # FINN UpsampleNearestNeighbour: a pixel per cycle; two
+                            # input rows buffered (the one read, the one being written)
                             up=layer.stride[0], line_rows=min(lh, 2), channels=oc,
                             in_channels=lc, out_bits=bits[src], a_bits=bits[src], **common))
         elif layer.op in JOINS:
@@ -250,6 +252,8 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
             ob = min(max(ib) + 1, spec.acc_bits) if layer.op == "add" else max(ib)
             common["in_fifo"] = [f"{layer.name}.in{j}" for j in range(len(layer.inputs))]
             raw.append(dict(name=layer.name, kind=layer.op, out_natural=oh * ow,
+                            # FINN AddStreams with PE = channels: a pixel per cycle;
+                            # StreamingConcat: one input pixel vector per cycle
                             item_cycles=1 if layer.op == "add" else len(layer.inputs),
                             pe=oc, channels=oc, in_channels=lc, out_bits=ob, a_bits=max(ib),
                             **common))
