@@ -243,6 +243,10 @@ class SystemRun:
     chain_full: bool  # the DMA's one-cycle decision chain was exhausted somewhere
     trace: dict[str, list[int]] = field(default_factory=dict, repr=False)
     events: list[tuple[int, str, int]] = field(default_factory=list, repr=False)
+    inputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    pokes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
+    """(cycle, outstage address, word) the pack unit wrote after that cycle"""
+    descriptors: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
 
 
 def _array_sim(arr: RtlArray) -> tuple[pyrtl.FastSimulation, pyrtl.SimulationTrace]:
@@ -347,8 +351,9 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     lockstep (module doc) and return what the RTL measured."""
     tiles = tile_indices(layer, s)
     n = len(tiles)
-    if n >= 1 << 16:
-        raise RtlError(f"layer {layer.name!r}: {n} tiles; the system RTL counts up to 65,535")
+    if n > sys.max_tiles:
+        raise RtlError(f"layer {layer.name!r}: its schedule has {n} tiles; the system RTL's "
+                       f"descriptor tables hold {sys.max_tiles}")
     dram = Dram(t, layer, s, tiles, sys.lat_cycles, sys.bw_bits, arr.acc_bits, *held)
     win = _Window(arr, sys, t, dram, held_fmap)
     mem = {sys.ldesc: {i: x.load_w_bits + x.load_a_bits + x.load_psum_bits
@@ -367,12 +372,19 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     out_held = np.full_like(dram.out, 255)
     events: list[tuple[int, str, int]] = []
     chain_full = False
+    ins: dict[str, list[int]] = {k: [] for k in sys.input_names}
+    idle = {k: 0 for k in sys.input_names[4:]}  # host ports (descriptors preloaded, pokes)
+    pokes: list[tuple[int, int, int]] = []
     limit = max_cycles if max_cycles is not None else 10 * (s.cycles or 1000) + 10_000
     out_ports = arr.ports
+    end: int | None = None  # stays None if done never rises
     for cyc in range(limit):
         done_arr = asim.regs["done_r"]
-        ssim.step({"start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
-                   "rdata": dram.rdata(cyc)})
+        step = {"start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
+                "rdata": dram.rdata(cyc), **idle}
+        ssim.step(step)
+        for k, v in step.items():
+            ins[k].append(v)
         o = {k: tracer.trace[k][-1] for k in names}
         chain_full |= bool(o["chain_full"])
         if o["req_valid"]:
@@ -388,6 +400,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
                 base = (computing % sys.k_out) * sys.out_slot_words
                 for j, w in enumerate(_bits_to_words(bits, sys.bw_bits)):
                     outstage[base + j] = w
+                    pokes.append((cyc, base + j, w))
             elif ti.final and held[1]:
                 px = slice(ti.y0 * dram.wo, (ti.y0 + ti.mt) * dram.wo)
                 out_held[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = bits.reshape(
@@ -409,11 +422,12 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         if on_cycle:
             on_cycle(cyc)
         if o["done"]:
-            out = out_held if held[1] else dram.out
-            return SystemRun(cyc, compute_cycles, dram.read_bits, dram.write_bits, out,
-                             chain_full, {k: list(v) for k, v in tracer.trace.items()}, events)
-    return SystemRun(None, compute_cycles, dram.read_bits, dram.write_bits, dram.out,
-                     chain_full, {k: list(v) for k, v in tracer.trace.items()}, events)
+            end = cyc
+            break
+    out = out_held if held[1] else dram.out
+    return SystemRun(end, compute_cycles, dram.read_bits, dram.write_bits, out, chain_full,
+                     {k: list(v) for k, v in tracer.trace.items()}, events, ins, pokes,
+                     {m.name: d for m, d in mem.items()})
 
 
 def _writes(atr: pyrtl.SimulationTrace, ports: int, t0: int,

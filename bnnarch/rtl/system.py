@@ -54,7 +54,10 @@ CHAIN = 6
 """Decisions the DMA can take in one cycle (zero-bit transfers chained before
 one real request). Between two cycles at most k_out + 1 stores and k_in + 1
 loads become ready (computes end one per cycle), so k_in + k_out + 2 <= 6."""
-TILE_BITS = 16  # tile indices: up to 65,535 tiles per layer
+TILE_BITS = 16  # tile counters
+MAX_TILES = 4096
+"""Descriptor-table entries by default (the mapper's largest schedules on the
+RTL-sized designs have hundreds of tiles)."""
 XFER_BITS = 32  # bits of one transfer
 
 
@@ -76,13 +79,18 @@ class RtlSystem:
     outstage: pyrtl.MemBlock
 
     @property
+    def max_tiles(self) -> int:
+        return 1 << self.ldesc.addrwidth
+
+    @property
     def output_names(self) -> list[str]:
         return ["done", "comp_start", "comp_tile", "req_valid", "req_write", "req_tile",
                 "req_bits", "beat", "wdata", "chain_full"]
 
     @property
     def input_names(self) -> list[str]:
-        return ["start", "cfg_tiles", "comp_done", "rdata"]
+        return ["start", "cfg_tiles", "comp_done", "rdata", "desc_we", "desc_sel", "desc_addr",
+                "desc_data", "pk_we", "pk_addr", "pk_data"]
 
 
 def system_params(spec: ArraySpec) -> tuple[int, int]:
@@ -103,8 +111,9 @@ def _pow2(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, n))))
 
 
-def build_system(spec: ArraySpec) -> RtlSystem:
-    """Generate the DMA, slot control and staging buffers (module doc)."""
+def build_system(spec: ArraySpec, max_tiles: int = MAX_TILES) -> RtlSystem:
+    """Generate the DMA, slot control and staging buffers (module doc);
+    the descriptor tables hold ``max_tiles`` tiles."""
     lat, bw = system_params(spec)
     k_in, k_out = buffer_slots(spec)
     b = spec.buffers
@@ -114,9 +123,12 @@ def build_system(spec: ArraySpec) -> RtlSystem:
     out_words = _pow2(math.ceil(b.outputs.tile_bits / bw))
     block = pyrtl.Block()
     with pyrtl.set_working_block(block, no_sanity_check=True):
-        ldesc = pyrtl.MemBlock(XFER_BITS, TILE_BITS, name="ldesc", asynchronous=True,
+        da = max(1, (max_tiles - 1).bit_length())
+        if da > TILE_BITS:
+            raise RtlError(f"max_tiles={max_tiles}: the tile counters have {TILE_BITS} bits")
+        ldesc = pyrtl.MemBlock(XFER_BITS, da, name="ldesc", asynchronous=True,
                                max_read_ports=CHAIN)
-        sdesc = pyrtl.MemBlock(XFER_BITS, TILE_BITS, name="sdesc", asynchronous=True,
+        sdesc = pyrtl.MemBlock(XFER_BITS, da, name="sdesc", asynchronous=True,
                                max_read_ports=CHAIN)
         ia = (k_in - 1).bit_length() + in_words.bit_length() - 1
         oa = (k_out - 1).bit_length() + out_words.bit_length() - 1
@@ -141,6 +153,7 @@ def _slot_addr(tile: pyrtl.WireVector, k: int, beat: pyrtl.WireVector, words: in
 
 def _build(sys: RtlSystem) -> None:
     T, X = TILE_BITS, XFER_BITS
+    da = sys.ldesc.addrwidth
     start = pyrtl.Input(1, name="start")
     n_tiles = pyrtl.Input(T, name="cfg_tiles")
     comp_done = pyrtl.Input(1, name="comp_done")  # the array's done (sticky until its start)
@@ -169,7 +182,7 @@ def _build(sys: RtlSystem) -> None:
     for _ in range(CHAIN):
         s_ready = (sv < lv) & (sv < cd)
         l_ready = (lv < n_tiles) & (lv < (cd + sys.k_in)[: T + 1])
-        sb, lb = sys.sdesc[sv], sys.ldesc[lv]
+        sb, lb = sys.sdesc[sv[:da]], sys.ldesc[lv[:da]]
         take_s = active & s_ready
         take_l = active & ~s_ready & l_ready
         skip_s, skip_l = take_s & (sb == 0), take_l & (lb == 0)
@@ -213,6 +226,16 @@ def _build(sys: RtlSystem) -> None:
     out_addr = _slot_addr(xtile, sys.k_out, beat_idx, sys.out_slot_words,
                           sys.outstage.addrwidth)
     sys.instage[in_addr] <<= pyrtl.MemBlock.EnabledWrite(rdata, enable=beat & ~kind)
+    # host port: the descriptor tables are written before start; the pack
+    # unit writes results into the output staging buffer
+    d_we, d_sel = pyrtl.Input(1, name="desc_we"), pyrtl.Input(1, name="desc_sel")
+    d_addr, d_data = pyrtl.Input(da, name="desc_addr"), pyrtl.Input(X, name="desc_data")
+    sys.ldesc[d_addr] <<= pyrtl.MemBlock.EnabledWrite(d_data, enable=d_we & ~d_sel)
+    sys.sdesc[d_addr] <<= pyrtl.MemBlock.EnabledWrite(d_data, enable=d_we & d_sel)
+    p_we = pyrtl.Input(1, name="pk_we")
+    p_addr = pyrtl.Input(sys.outstage.addrwidth, name="pk_addr")
+    p_data = pyrtl.Input(sys.bw_bits, name="pk_data")
+    sys.outstage[p_addr] <<= pyrtl.MemBlock.EnabledWrite(p_data, enable=p_we)
     wdata = sys.outstage[out_addr]
     outs = {
         "done": done_r | finished, "comp_start": c_go, "comp_tile": nc_start,
