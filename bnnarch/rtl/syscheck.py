@@ -215,7 +215,7 @@ def run_network(arr: RtlArray, sys: RtlSystem, graph: WorkloadGraph,
         checks.append(c)
     rtl_total = sum(c.rtl.cycles or 0 for c in checks)
     sim_total = sum(c.sim.cycles for c in checks)
-    summary = {"layers": len(checks), "fed_by_rtl": fed, "rtl_cycles": rtl_total,
+    summary = {"layers_run": len(checks), "fed_by_rtl": fed, "rtl_cycles": rtl_total,
                "sim_cycles": sim_total, "cycle_match": rtl_total == sim_total and all(
                    c.rtl.cycles is not None for c in checks),
                "bit_exact": all(c.bit_exact is not False for c in checks),
