@@ -210,7 +210,7 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
         from bnnarch.rtl.sysflow import run_system_flow
 
         report["system"], sys_failures = run_system_flow(
-            arr, out, graph, names, layers, system=opts.system, network=opts.network,
+            spec, out, graph, names, layers, system=opts.system, network=opts.network,
             seed=opts.seed, icarus=opts.icarus, verilator=opts.verilator_sim, synth=opts.synth,
             progress=progress)
         failures += sys_failures

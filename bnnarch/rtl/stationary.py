@@ -51,7 +51,7 @@ def _depths(spec: ArraySpec) -> BufferDepths:
     a, b = spec.array, spec.buffers
     ws = a.effective_dataflow == "ws"
     stat, stream = (b.weights, b.activations) if ws else (b.activations, b.weights)
-    out = b.outputs.tile_bits // (a.cols * (a.acc_bits + 1))
+    out = b.outputs.tile_bits // (a.cols * a.acc_bits)  # as array.buffer_depths
     base = buffer_depths(spec)  # checks the common limits
     cap = 1 << 20
     return BufferDepths(min(stream.tile_bits // (a.rows * a.simd_bits), cap),
@@ -59,14 +59,14 @@ def _depths(spec: ArraySpec) -> BufferDepths:
                         min(max(out, 1), cap), base.thr)
 
 
-def build_stationary(spec: ArraySpec) -> RtlArray:
+def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> RtlArray:
     """Generate a ws / is systolic array + buffers + controller (module doc).
     Area: R x C PEs of S XNOR/AND + combinational popcount + a psum adder of
     log2(R S) bits + weight and operand registers; per column one shift-add
     accumulator and output stage."""
     a = spec.array
     R, C, S, AB = a.rows, a.cols, a.simd_bits, a.acc_bits
-    depths = _depths(spec)
+    depths = depths or _depths(spec)
     addr_bits = _addr_bits(max(depths.row, depths.col, depths.out, depths.thr,
                                depths.out * 2))
     ws = a.effective_dataflow == "ws"

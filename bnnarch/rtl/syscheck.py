@@ -32,8 +32,8 @@ import numpy as np
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import layer_data
-from bnnarch.rtl.system import RtlSystem
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
+from bnnarch.rtl.system import RtlSystem
 from bnnarch.sim.mapper import map_layer
 from bnnarch.sim.residency import hold_plan
 from bnnarch.sim.result import LayerResult

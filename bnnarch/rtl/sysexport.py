@@ -32,8 +32,8 @@ from bnnarch.cost.tech import tech_for
 from bnnarch.errors import RtlError
 from bnnarch.rtl import export
 from bnnarch.rtl.synth import cell_ge, parse_stat
-from bnnarch.rtl.system import RtlSystem
 from bnnarch.rtl.sysrun import SystemRun
+from bnnarch.rtl.system import RtlSystem
 
 MODULE = "bnnarch_system"
 SYNTH_SCRIPT = """read_verilog {src}

@@ -17,15 +17,18 @@ import numpy as np
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import sysexport
-from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.syscheck import (
+    LayerPlan,
     SystemCheck,
     check_layer_system,
     plan_layers,
     run_network,
     single_layer_graph,
 )
+from bnnarch.rtl.sysrun import system_array
 from bnnarch.rtl.system import CHAIN, build_system
+from bnnarch.sim.mapper import map_layer
+from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 
@@ -48,7 +51,7 @@ def _replay(out: Path, sys, checks: Sequence[SystemCheck], name: str, icarus: bo
     return [next(it) if c.rtl.cycles is not None else (skipped, None) for c in checks]
 
 
-def run_system_flow(arr: RtlArray, out: Path, graph: WorkloadGraph | None,
+def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
                     names: Sequence[str] | None, builtin: Sequence[Layer], *, system: bool, network: bool, seed: int,
                     icarus: bool, verilator: bool, synth: bool,
                     progress: Callable[[str], None] | None = None
@@ -57,13 +60,25 @@ def run_system_flow(arr: RtlArray, out: Path, graph: WorkloadGraph | None,
     named ones of ``graph`` (all its 1-bit conv2d / linear layers when
     ``names`` is None), or the 1-bit ones of ``builtin`` without a graph."""
     t0 = time.monotonic()
-    spec = arr.spec
+    plans: list[LayerPlan] = []
+    if system:
+        if graph is not None:
+            plans = plan_layers(spec, graph, list(names) if names else None)
+        else:
+            for layer in builtin:
+                if layer.w_bits == 1 and layer.a_bits == 1 and layer.op in ("conv2d", "linear"):
+                    plans += plan_layers(spec, single_layer_graph(layer))
+    if network and graph is None:
+        raise RtlError("--network needs --workload")
+    net_plans = plan_layers(spec, graph) if network and graph is not None else []
+    arr = system_array(spec, [map_layer(p.layer, spec, p.held) for p in plans + net_plans])
     sys = build_system(spec)
     atomic_write_text(out / "system.v", sysexport.system_verilog(sys))
     rng = np.random.default_rng(seed)
     failures: list[str] = []
     tools: dict[str, Any] = {}
     section: dict[str, Any] = {
+        "array_lane_words": vars(arr.depths).copy(),
         "params": {"k_in": sys.k_in, "k_out": sys.k_out, "dram_latency_cycles": sys.lat_cycles,
                    "dram_bits_per_cycle": sys.bw_bits, "dma_chain": CHAIN,
                    "descriptor_tiles": sys.max_tiles,
@@ -74,13 +89,6 @@ def run_system_flow(arr: RtlArray, out: Path, graph: WorkloadGraph | None,
     }
     if system:
         checks = []
-        if graph is not None:
-            plans = plan_layers(spec, graph, list(names) if names else None)
-        else:
-            plans = []
-            for layer in builtin:
-                if layer.w_bits == 1 and layer.a_bits == 1 and layer.op in ("conv2d", "linear"):
-                    plans += plan_layers(spec, single_layer_graph(layer))
         for p in plans:
             if progress:
                 progress(f"system {p.layer.name}")
@@ -95,9 +103,7 @@ def run_system_flow(arr: RtlArray, out: Path, graph: WorkloadGraph | None,
                                          f"PyRTL at {r}")
             failures += j["failures"]
             section["layers"].append(j)
-    if network:
-        if graph is None:
-            raise RtlError("--network needs --workload")
+    if network and graph is not None:
         if progress:
             progress("network")
         checks, summary = run_network(arr, sys, graph, rng)

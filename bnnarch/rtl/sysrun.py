@@ -40,13 +40,14 @@ import numpy as np
 import pyrtl
 
 from bnnarch.errors import RtlError
-from bnnarch.rtl.array import RtlArray
+from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
 from bnnarch.rtl.golden import LayerData, im2col, program, unpack_results
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.system import CHAIN, RtlSystem
 from bnnarch.sim.candidates import spilled as is_spilled
 from bnnarch.sim.mapper import Schedule, _geometry, _in_rows
-from bnnarch.sim.timing import ceil_div
+from bnnarch.sim.timing import GemmTile, ceil_div
+from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
 
@@ -332,6 +333,41 @@ class _Window:
         return ((vals[:, None] >> np.arange(ab)) & 1).astype(np.uint8).reshape(-1)
 
 
+def lane_words(spec: ArraySpec, gem: GemmTile) -> BufferDepths:
+    """Words per lane buffer the array needs to hold one 1-bit tile's GEMM
+    operands (what ``golden.program`` / ``stationary_program`` lay out)."""
+    a = spec.array
+    R, C, S = a.rows, a.cols, a.simd_bits
+    g, kw = gem.groups, ceil_div(gem.k_bits, S)
+    if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
+        ws = a.effective_dataflow == "ws"
+        stat, slen = (gem.n, gem.m) if ws else (gem.m, gem.n)
+        fk, fo = ceil_div(kw, R), ceil_div(stat, C)
+        out = max(g * fo * slen, slen)
+        return BufferDepths(g * fk * slen, g * fo * fk * R, out, g * (fo if ws else gem.n))
+    rows_items, cols_items = ((gem.n, gem.m) if a.interconnect == "broadcast"
+                              else (gem.m, gem.n))
+    fr, fc = ceil_div(rows_items, R), ceil_div(cols_items, C)
+    return BufferDepths(g * fr * kw, g * fc * kw, g * fr * fc, g * fr * fc)
+
+
+def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
+    """The array of a system build: its lane buffers are the window unit's
+    output (im2col windows of the staged rows), sized for the largest tile of
+    the schedules (at least the spec's tile capacities); the spec's buffer
+    capacities bound the staging buffers the DMA fills."""
+    if spec.array.interconnect == "systolic" and spec.array.effective_dataflow in ("ws", "is"):
+        from bnnarch.rtl.stationary import _depths
+
+        base = _depths(spec)
+    else:
+        base = buffer_depths(spec)
+    need = [lane_words(spec, gem) for s in schedules for gem, _n in s.gemms]
+    d = BufferDepths(*(max([getattr(base, f)] + [getattr(x, f) for x in need])
+                       for f in ("row", "col", "out", "thr")))
+    return build_array(spec, d)
+
+
 def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
     """The sub-layer a tile computes: its groups x channels of input rows
     (padding already in them), its output rows and filters."""
@@ -443,5 +479,5 @@ def _writes(atr: pyrtl.SimulationTrace, ports: int, t0: int,
     return ev
 
 
-__all__ = ["CHAIN", "Dram", "LayerTensors", "SystemRun", "TileIndex", "run_layer_system",
-           "tile_indices"]
+__all__ = ["CHAIN", "Dram", "LayerTensors", "SystemRun", "TileIndex", "lane_words",
+           "run_layer_system", "system_array", "tile_indices"]
