@@ -193,15 +193,29 @@ def _emit_row(arr: RtlArray, r: int, ctrl: dict[str, pyrtl.WireVector], cfg: Cfg
         dot, sign = output_stage(acc, double, bias, thr, AB)
         dots.append(dot)
         signs.append(sign)
-    dot_v = pyrtl.concat_list(dots)
-    sign_v = pyrtl.concat_list(signs)
     we = ctrl["valid"] & ctrl["last"]
     m = arr.out_mems[r]
     addr = ctrl["fold"][: m.addrwidth]
+    prev = m[addr]  # partial sums of earlier reduction tiles (cfg_cont)
+    for c, thr in enumerate(thrs):
+        dots[c], signs[c] = continued(dots[c], prev[c * AB: (c + 1) * AB], cfg.cont, thr, AB)
+    dot_v = pyrtl.concat_list(dots)
+    sign_v = pyrtl.concat_list(signs)
     m[addr] <<= pyrtl.MemBlock.EnabledWrite(pyrtl.concat(sign_v, dot_v), enable=we)
     for nm, w in (("we", we), ("addr", addr), ("dot", dot_v), ("sign", sign_v)):
         o = pyrtl.Output(w.bitwidth, name=f"o{r}_{nm}")
         o <<= w
+
+
+def continued(dot: pyrtl.WireVector, prev: pyrtl.WireVector, cont: pyrtl.WireVector,
+              thr: pyrtl.WireVector, acc_bits: int) -> tuple[pyrtl.WireVector,
+                                                             pyrtl.WireVector]:
+    """With ``cont`` the tile's result is added to the partial sum the output
+    buffer holds from earlier tiles of the same outputs (a reduction split
+    over tiles); the threshold compares the sum. One adder and one
+    comparator of acc_bits."""
+    total = pyrtl.select(cont, (dot + prev)[:acc_bits], dot)
+    return total, pyrtl.signed_ge(total, thr)
 
 
 def _read(mem: pyrtl.MemBlock, addr: pyrtl.WireVector) -> pyrtl.WireVector:

@@ -36,6 +36,7 @@ from bnnarch.rtl.array import (
     _read,
     _stage_reg,
     buffer_depths,
+    continued,
 )
 from bnnarch.rtl.controller import delay_line
 from bnnarch.rtl.golden import LayerData, Program, _pack_words, max_abs_dot
@@ -80,6 +81,7 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
                for n in (*LIMITS, "wmsb")}
         xnor, signed = pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed")
         bias = pyrtl.Input(AB, name="cfg_bias")
+        cont = pyrtl.Input(1, name="cfg_cont")
         ctl, shift_en, sp, tp, busy = _controller(start, lim, signed, addr_bits, R, C, ws)
         arr.col_mems = [pyrtl.MemBlock(S, _addr_bits(depths.col), name=f"colbuf{c}")
                         for c in range(C)]
@@ -107,7 +109,7 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
                     if r + 1 < R:
                         psum = _stage_reg(psum)
                     a_in[r] = _stage_reg(a_in[r])
-            _column_out(arr, c, pipe[R - 1 + c], psum, xnor, bias)
+            _column_out(arr, c, pipe[R - 1 + c], psum, xnor, bias, cont)
         last = pipe[R + C - 2]
         done = pyrtl.Register(1, name="done_r")
         done.next <<= (last["valid"] & last["final"]) | (done & ~(start & ~busy))
@@ -118,7 +120,8 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
 
 
 def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
-                psum: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector) -> None:
+                psum: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector,
+                cont: pyrtl.WireVector) -> None:
     """Bottom of column c: shift-add into accbuf c; on the last K fold / pass
     write dot and sign to outbuf c (and the o{c}_* ports)."""
     AB = arr.acc_bits
@@ -132,6 +135,7 @@ def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
     dot, sign = output_stage(acc_next, xnor, bias, thr, AB)
     we = ctl["valid"] & ctl["last"]
     addr = ctl["oaddr"][: out_mem.addrwidth]
+    dot, sign = continued(dot, out_mem[addr][:AB], cont, thr, AB)
     out_mem[addr] <<= pyrtl.MemBlock.EnabledWrite(pyrtl.concat(sign, dot), enable=we)
     for nm, wv in (("we", we), ("addr", addr), ("dot", dot), ("sign", sign)):
         o = pyrtl.Output(wv.bitwidth, name=f"o{c}_{nm}")
@@ -304,7 +308,7 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
            "cfg_pt_last": pt_n - 1, "cfg_fo_last": fo_n - 1, "cfg_g_last": g - 1,
            "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1,
            "cfg_xnor": int(data.xnor), "cfg_signed": int(data.w_bits > 1),
-           "cfg_bias": (2 * kpad - k) & mask}
+           "cfg_bias": (2 * kpad - k) & mask, "cfg_cont": 0}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fk_n, fo_n, sim)
 

@@ -8,10 +8,9 @@ is compared with what ``simulate`` reports for that layer in its workload:
 * ``dram_read_bits`` / ``dram_write_bits`` (counted by the DRAM model);
 * the output map the DRAM (or the hold region) received, bit-exact against
   the numpy golden model of the whole layer on the same input map, weights
-  (the workload's packed weights when present) and thresholds. A schedule
-  that splits the reduction over several tiles keeps partial sums between
-  tiles, which the array does not accumulate: its outputs are reported as
-  not checked (``bit_exact`` null), its timing and traffic still are.
+  (the workload's packed weights when present) and thresholds (reductions
+  split over tiles included: partial sums stay in the output buffer, or cross
+  DRAM when the schedule spills them).
 
 The network run (``--network``) takes the workload's 1-bit compute layers
 in graph order; a layer whose input is produced (directly or through
@@ -168,19 +167,14 @@ def check_layer_system(arr: RtlArray, sys: RtlSystem, plan: LayerPlan,
                + (" on-chip:" + "+".join(w for w, h in zip(("in", "out"), plan.held,
                                                               strict=True) if h)
                   if any(plan.held) else ""))
-    if s.counts[2] > 1:
-        exact, note = None, (f"outputs not checked: the reduction is split over {s.counts[2]} "
-                             "tiles (partial sums stay between tiles; the array does not "
-                             "accumulate across tiles)")
+    bad = np.argwhere(run.out != want)
+    exact: bool | None = bad.size == 0
+    if exact:
+        note = "outputs equal the golden model"
     else:
-        bad = np.argwhere(run.out != want)
-        exact = bad.size == 0
-        if exact:
-            note = "outputs equal the golden model"
-        else:
-            g, n, m = (int(v) for v in bad[0])
-            note = (f"output (group {g}, filter {n}, pixel {m}): RTL {int(run.out[g, n, m])}, "
-                    f"golden {int(want[g, n, m])} ({len(bad)} outputs differ)")
+        g, n, m = (int(v) for v in bad[0])
+        note = (f"output (group {g}, filter {n}, pixel {m}): RTL {int(run.out[g, n, m])}, "
+                f"golden {int(want[g, n, m])} ({len(bad)} outputs differ)")
     shape = (layer.out_shape if layer.op == "conv2d" else (layer.out_shape[0], 1, 1))
     out = run.out.reshape(shape) if run.out.size == int(np.prod(shape)) else run.out
     return SystemCheck(layer.name, run, plan.sim, exact, note, plan.held, mapping,

@@ -25,6 +25,10 @@ Testbench-side models (behavioural, not part of the generated hardware):
   spills them) from the output-buffer writes and writes them into output slot
   i mod k_out of the staging buffer, from which the DMA stores them.
 
+A later tile of a reduction split over tiles runs with ``cfg_cont`` = 1: the
+array adds its results to the partial sums in its output buffer (kept there,
+or written back from a reloaded partial-sum stream by the window unit).
+
 Cycle 0 is the cycle in which ``start`` is sampled (the first DMA request);
 the run's cycles are the index of the first cycle with the system's ``done``
 high (the last store has completed).
@@ -299,7 +303,15 @@ class _Window:
                          np.ascontiguousarray(thr).reshape(-1), 1, 1)
         self.data[i] = data
         prog = program(self.arr, data)
-        return prog.cfg | {"__mem__": prog.memories}  # type: ignore[operator]
+        mems: dict[str, dict[int, int]] = dict(prog.memories)
+        if tile.load_psum_bits:  # spilled partial sums back into the output buffer
+            ab = self.arr.acc_bits
+            vals = bits[lw + la:].reshape(-1, ab).astype(np.int64) @ (1 << np.arange(ab))
+            dots = vals.reshape(ti.gsz, ti.nt, -1).transpose(0, 2, 1)
+            mems |= outbuf_image(self.arr, data, dots)
+        # a later tile of a split reduction adds to the partial sums
+        cfg = prog.cfg | {"cfg_cont": int(ti.ki > 0)}
+        return cfg | {"__mem__": mems}  # type: ignore[operator]
 
     def _held(self) -> np.ndarray:
         if self.held_fmap is None:
@@ -331,6 +343,38 @@ class _Window:
         ab = self.arr.acc_bits
         vals = dot.transpose(0, 2, 1).reshape(-1) & ((1 << ab) - 1)
         return ((vals[:, None] >> np.arange(ab)) & 1).astype(np.uint8).reshape(-1)
+
+
+def outbuf_image(arr: RtlArray, data: LayerData, dots: np.ndarray) -> dict[str, dict[int, int]]:
+    """Output-buffer contents holding partial sums ``dots`` (G, M, N) in the
+    layout the array writes (inverse of ``golden.unpack_results``)."""
+    g, m, n, _ = data.shape
+    ab, mask = arr.acc_bits, (1 << arr.acc_bits) - 1
+    mems: dict[str, dict[int, int]] = {mm.name: {} for mm in arr.out_mems}
+    if arr.dataflow in ("ws", "is"):
+        ws = arr.dataflow == "ws"
+        slen, stat = (m, n) if ws else (n, m)
+        fo_n = ceil_div(stat, arr.cols)
+        for gi in range(g):
+            for item in range(stat):
+                fo, c = divmod(item, arr.cols)
+                for s in range(slen):
+                    mi, ni = (s, item) if ws else (item, s)
+                    mems[f"outbuf{c}"][(gi * fo_n + fo) * slen + s] = int(dots[gi, mi, ni]) & mask
+        return mems
+    R, C = arr.rows, arr.cols
+    rows_n, cols_n = (n, m) if arr.weights_on_rows else (m, n)
+    fr, fc = ceil_div(rows_n, R), ceil_div(cols_n, C)
+    for gi in range(g):
+        for row_i in range(rows_n):
+            fri, r = divmod(row_i, R)
+            for col_i in range(cols_n):
+                fci, c = divmod(col_i, C)
+                mi, ni = (col_i, row_i) if arr.weights_on_rows else (row_i, col_i)
+                addr = (gi * fr + fri) * fc + fci
+                img = mems[f"outbuf{r}"]
+                img[addr] = img.get(addr, 0) | (int(dots[gi, mi, ni]) & mask) << (c * ab)
+    return mems
 
 
 def lane_words(spec: ArraySpec, gem: GemmTile) -> BufferDepths:
@@ -447,7 +491,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         if o["comp_start"]:
             i = o["comp_tile"]
             c = win.start(i, instage)
-            for name, img in c.pop("__mem__").items():
+            for name, img in c.pop("__mem__").items():  # outbufs only when reloaded
                 live = asim.inspect_mem(arr_mems[name])
                 live.clear()
                 live.update(img)
