@@ -2,11 +2,13 @@
 and its Yosys area (side effects: files and subprocesses).
 
 The testbench replays a PyRTL system run (``bnnarch.rtl.sysrun``): the
-descriptor tables are loaded with ``$readmemh``, the inputs the testbench
-side drove (start, the array's done, the DRAM's read beats) are applied
-cycle by cycle, and the words the pack unit wrote into the output staging
-buffer are written at the same cycles; every rising edge prints the
-outputs, which are compared with PyRTL's trace (``export.compare_trace``).
+descriptor tables are loaded with ``$readmemh``, the array's done is applied
+cycle by cycle and the words the pack unit wrote into the output staging
+buffer at the same cycles; a behavioural DRAM channel in the testbench
+(``_dram_model``: fixed latency, one beat per cycle, in order) answers the
+DMA's own requests with the run's load data and checks every store beat;
+every rising edge prints the outputs, which are compared with PyRTL's trace
+(``export.compare_trace``).
 
 Area: generic Yosys synthesis of the whole system module with its memories
 kept as memory cells (``memory -nomap``): the DMA, slot control and address
@@ -79,7 +81,13 @@ def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
     out += [header[begin], "        clk = 1'd0;"]
     files: dict[str, str] = {}
     for i, run in enumerate(runs):
-        out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;"]
+        reads, writes = run.dram_words
+        files[f"{prefix}_{i}_dram_rd.hex"] = "".join(f"{w:x}\n" for w in reads) or "0\n"
+        files[f"{prefix}_{i}_dram_wr.hex"] = "".join(f"{w:x}\n" for w in writes) or "0\n"
+        out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;",
+                "        dram_reset;",
+                f'        $readmemh("{prefix}_{i}_dram_rd.hex", dram_rd);',
+                f'        $readmemh("{prefix}_{i}_dram_wr.hex", dram_wr);']
         for mname, image in run.descriptors.items():
             if not image:
                 continue
@@ -94,6 +102,8 @@ def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
         wout = sys.outstage.bitwidth
         for t in range(len(run.trace["done"])):
             for nm, vals in run.inputs.items():
+                if nm == "rdata":  # the testbench's DRAM model drives it
+                    continue
                 v = vals[t]
                 if last.get(nm) != v:
                     out.append(f"        {nm} = {widths[nm]}'h{v:x};")
@@ -104,8 +114,54 @@ def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
     out += ["        $finish;", "    end", "",
             "    always @(posedge clk) begin",
             f'        $display("{fmt}", tb_layer, tb_cycle, {", ".join(names)});',
-            "        tb_cycle <= tb_cycle + 1;", "    end", "endmodule", ""]
+            "        tb_cycle <= tb_cycle + 1;", "    end", *_dram_model(sys, max(
+                [len(r.dram_words[0]) for r in runs] + [len(r.dram_words[1]) for r in runs]
+                + [1])), "endmodule", ""]
     return "\n".join(out), files
+
+
+def _dram_model(sys: RtlSystem, depth: int) -> list[str]:
+    """Behavioural DRAM channel of the testbench: a request seen at the
+    rising edge of cycle t is served in order from cycle t + lat on, one beat
+    per cycle: read beats (the run's load streams, in order) drive ``rdata``
+    from the falling edge before their cycle; write beats are compared with
+    the stores the run expects (``DRAMERR`` lines on a difference)."""
+    bw, lat = sys.bw_bits, sys.lat_cycles
+    err = '$display("%0d DRAMERR cycle %0d: '
+    return [
+        f"    reg [{bw - 1}:0] dram_rd [0:{depth - 1}];",
+        f"    reg [{bw - 1}:0] dram_wr [0:{depth - 1}];",
+        "    integer dram_first, dram_beats, dram_i, dram_rn, dram_wn, dram_write, dram_now;",
+        "    task dram_reset;",
+        "    begin",
+        "        dram_first = -1; dram_beats = 0; dram_i = 0; dram_rn = 0; dram_wn = 0;",
+        f"        dram_write = 0; dram_now = 0; rdata = {bw}'h0;",
+        "    end",
+        "    endtask",
+        "    always @(negedge clk) begin  // is the cycle that starts now a beat?",
+        "        dram_now = dram_i < dram_beats && tb_cycle >= dram_first;",
+        "        if (dram_now) dram_i = dram_i + 1;",
+        "        if (dram_now && !dram_write) begin",
+        "            rdata = dram_rd[dram_rn]; dram_rn = dram_rn + 1;",
+        "        end else begin",
+        f"            rdata = {bw}'h0;",
+        "        end",
+        "    end",
+        "    always @(posedge clk) begin",
+        "        if (beat !== dram_now)",
+        f'            {err}DMA beat %0d, DRAM beat %0d", tb_layer, tb_cycle, beat, dram_now);',
+        "        if (dram_now && dram_write) begin",
+        "            if (wdata !== dram_wr[dram_wn])",
+        (f'                {err}write beat %0d %h, expected %h", tb_layer, tb_cycle,'
+         " dram_wn, wdata, dram_wr[dram_wn]);"),
+        "            dram_wn = dram_wn + 1;",
+        "        end",
+        "        if (req_valid) begin",
+        f"            dram_first = tb_cycle + {lat}; dram_i = 0; dram_write = req_write;",
+        f"            dram_beats = (req_bits + {bw - 1}) / {bw};",
+        "        end",
+        "    end",
+    ]
 
 
 def replay(sys: RtlSystem, workdir: Path, runs: Sequence[SystemRun], name: str,
@@ -127,13 +183,20 @@ def replay(sys: RtlSystem, workdir: Path, runs: Sequence[SystemRun], name: str,
         t0 = time.monotonic()
         lines_v = export.run_verilator(workdir, f"{name}.v")
         secs = time.monotonic() - t0
+    trace_i = [ln for ln in lines_i if " DRAMERR " not in ln] if lines_i is not None else None
+    trace_v = [ln for ln in lines_v if " DRAMERR " not in ln] if lines_v is not None else None
     for k, run in enumerate(runs):
         trace = SimpleNamespace(trace=run.trace)
-        if lines_i is not None:
-            d = export.compare_trace(duck, trace, lines_i, k, "Icarus")
+        for tool, lines, res in (("Icarus", lines_i, res_i), ("Verilator", lines_v, res_v)):
+            bad = [ln for ln in (lines or []) if ln.startswith(f"{k} DRAMERR ")]
+            if bad:
+                res[k] = (f"{tool}'s DRAM model: {bad[0][len(f'{k} DRAMERR '):]} "
+                          f"({name}.v, run {k})")
+        if trace_i is not None and res_i[k] is None:
+            d = export.compare_trace(duck, trace, trace_i, k, "Icarus")
             res_i[k] = "match" if d is None else d + f" ({name}.v, run {k})"
-        if lines_v is not None:
-            d = export.compare_trace(duck, trace, lines_v, k, "Verilator")
+        if trace_v is not None and res_v[k] is None:
+            d = export.compare_trace(duck, trace, trace_v, k, "Verilator")
             res_v[k] = "match" if d is None else d + f" ({name}.v, run {k})"
     return res_i, res_v, secs
 

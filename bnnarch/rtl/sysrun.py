@@ -156,6 +156,8 @@ class Dram:
         self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.uint8)
         self.psums: dict[tuple[int, int], np.ndarray] = {}
         self.read_bits = self.write_bits = 0
+        self.read_words: list[int] = []  # every read beat, in order (the Verilog DRAM model's)
+        self.write_words: list[int] = []  # every write beat, in order
         self.queue: list[tuple[int, int, bool, int]] = []  # (first beat cycle, tile, write, bits)
         self.rbeats: dict[int, int] = {}  # cycle -> read data word
         self.wbeats: dict[int, tuple[int, int]] = {}  # cycle -> (request no., beat)
@@ -210,6 +212,7 @@ class Dram:
                                f"{len(stream)}")
             for j, w in enumerate(_bits_to_words(stream, self.bw)):
                 self.rbeats[first + j] = w
+                self.read_words.append(w)
         self.queue.append((first, tile, write, bits))
 
     def rdata(self, cycle: int) -> int:
@@ -222,6 +225,7 @@ class Dram:
             return
         req, _beat = slot
         self.wdata[req].append(word)
+        self.write_words.append(word)
         _first, tile, _w, bits = self.queue[req]
         if len(self.wdata[req]) == ceil_div(bits, self.bw):
             self._scatter(tile, _words_to_bits(self.wdata.pop(req), self.bw, bits))
@@ -252,6 +256,8 @@ class SystemRun:
     pokes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
     """(cycle, outstage address, word) the pack unit wrote after that cycle"""
     descriptors: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
+    dram_words: tuple[list[int], list[int]] = field(default=([], []), repr=False)
+    """(read beats, write beats) in order, as the DRAM model served / took them"""
 
 
 def _array_sim(arr: RtlArray) -> tuple[pyrtl.FastSimulation, pyrtl.SimulationTrace]:
@@ -507,7 +513,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     out = out_held if held[1] else dram.out
     return SystemRun(end, compute_cycles, dram.read_bits, dram.write_bits, out, chain_full,
                      {k: list(v) for k, v in tracer.trace.items()}, events, ins, pokes,
-                     {m.name: d for m, d in mem.items()})
+                     {m.name: d for m, d in mem.items()}, (dram.read_words, dram.write_words))
 
 
 def _writes(atr: pyrtl.SimulationTrace, ports: int, t0: int,

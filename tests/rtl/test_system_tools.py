@@ -83,6 +83,28 @@ def test_replay_catches_a_wrong_trace_and_verilator_agrees(tmp_path: Path) -> No
     assert ri[0].startswith(f"cycle {t}, output done: Icarus 0x1, PyRTL 0x0")
 
 
+def test_testbench_dram_model_checks_the_dma(tmp_path: Path) -> None:
+    """The Verilog testbench's DRAM answers the DMA's own requests: a store
+    beat that differs, or a DMA whose beats come one cycle off the DRAM's
+    latency, is reported with its cycle."""
+    _need("iverilog", "vvp")
+    spec = load_design(ROOT / "designs" / "rtl_small.yaml")
+    p = plan_layers(spec, load_workload(DIGITS), ["layer2.0.conv1"])[0]
+    arr = system_array(spec, [map_layer(p.layer, spec, p.held)])
+    sys = build_system(spec)
+    c = check_layer_system(arr, sys, p, np.random.default_rng(0))
+    (tmp_path / "system.v").write_text(sysexport.system_verilog(sys))
+    assert sysexport.replay(sys, tmp_path, [c.rtl], "tb_ok", True, False)[0] == ["match"]
+    c.rtl.dram_words[1][0] ^= 1
+    ri = sysexport.replay(sys, tmp_path, [c.rtl], "tb_w", True, False)[0]
+    assert ri[0].startswith("Icarus's DRAM model: cycle ") and ": write beat 0 " in ri[0]
+    c.rtl.dram_words[1][0] ^= 1
+    sys.lat_cycles += 1  # the testbench's DRAM now answers one cycle later than the DMA
+    ri = sysexport.replay(sys, tmp_path, [c.rtl], "tb_l", True, False)[0]
+    assert ri[0].startswith(f"Icarus's DRAM model: cycle {sys.lat_cycles - 1}: DMA beat 1, "
+                            "DRAM beat 0")
+
+
 def test_system_area_counts_dma_logic_not_memories(tmp_path: Path) -> None:
     _need("yosys")
     sys = build_system(load_design(ROOT / "designs" / "rtl_small.yaml"))
