@@ -40,7 +40,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.cost import (
     leakage_pj,
     stage_area_um2,
@@ -51,9 +50,10 @@ from bnnarch.dataflow.cost import (
 from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
+from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.errors import SimError
-from bnnarch.sim.result import LayerResult, SimResult
-from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.result import LayerResult, SimResult
+from bnnarch.tech import tech_for
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 

@@ -177,8 +177,7 @@ def _optuna_html(study: optuna.Study, spec: StudySpec, out: Path) -> list[Path]:
 def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
     """design.yaml + precision.yaml + sim.json of one trial, as ``bnnarch
     simulate DESIGN --workload W --precision P`` accepts them."""
-    from bnnarch.spec import dump_design
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict, dump_design
     from bnnarch.workload.io import save_precision_map
 
     d = out / f"{spec.name}_t{t.number}"

@@ -68,9 +68,9 @@ class WindowStats:
 
 @dataclass(frozen=True)
 class ReuseStats:
-    """Exact counts that the computation-reuse model (bnnarch.reuse) needs,
+    """Exact counts that the computation-reuse model (bnnarch.array.reuse) needs,
     measured on trained weights and real binary activations of ``frames`` input
-    images (bnnarch.reuse.stats). Binary conv2d layers only.
+    images (bnnarch.nn.reuse_stats). Binary conv2d layers only.
 
     Kernel side (weights; within each group, per input channel, a 2-D kernel is
     a *representative* if no earlier output filter has the same pattern —

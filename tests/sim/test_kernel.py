@@ -1,4 +1,4 @@
-"""The compiled search kernel (bnnarch.sim._kernel) against the references:
+"""The compiled search kernel (bnnarch.array._kernel) against the references:
 mapper._build's tiles and the SimPy engine (run_tiles), on every candidate of
 several layers x designs; and its branch and bound against an exhaustive
 argmin."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnarch.sim import _kernel, mapper
-from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
+from bnnarch.array import _kernel, mapper
+from bnnarch.array.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
+from bnnarch.array.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
 from bnnarch.workload.layer import Layer
 
 from .helpers import conv, design
@@ -110,7 +110,7 @@ def test_kernel_equals_python_reference_on_every_candidate(layer, over, held):
 
 def test_map_layer_schedule_is_the_searched_one():
     """map_layer's built schedule runs in the cycles the kernel found for it."""
-    from bnnarch.sim.engine import run_tiles_fast
+    from bnnarch.array.engine import run_tiles_fast
 
     for over in DESIGNS:
         spec = design(**over)

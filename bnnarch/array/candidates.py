@@ -1,7 +1,7 @@
 """Vectorised enumeration of a layer's legal tilings x loop orders, with each
 candidate's DRAM traffic (closed form) and a lower bound on its cycles.
 
-The mapper (bnnarch.sim.mapper) then simulates candidates in order of their
+The mapper (bnnarch.array.mapper) then simulates candidates in order of their
 bound (branch and bound). The closed forms here equal what mapper._build
 produces tile by tile; tests hold the two equal.
 """
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bnnarch.sim.engine import dram_latency_cycles
-from bnnarch.sim.timing import GemmTile, drain_cycles, fold_cycles, folds
+from bnnarch.array.engine import dram_latency_cycles
+from bnnarch.array.timing import GemmTile, drain_cycles, fold_cycles, folds
 
 if TYPE_CHECKING:
-    from bnnarch.spec.array import ArraySpec
+    from bnnarch.array.spec import ArraySpec
     from bnnarch.workload.layer import Layer
 
 ORDERS: tuple[str, ...] = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
@@ -44,7 +44,7 @@ class Candidates:
     full (0) or the remainder (1), at column m*8 + g*4 + n*2 + k."""
     energy: np.ndarray | None = None
     """Dynamic energy (pJ) of each candidate's schedule (the energy ledger of
-    bnnarch.cost.energy), when the design's mapping objective is energy."""
+    bnnarch.array.energy), when the design's mapping objective is energy."""
 
     def __len__(self) -> int:
         return len(self.bound)
@@ -84,7 +84,7 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
                          wb: int, ab: int, acc: int, out_b: int,
                          mac_units: int, held: tuple[bool, bool] = (False, False)) -> Candidates:
     """``held``: the layer's input / output feature map stays on chip
-    (bnnarch.sim.residency): no DRAM traffic for it, and a held input needs no
+    (bnnarch.array.residency): no DRAM traffic for it, and a held input needs no
     staging tile."""
     in_held, out_held = held
     g, cin_g, cout_g, ho, wo, _h_in, w_in, taps, _ = geometry
@@ -131,7 +131,7 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     cyc16 = np.ascontiguousarray(cyc.T)
     want_energy = spec.mapping.objective == "energy"
     if want_energy:  # order-independent action counts of the ledger, per tiling
-        from bnnarch.cost.energy import operand_reads
+        from bnnarch.array.energy import operand_reads
 
         gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
         w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in operand_reads(gem, spec))
@@ -179,7 +179,7 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
     energy = None
     if want_energy:
-        from bnnarch.cost.energy import layer_energy
+        from bnnarch.array.energy import layer_energy
 
         psum_io = outs * acc * spill
         energy = sum(layer_energy(

@@ -1,7 +1,7 @@
 """Mapper: per compute layer, search the legal DRAM-level tilings and loop
 orders that fit the on-chip buffers; return the schedule with the fewest
 simulated cycles (ties: fewer DRAM bits). Candidates and their closed-form
-DRAM traffic and cycle lower bounds come from bnnarch.sim.candidates; they
+DRAM traffic and cycle lower bounds come from bnnarch.array.candidates; they
 are simulated in order of their bound until none can win (branch and bound).
 
 A tiling of a layer is (gt groups, th output rows, ci input channels per
@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array._kernel import search, tile_rows
+from bnnarch.array.candidates import ORDER3, ORDERS, SPILLED, Candidates, enumerate_candidates
+from bnnarch.array.candidates import spilled as is_spilled
+from bnnarch.array.engine import buffer_slots, dram_latency_cycles
+from bnnarch.array.spec import ArrayCore, ArraySpec, PostProc, Reuse, Technology
+from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import MappingError
-from bnnarch.sim._kernel import search, tile_rows
-from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, Candidates, enumerate_candidates
-from bnnarch.sim.candidates import spilled as is_spilled
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles
-from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
-from bnnarch.spec.array import ArrayCore, ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
 
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
@@ -151,7 +151,7 @@ def _in_rows(layer: Layer, th: int, h_in: int) -> int:
 def map_layer(layer: Layer, spec: ArraySpec,
               held: tuple[bool, bool] = (False, False)) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
-    ``held``: its input / output feature map stays on chip (bnnarch.sim.residency).
+    ``held``: its input / output feature map stays on chip (bnnarch.array.residency).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
     on_mac_unit = layer_bits(layer, spec)[3] == "mac_unit"
@@ -206,7 +206,7 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
             f"{bufs.activations.capacity_kib} KiB, outputs {bufs.outputs.capacity_kib} KiB; "
             "half of each when double buffered)"
         )
-    # Branch and bound (compiled: bnnarch.sim._kernel.search): simulate candidates
+    # Branch and bound (compiled: bnnarch.array._kernel.search): simulate candidates
     # in order of their lower bound until no remaining bound can beat the best
     # simulated latency. The result is the exact argmin of simulated cycles over
     # all legal candidates (ties: fewer DRAM bits), so more bandwidth or bigger
