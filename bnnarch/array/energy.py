@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from bnnarch.array.mapper import Schedule
+from bnnarch.array.candidates import Ledger
+from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div, words
 from bnnarch.tech import Tech, tech_for
@@ -113,3 +114,7 @@ def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: i
     e["sram_activations"] += 2 * elements * data_bits * _sram_pj(spec, t, "activations")
     e["dram"] += dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
     return e
+
+
+LEDGER = Ledger(operand_reads, layer_energy)
+"""This ledger's prices, for the mapper's energy objective."""

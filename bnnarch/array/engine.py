@@ -36,7 +36,7 @@ from bnnarch.array._kernel import recurrence
 from bnnarch.array.spec import ArraySpec
 
 if TYPE_CHECKING:
-    from bnnarch.array.mapper import Tile
+    from bnnarch.array.schedule import Tile
 
 INF = float("inf")
 

@@ -18,11 +18,12 @@ from functools import lru_cache
 from bnnarch.array.area import area_breakdown_mm2, leakage_pj
 from bnnarch.array.energy import compute_layer_energy, postproc_energy
 from bnnarch.array.engine import TimedLayer, run_tiles, run_tiles_fast
-from bnnarch.array.mapper import GemmTile, Tile, layer_bits, map_layer
+from bnnarch.array.mapper import layer_bits, map_layer
 from bnnarch.array.residency import hold_plan
 from bnnarch.array.reuse import hook as reuse
+from bnnarch.array.schedule import Tile
 from bnnarch.array.spec import ArraySpec
-from bnnarch.array.timing import ceil_div
+from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import MappingError, SimError
 from bnnarch.result import LayerResult, SimResult
 from bnnarch.workload.graph import INPUT, WorkloadGraph

@@ -14,7 +14,6 @@ Layout of ``out``::
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
 import warnings
@@ -197,10 +196,10 @@ def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
 
 
 def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
-    if importlib.util.find_spec("bnnarch.commands.rtl") is None:
-        raise StudyError("--export-rtl needs the `bnnarch rtl` command (bnnarch.commands.rtl), "
-                         "which this build does not have yet")
-    from bnnarch.cli import main as cli_main
+    from bnnarch.array.spec import ArraySpec
+    from bnnarch.rtl.flow import FlowOptions, run_flow
+    from bnnarch.rtl.verify import builtin_layers
+    from bnnarch.template import load_design
 
     if which.strip() == "all":
         chosen = sorted(points)
@@ -216,9 +215,13 @@ def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
     done = []
     for n in chosen:
         dest = out / "rtl" / points[n].name
-        code = cli_main(["rtl", str(points[n] / "design.yaml"), "--out", str(dest)])
-        if code:
-            raise StudyError(f"bnnarch rtl failed for trial {n} (exit {code})")
+        design = load_design(points[n] / "design.yaml")
+        if not isinstance(design, ArraySpec):
+            raise StudyError(f"--export-rtl: trial {n} is a {design.template} design; the RTL "
+                             "generator builds array designs only")
+        result = run_flow(design, dest, builtin_layers(), FlowOptions(verify=False))
+        if not result.ok:
+            raise StudyError(f"bnnarch rtl failed for trial {n}: {'; '.join(result.failures)}")
         done.append(dest)
     return done
 

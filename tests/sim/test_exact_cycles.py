@@ -7,7 +7,8 @@ import math
 import pytest
 
 from bnnarch.array.engine import run_tiles
-from bnnarch.array.mapper import Tile, map_layer
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.schedule import Tile
 from bnnarch.array.simulate import simulate_layer
 from bnnarch.array.timing import GemmTile, tile_compute_cycles
 
@@ -176,7 +177,7 @@ def test_closed_form_dram_equals_tile_by_tile(layer):
     spec = design(buffers__weights__capacity_kib=2, buffers__activations__capacity_kib=2,
                   buffers__outputs__capacity_kib=8)
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
-    geo = mapper._geometry(layer)
+    geo = layer.geometry
     _g, cin_g, cout_g, ho, *_ = geo
     sizes_m = mapper._candidates(ho, 1)
     c = enumerate_candidates(layer, spec, engine, geometry=geo, sizes_m=sizes_m,

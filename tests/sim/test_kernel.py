@@ -10,6 +10,7 @@ import pytest
 
 from bnnarch.array import _kernel, mapper
 from bnnarch.array.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
+from bnnarch.array.energy import LEDGER
 from bnnarch.array.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
 from bnnarch.workload.layer import Layer
 
@@ -44,7 +45,7 @@ DESIGNS = [
 def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-def]
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
-    geo = mapper._geometry(layer)
+    geo = layer.geometry
     g, cin_g, cout_g, ho, _wo, h_in, *_ = geo
     a = spec.array
     align = 1 if engine == "mac_unit" else (a.rows if a.interconnect == "broadcast" else a.cols)
@@ -55,7 +56,8 @@ def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-
         sizes_n=mapper._candidates(cout_g, align) if g == 1 else [cout_g],
         sizes_g=mapper._candidates(g, 1) if g > 1 else [1],
         in_rows=mapper._in_rows_table(layer, ho, h_in), passes=passes, wb=wb,
-        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held)
+        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held,
+        ledger=LEDGER if spec.mapping.objective == "energy" else None)
     return c, (wb, ab, passes, engine, acc, geo)
 
 

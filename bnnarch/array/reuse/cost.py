@@ -46,8 +46,8 @@ from fractions import Fraction
 from typing import Any
 
 from bnnarch.array.energy import operand_reads
-from bnnarch.array.mapper import Schedule
 from bnnarch.array.reuse.effect import ReuseEffect, SchemeCount, geometry, pc_bits
+from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import drain_cycles
 from bnnarch.tech import GE_DFF, GE_FA, GE_XNOR2, tech_for

@@ -116,11 +116,8 @@ class ReuseEffect:
 def geometry(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, int, int, int]:
     """(S, taps, cin_g, K, kw, M) of a conv layer on this design."""
     s = spec.array.simd_bits
-    t = layer.kernel[0] * layer.kernel[1]
-    cin_g = layer.in_shape[0] // layer.groups
-    k = cin_g * t
-    _, ho, wo = layer.out_shape
-    return s, t, cin_g, k, ceil_div(k, s), ho * wo
+    geo = layer.geometry
+    return s, geo.taps, geo.cin_g, geo.k, ceil_div(geo.k, s), geo.m
 
 
 def _plain(layer: Layer, spec: ArraySpec, frames: int) -> tuple[int, int]:

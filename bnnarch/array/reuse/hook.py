@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.array.mapper import Schedule
 from bnnarch.array.reuse.cost import ReuseReport, adjust_energy, reuse_area_mm2, scale_schedule
 from bnnarch.array.reuse.effect import SCHEMES, ReuseEffect, reuse_effect
+from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.workload.layer import Layer
 
