@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 import bnnarch.dse._runner as runner
-from bnnarch.dse import load_study, open_study
+from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import (
     FAIL_REASON_ATTR,
     OWNER_ATTR,
@@ -59,7 +59,7 @@ def _fake_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _spec(tmp: Path, name: str, trials: int = 8) -> Any:
-    return load_study(write_spec(tmp, name=name, hardware=HARDWARE, sampler="random",
+    return load_study_spec(write_spec(tmp, name=name, hardware=HARDWARE, sampler="random",
                                  trials=trials, seed=4), sweep=True)
 
 

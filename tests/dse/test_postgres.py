@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnarch.dse import load_study, open_study
+from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import OWNER_ATTR, file_lock
 from tests.dse.conftest import REPO, popen, write_spec
 from tests.dse.test_core_trials import (
@@ -123,7 +123,7 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None
     for p in procs:
         _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    spec = load_study(spec_path, sweep=True)
+    spec = load_study_spec(spec_path, sweep=True)
     trials = open_study(spec, storage=pg_url, create=False).get_trials()
     assert sorted(t.number for t in trials) == list(range(GRID_POINTS))
     assert all(t.state.name == "COMPLETE" for t in trials)
