@@ -80,6 +80,8 @@ STUDY_YAML_ATTR = "bnnarch:study_yaml"
 BUDGET_ATTR = "bnnarch:trials"
 """Study user attr: the trial budget of the latest run."""
 INVALID_ATTR = "invalid_reason"
+REAP_INTERVAL_S = 15.0
+"""How often a worker fails the trials of dead workers (and at its start)."""
 CONSTRAINTS_SYSTEM_ATTR = "constraints"
 """Trial system attr holding the constraint values as a list: the format
 Optuna's own samplers write (``constraints_func``), which Optuna 5 reads as
@@ -180,15 +182,21 @@ def open_study(spec: StudySpec, *, storage: None | str | BaseStorage, seed: int 
         raise StudyError(f"study {spec.name!r} has directions {study.directions}, the spec asks "
                          f"for {directions}")
     if create and study.metric_names is None:  # studies made before names were stored
-        study.set_metric_names([o.name for o in spec.objectives])
+        _set_metric_names(study, spec)
     return study
+
+
+def _set_metric_names(study: optuna.Study, spec: StudySpec) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in spec.objectives])
 
 
 def _stamp(study: optuna.Study, spec: StudySpec, fp: dict[str, Any]) -> None:
     """What a new study records about itself: metric names (read by Optuna's
     dataframes and plots and by optuna-dashboard), the spec's fingerprint and
     fields, and the study file's text."""
-    study.set_metric_names([o.name for o in spec.objectives])
+    _set_metric_names(study, spec)
     study.set_user_attr(SPEC_ATTR, fp)
     with contextlib.suppress(OSError):
         study.set_user_attr(STUDY_YAML_ATTR, Path(spec.source).read_text())
@@ -400,7 +408,7 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
         with creation_lock(study._storage, spec.name):
             # dead workers' RUNNING trials count toward the budget either way;
             # failing them (with a reason) at start and every 15 s is hygiene
-            if time.monotonic() - checked > 15:
+            if time.monotonic() - checked > REAP_INTERVAL_S:
                 fail_dead_trials(study)
                 checked = time.monotonic()
             while True:

@@ -348,6 +348,8 @@ class CoreTrials:
         # built once: a statement's construction costs as much as its execution
         t, b = self._trials, sqlalchemy.bindparam
         s = models.StudyModel.__table__
+        self._touch_study = (s.update().where(s.c.study_id == study_id)
+                             .values(study_id=s.c.study_id))
         self._lock_study = (sqlalchemy.select(s.c.study_id)
                             .where(s.c.study_id == study_id).with_for_update())
         self._count = (sqlalchemy.select(sqlalchemy.func.count(t.c.trial_id))
@@ -391,8 +393,11 @@ class CoreTrials:
         its trial id. Raises StudyError if the study does not hold exactly
         ``number`` trials (someone created trials without the lock)."""
         with self._engine.begin() as conn:
-            if self._postgres:  # as RDBStorage: serialise with Optuna's own trial creation
-                conn.execute(self._lock_study)
+            # serialise with every other writer (e.g. another client's study.ask())
+            # before counting: PostgreSQL locks the study row as RDBStorage does;
+            # SQLite takes its write lock with a no-op update (pysqlite runs a
+            # plain SELECT outside the transaction, so a count alone could race)
+            conn.execute(self._lock_study if self._postgres else self._touch_study)
             count = conn.execute(self._count).scalar_one()
             if count != number:
                 raise TrialNumberTaken(f"study holds {count} trials where this worker expected "
