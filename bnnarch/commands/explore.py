@@ -113,8 +113,8 @@ def run(args: argparse.Namespace, *, sweep: bool) -> int:
                       progress=not args.no_progress, timeout_s=args.timeout,
                       progress_interval_s=args.progress_interval, echo=say)
         except SearchInterrupted as e:
-            say(f"interrupted by {e.name}: workers stopped, trials in flight marked FAIL; "
-                "rerun the same command to resume")
+            print(f"interrupted by {e.name}: workers stopped, trials in flight marked FAIL; "
+                  "rerun the same command to resume", file=sys.stderr, flush=True)
             extra["interrupted"] = e.name
             code = e.exit_code
     study = open_study(spec, storage=args.storage, create=False)
