@@ -110,7 +110,11 @@ def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
 
 
 def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths (with old -> new values) where two spec dumps differ."""
+    """Dotted paths (with old -> new values) where two spec dumps differ
+    (hardware domains keyed by their path, other lists by index)."""
+    old, new = _keyed(old), _keyed(new)
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        old, new = dict(enumerate(old)), dict(enumerate(new))
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for k in sorted(set(old) | set(new), key=str):
@@ -123,6 +127,12 @@ def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
                 out += changed_fields(old[k], new[k], path)
         return out
     return [] if old == new else [f"{prefix or '<spec>'} ({_short(old)} -> {_short(new)})"]
+
+
+def _keyed(v: Any) -> Any:
+    if isinstance(v, list) and v and all(isinstance(x, dict) and "path" in x for x in v):
+        return {x["path"]: {k: y for k, y in x.items() if k != "path"} for x in v}
+    return v
 
 
 def _short(v: Any) -> str:
