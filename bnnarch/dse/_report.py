@@ -14,7 +14,6 @@ Layout of ``out``::
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
 import warnings
@@ -197,33 +196,6 @@ def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
     return d
 
 
-def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
-    if importlib.util.find_spec("bnnarch.commands.rtl") is None:
-        raise StudyError("--export-rtl needs the `bnnarch rtl` command (bnnarch.commands.rtl), "
-                         "which this build does not have yet")
-    from bnnarch.cli import main as cli_main
-
-    if which.strip() == "all":
-        chosen = sorted(points)
-    else:
-        try:
-            chosen = [int(x) for x in which.split(",") if x.strip()]
-        except ValueError:
-            raise StudyError(f"--export-rtl: expected trial numbers or 'all', got {which!r}") from None
-        missing = [n for n in chosen if n not in points]
-        if missing:
-            raise StudyError(f"--export-rtl: trial(s) {missing} are not on the Pareto front "
-                             f"(front: {sorted(points)})")
-    done = []
-    for n in chosen:
-        dest = out / "rtl" / points[n].name
-        code = cli_main(["rtl", str(points[n] / "design.yaml"), "--out", str(dest)])
-        if code:
-            raise StudyError(f"bnnarch rtl failed for trial {n} (exit {code})")
-        done.append(dest)
-    return done
-
-
 def write_report(study: optuna.Study, spec: StudySpec, *, out: Path,
                  export_rtl: str | None = None) -> list[Path]:
     """Write the report (see module doc); returns the files and directories written."""
@@ -252,5 +224,14 @@ def write_report(study: optuna.Study, spec: StudySpec, *, out: Path,
     (out / "summary.txt").write_text(summary_line(study, spec) + "\n" + note)
     paths.append(out / "summary.txt")
     if export_rtl:
-        paths += _export_rtl(points, export_rtl, out)
+        from bnnarch.dse._rtl_export import export_points
+
+        exports = export_points(points, export_rtl, spec.workload, out)
+        paths += [e.out for e in exports]
+        bad = [e for e in exports if not e.ok]
+        if bad:
+            raise StudyError("RTL of trial(s) " + ", ".join(
+                f"{e.trial} ({e.verified} layer(s) verified: "
+                f"{'; '.join(e.failures[:2]) or 'nothing verified'})" for e in bad)
+                + f": see {out / 'rtl'}/*/report.json")
     return paths
