@@ -36,14 +36,14 @@ def not_a_number(candidate):
 
 def _spec(tmp: Path, **kw: object) -> Path:
     (tmp / "my_eval.py").write_text(MY_EVAL)
-    fields: dict[str, object] = dict(
-        hardware={"array.rows": [8, 16], "array.cols": [8, 16]},
-        precision={"search": True, "bits": [1, 2, 4]},
-        evaluation={"evaluator": "my_eval:accuracy", "cache": False},
-        metrics={"pes": {"function": "my_eval:pe_count", "direction": "maximize"}},
-        objectives=["accuracy", "latency", "pes"],
-        constraints=[{"metric": "accuracy_drop", "max": 0.05}, {"metric": "pes", "max": 200}],
-        sampler="random", trials=8, seed=2)
+    fields: dict[str, object] = {
+        "hardware": {"array.rows": [8, 16], "array.cols": [8, 16]},
+        "precision": {"search": True, "bits": [1, 2, 4]},
+        "evaluation": {"evaluator": "my_eval:accuracy", "cache": False},
+        "metrics": {"pes": {"function": "my_eval:pe_count", "direction": "maximize"}},
+        "objectives": ["accuracy", "latency", "pes"],
+        "constraints": [{"metric": "accuracy_drop", "max": 0.05}, {"metric": "pes", "max": 200}],
+        "sampler": "random", "trials": 8, "seed": 2}
     fields.update(kw)
     return write_spec(tmp, name="hooked", **fields)  # type: ignore[arg-type]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import bnnarch.rtl.flow as flow
 from bnnarch.dse._rtl_export import choose_points, export_verified
 from bnnarch.errors import StudyError
+from bnnarch.rtl import flow
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import save_precision_map, save_workload
 from bnnarch.workload.layer import Layer
@@ -87,8 +87,8 @@ def test_a_dataflow_point_is_a_named_skip(tmp_path: Path) -> None:
     pt = _point(tmp_path, "finn_sfc.yaml", {})
     r = export_verified(pt, REPO / "workloads" / "sfc.json", tmp_path / "out", trial=7)
     assert not r.ok
-    assert r.failures == ("trial 7: a 'dataflow' design; the RTL generator builds 'array' "
-                          "designs only",)
+    assert r.failures == (("trial 7: a 'dataflow' design; the RTL generator builds 'array' "
+                          "designs only"),)
     assert json.loads((tmp_path / "out" / "report.json").read_text())["ok"] is False
 
 
