@@ -110,7 +110,8 @@ def run(args: argparse.Namespace, *, sweep: bool) -> int:
             f"sampler {spec.sampler.name}, storage {label}")
         try:
             run_study(spec, storage=args.storage, workers=args.workers, sweep=sweep,
-                      progress=not args.no_progress, timeout_s=args.timeout,
+                      progress=False if args.no_progress else
+                      ("lines" if args.json == "-" else True), timeout_s=args.timeout,
                       progress_interval_s=args.progress_interval, echo=say)
         except SearchInterrupted as e:
             print(f"interrupted by {e.name}: workers stopped, trials in flight marked FAIL; "

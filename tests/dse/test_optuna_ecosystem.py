@@ -86,6 +86,7 @@ def test_stock_client_beside_ours_on_sqlite(tmp_path: Path, monkeypatch: pytest.
                                    sampler)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_an_ownerless_running_trial_is_left_alone(tmp_path: Path) -> None:
     from bnnarch.dse._storage import fail_dead_trials, get_storage
 
