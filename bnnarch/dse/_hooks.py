@@ -12,8 +12,9 @@ named ``module:function`` in the study file.
   [w_bits, a_bits]), ``sim`` (the simulate summary) and ``metrics`` (the
   built-in metrics). The name can then be an objective or a constraint.
 
-The module is imported with the study file's directory first on
-``sys.path`` (a ``my_eval.py`` next to the study works), else as installed.
+A module file next to the study (``my_eval.py``; ``pkg.mod`` -> ``pkg/mod.py``)
+is loaded from there, keyed by its path; otherwise the module is imported as
+installed.
 Results of an evaluator hook are cached like the checkpoint evaluator's,
 keyed by the module file's hash (editing it never reuses old results).
 """
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bnnarch.errors import StudyError
@@ -44,26 +47,42 @@ def load_hook(ref: str, *, base_dir: Path) -> Callable[..., Any]:
     mod_name, _, fn_name = ref.partition(":")
     if not mod_name or not fn_name.isidentifier():
         raise StudyError(f"{ref!r} is not of the form module:function")
-    here = str(base_dir.resolve())
-    added = here not in sys.path
-    if added:
-        sys.path.insert(0, here)
+    local = base_dir.resolve() / (mod_name.replace(".", "/") + ".py")
     try:
-        module = importlib.import_module(mod_name)
+        module = _load_file(local) if local.is_file() else importlib.import_module(mod_name)
     except ImportError as e:
         raise StudyError(f"cannot import {mod_name!r} for {ref!r}: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's module failed at import
         raise StudyError(f"importing {mod_name!r} for {ref!r} raised "
                          f"{type(e).__name__}: {e}") from None
-    finally:
-        if added:
-            sys.path.remove(here)
     fn = getattr(module, fn_name, None)
     if fn is None:
         raise StudyError(f"module {mod_name!r} has no {fn_name!r} (for {ref!r})")
     if not callable(fn):
         raise StudyError(f"{ref!r} is not callable")
     return fn
+
+
+def _load_file(path: Path) -> ModuleType:
+    """The module in ``path``, loaded once per file (keyed by its path, so two
+    studies' ``my_eval.py`` in different directories never mix)."""
+    name = "bnnarch_hook_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    here = str(path.parent)
+    sys.path.insert(0, here)  # the module may import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(here)
+    return module
 
 
 def hook_key(ref: str, fn: Callable[..., Any]) -> str:

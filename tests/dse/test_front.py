@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from bnnarch.dse import dominates, load_study_spec, open_study, pareto_trials, run_study
-from bnnarch.dse._report import write_report
+from bnnarch.dse import (
+    dominates,
+    load_study_spec,
+    open_study,
+    pareto_trials,
+    run_study,
+    write_report,
+)
 from bnnarch.sim.simulate import simulate
 from bnnarch.spec import load_design
 from bnnarch.workload.io import load_precision_map, load_workload

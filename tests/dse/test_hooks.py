@@ -92,3 +92,20 @@ def test_a_hook_returning_a_non_number_stops_the_run(tmp_path: Path) -> None:
     p = cli("explore", str(path), "--no-progress", check=False)
     assert p.returncode == 2 and "its hook returned 'many', not a number" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_same_module_name_in_two_study_dirs(tmp_path: Path) -> None:
+    from bnnarch.dse._hooks import load_hook
+
+    for v in (1, 2):
+        d = tmp_path / f"s{v}"
+        d.mkdir()
+        (d / "my_eval.py").write_text(f"VALUE = {v}\n\ndef f(c):\n    return VALUE\n")
+    assert load_hook("my_eval:f", base_dir=tmp_path / "s1")({}) == 1
+    assert load_hook("my_eval:f", base_dir=tmp_path / "s2")({}) == 2
+    # a hook module may import its neighbours
+    (tmp_path / "s3").mkdir()
+    (tmp_path / "s3" / "helper_mod_s3.py").write_text("VALUE = 3\n")
+    (tmp_path / "s3" / "my_eval.py").write_text("from helper_mod_s3 import VALUE\n\n"
+                                                "def f(c):\n    return VALUE\n")
+    assert load_hook("my_eval:f", base_dir=tmp_path / "s3")({}) == 3

@@ -8,10 +8,9 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from bnnarch.dse import load_study_spec, run_study
+from bnnarch.dse import load_study_spec, run_study, write_report
 from bnnarch.dse._pareto import front, pareto_trials, staircase
 from bnnarch.dse._plots import draw_pair, hover_text
-from bnnarch.dse._report import write_report
 from tests.dse.conftest import write_spec
 
 matplotlib.use("Agg")
