@@ -92,6 +92,8 @@ user attr."""
 
 def _fingerprint_fields(spec: StudySpec) -> dict[str, Any]:
     d = spec.model_dump(mode="json", exclude={"trials", "description", "storage", "source"})
+    if not d["metrics"]:
+        del d["metrics"]  # studies made before metric hooks existed keep their hash
     here = Path(spec.source).resolve().parent
     for key in ("design", "workload", "checkpoint"):  # relative: the repo may move
         if d.get(key):

@@ -112,3 +112,19 @@ def test_cli_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert "cannot open storage /proc/x.db" in p.stderr and "pass another --storage" in p.stderr
     p = cli("studies", str(tmp_path / "nothing.db"), check=False)
     assert p.returncode == 2 and "no such storage file" in p.stderr
+
+
+def test_studies_made_before_this_version_still_resume(tmp_path: Path) -> None:
+    """A study stamped by the previous version (hash only, no fields; this is
+    the hash it computed for explore/ci_tiny.yaml at commit 73e7b69) opens."""
+    import optuna
+
+    from bnnarch.dse import load_study_spec, open_study
+
+    spec = load_study_spec(REPO / "explore" / "ci_tiny.yaml")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = optuna.create_study(study_name=spec.name, storage=url,
+                              directions=[o.direction for o in spec.objectives])
+    old.set_user_attr("bnnarch:spec", {"sha": "472fa9f536417294",
+                                       "objectives": ["accuracy", "latency", "energy"]})
+    assert open_study(spec, storage=url).metric_names == ["accuracy", "latency", "energy"]
