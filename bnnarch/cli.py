@@ -22,6 +22,7 @@ COMMANDS = (
     "rtl",
     "sweep",
     "explore",
+    "studies",
     "fold",
 )
 
