@@ -86,7 +86,7 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
     (MAC unit), DRAM->SRAM loads (weights, activations, partial sums),
     SRAM->DRAM stores, DRAM bits, final outputs written to the activation
     buffer's hold region instead of DRAM."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     a = spec.array
     S, acc = a.simd_bits, a.acc_bits
     e: dict[str, Any] = {}
@@ -116,7 +116,7 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
 def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: int) -> Counter[str]:
     """A post-processing op: one 32-bit-add-class operation per element
     (compare/add/max; Horowitz 32b add), activations read and written once."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
     e["postproc"] += elements * t.fa_bit_pj * 32
     e["sram_activations"] += 2 * elements * data_bits * _sram_pj(spec, t, "activations")
@@ -139,7 +139,7 @@ def area_breakdown_mm2(spec: ArraySpec) -> dict[str, float]:
     """Area by component (mm^2): SRAM from bitcell areas, array logic from the
     gate model (or synthesised numbers when bnnarch.rtl has cached them),
     MAC unit and post-processing from Horowitz's adder/multiplier areas."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     out: dict[str, float] = {}
     for buf in ("weights", "activations", "outputs"):
         out[f"sram_{buf}"] = t.sram_area_um2(getattr(spec.buffers, buf).capacity_bits) / 1e6
@@ -175,6 +175,6 @@ def _synthesized_array_mm2(spec: ArraySpec) -> float | None:
 
 
 def leakage_pj(area_mm2: float, cycles: int, spec: ArraySpec) -> float:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     seconds = cycles / (spec.clock_mhz * 1e6)
     return area_mm2 * t.leakage_mw_per_mm2 * 1e-3 * seconds * 1e12

@@ -23,6 +23,7 @@ from bnnarch.cost.energy import (
     leakage_pj,
     postproc_energy,
 )
+from bnnarch.cost.tech import supply_warnings
 from bnnarch.errors import MappingError, SimError
 from bnnarch.reuse import hook as reuse_hook
 from bnnarch.reuse.hook import ReuseHook
@@ -181,7 +182,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     if getattr(spec, "template", "array") != "array":
         from bnnarch.sim.dispatch import simulate_any
 
-        return simulate_any(spec, graph, precision)
+        return with_supply_warnings(simulate_any(spec, graph, precision), spec)
     g = apply_precision(graph, precision or {})
     bits = output_bits(g, spec)
     kept = hold_plan(g, spec, bits)
@@ -206,7 +207,15 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     if spec.reuse.any_enabled:  # report reuse against the same design without it
         base = simulate(reuse_hook.without_reuse(spec), graph, precision, engine=engine)
         res = replace(res, extra=res.extra + reuse_hook.totals(res, base))
-    return res
+    return with_supply_warnings(res, spec)
+
+
+def with_supply_warnings(res: SimResult, spec: Any) -> SimResult:
+    """The result with ``warnings`` (extra key, only when there are any) about
+    the clock at the design's supply voltage (bnnarch.cost.voltage)."""
+    t = spec.technology
+    w = supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz)
+    return replace(res, extra=res.extra + (("warnings", w),)) if w else res
 
 
 def clear_caches() -> None:

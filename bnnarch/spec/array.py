@@ -19,6 +19,11 @@ class Strict(BaseModel):
 class Technology(Strict):
     node_nm: Node = 28
     """Selects the energy/area tables (bnnarch.cost.tech)."""
+    vdd_v: float | None = Field(
+        default=None, ge=0.3, le=1.5,
+        description="supply voltage (V); None = the node's nominal (bnnarch.cost.tech.VDD). "
+                    "Scales on-chip dynamic energy by (V/Vnom)^2 and leakage by "
+                    "bnnarch.cost.voltage.leakage_scale; the clock is checked against it")
 
 
 class ArrayCore(Strict):
