@@ -296,6 +296,8 @@ def notes(res: dict[str, Any]) -> list[str]:
         ("Energy per frame adds what the abstracts do not give — buffer sizes, external "
          "bandwidth, the first and last layers — so it is the larger miss; XNE's frame is "
          "dominated by external-memory traffic at Horowitz's DRAM energy."),
+        ("BinarEye's 'up to 1,700 frames/s' (abstract) is for its smallest, face-detection "
+         "network (0.92 uJ/frame), not the CIFAR-10 network modelled here: no row."),
         ("Rows marked 'not independent' use a clock or an array size derived from that same "
          "published number; they check utilisation only and are left out of the summary."),
         ("Every architecture parameter not in the abstracts is marked ASSUMED in the design "

@@ -65,4 +65,9 @@ def run(args: argparse.Namespace) -> int:
             msg += (f"; all {len(graph.compute_layers())} compute layers of {graph.name} "
                     f"{'map' if spec.template == 'array' else 'fold'}")
         print(msg + ")")
+        from bnnarch.cost.tech import supply_warnings
+
+        t = spec.technology
+        for w in supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz):
+            print(f"warning: {path}: {w}")
     return status

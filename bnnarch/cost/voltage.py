@@ -10,8 +10,8 @@ Leakage power: P_leak = V x I_leak (Butts & Sohi, "A static power model for
 architects", MICRO 2000), and the subthreshold current rises with the drain
 voltage through drain-induced barrier lowering, I_sub ~ exp(eta V_DS / (n v_T))
 (Roy, Mukhopadhyay, Mahmoodi-Meimand, "Leakage current mechanisms and leakage
-reduction techniques in deep-submicrometer CMOS circuits", Proc. IEEE 2003,
-eq. 1). So P_leak(V) / P_leak(Vnom) = (V / Vnom) exp(eta (V - Vnom) / (n v_T)).
+reduction techniques in deep-submicrometer CMOS circuits", Proc. IEEE 2003).
+So P_leak(V) / P_leak(Vnom) = (V / Vnom) exp(eta (V - Vnom) / (n v_T)).
 The coefficients are ASSUMED typical values, not read from a source:
 eta = 0.1 V/V (DIBL), n = 1.5 (subthreshold slope factor), v_T = 25.9 mV (300 K).
 

@@ -116,3 +116,24 @@ def test_result_and_cli_carry_the_warning(tmp_path, capsys) -> None:
                  "--json", str(out)]) == 0
     assert f"warning: {w}" in capsys.readouterr().out.replace("\n", "")
     assert '"warnings"' in out.read_text()
+
+
+def test_validate_prints_the_warning(tmp_path, capsys) -> None:
+    d = tmp_path / "fast.yaml"
+    d.write_text(_design(clock=5000, vdd=0.5))
+    assert main(["validate", str(d)]) == 0  # a warning, not an error
+    out = capsys.readouterr().out.replace("\n", "")
+    assert f"{d}: ok (array template)" in out
+    assert f"warning: {d}: clock_mhz 5000 exceeds" in out
+
+
+def test_dataflow_designs_take_the_supply_too() -> None:
+    spec = load_design(ROOT / "designs" / "finn_sfc.yaml")
+    low = spec.model_copy(update={"technology": spec.technology.model_copy(
+        update={"vdd_v": 0.6})})
+    g = load_workload(ROOT / "workloads" / "sfc.json")
+    r0, r1 = simulate(spec, g), simulate(low, g)
+    assert r1.total_cycles == r0.total_cycles
+    dyn0 = r0.energy_pj - r0.energy_breakdown_pj.get("leakage", 0.0)
+    dyn1 = r1.energy_pj - r1.energy_breakdown_pj.get("leakage", 0.0)
+    assert dyn1 == pytest.approx(dyn0 * (0.6 / 0.9) ** 2)
