@@ -79,3 +79,11 @@ def test_binareye_on_chip_weight_memory_is_priced_from_the_table() -> None:
     spec = load_design(ROOT / "designs" / "silicon" / "binareye.yaml")
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     assert spec.dram.energy_pj_per_bit == pytest.approx(t.sram_access_pj_per_bit(32), abs=5e-5)
+
+
+def test_readme_states_the_current_summary(result: dict) -> None:
+    s = result["summary"]["energy"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"the median absolute error is {s['median_abs_error']:.0%}, the worst "
+            f"{s['worst_abs_error']:.0%}") in readme
+    assert ("is not met" if not result["summary"]["goal_met"] else "is met") in readme
