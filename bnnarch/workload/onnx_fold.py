@@ -1,0 +1,204 @@
+"""Binary layers of an imported QONNX model: packed weights, integer
+thresholds and kernel statistics from the constant weights.
+
+Thresholds: a 1-bit x 1-bit layer computes ``y``, the integer dot product of
++-1 inputs and +-1 weights; the model then applies ``in_scale * alpha_c * y +
+bias_c`` and a chain of per-channel affine nodes (BatchNormalization, Mul /
+Div / Add / Sub with a constant) before its binarizer (``BipolarQuant``,
+1-bit signed ``Quant`` or a one-threshold ``MultiThreshold``). That chain is
+evaluated in float32, node by node as ONNX defines it, for every possible
+``y`` in [-K, K] (K = weights per output channel); the binarizer's decision
+is then a step in ``y``: ``T_c`` = the smallest ``y`` giving +1. A decision
+falling with ``y`` (negative folded scale, e.g. BN gamma < 0) negates the
+channel: its packed weight row is inverted and ``T_c`` taken on ``-y``
+(the convention of bnnarch.nn.layers.fold_bn_threshold and FINN's
+thresholding, Umuroglu et al. 2017, sec. 4.2). Constant decisions give
+``T = -(K+1)`` (always 1) or ``K+1`` (never). Anything else between the layer
+and its binarizer (a residual add, a second consumer, a non-affine
+activation) leaves the layer without thresholds and says why in the
+workload's meta (``not_folded.<layer>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.layer import Layer, LayerStats
+from bnnarch.workload.onnx_build import Compute, Imported
+from bnnarch.workload.onnx_graph import OnnxView, attrs, is_qonnx, where
+from bnnarch.workload.packing import PACKING, THRESHOLDS, pack_bits
+from bnnarch.workload.stats import kernel_stats
+
+_PASS = ("Identity", "Dropout")
+
+
+def binary_weight(c: Compute) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sign bits uint8 shaped like the weight, alpha_c) if every output
+    channel's weights are +-alpha_c with alpha_c > 0, else None."""
+    w = np.asarray(c.weight, dtype=np.float64)
+    mag = np.abs(w.reshape(w.shape[0], -1))
+    alpha = mag.max(axis=1)
+    if np.any(alpha <= 0) or not np.all(mag == alpha[:, None]):
+        return None
+    return (w >= 0).astype(np.uint8), alpha
+
+
+def _per_channel(v: np.ndarray | None, c: int, rank: int = 0) -> np.ndarray | None:
+    """A constant as a (C,) float32 vector if it broadcasts per channel (axis 1)
+    against a rank-``rank`` NC... tensor (``rank`` 0: a plain (C,) vector, as
+    BatchNormalization's parameters); a scalar is repeated. Else None."""
+    if v is None:
+        return None
+    v = np.asarray(v, dtype=np.float32)
+    if v.size == 1:
+        return np.full(c, v.reshape(-1)[0], np.float32)
+    if rank == 0:
+        return v.reshape(c) if v.shape == (c,) else None
+    axis = 1 - (rank - v.ndim)
+    if v.ndim > rank or axis < 0 or v.shape[axis] != c or v.size != c:
+        return None
+    return v.reshape(c)
+
+
+def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
+              ) -> tuple[np.ndarray | None, str | None]:
+    """Follow ``start`` through per-channel affine nodes to the binarizer:
+    (bool decision (C, Y) on the values ``v`` (C, Y) float32, None) or
+    (None, reason)."""
+    t = start
+    for _ in range(32):
+        if t in view.outputs:
+            return None, "its output is a model output (no binarizer after it)"
+        cons = view.consumers.get(t, [])
+        if len(cons) != 1:
+            return None, f"its output feeds {len(cons)} nodes before any binarizer"
+        n = cons[0]
+        op = n.op_type
+        a = attrs(n)
+        if op == "BatchNormalization":
+            g, b, mu, var = (_per_channel(view.const(i), c) for i in n.input[1:5])
+            if any(p is None for p in (g, b, mu, var)):
+                return None, f"{where(n)} has non-constant or non-per-channel parameters"
+            eps = np.float32(a.get("epsilon", 1e-5))
+            v = (v - mu[:, None]) / np.sqrt(var + eps)[:, None] * g[:, None] + b[:, None]  # type: ignore[index,operator]
+        elif op in ("Mul", "Div", "Add", "Sub"):
+            other = [i for i in n.input if i != t]
+            k = _per_channel(view.const(other[0]), c, rank) if len(other) == 1 else None
+            if k is None:
+                if op == "Add" and len(other) == 1 and view.const(other[0]) is None:
+                    return None, (f"a residual add ({where(n)}) sits between its batch-norm "
+                                  "and the binarizer (Bi-Real style): the sign depends on "
+                                  "the other branch")
+                return None, f"{where(n)} is not a per-channel constant scale or shift"
+            kk = k[:, None]
+            first = n.input[0] == t
+            v = {"Mul": lambda: v * kk, "Add": lambda: v + kk,
+                 "Div": lambda: v / kk if first else kk / v,
+                 "Sub": lambda: v - kk if first else kk - v}[op]()
+        elif op in _PASS:
+            pass
+        elif op == "BipolarQuant" and is_qonnx(n):
+            s = view.const(n.input[1])
+            if s is None or s.size != 1 or float(s.reshape(-1)[0]) <= 0:
+                return None, f"{where(n)} has no positive scalar scale"
+            return v / np.float32(s.reshape(-1)[0]) >= 0, None
+        elif op == "Quant" and is_qonnx(n):
+            bw = view.const(n.input[3])
+            s, zp = view.const(n.input[1]), view.const(n.input[2])
+            if (bw is None or int(bw.reshape(-1)[0]) != 1 or not a.get("signed", 1)
+                    or s is None or zp is None or s.size != 1 or zp.size != 1
+                    or float(s.reshape(-1)[0]) <= 0):
+                return None, f"{where(n)} is not a 1-bit signed quantizer with a scalar scale"
+            return v / np.float32(s.reshape(-1)[0]) + np.float32(zp.reshape(-1)[0]) >= 0, None
+        elif op == "MultiThreshold" and is_qonnx(n):
+            thr = view.const(n.input[1])
+            if thr is None or thr.shape[-1] != 1 or a.get("out_scale", 1.0) <= 0:
+                return None, f"{where(n)} is not a one-threshold, positive-scale MultiThreshold"
+            tv = _per_channel(thr.reshape(-1), c)
+            if tv is None:
+                return None, f"{where(n)} thresholds are not per channel"
+            return v >= tv[:, None], None
+        else:
+            return None, f"{where(n)} sits between the layer and its binarizer"
+        t = n.output[0]
+    return None, "no binarizer within 32 nodes"
+
+
+def fold_thresholds(view: OnnxView, c: Compute, alpha: np.ndarray
+                    ) -> tuple[list[int], list[bool]] | str:
+    """(thresholds, flip) of a 1-bit x 1-bit layer, or the reason it does not fold."""
+    if c.in_scale is None:
+        return "the scale of its +-1 input is unknown"
+    cout = c.weight.shape[0]
+    k = int(np.prod(c.weight.shape[1:]))
+    ys = np.arange(-k, k + 1, dtype=np.float32)
+    v = (np.float32(c.in_scale) * alpha.astype(np.float32))[:, None] * ys[None, :]
+    if c.bias is not None:
+        b = _per_channel(np.asarray(c.bias).reshape(-1), cout)
+        if b is None:
+            return "its bias is not per channel"
+        v = v + b[:, None]
+    rank = len(view.shapes.get(c.node.output[0], (1, cout)))
+    d, reason = _decision(view, c.node.output[0], cout, rank, v.astype(np.float32))
+    if d is None:
+        return reason or "not foldable"
+    thr: list[int] = []
+    flip: list[bool] = []
+    for ch in range(cout):
+        row = d[ch]
+        if row.all() or not row.any():
+            thr.append(-(k + 1) if row.all() else k + 1)
+            flip.append(False)
+        elif np.all(row[1:] >= row[:-1]):  # rises with y: y >= first true
+            thr.append(int(ys[np.argmax(row)]))
+            flip.append(False)
+        elif np.all(row[1:] <= row[:-1]):  # falls with y: -y >= -(last true)
+            last = len(row) - 1 - int(np.argmax(row[::-1]))
+            thr.append(int(-ys[last]))
+            flip.append(True)
+        else:
+            return f"its binarizer's decision is not a threshold on y (channel {ch})"
+    return thr, flip
+
+
+def annotate_weights(view: OnnxView, graph: WorkloadGraph, imp: Imported) -> WorkloadGraph:
+    """Packed weights, thresholds and kernel statistics of the binary-weight layers."""
+    notes: dict[str, str] = {}
+    layers: list[Layer] = []
+    for layer in graph.layers:
+        c = imp.compute.get(layer.name)
+        if c is None or layer.w_bits != 1 or layer.op not in ("conv2d", "linear"):
+            layers.append(layer)
+            continue
+        bw = binary_weight(c)
+        if bw is None:
+            notes[f"not_packed.{layer.name}"] = "weights are not +-alpha per output channel"
+            layers.append(layer)
+            continue
+        bits, alpha = bw
+        thr: list[int] | None = None
+        flip: list[bool] | None = None
+        if layer.is_binary:
+            folded = fold_thresholds(view, c, alpha)
+            if isinstance(folded, str):
+                notes[f"not_folded.{layer.name}"] = folded
+            else:
+                thr, flip = folded
+        stats = layer.stats
+        if layer.op == "conv2d" and layer.kernel[0] * layer.kernel[1] > 1:
+            stats = replace(stats or LayerStats(), kernel=kernel_stats(bits.astype(bool)))
+        layers.append(replace(layer, packed_weights=pack_bits(bits, flip), stats=stats,
+                              thresholds=tuple(thr) if thr is not None else None))
+    meta = {**dict(graph.meta), **notes}
+    if any(la.packed_weights for la in layers):
+        meta["packed_weights"] = PACKING
+    if any(la.thresholds for la in layers):
+        meta["thresholds"] = THRESHOLDS
+    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())),
+                   _index=None)
+
+
+__all__ = ["annotate_weights", "binary_weight", "fold_thresholds"]
