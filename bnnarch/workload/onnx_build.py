@@ -57,7 +57,8 @@ _FOLD: dict[str, bool] = {
 _SCALE = ("Mul", "Div")  # with a constant: bits pass through
 _SHIFT = ("Add", "Sub")  # with a constant: folded, values leave the grid
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "MultiThreshold",
-             "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sum",
+             "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+             "ReduceMax", "Add", "Sum",
              "Concat", "Resize", "Upsample", "Quant", "BipolarQuant", "Trunc",
              *_SCALE, "Sub", *sorted(_FOLD))
 
@@ -279,11 +280,14 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
                 sc, bias = a.get("out_scale", 1.0), a.get("out_bias", 0.0)
                 scale = 1.0 if (sc, bias) == (2.0, -1.0) else None
             emit(node, namer(node, "bn", False), "threshold", data, bits=bits, scale=scale)
-        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
+        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                    "ReduceMean", "ReduceMax"):
             kind = "maxpool" if "Max" in op else "avgpool"
             lname = namer(node, kind, False)
             _, _, h, wd = view.shape(data[0], node)
-            if op.startswith("Global"):
+            if op.startswith("Reduce"):
+                _global_reduce(view, node, a)
+            if op.startswith(("Global", "Reduce")):
                 k = s = (h, wd)
                 p = (0, 0)
             else:
@@ -361,6 +365,15 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             **imp.notes}
     graph = WorkloadGraph(name, chw(in_shape, path), tuple(imp.layers), tuple(sorted(meta.items())))
     return graph, imp
+
+
+def _global_reduce(view: OnnxView, node: onnx.NodeProto, a: dict[str, Any]) -> None:
+    """ReduceMean / ReduceMax is a global pooling when it reduces H and W of NCHW."""
+    axes = view.const(node.input[1]) if len(node.input) > 1 else None
+    ax = sorted(int(v) % 4 for v in (axes if axes is not None else a.get("axes", [])))
+    if len(view.shape(node.input[0], node)) != 4 or ax != [2, 3] or not a.get("keepdims", 1):
+        raise WorkloadError(f"{view.path}: {where(node)}: only a reduction over H and W of an "
+                            "NCHW tensor with keepdims=1 (a global pooling) has a cost model")
 
 
 def _check_transpose(view: OnnxView, node: onnx.NodeProto, a: dict[str, Any]) -> None:
