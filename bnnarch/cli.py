@@ -23,6 +23,7 @@ COMMANDS = (
     "sweep",
     "explore",
     "fold",
+    "import_",
 )
 
 

@@ -144,10 +144,12 @@ def lower(view: OnnxView, outputs: list[str] = ()) -> onnx.ModelProto:  # type: 
             d0 = i.type.tensor_type.shape.dim[0]
             d0.Clear()
             d0.dim_value = 1
-    have = {o.name for o in m.graph.output}
-    for t in outputs:
-        if t not in have:
-            m.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
+    names = [o.name for o in m.graph.output]
+    names += [t for t in outputs if t not in names]
+    del m.graph.output[:]
+    for t in names:
+        m.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT,
+                                                            view.shapes.get(t)))
     return m
 
 

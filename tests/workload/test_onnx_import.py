@@ -1,0 +1,153 @@
+"""ONNX / QONNX import on hand-built models (onnx.helper; no torch, fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from bnnarch.errors import SpecError, WorkloadError
+from bnnarch.workload.onnx_graph import read_view
+from bnnarch.workload.onnx_import import import_onnx
+from bnnarch.workload.onnx_run import lower, run
+from tests.workload.onnx_models import Builder, binary_conv_net, float_net, unsupported_net
+
+
+def _unpack(hexs: str, rows: int, k: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(hexs), np.uint8), bitorder="big")
+    return bits[: rows * k].reshape(rows, k).astype(np.int64) * 2 - 1
+
+
+def _conv_int(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Integer 3x3 pad-1 convolution of x (C, H, W) with w (O, C, 3, 3)."""
+    c, h, wd = x.shape
+    xp = np.zeros((c, h + 2, wd + 2), np.int64)
+    xp[:, 1:-1, 1:-1] = x
+    out = np.zeros((w.shape[0], h, wd), np.int64)
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("oc,chw->ohw", w[:, :, i, j], xp[:, i:i + h, j:j + wd])
+    return out
+
+
+def test_binary_layer_thresholds_reproduce_the_model(tmp_path):
+    """Packed weights + thresholds (with the sign flip of negative BN gamma)
+    give exactly the bits the model's BipolarQuant produces, on random inputs
+    run through onnxruntime."""
+    path, p = binary_conv_net(tmp_path / "b.onnx")
+    g = import_onnx(path)
+    conv0 = g["conv0"]
+    assert (conv0.w_bits, conv0.a_bits) == (1, 1) and conv0.thresholds is not None
+    view = read_view(path)
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(20, 4, 6, 6)).astype(np.float32)
+    t = next(n.output[0] for n in view.nodes if n.name == "act0")  # the sign after bn0
+    act = run(view, xs, [t])[t]
+    w = _unpack(conv0.packed_weights, 6, 36).reshape(6, 4, 3, 3)
+    thr = np.asarray(conv0.thresholds)[:, None, None]
+    for x, a in zip(xs, act, strict=True):
+        y = _conv_int(np.where(x >= 0, 1, -1), w)
+        assert np.array_equal(y >= thr, a >= 0)
+    signs = (p["w"] >= 0).reshape(6, -1)
+    packed = _unpack(conv0.packed_weights, 6, 36) > 0
+    neg = p["gamma"] < 0
+    assert np.array_equal(packed[neg], ~signs[neg]) and np.array_equal(packed[~neg], signs[~neg])
+    assert g["conv1"].thresholds is None
+    assert dict(g.meta)["not_folded.conv1"].startswith("its output is a model output")
+
+
+def test_lowering_matches_qonnx_reference(tmp_path):
+    """Our onnxruntime lowering of Quant / BipolarQuant equals qonnx's own executor."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    b = Builder([1, 3, 5, 5])
+    y = b.quant("x", 4, scale=0.25, name="q_in")
+    y = b.node("Conv", [y, b.quant(b.const(np.linspace(-1, 1, 54).reshape(2, 3, 3, 3)), 2,
+                                   scale=0.5)], name="conv", kernel_shape=[3, 3])
+    out = b.bipolar(b.node("Mul", [y, b.const(1.5)]), scale=0.5)
+    path = b.save(out, tmp_path / "q.onnx")
+    xs = np.random.default_rng(0).normal(size=(4, 3, 5, 5)).astype(np.float32) * 2
+    ours = run(read_view(path), xs)[out]
+    mw = ModelWrapper(str(path)).transform(InferShapes())
+    for x, o in zip(xs, ours, strict=True):
+        ref = execute_onnx(mw, {"x": x[None]})[out]
+        assert np.array_equal(ref[0], o)
+
+
+def test_float_model_needs_precision(tmp_path):
+    path = float_net(tmp_path / "f.onnx")
+    with pytest.raises(WorkloadError, match=r"float ONNX model .* pass --precision P.yaml .*"
+                       r"\(conv, fc\)"):
+        import_onnx(path)
+    g = import_onnx(path, precision={"conv": [8, 8]})
+    assert (g["conv"].w_bits, g["conv"].a_bits) == (8, 8)
+    assert (g["fc"].w_bits, g["fc"].a_bits) == (32, 32)
+    assert g["fc"].in_shape == (8, 1, 1) and g["gap"].op == "avgpool"
+    assert g["conv"].macs == 8 * 27 * 64
+    with pytest.raises(SpecError, match="no layer 'nope'"):
+        import_onnx(path, precision={"nope": [1, 1]})
+
+
+def test_dynamic_batch_is_fixed_and_dynamic_size_is_an_error(tmp_path):
+    g = import_onnx(float_net(tmp_path / "b.onnx", batch="N"), precision={})
+    assert g.input_shape == (3, 8, 8)
+    with pytest.raises(WorkloadError, match=r"dynamic dimension 2 \('H'\).*fixed input shape"):
+        import_onnx(float_net(tmp_path / "d.onnx", hw="H"), precision={})
+
+
+def test_unsupported_op_names_node_and_fix(tmp_path):
+    with pytest.raises(WorkloadError, match=r"node 'lpnorm' \(LpNormalization\): op "
+                       r"'LpNormalization' .* is not supported\. Supported: Conv.*qonnx-cleanup"):
+        import_onnx(unsupported_net(tmp_path / "u.onnx"))
+
+
+def test_asymmetric_padding_and_data_moving_transpose(tmp_path):
+    b = Builder([1, 2, 8, 8])
+    y = b.quant("x", 8)
+    y = b.node("Conv", [y, b.quant(b.const(np.ones((4, 2, 3, 3))), 8)], name="c",
+               kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1])
+    g = import_onnx(b.save(y, tmp_path / "p.onnx"))
+    assert g["c"].out_shape == (4, 4, 4) and g["c"].padding == (1, 1)
+    assert "asymmetric padding" in dict(g.meta)["padding.c"]
+    b = Builder([1, 2, 4, 4])
+    y = b.node("Transpose", [b.quant("x", 8)], name="tr", perm=[0, 2, 3, 1])
+    y = b.node("Flatten", [y], axis=1)
+    y = b.node("Gemm", [y, b.quant(b.const(np.ones((3, 32))), 8)], transB=1)
+    with pytest.raises(WorkloadError, match=r"node 'tr' \(Transpose\): .* moves data"):
+        import_onnx(b.save(y, tmp_path / "t.onnx"))
+
+
+def test_residual_add_before_sign_is_reported_not_folded(tmp_path):
+    b = Builder([1, 4, 4, 4])
+    x = b.bipolar("x")
+    w = b.bipolar(b.const(np.random.default_rng(0).normal(size=(4, 4, 3, 3))))
+    y = b.node("Conv", [x, w], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    one = np.ones(4, np.float32)
+    y = b.bn(y, one, one * 0, one * 0, one, name="bn")
+    y = b.node("Add", [y, "x"], name="res")
+    out = b.bipolar(y)
+    g = import_onnx(b.save(out, tmp_path / "r.onnx"))
+    assert g["conv"].thresholds is None and g["conv"].packed_weights
+    assert "residual add" in dict(g.meta)["not_folded.conv"]
+    assert g["res"].op == "add" and g["res"].inputs == ("bn", "input")
+
+
+def test_images_give_window_and_reuse_statistics(tmp_path):
+    path, _ = binary_conv_net(tmp_path / "b.onnx")
+    xs = np.random.default_rng(0).normal(size=(5, 4, 6, 6)).astype(np.float32)
+    g = import_onnx(path, images=xs)
+    st = g["conv0"].stats
+    assert st.kernel is not None and st.window is not None and st.reuse is not None
+    assert st.reuse.frames == 5 and st.reuse.windows == 5 * 36
+    assert st.window.pairs == 5 * 4 * 6 * 5  # frames x channels x rows x neighbour pairs
+    with pytest.raises(WorkloadError, match=r"is not N images of the model input \[4, 6, 6\]"):
+        import_onnx(path, images=np.zeros((2, 3, 6, 6)))
+
+
+def test_lowered_model_is_plain_onnx(tmp_path):
+    path, _ = binary_conv_net(tmp_path / "b.onnx")
+    m = lower(read_view(path))
+    onnx.checker.check_model(m)
+    assert not any(n.domain for n in m.graph.node)
