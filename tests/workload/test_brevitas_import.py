@@ -1,0 +1,118 @@
+"""QONNX exported by Brevitas (brevitas.export.export_qonnx) -> workload:
+the FINN topologies equal our published workloads; a mixed-precision net
+with residual add, concat and upsample has the right shapes, bits and ops;
+the shipped Brevitas digits BNN imports to the shipped workload and its
+onnxruntime run reproduces the Brevitas model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("brevitas")
+
+from bnnarch.nn import brevitas_zoo as bz  # noqa: E402
+from bnnarch.workload.graph import WorkloadGraph  # noqa: E402
+from bnnarch.workload.io import graph_to_dict, load_workload  # noqa: E402
+from bnnarch.workload.onnx_graph import read_view  # noqa: E402
+from bnnarch.workload.onnx_import import import_onnx  # noqa: E402
+from bnnarch.workload.onnx_run import run  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("op", "in_shape", "out_shape", "kernel", "stride", "padding", "groups", "w_bits",
+        "a_bits", "macs", "binary_ops")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> exported QONNX path (each model exported once per module)."""
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("qonnx")
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            torch.manual_seed(0)
+            model, shape = bz.build(name)
+            cache[name] = bz.export(model, shape, d / f"{name}.onnx")
+        return cache[name]
+
+    return get
+
+
+def _compute(g: WorkloadGraph) -> list[tuple]:
+    return [tuple(getattr(la, k) for k in KEYS) for la in g.compute_layers()]
+
+
+@pytest.mark.parametrize("name", ["sfc", "lfc", "cnv"])
+def test_finn_topologies_equal_published_workloads(exported, name):
+    g = import_onnx(exported(name))
+    ref = load_workload(ROOT / f"workloads/{name}.json")
+    assert _compute(g) == _compute(ref)
+    assert g.macs == ref.macs
+    binary = [la for la in g.compute_layers() if la.is_binary]
+    assert all(la.packed_weights for la in binary)
+    # every binary layer but the classifier ends in BN + sign: thresholds fold
+    assert [la.thresholds is not None for la in binary] == [True] * (len(binary) - 1) + [False]
+
+
+def test_mixed_precision_net(exported):
+    g = import_onnx(exported("mixed"))
+    bits = {la.name: (la.w_bits, la.a_bits) for la in g.compute_layers()}
+    assert bits == {"conv0": (8, 8), "conv1": (4, 4), "conv2": (2, 2), "conv3": (1, 1),
+                    "conv4": (8, 8), "fc": (8, 8)}
+    ops = {la.name: la.op for la in g.layers if not la.is_compute}
+    assert ops == {"bn0": "threshold", "bn1": "threshold", "bn2": "threshold",
+                   "bn3": "threshold", "add": "add", "up": "upsample", "cat": "concat",
+                   "bn4": "threshold", "pool": "avgpool"}
+    assert g["add"].inputs == ("bn2", "bn3")
+    assert g["cat"].inputs == ("up", "bn0") and g["cat"].out_shape == (24, 16, 16)
+    assert g["up"].stride == (2, 2) and g["up"].out_shape == (16, 16, 16)
+    assert g["conv2"].out_shape == (16, 8, 8) and g["conv2"].stride == (2, 2)
+    assert g["conv4"].in_shape == (24, 16, 16) and g["conv4"].kernel == (1, 1)
+    macs = {la.name: la.macs for la in g.compute_layers()}
+    assert macs == {"conv0": 8 * 9 * 256, "conv1": 8 * 72 * 256, "conv2": 16 * 72 * 64,
+                    "conv3": 16 * 144 * 64, "conv4": 16 * 24 * 256, "fc": 160}
+    assert g["conv3"].binary_ops == 2 * macs["conv3"] and g["conv2"].binary_ops == 0
+    assert g["conv3"].thresholds is not None
+
+
+DIGITS_PTH = ROOT / "checkpoints/brevitas_digits.pth"
+DIGITS_ONNX = ROOT / "checkpoints/brevitas_digits.onnx"
+
+
+@pytest.mark.skipif(not DIGITS_ONNX.exists(), reason="checkpoints/brevitas_digits.onnx missing")
+def test_shipped_digits_workload_is_the_import_of_the_shipped_qonnx():
+    from bnnarch.nn.data import digits
+
+    x, _ = digits("test", 16)
+    g = import_onnx(DIGITS_ONNX, name="brevitas_digits", images=x[:256].numpy())
+    shipped = load_workload(ROOT / "workloads/brevitas_digits.json")
+    assert graph_to_dict(g)["layers"] == graph_to_dict(shipped)["layers"]
+    assert [la.packed_weights for la in g.layers] == [la.packed_weights for la in shipped.layers]
+    assert [la.thresholds for la in g.layers] == [la.thresholds for la in shipped.layers]
+
+
+@pytest.mark.skipif(not DIGITS_PTH.exists(), reason="checkpoints/brevitas_digits.pth missing")
+def test_onnxruntime_on_the_qonnx_reproduces_the_brevitas_model():
+    """The QONNX file run by onnxruntime (our lowering) and the Brevitas model
+    in torch predict the same digit on the whole test set; the shipped
+    accuracy is what they reach."""
+    from bnnarch.nn.data import digits
+
+    torch.set_num_threads(1)
+    model, meta = bz.load(DIGITS_PTH)
+    x, y = digits("test", 16)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    view = read_view(DIGITS_ONNX)
+    out = run(view, x.numpy())[view.outputs[0]]
+    assert np.array_equal(out.argmax(1), ref.argmax(1))
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    acc = float((out.argmax(1) == y.numpy()).mean())
+    assert acc == pytest.approx(meta["metrics"]["accuracy"], abs=1e-4) and acc >= 0.9
