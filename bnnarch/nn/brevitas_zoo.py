@@ -13,7 +13,8 @@ FINN topologies as a user would write them.
       python -m bnnarch.nn.brevitas_zoo train --out checkpoints/brevitas_digits.pth \\
           --onnx checkpoints/brevitas_digits.onnx --epochs 30 --seed 0
 
-  ``export`` re-exports a saved checkpoint to QONNX (``brevitas.export.export_qonnx``).
+  ``export`` re-exports a saved checkpoint to QONNX (``brevitas.export.export_qonnx``);
+  ``images --out X.npy`` writes the digits test images for ``bnnarch import --images``.
 
 Binary quantizers use a constant scale of 1 (Brevitas ``SignedBinary*PerTensorConst``),
 so a binary layer's output is the integer +-1 dot product itself.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from brevitas import nn as qnn
 from brevitas.core.scaling import ScalingImplType
@@ -255,6 +257,11 @@ def load(path: str | Path) -> tuple[nn.Module, dict]:
     return model.eval(), {k: v for k, v in ck.items() if k != "state_dict"}
 
 
+def _save_npy(path: Path, x: np.ndarray) -> None:
+    with path.open("wb") as f:  # np.save on a path would append ".npy" to the temp name
+        np.save(f, x)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnnarch.nn.brevitas_zoo",
                                 description="Train / export the Brevitas digits BNN (QONNX).")
@@ -269,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export", help="export a model to QONNX")
     e.add_argument("model", help=f"a checkpoint (.pth) or an untrained model ({', '.join(MODELS)})")
     e.add_argument("--out", required=True, help="QONNX file to write")
+    i = sub.add_parser("images", help="write the first N digits test images as .npy "
+                       "(for bnnarch import --images)")
+    i.add_argument("--out", required=True, help=".npy file to write")
+    i.add_argument("--count", type=int, default=256)
     a = p.parse_args(argv)
     torch.set_num_threads(max(1, getattr(a, "threads", 1)))
     try:
@@ -283,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
             if a.onnx:
                 export(model, (1, 16, 16), a.onnx)
                 print(f"wrote {a.onnx}")
+        elif a.cmd == "images":
+            from bnnarch.nn.data import digits
+
+            x = digits("test", 16)[0][:a.count].numpy()
+            atomic_write(a.out, lambda tmp: _save_npy(tmp, x))
+            print(f"wrote {a.out}: {len(x)} test images {list(x.shape[1:])}")
         else:
             if a.model in MODELS:
                 model, shape = build(a.model)

@@ -154,7 +154,6 @@ class _Namer:
 
 def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
     """Bits a quantizer node outputs (> 8 -> FP_BITS)."""
-    a = attrs(node)
     if node.op_type == "BipolarQuant":
         return 1
     if node.op_type == "MultiThreshold":
@@ -165,8 +164,7 @@ def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
     bw = view.const(node.input[idx]) if len(node.input) > idx else None
     if bw is None or bw.size != 1:
         raise WorkloadError(f"{view.path}: {where(node)}: its bit width is not a constant scalar")
-    b = int(round(float(bw.reshape(-1)[0])))
-    del a
+    b = round(float(bw.reshape(-1)[0]))
     return FP_BITS if b > 8 else b
 
 

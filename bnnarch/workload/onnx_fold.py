@@ -63,6 +63,17 @@ def _per_channel(v: np.ndarray | None, c: int, rank: int = 0) -> np.ndarray | No
     return v.reshape(c)
 
 
+def _affine(op: str, v: np.ndarray, k: np.ndarray, first: bool) -> np.ndarray:
+    """``v op k`` (``k op v`` when the constant is the first operand), float32."""
+    if op == "Mul":
+        return v * k
+    if op == "Add":
+        return v + k
+    if op == "Div":
+        return v / k if first else k / v
+    return v - k if first else k - v
+
+
 def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
               ) -> tuple[np.ndarray | None, str | None]:
     """Follow ``start`` through per-channel affine nodes to the binarizer:
@@ -95,9 +106,7 @@ def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
                 return None, f"{where(n)} is not a per-channel constant scale or shift"
             kk = k[:, None]
             first = n.input[0] == t
-            v = {"Mul": lambda: v * kk, "Add": lambda: v + kk,
-                 "Div": lambda: v / kk if first else kk / v,
-                 "Sub": lambda: v - kk if first else kk - v}[op]()
+            v = _affine(op, v, kk, first)
         elif op in _PASS:
             pass
         elif op == "BipolarQuant" and is_qonnx(n):

@@ -10,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("brevitas")
-
-from bnnarch.nn import brevitas_zoo as bz  # noqa: E402
-from bnnarch.workload.graph import WorkloadGraph  # noqa: E402
-from bnnarch.workload.io import graph_to_dict, load_workload  # noqa: E402
-from bnnarch.workload.onnx_graph import read_view  # noqa: E402
-from bnnarch.workload.onnx_import import import_onnx  # noqa: E402
-from bnnarch.workload.onnx_run import run  # noqa: E402
+from bnnarch.nn import brevitas_zoo as bz
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.io import graph_to_dict, load_workload
+from bnnarch.workload.onnx_graph import read_view
+from bnnarch.workload.onnx_import import import_onnx
+from bnnarch.workload.onnx_run import run
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("op", "in_shape", "out_shape", "kernel", "stride", "padding", "groups", "w_bits",
