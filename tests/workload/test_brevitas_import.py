@@ -114,3 +114,18 @@ def test_onnxruntime_on_the_qonnx_reproduces_the_brevitas_model():
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
     acc = float((out.argmax(1) == y.numpy()).mean())
     assert acc == pytest.approx(meta["metrics"]["accuracy"], abs=1e-4) and acc >= 0.9
+
+
+@pytest.mark.skipif(not (ROOT / "workloads/brevitas_digits.json").exists(),
+                    reason="workloads/brevitas_digits.json missing")
+def test_rtl_verify_runs_on_an_imported_layer_with_its_real_weights(tmp_path):
+    from bnnarch.rtl.flow import FlowOptions, run_flow
+    from bnnarch.spec import load_design
+
+    layer = load_workload(ROOT / "workloads/brevitas_digits.json")["conv4"]
+    assert layer.is_binary and layer.packed_weights and layer.thresholds
+    res = run_flow(load_design(ROOT / "designs/rtl_small.yaml"), tmp_path, [layer],
+                   FlowOptions(icarus=False, lint=False, synth=False))
+    rep = res.report["layers"][0]
+    assert res.ok and rep["bit_exact"] and rep["cycle_match"]
+    assert rep["data"] == "packed_weights"
