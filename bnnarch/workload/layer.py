@@ -124,7 +124,10 @@ class LayerParams:
                         activation scale K = box filter of mean_c |input| over
                         each window (Rastegari et al. 2016, sec. 3.2);
       ``flip``          output channels whose ``packed_weights`` rows are
-                        negated (batch-norm gamma < 0, see ``thresholds``).
+                        negated (batch-norm gamma < 0, see ``thresholds``);
+      ``input_quant``   (scale, zero_point, bits, signed, narrow) of a QONNX
+                        ``Quant`` on the layer's input (imported models):
+                        x -> (clip(round(x / scale + zp), min, max) - zp) * scale.
     Batch-norm (``threshold``) layers: ``mean``, ``var``, ``gamma``, ``beta``
     per channel and ``eps``: y = (x - mean) / sqrt(var + eps) * gamma + beta.
     """
@@ -135,6 +138,7 @@ class LayerParams:
     input_shift: tuple[float, ...] | None = None
     act_scale: str | None = None
     flip: tuple[int, ...] = ()
+    input_quant: tuple[float, float, int, int, int] | None = None
     mean: tuple[float, ...] | None = None
     var: tuple[float, ...] | None = None
     gamma: tuple[float, ...] | None = None
@@ -315,6 +319,10 @@ def check_params(layer: Layer) -> list[str]:
             errs.append(f"params.{key} has {len(v)} values, the layer needs {want[key]}")
     if p.act_scale is not None and p.act_scale not in ACT_SCALES:
         errs.append(f"params.act_scale must be one of {', '.join(ACT_SCALES)}, got {p.act_scale!r}")
+    if p.input_quant is not None and (not layer.is_compute or len(p.input_quant) != 5
+                                      or not 1 <= p.input_quant[2] <= 8 or p.input_quant[0] <= 0):
+        errs.append("params.input_quant must be (scale > 0, zero_point, bits 1..8, signed, "
+                    "narrow) on a compute layer")
     if any(not 0 <= c < cout for c in p.flip):
         errs.append(f"params.flip holds a channel outside 0..{cout - 1}")
     if layer.op == "threshold" and p.is_batchnorm and (p.var is None or p.eps is None):

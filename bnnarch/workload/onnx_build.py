@@ -71,6 +71,7 @@ class Act:
     origin: tuple[int, ...]  # full shape at that producer (before folded reshapes)
     bits: int | None = None  # quantizer bits, None = off any grid (full precision)
     scale: float | None = None  # 1-bit values are +-scale (scalar), if known
+    quant: tuple[float, float, int, int, int] | None = None  # the Quant that made it, if any
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Compute:
     bias: np.ndarray | None
     in_scale: float | None  # +-scale of a 1-bit input
     w_quant: str | None  # op type of the weight quantizer
+    in_quant: tuple[float, float, int, int, int] | None = None  # Quant on the input
 
 
 @dataclass
@@ -93,6 +95,7 @@ class Imported:
     out_tensor: dict[str, str] = field(default_factory=dict)  # layer -> ONNX output tensor
     in_tensor: dict[str, str] = field(default_factory=dict)  # compute layer -> ONNX data input
     bad_bits: dict[str, str] = field(default_factory=dict)  # layer -> problem
+    batchnorm: dict[str, onnx.NodeProto] = field(default_factory=dict)  # threshold layer -> BN
     notes: dict[str, str] = field(default_factory=dict)  # meta notes
 
 
@@ -168,6 +171,22 @@ def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
     return FP_BITS if b > 8 else b
 
 
+def _quant_params(view: OnnxView, node: onnx.NodeProto, bits: int
+                  ) -> tuple[float, float, int, int, int] | None:
+    """(scale, zero_point, bits, signed, narrow) of a ``Quant`` with scalar
+    scale and zero point (what a golden forward needs), else None."""
+    if node.op_type != "Quant" or bits > 8:
+        return None
+    sc, zp = view.const(node.input[1]), view.const(node.input[2])
+    if sc is None or zp is None or sc.size != 1 or zp.size != 1:
+        return None
+    a = attrs(node)
+    if str(a.get("rounding_mode", "ROUND")).upper() not in ("ROUND", "HALF_EVEN"):
+        return None
+    return (float(sc.reshape(-1)[0]), float(zp.reshape(-1)[0]), bits,
+            int(a.get("signed", 1)), int(a.get("narrow", 0)))
+
+
 def _scalar(v: np.ndarray | None) -> float | None:
     if v is None or v.size != 1:
         return None
@@ -239,7 +258,8 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
     path = view.path
 
     def emit(node: onnx.NodeProto, lname: str, op: str, srcs: list[str], bits: int | None = None,
-             scale: float | None = None, origin_in: bool = False, **kw: Any) -> Layer:
+             scale: float | None = None, origin_in: bool = False,
+             quant: tuple[float, float, int, int, int] | None = None, **kw: Any) -> Layer:
         w = f"{path}: {where(node)}"
         out = view.shape(node.output[0], node)
         first = acts[srcs[0]]
@@ -248,7 +268,7 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
                       in_shape=chw(ishape, w), out_shape=chw(out, w), **kw)
         imp.layers.append(layer)
         imp.out_tensor[lname] = node.output[0]
-        acts[node.output[0]] = Act(lname, out, bits, scale)
+        acts[node.output[0]] = Act(lname, out, bits, scale, quant)
         return layer
 
     for node in view.nodes:
@@ -277,7 +297,10 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             if op == "MultiThreshold" and bits == 1:
                 sc, bias = a.get("out_scale", 1.0), a.get("out_bias", 0.0)
                 scale = 1.0 if (sc, bias) == (2.0, -1.0) else None
-            emit(node, namer(node, "bn", False), "threshold", data, bits=bits, scale=scale)
+            lname = namer(node, "bn", False)
+            emit(node, lname, "threshold", data, bits=bits, scale=scale)
+            if op == "BatchNormalization":
+                imp.batchnorm[lname] = node
         elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
                     "ReduceMean", "ReduceMax"):
             kind = "maxpool" if "Max" in op else "avgpool"
@@ -297,7 +320,8 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
                 p = _pads(view, node, a, (h, wd), (ho, wo), k, s, (1, 1), imp.notes, lname)
             keep = kind == "maxpool"
             emit(node, lname, kind, data, bits=x.bits if keep else None,
-                 scale=x.scale if keep else None, kernel=k, stride=s, padding=p)
+                 scale=x.scale if keep else None, quant=x.quant if keep else None,
+                 kernel=k, stride=s, padding=p)
         elif op in ("Add", "Sum") and len(data) >= 2:
             emit(node, namer(node, "add", True), "add", data)
         elif op == "Concat":
@@ -311,8 +335,10 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             ins = [acts[i] for i in data]
             bits = max(v.bits for v in ins) if all(v.bits for v in ins) else None  # type: ignore[type-var]
             scales = {v.scale for v in ins}
+            quants = {v.quant for v in ins}
             emit(node, namer(node, "cat", True), "concat", data, bits=bits,
-                 scale=scales.pop() if len(scales) == 1 else None)
+                 scale=scales.pop() if len(scales) == 1 else None,
+                 quant=quants.pop() if len(quants) == 1 else None)
         elif op in ("Resize", "Upsample"):
             _, _, h, wd = view.shape(data[0], node)
             _, _, ho, wo = view.shape(node.output[0], node)
@@ -322,14 +348,15 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             nearest = a.get("mode", "nearest") == "nearest"
             emit(node, namer(node, "upsample", False), "upsample", data,
                  bits=x.bits if nearest else None, scale=x.scale if nearest else None,
-                 stride=(ho // h, wo // wd))
+                 quant=x.quant if nearest else None, stride=(ho // h, wo // wd))
         elif op in ("Quant", "BipolarQuant", "Trunc") and is_qonnx(node):
             bits = _bits_of(view, node)
             scale = None
             if bits == 1:
                 sc = view.const(node.input[1])
                 scale = _scalar(sc)
-            acts[node.output[0]] = Act(x.producer, x.origin, bits, scale)
+            acts[node.output[0]] = Act(x.producer, x.origin, bits, scale,
+                                       _quant_params(view, node, bits))
         elif op in _SCALE or op in _SHIFT:
             if len(data) != 1:
                 raise WorkloadError(f"{w}: element-wise {op} of two tensors has no cost model")
@@ -345,7 +372,7 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
                 _check_transpose(view, node, a)
             keep = _FOLD[op]
             acts[node.output[0]] = Act(x.producer, x.origin, x.bits if keep else None,
-                                       x.scale if keep else None)
+                                       x.scale if keep else None, x.quant if keep else None)
         else:
             raise WorkloadError(
                 f"{w}: op {op!r} (domain {node.domain or 'ai.onnx'!r}) is not supported. "
@@ -439,7 +466,7 @@ def _compute(view: OnnxView, node: onnx.NodeProto, a: dict[str, Any], data: list
              dilation=d, groups=g)
     imp.in_tensor[lname] = data[0]
     imp.compute[lname] = Compute(node, weight, bias, x.scale if x.bits == 1 else None,
-                                 wq.op_type if wq is not None else None)
+                                 wq.op_type if wq is not None else None, x.quant)
 
 
 __all__ = ["SUPPORTED", "Act", "Compute", "Imported", "build", "chw", "module_path"]

@@ -15,8 +15,14 @@ channel: its packed weight row is inverted and ``T_c`` taken on ``-y``
 thresholding, Umuroglu et al. 2017, sec. 4.2). Constant decisions give
 ``T = -(K+1)`` (always 1) or ``K+1`` (never). Anything else between the layer
 and its binarizer (a residual add, a second consumer, a non-affine
-activation) leaves the layer without thresholds and says why in the
-workload's meta (``not_folded.<layer>``).
+activation) leaves the layer without thresholds and says why
+(``fold_reason``).
+
+Golden-forward parameters (``LayerParams``, bnnarch.workload.golden): binary
+layers ``weight_scale`` = in_scale * alpha_c, ``bias``, ``flip``; other
+compute layers their weights as the model uses them (after their ``Quant``),
+``bias`` and the ``Quant`` on their input (``input_quant``); batch-norms their
+mean / var / gamma / beta / eps.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import onnx
 
 from bnnarch.workload.graph import WorkloadGraph
-from bnnarch.workload.layer import Layer, LayerStats
+from bnnarch.workload.layer import FP_BITS, Layer, LayerParams, LayerStats
 from bnnarch.workload.onnx_build import Compute, Imported
 from bnnarch.workload.onnx_graph import OnnxView, attrs, is_qonnx, where
 from bnnarch.workload.packing import PACKING, THRESHOLDS, pack_bits
@@ -173,35 +180,69 @@ def fold_thresholds(view: OnnxView, c: Compute, alpha: np.ndarray
     return thr, flip
 
 
+def _f32(v: np.ndarray | None) -> tuple[float, ...] | None:
+    return None if v is None else tuple(float(x) for x in np.asarray(v, np.float32).reshape(-1))
+
+
+def _bn_params(view: OnnxView, node: onnx.NodeProto) -> LayerParams | None:
+    vals = [view.const(i) for i in node.input[1:5]]
+    if any(v is None for v in vals):
+        return None
+    gamma, beta, mean, var = (_f32(v) for v in vals)
+    return LayerParams(mean=mean, var=var, gamma=gamma, beta=beta,
+                       eps=float(np.float32(attrs(node).get("epsilon", 1e-5))))
+
+
+def _compute_layer(view: OnnxView, layer: Layer, c: Compute) -> Layer:
+    """Packed weights, thresholds, kernel statistics and golden-forward
+    params of one compute layer."""
+    iq = c.in_quant if layer.a_bits < FP_BITS and c.in_quant and c.in_quant[2] > 1 else None
+    bias = _f32(c.bias)
+    bw = binary_weight(c) if layer.w_bits == 1 and layer.op in ("conv2d", "linear") else None
+    if bw is None:
+        if layer.w_bits == 1:  # 1-bit by the precision map or not +-alpha: no packing
+            return replace(layer, params=LayerParams(weight=_f32(c.weight), bias=bias,
+                                                     input_quant=iq),
+                           fold_reason=("weights are not +-alpha per output channel"
+                                        if layer.is_binary else None))
+        return replace(layer, params=LayerParams(weight=_f32(c.weight), bias=bias,
+                                                 input_quant=iq))
+    bits, alpha = bw
+    thr: list[int] | None = None
+    flip: list[bool] | None = None
+    reason = None
+    if layer.is_binary:
+        folded = fold_thresholds(view, c, alpha)
+        if isinstance(folded, str):
+            reason = folded
+        else:
+            thr, flip = folded
+    stats = layer.stats
+    if layer.op == "conv2d" and layer.kernel[0] * layer.kernel[1] > 1:
+        stats = replace(stats or LayerStats(), kernel=kernel_stats(bits.astype(bool)))
+    # a binary layer's output is in_scale * alpha_c * y: both in weight_scale
+    scale = alpha * (c.in_scale if layer.is_binary and c.in_scale else 1.0)
+    params = LayerParams(weight_scale=tuple(float(v) for v in scale), bias=bias,
+                         flip=tuple(i for i, f in enumerate(flip or []) if f), input_quant=iq)
+    return replace(layer, packed_weights=pack_bits(bits, flip), stats=stats, params=params,
+                   thresholds=tuple(thr) if thr is not None else None, fold_reason=reason)
+
+
 def annotate_weights(view: OnnxView, graph: WorkloadGraph, imp: Imported) -> WorkloadGraph:
-    """Packed weights, thresholds and kernel statistics of the binary-weight layers."""
-    notes: dict[str, str] = {}
+    """Every compute layer: packed weights + thresholds (binary) or its
+    quantized weights, and the params a golden forward needs; batch-norms:
+    their parameters. A binary layer that does not fold says why
+    (``fold_reason``)."""
     layers: list[Layer] = []
     for layer in graph.layers:
         c = imp.compute.get(layer.name)
-        if c is None or layer.w_bits != 1 or layer.op not in ("conv2d", "linear"):
-            layers.append(layer)
-            continue
-        bw = binary_weight(c)
-        if bw is None:
-            notes[f"not_packed.{layer.name}"] = "weights are not +-alpha per output channel"
-            layers.append(layer)
-            continue
-        bits, alpha = bw
-        thr: list[int] | None = None
-        flip: list[bool] | None = None
-        if layer.is_binary:
-            folded = fold_thresholds(view, c, alpha)
-            if isinstance(folded, str):
-                notes[f"not_folded.{layer.name}"] = folded
-            else:
-                thr, flip = folded
-        stats = layer.stats
-        if layer.op == "conv2d" and layer.kernel[0] * layer.kernel[1] > 1:
-            stats = replace(stats or LayerStats(), kernel=kernel_stats(bits.astype(bool)))
-        layers.append(replace(layer, packed_weights=pack_bits(bits, flip), stats=stats,
-                              thresholds=tuple(thr) if thr is not None else None))
-    meta = {**dict(graph.meta), **notes}
+        bn = imp.batchnorm.get(layer.name)
+        if c is not None:
+            layer = _compute_layer(view, layer, c)
+        elif bn is not None:
+            layer = replace(layer, params=_bn_params(view, bn))
+        layers.append(layer)
+    meta = dict(graph.meta)
     if any(la.packed_weights for la in layers):
         meta["packed_weights"] = PACKING
     if any(la.thresholds for la in layers):

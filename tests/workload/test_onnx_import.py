@@ -53,7 +53,7 @@ def test_binary_layer_thresholds_reproduce_the_model(tmp_path):
     neg = p["gamma"] < 0
     assert np.array_equal(packed[neg], ~signs[neg]) and np.array_equal(packed[~neg], signs[~neg])
     assert g["conv1"].thresholds is None
-    assert dict(g.meta)["not_folded.conv1"].startswith("its output is a model output")
+    assert g["conv1"].fold_reason.startswith("its output is a model output")
 
 
 def test_lowering_matches_qonnx_reference(tmp_path):
@@ -130,7 +130,7 @@ def test_residual_add_before_sign_is_reported_not_folded(tmp_path):
     out = b.bipolar(y)
     g = import_onnx(b.save(out, tmp_path / "r.onnx"))
     assert g["conv"].thresholds is None and g["conv"].packed_weights
-    assert "residual add" in dict(g.meta)["not_folded.conv"]
+    assert "residual add" in g["conv"].fold_reason
     assert g["res"].op == "add" and g["res"].inputs == ("bn", "input")
 
 
@@ -151,3 +151,22 @@ def test_lowered_model_is_plain_onnx(tmp_path):
     m = lower(read_view(path))
     onnx.checker.check_model(m)
     assert not any(n.domain for n in m.graph.node)
+
+
+def test_golden_forward_of_the_import_equals_onnxruntime(tmp_path):
+    """The imported workload's golden forward gives the integer pre-activations
+    onnxruntime computes on the model (conv0 folds with flipped channels; conv1
+    reads conv0's threshold bits)."""
+    from bnnarch.workload.golden import golden_forward
+
+    path, p = binary_conv_net(tmp_path / "b.onnx")
+    g = import_onnx(path)
+    assert g["conv0"].params.flip == tuple(np.flatnonzero(p["gamma"] < 0))
+    xs = np.random.default_rng(5).normal(size=(16, 4, 6, 6)).astype(np.float32)
+    view = read_view(path)
+    outs = {n.name: n.output[0] for n in view.nodes if n.name in ("conv0", "conv1")}
+    ref = run(view, xs, list(outs.values()))
+    gold = golden_forward(g, xs)
+    y0 = ref[outs["conv0"]] - p["bias"][None, :, None, None]
+    assert np.array_equal(gold["conv0"], np.rint(y0).astype(np.int64))
+    assert np.array_equal(gold["conv1"], ref[outs["conv1"]].astype(np.int64))
