@@ -129,3 +129,30 @@ def test_rtl_verify_runs_on_an_imported_layer_with_its_real_weights(tmp_path):
     rep = res.report["layers"][0]
     assert res.ok and rep["bit_exact"] and rep["cycle_match"]
     assert rep["data"] == "packed_weights"
+
+
+@pytest.mark.skipif(not DIGITS_ONNX.exists(), reason="checkpoints/brevitas_digits.onnx missing")
+def test_golden_forward_of_the_imported_brevitas_model_is_the_qonnx_model():
+    """On the whole digits test set: bit-identical integer pre-activations of
+    every binary layer and the same predictions as onnxruntime on the QONNX file."""
+    from bnnarch.nn.data import digits
+    from bnnarch.workload.golden import golden_forward
+    from bnnarch.workload.onnx_build import build
+
+    x = digits("test", 16)[0].numpy()
+    g = load_workload(ROOT / "workloads/brevitas_digits.json")
+    view = read_view(DIGITS_ONNX)
+    _, imp = build(view, "brevitas_digits")
+    binary = [la for la in g.compute_layers() if la.is_binary]
+    assert len(binary) == 4 and all(la.thresholds is not None for la in binary)
+    names = [imp.out_tensor[la.name] for la in binary] + view.outputs
+    ref = run(view, x, names)
+    gold = golden_forward(g, x)
+    for la in binary:
+        v = ref[imp.out_tensor[la.name]] / np.asarray(la.params.weight_scale)[None, :, None, None]
+        y = np.rint(v)
+        assert np.array_equal(v, y)  # the model's conv output is an integer (scales are 1)
+        assert np.array_equal(gold[la.name], y.astype(np.int64)), la.name
+    last = g.compute_layers()[-1].name
+    assert np.array_equal(gold[last].reshape(len(x), -1).argmax(1),
+                          ref[view.outputs[0]].argmax(1))
