@@ -45,6 +45,12 @@ from bnnarch.errors import ModelError
 from bnnarch.fsio import atomic_write
 
 
+class BinaryWeight(SignedBinaryWeightPerTensorConst):
+    """+-1 weights (Brevitas' default constant scale is 0.1)."""
+
+    scaling_const = 1.0
+
+
 class InputQuant(Uint8ActPerTensorFloat):
     """8-bit unsigned input on a fixed grid: inputs in [0, 1], scale 1/255."""
 
@@ -64,14 +70,14 @@ def conv(cin: int, cout: int, bits: int, k: int = 3, stride: int = 1, padding: i
          bias: bool = False) -> qnn.QuantConv2d:
     if bits == 1:
         return qnn.QuantConv2d(cin, cout, k, stride=stride, padding=padding, bias=bias,
-                               weight_quant=SignedBinaryWeightPerTensorConst)
+                               weight_quant=BinaryWeight)
     return qnn.QuantConv2d(cin, cout, k, stride=stride, padding=padding, bias=bias,
                            weight_quant=Int8WeightPerTensorFloat, weight_bit_width=bits)
 
 
 def linear(cin: int, cout: int, bits: int, bias: bool = False) -> qnn.QuantLinear:
     if bits == 1:
-        return qnn.QuantLinear(cin, cout, bias=bias, weight_quant=SignedBinaryWeightPerTensorConst)
+        return qnn.QuantLinear(cin, cout, bias=bias, weight_quant=BinaryWeight)
     return qnn.QuantLinear(cin, cout, bias=bias, weight_quant=Int8WeightPerTensorFloat,
                            weight_bit_width=bits)
 
