@@ -248,11 +248,10 @@ class _Run:
         return red.reshape(n, c, ho, wo)
 
     def _compute(self, layer: Layer, x: np.ndarray) -> None:
-        n = len(x)
-        cout, ho, wo = layer.out_shape
+        cout = layer.out_shape[0]
         p = layer.params
         if layer.op == "linear":
-            x = x.reshape(n, -1, 1, 1)
+            x = x.reshape(len(x), -1, 1, 1)
         a = _quantize_input(layer, x)
         binary = layer.is_binary and layer.op != "conv_transpose2d"
         if binary:
