@@ -27,6 +27,7 @@ class TorchRun:
 
     output: np.ndarray
     preact: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]  # real-valued input of each binary layer (if captured)
 
 
 def _preact(m: QuantMixin, x: Tensor) -> Tensor:
@@ -38,10 +39,11 @@ def _preact(m: QuantMixin, x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def torch_run(model: nn.Module, images: Tensor, *, batch: int = 64, double: bool = False
-              ) -> TorchRun:
+def torch_run(model: nn.Module, images: Tensor, *, batch: int = 64, double: bool = False,
+              capture_inputs: bool = False) -> TorchRun:
     """Run ``model`` (eval mode) on ``images``; ``double=True`` evaluates a
-    float64 copy (the same model without float32 rounding)."""
+    float64 copy (the same model without float32 rounding);
+    ``capture_inputs`` keeps each binary layer's real-valued input."""
     orig, was = model, model.training
     model.eval()
     if double:
@@ -50,12 +52,15 @@ def torch_run(model: nn.Module, images: Tensor, *, batch: int = 64, double: bool
         model = copy.deepcopy(model).double()
         images = images.double()
     acc: dict[str, list[np.ndarray]] = {}
+    ins: dict[str, list[np.ndarray]] = {}
     hooks = []
     for name, m in quant_layers(model).items():
         if (m.w_bits, m.a_bits) == (1, 1):
             def hook(mod: nn.Module, args: tuple[Tensor, ...], name: str = name) -> None:
                 y = _preact(mod, args[0])  # type: ignore[arg-type]
                 acc.setdefault(name, []).append(torch.round(y).to(torch.int64).numpy())
+                if capture_inputs:
+                    ins.setdefault(name, []).append(args[0].numpy().copy())
             hooks.append(m.register_forward_pre_hook(hook))
     outs = []
     try:
@@ -65,4 +70,5 @@ def torch_run(model: nn.Module, images: Tensor, *, batch: int = 64, double: bool
         for h in hooks:
             h.remove()
         orig.train(was)
-    return TorchRun(np.concatenate(outs), {k: np.concatenate(v) for k, v in acc.items()})
+    return TorchRun(np.concatenate(outs), {k: np.concatenate(v) for k, v in acc.items()},
+                    {k: np.concatenate(v) for k, v in ins.items()})

@@ -36,6 +36,8 @@ without the model.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bnnarch.errors import WorkloadError
@@ -206,8 +208,7 @@ class _Run:
     """One golden evaluation: float values flowing between layers, the
     returned outputs, and the threshold bits of folded layers."""
 
-    def __init__(self, graph: WorkloadGraph, x: np.ndarray) -> None:
-        self.graph = graph
+    def __init__(self, x: np.ndarray) -> None:
         self.val: dict[str, np.ndarray] = {INPUT: x}
         self.out: dict[str, np.ndarray] = {}
         self.folded: dict[str, np.ndarray] = {}  # binary layer -> +-1 threshold outputs
@@ -263,11 +264,10 @@ class _Run:
         return red.reshape(n, c, ho, wo)
 
     def _compute(self, layer: Layer, x: np.ndarray) -> None:
-        n = len(x)
-        cout, ho, wo = layer.out_shape
+        cout = layer.out_shape[0]
         p = layer.params
         if layer.op == "linear":
-            x = x.reshape(n, -1, 1, 1)
+            x = x.reshape(len(x), -1, 1, 1)
         a = _quantize_input(layer, x)
         binary = layer.is_binary and layer.op != "conv_transpose2d"
         if binary:
@@ -363,9 +363,21 @@ def golden_forward(graph: WorkloadGraph, inputs: np.ndarray, *, upto: str | None
                             f"{list(graph.input_shape)}")
     if upto is not None:
         graph[upto]  # raises WorkloadError naming the layer
-    run = _Run(graph, x.astype(np.float32).astype(np.float64))
+    run = _Run(x.astype(np.float32).astype(np.float64))
     for layer in graph.layers:
         run.layer(layer)
         if layer.name == upto:
             break
     return run.out
+
+
+def layer_forward(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
+    """One layer on given input values (batch first), as ``golden_forward``
+    computes it inside a graph (a batch-norm after a folded layer needs the
+    graph: here it is evaluated from its params)."""
+    run = _Run(np.zeros(0))
+    names = [f"<in{i}>" for i in range(len(inputs))]
+    for n, v in zip(names, inputs, strict=True):
+        run.val[n] = np.asarray(v, dtype=np.float64)
+    run.layer(replace(layer, inputs=tuple(names)))
+    return run.out[layer.name]
