@@ -2,7 +2,8 @@
 input, ~11.7 M parameters; 8-bit first conv and classifier, binary body and
 shortcuts, BN + sign after every conv, residual adds before the sign as in
 Bi-Real) built with Brevitas and exported with ``brevitas.export.export_qonnx``,
-then imported by ``bnnarch import`` in a fresh child process (os.wait4: user +
+then imported and written as workload JSON (what ``bnnarch import`` does) in
+a fresh child process (os.wait4: user +
 sys CPU seconds, max RSS). The peer in the same run: qonnx's own cleanup of
 the same file (``qonnx.util.cleanup.cleanup_model``: shape inference and
 constant folding), the first step of every FINN / hls4ml flow.
@@ -97,10 +98,13 @@ def child(kind: str, path: str) -> int:
     if kind == "export":
         info = export(Path(path))
     elif kind == "bnnarch":
+        from bnnarch.workload.io import save_workload
         from bnnarch.workload.onnx_import import import_onnx
 
-        g = import_onnx(path)
+        g = import_onnx(path)  # what `bnnarch import` does: import, then write the JSON
+        out = save_workload(g, Path(path).with_suffix(".json"))
         info = {"layers": len(g), "compute": len(g.compute_layers()), "macs": g.macs,
+                "json_mb": round(out.stat().st_size / 1e6, 1),
                 "binary": sum(1 for la in g.compute_layers() if la.is_binary),
                 "thresholds": sum(1 for la in g.layers if la.thresholds is not None)}
     else:

@@ -170,3 +170,16 @@ def test_golden_forward_of_the_import_equals_onnxruntime(tmp_path):
     y0 = ref[outs["conv0"]] - p["bias"][None, :, None, None]
     assert np.array_equal(gold["conv0"], np.rint(y0).astype(np.int64))
     assert np.array_equal(gold["conv1"], ref[outs["conv1"]].astype(np.int64))
+
+
+def test_unsupported_bit_width_needs_a_precision_map(tmp_path):
+    b = Builder([1, 2, 4, 4])
+    y = b.quant("x", 3, name="q3")
+    y = b.node("Conv", [y, b.quant(b.const(np.ones((4, 2, 3, 3))), 8)], name="c",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    path = b.save(y, tmp_path / "q3.onnx")
+    with pytest.raises(WorkloadError, match=r"node 'c' \(Conv\): a_bits=3: bnnarch models 1, 2, "
+                       r"4 or 8 bits or full precision; pass --precision"):
+        import_onnx(path)
+    g = import_onnx(path, precision={"c": [8, 4]})
+    assert (g["c"].w_bits, g["c"].a_bits) == (8, 4)
