@@ -41,7 +41,8 @@ def build_resnet18() -> Any:
     class Block(nn.Module):
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
-            self.conv1, self.bn1, self.q1 = conv(cin, cout, 1, stride=stride), nn.BatchNorm2d(cout), act(1)
+            self.conv1 = conv(cin, cout, 1, stride=stride)
+            self.bn1, self.q1 = nn.BatchNorm2d(cout), act(1)
             self.conv2, self.bn2 = conv(cout, cout, 1), nn.BatchNorm2d(cout)
             self.down = None
             if stride != 1 or cin != cout:
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
           f"thresholds), {ours['macs']:,} MACs; target <= {TARGET_CPU_S:.0f} s and "
           f"<= {TARGET_RSS_MB:.0f} MB: {'met' if ok else 'MISSED'}")
     print(f"qonnx cleanup (peer): {peer['process_cpu_s']:.2f} CPU s, peak RSS "
-          f"{peer['peak_rss_mb']:.0f} MB -> ratio {peer['process_cpu_s'] / ours['process_cpu_s']:.1f}x "
+          f"{peer['peak_rss_mb']:.0f} MB -> ratio "
+          f"{peer['process_cpu_s'] / ours['process_cpu_s']:.1f}x "
           "CPU (peer / ours)")
     if not a.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ import onnx
 from bnnarch.errors import WorkloadError
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, conv_out
-from bnnarch.workload.onnx_graph import OnnxView, attrs, is_qonnx, where
+from bnnarch.workload.onnx_graph import OnnxView, attrs, int_bits, is_qonnx, where
 
 # element-wise nodes folded into their producer; True = values keep the
 # quantizer grid (bits pass through), False = they leave it (full precision after)
@@ -60,6 +60,7 @@ SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "M
              "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
              "ReduceMax", "Add", "Sum",
              "Concat", "Resize", "Upsample", "Quant", "BipolarQuant", "Trunc",
+             "QuantizeLinear", "DequantizeLinear",
              *_SCALE, "Sub", *sorted(_FOLD))
 
 
@@ -159,6 +160,12 @@ def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
     """Bits a quantizer node outputs (> 8 -> FP_BITS)."""
     if node.op_type == "BipolarQuant":
         return 1
+    if node.op_type == "QuantizeLinear":  # the zero point's type (default uint8)
+        zp = view.const(node.input[2]) if len(node.input) > 2 else None
+        return int_bits(zp.dtype) if zp is not None else 8
+    if node.op_type == "DequantizeLinear":  # a constant integer tensor (a weight)
+        q = view.const(node.input[0])
+        return int_bits(q.dtype) if q is not None else FP_BITS
     if node.op_type == "MultiThreshold":
         thr = view.const(node.input[1])
         n = int(thr.shape[-1]) if thr is not None and thr.ndim else 1
@@ -173,8 +180,17 @@ def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
 
 def _quant_params(view: OnnxView, node: onnx.NodeProto, bits: int
                   ) -> tuple[float, float, int, int, int] | None:
-    """(scale, zero_point, bits, signed, narrow) of a ``Quant`` with scalar
-    scale and zero point (what a golden forward needs), else None."""
+    """(scale, zero_point, bits, signed, narrow) of a ``Quant`` (or a
+    ``QuantizeLinear``, followed by its DequantizeLinear) with scalar scale and
+    zero point (what a golden forward needs), else None."""
+    if node.op_type == "QuantizeLinear" and bits <= 8:
+        sc = view.const(node.input[1])
+        zp = view.const(node.input[2]) if len(node.input) > 2 else None
+        if sc is None or sc.size != 1 or (zp is not None and zp.size != 1):
+            return None
+        signed = zp is not None and np.issubdtype(zp.dtype, np.signedinteger)
+        return (float(sc.reshape(-1)[0]), float(zp.reshape(-1)[0]) if zp is not None else 0.0,
+                bits, int(signed), 0)
     if node.op_type != "Quant" or bits > 8:
         return None
     sc, zp = view.const(node.input[1]), view.const(node.input[2])
@@ -200,7 +216,8 @@ def _weight_quant(view: OnnxView, producers: dict[str, onnx.NodeProto], tensor: 
     seen = 0
     while tensor in producers and seen < 16:
         n = producers[tensor]
-        if n.op_type in ("Quant", "BipolarQuant") and is_qonnx(n):
+        if (n.op_type in ("Quant", "BipolarQuant") and is_qonnx(n)) or \
+                n.op_type == "DequantizeLinear":
             return n
         if n.op_type not in ("Identity", "Transpose", "Reshape", "Cast", "Flatten", "Squeeze",
                              "Unsqueeze"):
@@ -264,7 +281,8 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
         out = view.shape(node.output[0], node)
         first = acts[srcs[0]]
         ishape = first.origin if origin_in else view.shape(srcs[0], node)
-        layer = Layer(name=lname, op=op, inputs=tuple(acts[s].producer for s in srcs),  # type: ignore[arg-type]
+        layer = Layer(name=lname, op=op,  # type: ignore[arg-type]
+                      inputs=tuple(acts[s].producer for s in srcs),
                       in_shape=chw(ishape, w), out_shape=chw(out, w), **kw)
         imp.layers.append(layer)
         imp.out_tensor[lname] = node.output[0]
@@ -333,7 +351,8 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
                 raise WorkloadError(f"{w}: concat along axis {ax} has no cost model "
                                     "(only channels, axis 1)")
             ins = [acts[i] for i in data]
-            bits = max(v.bits for v in ins) if all(v.bits for v in ins) else None  # type: ignore[type-var]
+            known = [v.bits for v in ins if v.bits is not None]
+            bits = max(known) if len(known) == len(ins) else None
             scales = {v.scale for v in ins}
             quants = {v.quant for v in ins}
             emit(node, namer(node, "cat", True), "concat", data, bits=bits,
@@ -349,6 +368,12 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             emit(node, namer(node, "upsample", False), "upsample", data,
                  bits=x.bits if nearest else None, scale=x.scale if nearest else None,
                  quant=x.quant if nearest else None, stride=(ho // h, wo // wd))
+        elif op == "QuantizeLinear":
+            bits = _bits_of(view, node)
+            acts[node.output[0]] = Act(x.producer, x.origin, bits, None,
+                                       _quant_params(view, node, bits))
+        elif op == "DequantizeLinear":
+            acts[node.output[0]] = Act(x.producer, x.origin, x.bits, None, x.quant)
         elif op in ("Quant", "BipolarQuant", "Trunc") and is_qonnx(node):
             bits = _bits_of(view, node)
             scale = None
@@ -385,7 +410,7 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
     if not imp.compute:
         raise WorkloadError(f"{path}: no Conv / ConvTranspose / Gemm / MatMul layer found")
     meta = {"importer": "onnx", "source_file": Path(path).name,
-            "format": "qonnx" if view.has_qonnx else "onnx",
+            "format": "qonnx" if view.has_qonnx else "onnx-qdq" if view.has_qdq else "onnx",
             "producer": f"{view.model.producer_name} {view.model.producer_version}".strip(),
             **imp.notes}
     graph = WorkloadGraph(name, chw(in_shape, path), tuple(imp.layers), tuple(sorted(meta.items())))

@@ -101,7 +101,8 @@ def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
             if any(p is None for p in (g, b, mu, var)):
                 return None, f"{where(n)} has non-constant or non-per-channel parameters"
             eps = np.float32(a.get("epsilon", 1e-5))
-            v = (v - mu[:, None]) / np.sqrt(var + eps)[:, None] * g[:, None] + b[:, None]  # type: ignore[index,operator]
+            sd = np.sqrt(var + eps)  # type: ignore[operator]
+            v = (v - mu[:, None]) / sd[:, None] * g[:, None] + b[:, None]  # type: ignore[index]
         elif op in ("Mul", "Div", "Add", "Sub"):
             other = [i for i in n.input if i != t]
             k = _per_channel(view.const(other[0]), c, rank) if len(other) == 1 else None

@@ -31,6 +31,7 @@ from bnnarch.errors import WorkloadError
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas",
                  "finn", "qonnx")
 QONNX_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")  # standard ONNX integer quantization
 
 
 def is_qonnx(node: onnx.NodeProto) -> bool:
@@ -64,6 +65,12 @@ class OnnxView:
     consts: dict[str, np.ndarray]
     consumers: dict[str, list[onnx.NodeProto]]
     has_qonnx: bool
+    has_qdq: bool = False
+
+    @property
+    def has_quant(self) -> bool:
+        """Bits are in the file (QONNX quantizers or QuantizeLinear/DequantizeLinear)."""
+        return self.has_qonnx or self.has_qdq
 
     @property
     def nodes(self) -> list[onnx.NodeProto]:
@@ -92,7 +99,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise WorkloadError(f"{p}: no such ONNX file")
     try:
         model = onnx.load(str(p))
-    except Exception as e:  # protobuf decode / external data errors: a user's bad file  # noqa: BLE001
+    except Exception as e:  # protobuf decode / external data: a bad file  # noqa: BLE001
         raise WorkloadError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e}); "
                             "is the file complete and an .onnx export?") from None
     if model.ir_version <= 0 or not model.graph.node:
@@ -190,6 +197,44 @@ def bipolar(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (np.where(x / scale >= 0, 1.0, -1.0) * scale).astype(x.dtype)
 
 
+def int_bits(dtype: np.dtype) -> int:
+    """Bits of an integer tensor type (4, 8; wider counts as full precision, 32)."""
+    name = np.dtype(dtype).name
+    if name in ("int8", "uint8"):
+        return 8
+    if name in ("int4", "uint4"):
+        return 4
+    return 32
+
+
+def _axis_shape(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """A per-axis (1-D) scale / zero point shaped to broadcast along ``axis``."""
+    if v.ndim != 1 or v.size == 1:
+        return v
+    shape = [1] * ndim
+    shape[axis % ndim] = v.size
+    return v.reshape(shape)
+
+
+def dequantize_linear(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None,
+                      axis: int = 1) -> np.ndarray:
+    """ONNX DequantizeLinear: (x - zero_point) * scale, float32."""
+    s = _axis_shape(np.asarray(scale, np.float32), x.ndim, axis)
+    z = np.zeros((), np.float32) if zp is None else _axis_shape(
+        np.asarray(zp).astype(np.float32), x.ndim, axis)
+    return ((x.astype(np.float32) - z) * s).astype(np.float32)
+
+
+def quantize_linear(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None,
+                    axis: int = 1) -> np.ndarray:
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point)."""
+    dt = np.dtype(np.uint8) if zp is None else np.asarray(zp).dtype
+    s = _axis_shape(np.asarray(scale, np.float32), x.ndim, axis)
+    z = 0 if zp is None else _axis_shape(np.asarray(zp).astype(np.int64), x.ndim, axis)
+    info = np.iinfo(dt)
+    return np.clip(np.round(x / s) + z, info.min, info.max).astype(dt)
+
+
 def _reshape(x: np.ndarray, shape: np.ndarray, allowzero: int) -> np.ndarray:
     s = [int(v) for v in shape]
     if not allowzero:
@@ -222,6 +267,10 @@ def _fold_one(node: onnx.NodeProto, ins: list[np.ndarray | None], a: dict[str, A
         "Concat": lambda: np.concatenate(ins, axis=a["axis"]),
         "Gather": lambda: np.take(x, ins[1], axis=a.get("axis", 0)),
         "BipolarQuant": lambda: bipolar(x, ins[1]),
+        "DequantizeLinear": lambda: dequantize_linear(x, ins[1], ins[2] if len(ins) > 2 else None,
+                                                      a.get("axis", 1)),
+        "QuantizeLinear": lambda: quantize_linear(x, ins[1], ins[2] if len(ins) > 2 else None,
+                                                  a.get("axis", 1)),
         "Quant": lambda: quant(x, ins[1], ins[2], float(ins[3]), bool(a.get("signed", 1)),
                                bool(a.get("narrow", 0)), a.get("rounding_mode", "ROUND")),
     }
@@ -238,6 +287,8 @@ def _fold_one(node: onnx.NodeProto, ins: list[np.ndarray | None], a: dict[str, A
             sl[int(ax)] = slice(int(s), int(e), int(st))
         return x[tuple(sl)]
     fn = table.get(op)
+    if op in ("DequantizeLinear", "QuantizeLinear") and len(ins) > 2 and ins[2] is None:
+        ins = ins[:2]  # optional zero point left empty
     if fn is None or x is None or any(v is None for v in ins):
         return None
     return np.asarray(fn())
@@ -284,4 +335,5 @@ def read_view(path: str | Path, model: onnx.ModelProto | None = None) -> OnnxVie
             if i:
                 consumers.setdefault(i, []).append(node)
     has_q = any(is_qonnx(n) for n in model.graph.node)
-    return OnnxView(model, p, input_name, shapes, consts, consumers, has_q)
+    has_qdq = any(n.op_type in QDQ_OPS and n.domain in ("", "ai.onnx") for n in model.graph.node)
+    return OnnxView(model, p, input_name, shapes, consts, consumers, has_q, has_qdq)

@@ -56,12 +56,12 @@ def import_onnx(path: str | Path, *, name: str | None = None,
     view = read_view(path)
     graph, imp = build(view, name or Path(path).stem)
     pmap = resolve_precision(precision, graph)
-    if not view.has_qonnx and pmap is None:
+    if not view.has_quant and pmap is None:
         names = ", ".join(la.name for la in graph.compute_layers())
         raise WorkloadError(
             f"{path}: a float ONNX model (no QONNX Quant / BipolarQuant / Trunc / "
-            "MultiThreshold node): its bits are unknown; pass --precision P.yaml giving "
-            f"w_bits/a_bits of its layers ({names}), or export a QONNX model "
+            "MultiThreshold node, no QuantizeLinear): its bits are unknown; pass --precision "
+            f"P.yaml giving w_bits/a_bits of its layers ({names}), or export a QONNX model "
             "(brevitas.export.export_qonnx)")
     bad = [msg for lname, msg in imp.bad_bits.items() if not pmap or lname not in pmap]
     if bad:
@@ -71,7 +71,7 @@ def import_onnx(path: str | Path, *, name: str | None = None,
         graph = replace(graph, meta=tuple(sorted({**dict(graph.meta),
                                                   "precision_map": str(precision)}.items())),
                         _index=None)
-    if view.has_qonnx:
+    if view.has_quant:
         graph = annotate_weights(view, graph, imp)
     if images is not None:
         graph = annotate_activations(view, graph, imp, load_images(images, graph))

@@ -75,21 +75,25 @@ class _Lowering:
         if n.op_type == "BipolarQuant":
             q = self.node("Div", [x, n.input[1]])
             ge = self.node("GreaterOrEqual", [q, self.const(np.zeros((), f32))])
-            pm = self.node("Where", [ge, self.const(np.ones((), f32)), self.const(-np.ones((), f32))])
+            pm = self.node("Where", [ge, self.const(np.ones((), f32)),
+                                     self.const(-np.ones((), f32))])
             self.node("Mul", [pm, n.input[1]], out)
         elif n.op_type == "Quant":
             bw = v.const(n.input[3])
             if bw is None or bw.size != 1:
                 raise WorkloadError(f"{v.path}: {where(n)}: bit width is not a constant scalar")
-            b, signed, narrow = int(bw.reshape(-1)[0]), bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+            b = int(bw.reshape(-1)[0])
+            signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
             q = self.node("Add", [self.node("Div", [x, n.input[1]]), n.input[2]])
             if b == 1 and signed:
                 ge = self.node("GreaterOrEqual", [q, self.const(np.zeros((), f32))])
-                q = self.node("Where", [ge, self.const(np.ones((), f32)), self.const(-np.ones((), f32))])
+                q = self.node("Where", [ge, self.const(np.ones((), f32)),
+                                        self.const(-np.ones((), f32))])
             else:
                 lo = -(2 ** (b - 1)) + int(narrow) if signed else 0
                 hi = 2 ** (b - 1) - 1 if signed else 2 ** b - 1 - int(narrow)
-                q = self.node("Clip", [q, self.const(np.asarray(lo, f32)), self.const(np.asarray(hi, f32))])
+                q = self.node("Clip", [q, self.const(np.asarray(lo, f32)),
+                                       self.const(np.asarray(hi, f32))])
                 mode = str(a.get("rounding_mode", "ROUND")).upper()
                 rnd = {"ROUND": "Round", "HALF_EVEN": "Round", "FLOOR": "Floor", "CEIL": "Ceil"}
                 if mode not in rnd:

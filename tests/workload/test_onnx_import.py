@@ -183,3 +183,41 @@ def test_unsupported_bit_width_needs_a_precision_map(tmp_path):
         import_onnx(path)
     g = import_onnx(path, precision={"c": [8, 4]})
     assert (g["c"].w_bits, g["c"].a_bits) == (8, 4)
+
+
+def test_qdq_model_bits_and_golden_forward(tmp_path):
+    """Standard ONNX integer quantization (QuantizeLinear / DequantizeLinear):
+    8-bit layers; onnxruntime runs it as it is and the golden forward of the
+    import gives the same outputs (float rounding aside)."""
+    from onnx import numpy_helper
+
+    from bnnarch.workload.golden import golden_forward
+
+    rng = np.random.default_rng(2)
+    b = Builder([1, 2, 5, 5])
+
+    def qdq(x: str, scale: float, zp: np.ndarray) -> str:
+        s, z = b.const(scale), f"zp{b.k}"
+        b.inits.append(numpy_helper.from_array(zp, z))
+        return b.node("DequantizeLinear", [b.node("QuantizeLinear", [x, s, z]), s, z])
+
+    def wq(w: np.ndarray, scale: float) -> str:
+        name = f"w{b.k}"
+        b.inits.append(numpy_helper.from_array(w.astype(np.int8), name))
+        return b.node("DequantizeLinear", [name, b.const(scale)])
+
+    y = qdq("x", 0.05, np.array(128, np.uint8))
+    y = b.node("Conv", [y, wq(rng.integers(-127, 128, (4, 2, 3, 3)), 0.01)], name="conv",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    y = qdq(b.node("Relu", [y]), 0.0217, np.array(0, np.uint8))  # no ties at 0.5
+    y = b.node("Flatten", [y], axis=1)
+    out = b.node("Gemm", [y, wq(rng.integers(-127, 128, (3, 100)), 0.02)], name="fc", transB=1)
+    path = b.save(out, tmp_path / "qdq.onnx")
+    g = import_onnx(path)
+    assert dict(g.meta)["format"] == "onnx-qdq"
+    assert [(la.w_bits, la.a_bits) for la in g.compute_layers()] == [(8, 8), (8, 8)]
+    assert g["conv"].params.input_quant == (0.05000000074505806, 128.0, 8, 0, 0)
+    xs = rng.normal(size=(6, 2, 5, 5)).astype(np.float32)
+    ref = run(read_view(path), xs)[out]
+    gold = golden_forward(g, xs)["fc"].reshape(6, 3)
+    np.testing.assert_allclose(gold, ref, rtol=1e-5, atol=1e-5)
