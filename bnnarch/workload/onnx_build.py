@@ -170,7 +170,9 @@ def _bits_of(view: OnnxView, node: onnx.NodeProto) -> int:
         thr = view.const(node.input[1])
         n = int(thr.shape[-1]) if thr is not None and thr.ndim else 1
         return max(1, math.ceil(math.log2(n + 1)))
-    idx = 3 if node.op_type == "Quant" else 4  # Trunc: output_bit_width is input 4
+    # Quant: bit width is input 3; Trunc: output bit width is its last input
+    # (input 4 in Trunc v1, input 5 in v2, which adds the output scale)
+    idx = 3 if node.op_type == "Quant" else len(node.input) - 1
     bw = view.const(node.input[idx]) if len(node.input) > idx else None
     if bw is None or bw.size != 1:
         raise WorkloadError(f"{view.path}: {where(node)}: its bit width is not a constant scalar")

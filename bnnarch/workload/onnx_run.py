@@ -67,6 +67,36 @@ class _Lowering:
             return self.node(op, [x, self.const(np.asarray(axes, np.int64))], **kw)
         return self.node(op, [x], axes=axes, **kw)
 
+    def _trunc(self, n: onnx.NodeProto, a: dict[str, object]) -> None:
+        """QONNX Trunc (qonnx 1.0 trunc_v1: 5 inputs; trunc_v2: 6, with the output scale)."""
+        v = self.view
+        consts = [v.const(i) for i in n.input[1:]]
+        if any(c is None for c in consts):
+            raise WorkloadError(f"{v.path}: {where(n)}: Trunc parameters must be constants")
+        f32 = np.float32
+        scale, zp = consts[0], consts[1]
+        rnd = {"ROUND": "Round", "HALF_EVEN": "Round", "FLOOR": "Floor", "CEIL": "Ceil"}
+        mode = str(a.get("rounding_mode", "FLOOR")).upper()
+        if mode not in rnd:
+            raise WorkloadError(f"{v.path}: {where(n)}: rounding mode {mode!r} unsupported")
+        y = self.node("Round", [self.node("Add", [self.node("Div", [n.input[0], n.input[1]]),
+                                                  n.input[2]])])
+        if len(n.input) == 5:  # v1: shift by in - out bits, rescale by the input scale
+            ts = f32(2.0) ** (consts[2].astype(f32) - consts[3].astype(f32))
+            y = self.node(rnd[mode], [self.node("Div", [y, self.const(ts)])])
+            self.node("Mul", [self.node("Sub", [y, n.input[2]]), n.input[1]], n.output[0])
+            return
+        out_scale, bits = consts[3], int(consts[4].reshape(-1)[0])
+        ts = (2.0 ** np.round(np.log2(out_scale / scale))).astype(f32)
+        signed, narrow = int(a.get("signed", 1)), int(a.get("narrow", 0))
+        lo = -(2 ** (bits - 1)) + narrow if signed else 0
+        hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - narrow
+        y = self.node("Clip", [self.node("Div", [y, self.const(ts)]),
+                               self.const(np.asarray(lo, f32)), self.const(np.asarray(hi, f32))])
+        y = self.node(rnd[mode], [y])
+        y = self.node("Sub", [y, self.const((zp / ts).astype(f32))])
+        self.node("Mul", [y, n.input[4]], n.output[0])
+
     def lower(self, n: onnx.NodeProto) -> None:
         a = attrs(n)
         v = self.view
@@ -100,6 +130,8 @@ class _Lowering:
                     raise WorkloadError(f"{v.path}: {where(n)}: rounding mode {mode!r} unsupported")
                 q = self.node(rnd[mode], [q])
             self.node("Mul", [self.node("Sub", [q, n.input[2]]), n.input[1]], out)
+        elif n.op_type == "Trunc":
+            self._trunc(n, a)
         elif n.op_type == "MultiThreshold":
             thr = v.const(n.input[1])
             shape = v.shapes.get(x)

@@ -221,3 +221,39 @@ def test_qdq_model_bits_and_golden_forward(tmp_path):
     ref = run(read_view(path), xs)[out]
     gold = golden_forward(g, xs)["fc"].reshape(6, 3)
     np.testing.assert_allclose(gold, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_trunc_bits_and_lowering_match_qonnx(tmp_path, version):
+    """Trunc (after an average pool, as Brevitas' QuantAvgPool2d exports it):
+    output bits read from its last input; our lowering equals qonnx's executor."""
+    from onnx import helper as oh
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    b = Builder([1, 2, 4, 4])
+    y = b.quant("x", 8, scale=0.125, name="q")
+    y = b.node("AveragePool", [y], name="pool", kernel_shape=[2, 2], strides=[2, 2])
+    y = b.node("Mul", [y, b.const(4.0)])
+    ins = [y, b.const(0.125), b.const(0.0), b.const(10.0)]
+    ins += [b.const(0.5), b.const(4.0)] if version == 2 else [b.const(4.0)]
+    out = b.node("Trunc", ins, name="trunc", domain="qonnx.custom_op.general",
+                 rounding_mode="FLOOR", **({"signed": 1, "narrow": 0} if version == 2 else {}))
+    y = b.node("Conv", [out, b.quant(b.const(np.ones((3, 2, 1, 1))), 8)], name="c",
+               kernel_shape=[1, 1])
+    m = b.model(y)
+    del m.opset_import[:]
+    m.opset_import.extend([oh.make_opsetid("", 17),
+                           oh.make_opsetid("qonnx.custom_op.general", version)])
+    path = tmp_path / "t.onnx"
+    onnx.save(m, str(path))
+    g = import_onnx(path)
+    assert (g["c"].w_bits, g["c"].a_bits) == (8, 4)
+    xs = np.random.default_rng(1).normal(size=(3, 2, 4, 4)).astype(np.float32) * 4
+    ours = run(read_view(path), xs, [out])[out]
+    mw = ModelWrapper(str(path)).transform(InferShapes())
+    assert np.abs(ours).max() > 0
+    for x, o in zip(xs, ours, strict=True):
+        ref = execute_onnx(mw, {"x": x[None]}, return_full_exec_context=True)[out]
+        assert np.array_equal(ref[0], o)
