@@ -11,7 +11,8 @@ extractor (bnnarch.workload.extract) produces:
   activations (Relu, Sign, Clip, Tanh, Sigmoid, PRelu, ...), the Mul / Div /
   Add / Sub scaling nodes with a constant exporters put around the graph,
   Reshape / Flatten / Squeeze / Unsqueeze, Transposes that only reshape, and
-  the QONNX quantizers, which give the bits.
+  the QONNX quantizers and ONNX QuantizeLinear / DequantizeLinear, which give
+  the bits.
 
 Bits: a compute layer's ``w_bits`` is the bit width of the ``Quant`` /
 ``BipolarQuant`` (1 bit) on its weight; ``a_bits`` that of the nearest

@@ -4,7 +4,8 @@ measure the activation statistics the reuse schemes need.
 onnxruntime has no QONNX ops, so ``lower`` rewrites each into standard ONNX
 nodes with qonnx 1.0's semantics (``Quant``: Div, Add, Clip, Round/Floor/Ceil,
 Sub, Mul; 1-bit signed ``Quant`` and ``BipolarQuant``: a >= 0 test and Where;
-``MultiThreshold``: a count of passed thresholds). Images run one at a time
+``Trunc`` v1 / v2: round, power-of-two shift, clip, floor; ``MultiThreshold``: a
+count of passed thresholds). Images run one at a time
 (the exported graph has batch 1), 1 thread, no graph optimisation (the
 arithmetic is the graph's own, node by node).
 
