@@ -257,3 +257,56 @@ def test_trunc_bits_and_lowering_match_qonnx(tmp_path, version):
     for x, o in zip(xs, ours, strict=True):
         ref = execute_onnx(mw, {"x": x[None]}, return_full_exec_context=True)[out]
         assert np.array_equal(ref[0], o)
+
+
+def test_op_coverage_shapes_and_macs(tmp_path):
+    """Grouped + dilated conv, auto_pad SAME_UPPER, ConvTranspose, Resize,
+    MaxPool, Concat, Add, GlobalAveragePool, MatMul on a float model."""
+    rng = np.random.default_rng(0)
+
+    def w(*shape: int) -> str:
+        return b.const(rng.normal(size=shape))
+
+    b = Builder([1, 4, 8, 8])
+    g = b.node("Conv", ["x", w(8, 2, 3, 3)], name="gconv", kernel_shape=[3, 3], group=2,
+               dilations=[2, 2], pads=[2, 2, 2, 2])  # 8 x 8 x 8
+    s = b.node("Conv", [g, w(8, 8, 3, 3)], name="same", kernel_shape=[3, 3], strides=[2, 2],
+               auto_pad="SAME_UPPER")  # 8 x 4 x 4
+    t = b.node("ConvTranspose", [s, w(8, 4, 2, 2)], name="tconv", kernel_shape=[2, 2],
+               strides=[2, 2])  # 4 x 8 x 8
+    r = b.node("Resize", [s, "", b.const([1.0, 1.0, 2.0, 2.0])], name="resize",
+               mode="nearest")  # 8 x 8 x 8
+    c = b.node("Concat", [t, r], name="cat", axis=1)  # 12 x 8 x 8
+    m = b.node("MaxPool", [c], name="mp", kernel_shape=[2, 2], strides=[2, 2])  # 12 x 4 x 4
+    a = b.node("Add", [m, b.node("Relu", [m])], name="res")
+    p = b.node("GlobalAveragePool", [a], name="gap")
+    f = b.node("Flatten", [p], axis=1)
+    out = b.node("MatMul", [f, w(12, 5)], name="mm")
+    gr = import_onnx(b.save(out, tmp_path / "ops.onnx"), precision={})
+    L = {la.name: la for la in gr.layers}
+    assert (L["gconv"].groups, L["gconv"].dilation, L["gconv"].out_shape) == (2, (2, 2), (8, 8, 8))
+    assert L["gconv"].macs == 8 * 64 * 2 * 9
+    assert (L["same"].out_shape, L["same"].padding) == ((8, 4, 4), (1, 1))
+    assert "padding.same" in dict(gr.meta)  # SAME_UPPER 0/1 stored as symmetric 1
+    assert L["tconv"].op == "conv_transpose2d" and L["tconv"].out_shape == (4, 8, 8)
+    assert L["resize"].op == "upsample" and L["resize"].stride == (2, 2)
+    assert L["cat"].inputs == ("tconv", "resize") and L["cat"].out_shape == (12, 8, 8)
+    assert L["mp"].op == "maxpool" and L["res"].inputs == ("mp", "mp")
+    assert L["gap"].kernel == (4, 4) and L["mm"].op == "linear" and L["mm"].macs == 60
+
+
+def test_multithreshold_gives_bits_and_folds(tmp_path):
+    """FINN's streamlined form: MultiThreshold (bipolar, one threshold per
+    channel) after a binary conv folds into integer thresholds."""
+    b = Builder([1, 3, 4, 4])
+    x = b.bipolar("x")
+    wq = b.bipolar(b.const(np.random.default_rng(4).normal(size=(4, 3, 3, 3))))
+    y = b.node("Conv", [x, wq], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    thr = np.array([[-3.5], [0.5], [2.0], [30.0]], np.float32)
+    mt = b.node("MultiThreshold", [y, b.const(thr)], name="mt",
+                domain="qonnx.custom_op.general", out_scale=2.0, out_bias=-1.0)
+    out = b.node("Conv", [mt, b.bipolar(b.const(np.ones((2, 4, 1, 1))))], name="conv2",
+                 kernel_shape=[1, 1])
+    g = import_onnx(b.save(out, tmp_path / "mt.onnx"))
+    assert g["mt"].op == "threshold" and g["conv2"].a_bits == 1
+    assert g["conv"].thresholds == (-3, 1, 2, 28)  # ceil(thr); 30 > K=27: never (K+1)
