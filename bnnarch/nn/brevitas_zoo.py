@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from brevitas import nn as qnn
 from brevitas.core.scaling import ScalingImplType
@@ -205,13 +207,18 @@ def build(name: str) -> tuple[nn.Module, tuple[int, int, int]]:
 
 
 def export(model: nn.Module, shape: tuple[int, int, int], path: str | Path) -> Path:
-    """QONNX export (brevitas.export.export_qonnx) of ``model`` on a batch-1 input."""
+    """QONNX export (brevitas.export.export_qonnx) of ``model`` on a batch-1
+    input, as one self-contained file written atomically (the exporter leaves
+    side files, e.g. ``<name>.data``, in a temporary directory)."""
     from brevitas.export import export_qonnx
 
     model.eval()
-    with torch.no_grad():
-        return atomic_write(path, lambda tmp: export_qonnx(model, torch.zeros(1, *shape),
-                                                            str(tmp)))
+    with tempfile.TemporaryDirectory(prefix="bnnarch-qonnx-") as tmp:
+        out = Path(tmp) / "model.onnx"
+        with torch.no_grad():
+            export_qonnx(model, torch.zeros(1, *shape), str(out))
+        data = onnx.load(str(out)).SerializeToString()  # external data folded in
+    return atomic_write(path, lambda t: t.write_bytes(data))
 
 
 @torch.no_grad()
