@@ -347,6 +347,11 @@ def golden_forward(graph: WorkloadGraph, inputs: np.ndarray, *, upto: str | None
                             f"{list(graph.input_shape)}")
     if upto is not None:
         graph[upto]  # raises WorkloadError naming the layer
+    unmodelled = dict(graph.meta).get("golden.unmodelled")
+    if unmodelled:
+        raise WorkloadError(f"golden forward of {graph.name!r}: the workload does not record "
+                            f"what these do, so its outputs would not be the model's: "
+                            f"{unmodelled}")
     run = _Run(x.astype(np.float32).astype(np.float64))
     for layer in graph.layers:
         run.layer(layer)
