@@ -199,6 +199,9 @@ def fold_bn_threshold(layer: QuantMixin, bn: nn.BatchNorm2d | nn.BatchNorm1d
     """
     if (layer.w_bits, layer.a_bits) != (1, 1):
         raise ModelError("thresholds exist only for 1-bit x 1-bit layers")
+    if layer.uses_xnor_k():
+        raise ModelError("no integer thresholds: XNOR-Net's activation scale K multiplies the "
+                         "output by a function of the real-valued input")
     qw = layer.quantized_weight().detach()
     alpha = qw.abs().flatten(1).mean(1)
     bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(alpha)  # type: ignore[attr-defined]

@@ -219,6 +219,10 @@ class _Run:
         if layer.is_compute:
             self._compute(layer, ins[0])
             return
+        if op == "threshold" and layer.inputs[0] in self.folded:
+            bits = self.folded[layer.inputs[0]]  # the producer's integer thresholds
+            self.val[layer.name], self.out[layer.name] = bits.astype(np.float64), bits
+            return
         if op == "threshold":
             y = self._threshold(layer, ins[0])
         elif op == "add":
@@ -239,10 +243,6 @@ class _Run:
         self.out[layer.name] = y
 
     def _threshold(self, layer: Layer, x: np.ndarray) -> np.ndarray:
-        src = layer.inputs[0]
-        if src in self.folded:
-            self.out[layer.name] = self.folded[src]
-            return self.folded[src].astype(np.float64)
         p = _need(layer)
         if not p.is_batchnorm:
             raise WorkloadError(f"layer {layer.name!r}: threshold layer without batch-norm "
@@ -363,6 +363,11 @@ def golden_forward(graph: WorkloadGraph, inputs: np.ndarray, *, upto: str | None
                             f"{list(graph.input_shape)}")
     if upto is not None:
         graph[upto]  # raises WorkloadError naming the layer
+    unmodelled = dict(graph.meta).get("golden.unmodelled")
+    if unmodelled:
+        raise WorkloadError(f"golden forward of {graph.name!r}: the workload does not record "
+                            f"what these do, so its outputs would not be the model's: "
+                            f"{unmodelled}")
     run = _Run(x.astype(np.float32).astype(np.float64))
     for layer in graph.layers:
         run.layer(layer)

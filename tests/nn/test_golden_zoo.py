@@ -104,3 +104,25 @@ def test_dense_layers_match_float32_model_layer_by_layer(name: str) -> None:
 @pytest.mark.parametrize("name", ["digits_det", "digits_seg"])
 def test_dense_whole_test_set_float64_exact(name: str) -> None:
     _run(name, None)
+
+
+def test_xnor_net_activation_scale_k_is_exact_and_flagged() -> None:
+    """XNOR-Net (resnet18 of the zoo) scales each binary conv by K: the
+    workload flags those layers as not foldable and the golden forward
+    computes K from the real-valued input, bit-exact against the model."""
+    from bnnarch.nn.extract_any import extract
+    from bnnarch.nn.zoo import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", small=True, width=4).eval()
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    x = _case("digits_bnn")[2][:32]
+    graph = extract(model, x[:1], name="xnor")
+    binary = [l for l in graph.compute_layers() if l.is_binary]
+    assert binary and all(l.params.act_scale == "xnor_k" for l in binary)
+    assert graph["layer1.0.conv1"].fold_reason.startswith("XNOR-Net activation scale K")
+    _check_exact(graph, x, torch_run(model, x, double=True))
