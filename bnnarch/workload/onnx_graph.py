@@ -275,9 +275,13 @@ def _fold_one(node: onnx.NodeProto, ins: list[np.ndarray | None], a: dict[str, A
                                bool(a.get("narrow", 0)), a.get("rounding_mode", "ROUND")),
     }
     if op == "Constant":
-        if "value" not in a:
-            return None
-        return numpy_helper.to_array(a["value"])
+        if "value" in a:
+            return numpy_helper.to_array(a["value"])
+        for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
+                        ("value_int", np.int64), ("value_ints", np.int64)):
+            if key in a:
+                return np.asarray(a[key], dtype=dt)
+        return None
     if op == "Slice":
         starts, ends = ins[1], ins[2]
         axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))

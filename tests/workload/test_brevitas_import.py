@@ -156,3 +156,27 @@ def test_golden_forward_of_the_imported_brevitas_model_is_the_qonnx_model():
     last = g.compute_layers()[-1].name
     assert np.array_equal(gold[last].reshape(len(x), -1).argmax(1),
                           ref[view.outputs[0]].argmax(1))
+
+
+def test_torchscript_export_names_and_dynamic_batch(tmp_path):
+    """A float model from torch.onnx's TorchScript exporter (node names
+    ``/block/block.0/Conv``, dynamic batch): layers named by module path."""
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+            self.head = nn.Linear(8 * 4 * 4, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.block(x)
+            return self.head(torch.nn.functional.max_pool2d(y + y, 2).flatten(1))
+
+    path = tmp_path / "ts.onnx"
+    torch.onnx.export(M().eval(), (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    g = import_onnx(path, precision={"block.0": [1, 1]})
+    assert [(la.name, la.op) for la in g.layers] == [
+        ("block.0", "conv2d"), ("add", "add"), ("maxpool", "maxpool"), ("head", "linear")]
+    assert g["block.0"].is_binary and g["head"].in_shape == (8, 4, 4)
