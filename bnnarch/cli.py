@@ -24,6 +24,7 @@ COMMANDS = (
     "explore",
     "studies",
     "fold",
+    "import_",
 )
 
 
