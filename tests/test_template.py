@@ -35,18 +35,18 @@ class ToyTemplate:
     verb = "map"
 
     def simulate(self, spec, graph, precision, *, options):  # noqa: ANN001, ANN201
-        rows = tuple(LayerResult(l.name, l.op, l.w_bits, l.a_bits, "toy",
-                                 -(-l.macs // spec.macs_per_cycle), -(-l.macs // spec.macs_per_cycle),
-                                 0, 1.0, 0.0, (), l.macs, l.ops, 0, 0)
-                     for l in graph.compute_layers())
+        rows = tuple(LayerResult(la.name, la.op, la.w_bits, la.a_bits, "toy",
+                                 -(-la.macs // spec.macs_per_cycle), -(-la.macs // spec.macs_per_cycle),
+                                 0, 1.0, 0.0, (), la.macs, la.ops, 0, 0)
+                     for la in graph.compute_layers())
         return SimResult(spec.name, graph.name, "toy", spec.clock_mhz, rows, 0.0, ())
 
     def workload_errors(self, spec, graph) -> list[FieldError]:  # noqa: ANN001
         return []
 
     def check_maps(self, spec, graph) -> list[str]:  # noqa: ANN001
-        return [f"layer {l.name!r}: too many MACs" for l in graph.compute_layers()
-                if l.macs > 1000 * spec.macs_per_cycle]
+        return [f"layer {la.name!r}: too many MACs" for la in graph.compute_layers()
+                if la.macs > 1000 * spec.macs_per_cycle]
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_third_template_plugs_in(toy, tmp_path: Path, capsys) -> None:  # noqa
     spec = bnnarch.load_design(d)
     g = bnnarch.load_workload(ROOT / "workloads" / "sfc.json")
     r = bnnarch.simulate(spec, g)
-    assert [lr.cycles for lr in r.layers] == [-(-l.macs // 100000) for l in g.compute_layers()]
+    assert [lr.cycles for lr in r.layers] == [-(-la.macs // 100000) for la in g.compute_layers()]
     assert main(["validate", str(d), "--workload", str(ROOT / "workloads" / "sfc.json")]) == 0
     assert "ok (toy template; all 4 compute layers of sfc map)" in capsys.readouterr().out
     d.write_text("name: t\ntemplate: toy\nclock_mhz: 100\nmacs_per_cycle: 1\n")
