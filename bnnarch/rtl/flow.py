@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.synth import SynthResult, area_for
 from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 
@@ -206,22 +206,31 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
         "cycle_definition": "cycles from the edge sampling start=1 (cycle 0) to the first "
                             "cycle with done=1 (bnnarch.rtl.run)",
     }
-    if opts.system or opts.network:
-        from bnnarch.rtl.sysflow import run_system_flow
-
-        report["system"], sys_failures = run_system_flow(
-            spec, out, graph, names, layers, system=opts.system, network=opts.network,
-            seed=opts.seed, icarus=opts.icarus, verilator=opts.verilator_sim, synth=opts.synth,
-            progress=progress)
-        failures += sys_failures
-        report["ok"] = not failures
-        report["seconds"] = round(time.monotonic() - t0, 2)
-    if opts.verify and layers and not checks:
-        failures.append("no layer could be verified: " + "; ".join(
-            f"{s['name']}: {s['reason']}" for s in skipped[:3]))
+    failures += _system(report, spec, out, graph, names, layers, opts, progress, t0)
+    if opts.verify and not checks:  # ok means something was verified
+        failures.append("no layer could be verified: " + ("; ".join(
+            f"{s['name']}: {s['reason']}" for s in skipped[:3]) or "no layer to check"))
         report["ok"] = False
     _write(report_path, json.dumps(report, indent=1) + "\n")
     return FlowResult(report, failures)
+
+
+def _system(report: dict[str, Any], spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
+            names: Sequence[str] | None, layers: Sequence[Layer], opts: FlowOptions,
+            progress: Callable[[str], None] | None, t0: float) -> list[str]:
+    """The system checks (bnnarch.rtl.sysflow), when asked, into ``report``;
+    their failures."""
+    if not (opts.system or opts.network):
+        return []
+    from bnnarch.rtl.sysflow import run_system_flow
+
+    report["system"], failures = run_system_flow(
+        spec, out, graph, names, layers, system=opts.system, network=opts.network,
+        seed=opts.seed, icarus=opts.icarus, verilator=opts.verilator_sim, synth=opts.synth,
+        progress=progress)
+    report["ok"] = report["ok"] and not failures
+    report["seconds"] = round(time.monotonic() - t0, 2)
+    return failures
 
 
 def select_layers(layers: Sequence[Layer], names: Sequence[str] | None,

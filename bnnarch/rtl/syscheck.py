@@ -28,16 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.residency import hold_plan
+from bnnarch.array.simulate import output_bits, simulate
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
+from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import layer_data
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
-from bnnarch.sim.mapper import map_layer
-from bnnarch.sim.residency import hold_plan
-from bnnarch.sim.result import LayerResult
-from bnnarch.sim.simulate import output_bits, simulate
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 

@@ -14,7 +14,7 @@ Area: generic Yosys synthesis of the whole system module with its memories
 kept as memory cells (``memory -nomap``): the DMA, slot control and address
 logic are counted in gate equivalents (``synth.cell_ge``); the descriptor
 tables and staging buffers are SRAM macros, listed by size and priced by the
-SRAM area model (``bnnarch.cost``), not here.
+SRAM area model (``bnnarch.array.area``), not here.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from typing import Any
 
 import pyrtl
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.errors import RtlError
 from bnnarch.rtl import export
 from bnnarch.rtl.synth import cell_ge, parse_stat
 from bnnarch.rtl.sysrun import SystemRun
 from bnnarch.rtl.system import RtlSystem
+from bnnarch.tech import tech_for
 
 MODULE = "bnnarch_system"
 SYNTH_SCRIPT = """read_verilog {src}

@@ -43,15 +43,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyrtl
 
+from bnnarch.array.candidates import spilled as is_spilled
+from bnnarch.array.mapper import _in_rows
+from bnnarch.array.schedule import Schedule
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
 from bnnarch.rtl.golden import LayerData, im2col, program, unpack_results
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.system import CHAIN, RtlSystem
-from bnnarch.sim.candidates import spilled as is_spilled
-from bnnarch.sim.mapper import Schedule, _geometry, _in_rows
-from bnnarch.sim.timing import GemmTile, ceil_div
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
 
@@ -76,7 +77,7 @@ class TileIndex:
 def tile_indices(layer: Layer, s: Schedule) -> list[TileIndex]:
     """The tiles of ``s`` in schedule order, with their positions."""
     gt, th, ci, co = s.tiling
-    g, cin_g, cout_g, ho, *_ = _geometry(layer)
+    g, cin_g, cout_g, ho, *_ = layer.geometry
     cm, cn, ck = s.counts
     units = [(gi, min(gt, g - gi * gt), j, min(co, cout_g - j * co))
              for gi in range(ceil_div(g, gt)) for j in range(ceil_div(cout_g, co))]
@@ -151,7 +152,7 @@ class Dram:
         self.lat, self.bw, self.acc = lat, bw, acc_bits
         self.held_in, self.held_out = held_in, held_out
         self.padded = t.padded
-        _g, self.cin_g, self.cout_g, self.ho, self.wo, h_in, _w, _taps, _ = _geometry(layer)
+        _g, self.cin_g, self.cout_g, self.ho, self.wo, h_in, _w, _taps, _ = layer.geometry
         self.h_in = h_in
         self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.uint8)
         self.psums: dict[tuple[int, int], np.ndarray] = {}

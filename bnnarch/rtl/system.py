@@ -4,7 +4,7 @@ into an explicit ``pyrtl.Block``.
 
 It runs a layer's tile schedule (the mapper's ``Schedule.tiles``, loaded as a
 descriptor table: per tile the bits to load and to store) exactly as the
-engine models it (``bnnarch.sim.engine``):
+engine models it (``bnnarch.array.engine``):
 
 * input slots ``k_in`` (2 when the weight and activation buffers are double
   buffered), output slots ``k_out`` (2 when the output buffer is): the staged
@@ -46,9 +46,9 @@ from dataclasses import dataclass
 
 import pyrtl
 
+from bnnarch.array.engine import buffer_slots, dram_latency_cycles
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles
-from bnnarch.spec.array import ArraySpec
 
 CHAIN = 6
 """Decisions the DMA can take in one cycle (zero-bit transfers chained before

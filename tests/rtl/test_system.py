@@ -11,14 +11,15 @@ import numpy as np
 import pyrtl
 import pytest
 
+from bnnarch.array.engine import recurrence_cycles, run_tiles
+from bnnarch.array.mapper import _build, map_layer
+from bnnarch.array.schedule import Tile
+from bnnarch.array.timing import GemmTile
 from bnnarch.errors import RtlError
 from bnnarch.rtl.syscheck import check_layer_system, plan_layers, run_network
 from bnnarch.rtl.sysrun import run_layer_system, system_array
 from bnnarch.rtl.system import build_system
-from bnnarch.sim.engine import recurrence_cycles, run_tiles
-from bnnarch.sim.mapper import GemmTile, Tile, _build, map_layer
-from bnnarch.spec import load_design
-from bnnarch.spec.load import design_from_dict
+from bnnarch.template import design_from_dict, load_design
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bnnarch.array.mapper import map_layer
 from bnnarch.cli import main
 from bnnarch.rtl import sysexport
 from bnnarch.rtl.syscheck import check_layer_system, plan_layers
 from bnnarch.rtl.sysrun import system_array
 from bnnarch.rtl.system import build_system
-from bnnarch.sim.mapper import map_layer
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 pytestmark = pytest.mark.tools
