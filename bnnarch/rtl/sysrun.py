@@ -25,6 +25,11 @@ Testbench-side models (behavioural, not part of the generated hardware):
   spills them) from the output-buffer writes and writes them into output slot
   i mod k_out of the staging buffer, from which the DMA stores them.
 
+The array is stepped every cycle from a tile's start to its done and on
+while it is idle until its registers stop changing; further idle cycles
+(the system waiting on DRAM) would repeat that state and are not simulated
+(its trace then has fewer entries than the system's).
+
 A later tile of a reduction split over tiles runs with ``cfg_cont`` = 1: the
 array adds its results to the partial sums in its output buffer (kept there,
 or written back from a reloaded partial-sum stream by the window unit).
@@ -456,6 +461,8 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     cfg_names = [w.name for w in arr.block.wirevector_subset(pyrtl.Input) if w.name != "start"]
     cfg = {k: 0 for k in cfg_names}
     computing, t_start, compute_cycles = -1, 0, 0
+    a_start = 0  # index of the tile's start cycle in the array's trace
+    quiet = False  # the idle array's registers stopped changing: later idle steps are skipped
     out_held = np.full_like(dram.out, 255)
     events: list[tuple[int, str, int]] = []
     chain_full = False
@@ -480,7 +487,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         dram.take_write(cyc, o["wdata"])
         if computing >= 0 and done_arr:  # tile `computing` finished in this cycle
             compute_cycles += cyc - t_start
-            ev = _writes(atr, out_ports, t_start, cyc)
+            ev = _writes(atr, out_ports, a_start, len(atr.trace["done"]))
             bits = win.pack(computing, ev)
             ti = tiles[computing]
             if s.tiles[computing].store_bits:
@@ -505,7 +512,13 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
             cfg = {k: c.get(k, 0) for k in cfg_names}
             computing, t_start, start = i, cyc, 1
             events.append((cyc, "compute_start", i))
-        asim.step({"start": start, **cfg})
+            a_start, quiet = len(atr.trace["done"]), False
+        if start or not quiet:
+            before = dict(asim.regs) if computing < 0 else None
+            asim.step({"start": start, **cfg})
+            # idle (inputs constant, start low) and no register changed: every
+            # further idle cycle would be the same, so the array waits unstepped
+            quiet = before is not None and before == asim.regs
         if on_cycle:
             on_cycle(cyc)
         if o["done"]:
