@@ -19,9 +19,10 @@ accumulator buffer (one word per streamed item, read-modify-write) over the
 K folds and bit-serial passes; the last of them writes dot product and sign
 into the output buffer. Loop nest (outer -> inner): group g, outer fold fo
 (ws: filter folds, is: pixel folds), K fold fk, stationary plane ps,
-streamed plane pt. +-1 weights with multi-bit activations: on ws a lane-sum
-column beside column 0 supplies sum(a) per pixel (``_asum_taps``); is refuses
-them.
+streamed plane pt. +-1 weights with multi-bit activations: the output stage
+forms 2*sum(b*a) - sum(a); on ws a lane-sum column beside column 0 supplies
+sum(a) per streamed pixel (``_asum_taps``), on is each column adds up its
+stationary pixel's sum(a) while it preloads (``_stationary_sum``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
             pyrtl.Const(0, AB)] * C
         for c in range(C):
             above = _read(arr.col_mems[c], sp)
+            if not ws:
+                asums[c] = _stationary_sum(above, pipe[0], shift_en, tree, AB, c)
             psum: pyrtl.WireVector = pyrtl.Const(0, psum_bits)
             for r in range(R):
                 with pyrtl.name_scope(f"pe{r}_{c}"):
@@ -173,6 +176,25 @@ def _asum_taps(arr: RtlArray, a_in: list[pyrtl.WireVector], ctl: dict[str, pyrtl
     for _ in range(1, arr.cols):
         taps.append(_stage_reg(taps[-1]))
     return taps
+
+
+def _stationary_sum(word: pyrtl.WireVector, ctl: dict[str, pyrtl.WireVector],
+                    preload: pyrtl.WireVector, tree, acc_bits: int, c: int) -> pyrtl.Register:
+    """is with +-1 weights and multi-bit activations: column c's sum(a) of its
+    stationary pixel, added up from the words entering the column during
+    each preload (popcount << activation plane; the first word of an output
+    fold restarts it, a reload for another weight plane is not counted).
+    Stable from the end of the last preload to the fold's last output.
+    Area: one popcount of S bits, a shifter and an acc_bits adder per column."""
+    with pyrtl.name_scope(f"ssum{c}"):
+        pop = tree(word, identity_stage).zero_extended(acc_bits)
+        shifted = pyrtl.shift_left_logical(pop, ctl["shift"])
+        total = pyrtl.Register(acc_bits, name=f"ssum{c}")
+        restart = preload & ctl["first"] & (ctl["s"] == 0)
+        add = preload & ctl["pt0"]
+        total.next <<= pyrtl.select(restart, shifted, pyrtl.select(
+            add, (total + shifted)[:acc_bits], total))
+    return total
 
 
 def _fold_end(reg, phase, zero, drain_len: int) -> None:
@@ -268,7 +290,7 @@ def _controller(start, lim, signed, A: int, R: int, C: int, ws: bool):
         "valid": stream, "first": (reg["pt"] == 0) & (reg["ps"] == 0) & (reg["fk"] == 0),
         "last": last, "final": last & end_fo & end_g & end_s,
         "shift": (reg["ps"] + reg["pt"])[:SHIFT_BITS],
-        "neg": signed & (wplane == lim["wmsb"]), "s": reg["i"],
+        "neg": signed & (wplane == lim["wmsb"]), "s": reg["i"], "pt0": reg["pt"] == 0,
         "oaddr": (reg["obase"] + reg["i"])[:A],
         "thr": reg["olin"] if ws else (reg["gs"] + reg["i"])[:A],
     }
@@ -280,10 +302,6 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     g, _m, n, k = data.shape
     R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
     ws = arr.dataflow == "ws"
-    if data.w_bits == 1 and data.a_bits > 1 and not ws:
-        raise RtlError(f"layer {data.name!r}: w_bits=1 with a_bits={data.a_bits} is not "
-                       f"supported by the {arr.dataflow} RTL generator (ws and broadcast/os "
-                       "are)")
     stat, strm = (data.w_planes, data.a_planes) if ws else (data.a_planes, data.w_planes)
     kw = ceil_div(k, S)
     fk_n, fo_n = ceil_div(kw, R), ceil_div(stat.shape[1], C)
