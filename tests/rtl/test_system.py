@@ -222,3 +222,31 @@ def test_errors_name_the_field_or_layer(digits: WorkloadGraph) -> None:
         hs = map_layer(p.layer, spec, (True, False))
         run_layer_system(system_array(spec, [hs]), build_system(spec), p.layer, hs,
                          layer_tensors(p.layer, np.random.default_rng(0)), held.held)
+
+
+def test_consistency_errors_name_the_tile(digits: WorkloadGraph) -> None:
+    """The DRAM model refuses a load whose data do not add up to what the
+    mapper counts, or a DMA request of another size; a workload without 1-bit
+    layers and a too-large descriptor table are refused."""
+    from bnnarch.rtl.syscheck import layer_tensors
+    from bnnarch.rtl.sysrun import Dram, tile_indices
+
+    spec = load_design(ROOT / "designs" / "rtl_small.yaml")
+    layer = digits["layer2.0.conv1"]
+    s = map_layer(layer, spec)
+    t = layer_tensors(layer, np.random.default_rng(0))
+    bad = replace(s.tiles[0], load_a_bits=s.tiles[0].load_a_bits + 1)
+    wrong = replace(s, make_tiles=lambda: (bad, *s.tiles[1:]))
+    dram = Dram(t, layer, wrong, tile_indices(layer, wrong), 50, 128, 16, False, False)
+    with pytest.raises(RtlError, match=r"layer 'layer2.0.conv1' tile 0: the DRAM holds \d+ "
+                                       r"bits for a load the mapper counts as \d+"):
+        dram.load_stream(0)
+    dram = Dram(t, layer, s, tile_indices(layer, s), 50, 128, 16, False, False)
+    with pytest.raises(RtlError, match=r"tile 0: DMA asked for 5 bits, the tile's load is \d+"):
+        dram.request(0, 0, False, 5)
+    fp_only = WorkloadGraph("fp", (1, 16, 16), (digits["conv1"],))
+    with pytest.raises(RtlError, match="workload 'fp' has no 1-bit conv2d or linear layer"):
+        run_network(system_array(spec, []), build_system(spec), fp_only,
+                    np.random.default_rng(0))
+    with pytest.raises(RtlError, match="max_tiles=70000: the tile counters have 16 bits"):
+        build_system(spec, max_tiles=70_000)
