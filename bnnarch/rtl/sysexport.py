@@ -12,9 +12,10 @@ every rising edge prints the outputs, which are compared with PyRTL's trace
 
 Area: generic Yosys synthesis of the whole system module with its memories
 kept as memory cells (``memory -nomap``): the DMA, slot control and address
-logic are counted in gate equivalents (``synth.cell_ge``); the descriptor
-tables and staging buffers are SRAM macros, listed by size and priced by the
-SRAM area model (``bnnarch.array.area``), not here.
+logic are counted in gate equivalents (``synth.cell_ge``); the memories are
+listed by size, not counted: the staging buffers stand for the spec's buffers
+(priced by the SRAM area model, ``bnnarch.array.area``), the descriptor tables
+are priced nowhere.
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def system_area(sys: RtlSystem, workdir: Path, timeout_s: float = 600) -> dict[s
               for m in (sys.ldesc, sys.sdesc, sys.instage, sys.outstage)]
     return {"cells": sum(logic.values()), "ge": round(ge, 1), "area_mm2": um2 / 1e6,
             "cell_types": logic, "sram_macros": macros,
-            "sram_note": "descriptor tables and staging buffers are memories, priced by the "
-                         "SRAM area model (not in area_mm2)",
+            "sram_note": "memories, not in area_mm2: the staging buffers stand for the spec's "
+                         "buffers (priced by the SRAM area model); the descriptor tables "
+                         "(ldesc, sdesc) are priced nowhere",
             "yosys_seconds": round(time.monotonic() - t0, 2)}
