@@ -144,4 +144,4 @@ def _print_system(con, section: dict | None) -> None:
     area = section.get("area")
     if area:
         con.print(f"DMA + buffer control: {area['cells']} cells, {area['ge']} GE, "
-                  f"{area['area_mm2']:.5f} mm^2 (SRAM macros priced by the area model)")
+                  f"{area['area_mm2']:.5f} mm^2 (logic; memories listed in report.json)")
