@@ -54,8 +54,6 @@ def main() -> None:
             key = f"{d.name}|{w.name}"
             if args.only and not {d.name, w.name} & set(args.only):
                 continue
-            if args.only and key not in old:
-                continue
             row = record(d, w)
             if row:
                 out[key] = row
