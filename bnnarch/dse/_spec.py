@@ -111,6 +111,7 @@ class PrecisionSpec(_Strict):
 
 class EvaluationSpec(_Strict):
     evaluator: Literal["checkpoint", "proxy"] = "checkpoint"
+    # default = bnnarch.nn.train.BN_CALIB_IMAGES (no torch import here; a test keeps them equal)
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
     """Optimizer steps of straight-through fine-tuning at each precision map
