@@ -76,6 +76,7 @@ class Check:
     difference: str
     explanation: str
     notes: tuple[str, ...] = field(default=())
+    graded: bool = True  # False: a comparison without a pass/fail threshold
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
