@@ -4,7 +4,8 @@ reproduces it, the numbers, the difference and the explanation.
     .venv/bin/python bench/make_validation.py          # writes docs/validation.md
 
 Runs the checks that need no peer (bench/validation_checks.py, the same ones
-tests/fidelity asserts) and bench/sim_speed.py, and includes the SCALE-Sim
+tests/fidelity asserts), the silicon comparison (bench/silicon.py) and
+bench/sim_speed.py, and includes the SCALE-Sim
 side-by-side results recorded by bench/scalesim_compare.py in
 bench/results/scalesim.json when that file exists. Never edit the output by hand.
 """
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import silicon
 import sim_speed
 import validation_checks as vc
 from scalesim_compare import COUNT_VS_INDEX, OS_NOTE
@@ -203,10 +205,19 @@ def render() -> str:
         "## Summary", "",
     ]
     summary = [(c.title, c.kind, _result(c), c.difference) for c in checks]
+    si = silicon.compute()
+    e = si["summary"]["energy"]
+    si_diff = (f"median {e['median_abs_error']:.0%}, worst {e['worst_abs_error']:.0%} absolute "
+               "error on peak TOPS/W and energy/frame (goal 25% / 50%: "
+               f"{'met' if si['summary']['goal_met'] else 'not met'})")
+    si_summary = ("Energy against silicon (5 chips)", "validation", "reported", si_diff)
     order = {"validation": 0, "consistency": 1, "context": 2, "benchmark": 3}
-    summary = sorted(ss_summary + [sp_summary] + summary, key=lambda r: order[r[1]])
+    summary = sorted(ss_summary + [sp_summary, si_summary] + summary, key=lambda r: order[r[1]])
     body = head + KIND_LINES + table(("check", "kind", "result", "difference"), summary) + [""]
-    body += ss_lines + sp_lines
+    si_lines = silicon.markdown(si)
+    si_lines[2:2] = [("**Kind:** validation — expected values from measurements of published "
+                      "chips; nothing is fitted."), ""]
+    body += ss_lines + sp_lines + si_lines
     for c in checks:
         body += check_section(c)
     return "\n".join(body).rstrip() + "\n"

@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:
 
 from validation_checks import Check
 
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec import load_design
+from bnnarch.api import simulate
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 CLOCK_MHZ = 200  # ZC706 prototypes (FINN, FPGA 2017, sec. 5)

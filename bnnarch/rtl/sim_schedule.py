@@ -1,14 +1,14 @@
 """The schedule ``simulate`` runs for a layer, as the RTL checks need it.
 
 ``bnnarch rtl --verify`` compares the RTL's cycles with the simulator's, so it
-takes the schedule ``bnnarch.sim.simulate`` reports, built the same way:
+takes the schedule ``bnnarch.array.simulate`` reports, built the same way:
 
 - the mapper's tiling for the layer *with the feature maps the design's hold
-  region keeps on chip* (``bnnarch.sim.residency.hold_plan``): the hold region
+  region keeps on chip* (``bnnarch.array.residency.hold_plan``): the hold region
   shrinks the staging capacity and removes DRAM traffic, so the mapper may
   pick other tiles. The RTL runs whatever tiles it is given; it has no hold
   region itself, and DRAM is outside the compute-cycle check;
-- the computation-reuse hook (``bnnarch.reuse``): the RTL does not implement
+- the computation-reuse plug-in (``bnnarch.array.reuse``): the RTL does not implement
   reuse schemes, so a layer whose schedule the hook changes is refused with a
   message saying so, never compared with a schedule the RTL does not run.
 
@@ -18,12 +18,14 @@ another schedule.
 
 from __future__ import annotations
 
+from bnnarch.array.energy import compute_layer_energy
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.residency import hold_plan
+from bnnarch.array.reuse import hook as reuse
+from bnnarch.array.schedule import Schedule
+from bnnarch.array.simulate import output_bits
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import BnnarchError, RtlError
-from bnnarch.reuse.hook import ReuseHook
-from bnnarch.sim.mapper import Schedule, map_layer
-from bnnarch.sim.residency import hold_plan
-from bnnarch.sim.simulate import output_bits
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 
@@ -51,10 +53,11 @@ def simulated_schedule(layer: Layer, spec: ArraySpec,
     except Exception as e:
         raise RtlError(f"layer {layer.name!r}: the simulator's mapper failed "
                        f"({type(e).__name__}: {e}); nothing to verify against") from e
-    hook = ReuseHook.for_layer(layer, spec)
-    reused = hook.schedule(s)
+    energy = compute_layer_energy(s, spec, sum(s.load_bits) + s.store_bits)  # as simulate
+    out = reuse.apply(layer, spec, s, energy)
+    reused = out.schedule
     if reused is not s:
-        scheme = hook.effect.applied if hook.effect else "?"
+        scheme = out.report.scheme if out.report else "?"
         raise RtlError(
             f"layer {layer.name!r}: simulate runs it with computation reuse ({scheme}: "
             f"{reused.compute_cycles} instead of {s.compute_cycles} compute cycles); the RTL "

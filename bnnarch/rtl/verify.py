@@ -5,7 +5,7 @@
    on the layer's packed trained weights when the workload has them, random
    operands otherwise;
 2. cycle-exact: the RTL's cycle count to ``done`` (defined in
-   ``bnnarch.rtl.run``) equals ``bnnarch.sim.timing.tile_compute_cycles``
+   ``bnnarch.rtl.run``) equals ``bnnarch.array.timing.tile_compute_cycles``
    for the whole layer run as one tile, and — tile by tile over the schedule
    ``simulate`` runs (``bnnarch.rtl.sim_schedule``: held feature maps
    included; layers with computation reuse refused) — the sum over its tiles
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import (
@@ -38,7 +39,6 @@ from bnnarch.rtl.golden import (
 )
 from bnnarch.rtl.run import RunResult, run_program
 from bnnarch.rtl.sim_schedule import NOT_HELD, simulated_schedule
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import yaml
 
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.simulate import simulate
 from bnnarch.cli import main
 from bnnarch.errors import MappingError, RtlError
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.sim_schedule import held_maps
 from bnnarch.rtl.verify import check_layer
-from bnnarch.sim.mapper import map_layer
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec.load import design_from_dict
+from bnnarch.template import design_from_dict
 from bnnarch.workload.io import load_workload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +89,8 @@ def test_mapper_failure_is_an_error_not_a_fallback(monkeypatch: pytest.MonkeyPat
                                                    exc: Exception, message: str) -> None:
     """The old check caught any mapper exception and compared with the whole
     layer as one closed-form tile instead."""
+    from bnnarch.array import mapper
     from bnnarch.rtl import sim_schedule
-    from bnnarch.sim import mapper
     from bnnarch.workload.layer import Layer
 
     def boom(*_a: Any, **_k: Any) -> Any:
