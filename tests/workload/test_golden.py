@@ -180,8 +180,8 @@ def _layer_dict(**kw: object) -> dict:
 
 
 @pytest.mark.parametrize(("kw", "msg"), [
-    ({"params": {"weight_scale": "00"}}, r"params.weight_scale: expected hex of little-endian "
-                                         r"float64 values \(16 hex digits each\)"),
+    ({"params": {"weight_scale": "00"}}, (r"params.weight_scale: expected hex of little-endian "
+                                         r"float64 values \(16 hex digits each\)")),
     ({"params": {"bias": "zz" * 4}}, r"params.bias: not a hex string"),
     ({"params": {"bias": "00000000"}}, r"params.bias has 1 values, the layer needs 8"),
     ({"params": {"colour": "00"}}, r"params: unknown key\(s\) colour"),
