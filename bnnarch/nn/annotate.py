@@ -59,8 +59,14 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
             "checkpoint_kwargs": str(ck.kwargs), "stats_images": str(images),
             "packed_weights": PACKING, "thresholds": THRESHOLDS,
             **{f"metric.{k}": str(v) for k, v in ck.metrics.items()}}
-    graph = extract(model, shape, name=name, meta=meta)
     data = task_data(ck.task, shape[-1])
+    if packed:  # ops the golden forward could not replay (e.g. FINN's 2x - 1 input scaling)
+        from bnnarch.nn.extract_any import unmodelled_ops
+
+        unmodelled = unmodelled_ops(model, data.x_test[:1])
+        if unmodelled:
+            meta["golden.unmodelled"] = "; ".join(unmodelled)
+    graph = extract(model, shape, name=name, meta=meta)
     counts = _window_counts(model, data.x_test[:images])
     layers = quant_layers(model)
     modules = dict(model.named_modules())

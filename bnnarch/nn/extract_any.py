@@ -34,7 +34,6 @@ forward refuses that workload instead of computing something else.
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import replace
 from typing import Any
@@ -49,7 +48,7 @@ from bnnarch.errors import ModelError, WorkloadError
 from bnnarch.nn.layers import QuantMixin, pack_sign_bits
 from bnnarch.nn.params import batchnorm_params, f32_values, quant_layer_params
 from bnnarch.workload import extract as fxx
-from bnnarch.workload.foldable import consumers, fold_blocker
+from bnnarch.workload.foldable import consumers, flip_packed, fold_blocker, fold_thresholds
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams, LayerStats
 from bnnarch.workload.stats import kernel_stats, window_diff_counts, window_stats
@@ -482,27 +481,6 @@ class _Walk:
         return False
 
 
-def _thresholds(layer: Layer, bn: LayerParams) -> tuple[list[int], list[bool]]:
-    """bnnarch.nn.layers.fold_bn_threshold on stored params (float64)."""
-    p = layer.params
-    cout = layer.out_shape[0]
-    alpha = np.asarray(p.weight_scale if p and p.weight_scale else [1.0] * cout)
-    bias = np.asarray(p.bias if p and p.bias else [0.0] * cout)
-    mu, var, g, bt = (np.asarray(v, dtype=np.float64) for v in (bn.mean, bn.var, bn.gamma, bn.beta))  # type: ignore[arg-type]
-    sg = np.sqrt(var.astype(np.float32) + np.float32(bn.eps or 0.0)).astype(np.float64)
-    k = layer.weight_count // cout
-    thr, flip = [], []
-    for c in range(cout):
-        if g[c] == 0.0 or alpha[c] == 0.0:
-            thr.append(-(k + 1) if bt[c] >= 0 else k + 1)
-            flip.append(False)
-            continue
-        t = (mu[c] - bt[c] * sg[c] / g[c] - bias[c]) / alpha[c]
-        thr.append(math.ceil((t if g[c] > 0 else -t) - 1e-9))
-        flip.append(bool(g[c] < 0))
-    return thr, flip
-
-
 def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> WorkloadGraph:
     users = consumers(graph)
     out = []
@@ -511,9 +489,9 @@ def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> Workl
             reason = fold_blocker(graph, layer.name, users)
             if reason is None:
                 bn = graph[users[layer.name][0]].params
-                thr, flip = _thresholds(layer, bn)  # type: ignore[arg-type]
+                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]
                 w = weights[layer.name][0] if layer.name in weights else None
-                pw = pack_sign_bits(w, flip) if w is not None else _flip_packed(layer, flip)
+                pw = pack_sign_bits(w, flip) if w is not None else flip_packed(layer, flip)
                 params = replace(layer.params or LayerParams(),
                                  flip=tuple(c for c, f in enumerate(flip) if f))
                 layer = replace(layer, thresholds=tuple(thr), packed_weights=pw, params=params)
@@ -521,16 +499,6 @@ def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> Workl
                 layer = replace(layer, fold_reason=reason)
         out.append(layer)
     return graph.with_layers(tuple(out))
-
-
-def _flip_packed(layer: Layer, flip: list[bool]) -> str:
-    from bnnarch.workload.golden import unpack_sign_bits
-
-    cout = layer.out_shape[0]
-    bits = unpack_sign_bits(layer.packed_weights or "", cout, layer.weight_count // cout,
-                            f"layer {layer.name!r}")
-    bits = np.where(np.asarray(flip)[:, None], 1 - bits, bits).astype(np.uint8)
-    return np.packbits(bits.reshape(-1), bitorder="big").tobytes().hex()
 
 
 def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor,
@@ -570,12 +538,8 @@ def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor
     return annotate(graph.with_layers(tuple(layers)), captured)
 
 
-def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None,
-            stats_inputs: Tensor | None = None) -> WorkloadGraph:
-    """Workload of ``module`` on inputs shaped like ``example_input`` (a batch:
-    (N, C, H, W) or (N, F)); ``stats_inputs`` (a batch of real inputs) adds
-    the kernel / window / reuse statistics of its binary convs."""
-    name = name or type(module).__name__
+def _walk(module: nn.Module, example_input: Tensor, name: str) -> tuple[fx.GraphModule, _Walk]:
+    """Trace ``module``, run it once on ``example_input`` and walk its graph."""
     if not isinstance(example_input, Tensor) or example_input.dim() not in (2, 4):
         raise ModelError(f"extract({name!r}): example_input must be a tensor (N, C, H, W) or "
                          f"(N, F), got {getattr(example_input, 'shape', type(example_input))}")
@@ -593,7 +557,17 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
     finally:
         module.train(was)
     walk = _Walk(gm, vals.values, name)
-    layers = walk.run()
+    walk.run()
+    return gm, walk
+
+
+def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None,
+            stats_inputs: Tensor | None = None) -> WorkloadGraph:
+    """Workload of ``module`` on inputs shaped like ``example_input`` (a batch:
+    (N, C, H, W) or (N, F)); ``stats_inputs`` (a batch of real inputs) adds
+    the kernel / window / reuse statistics of its binary convs."""
+    name = name or type(module).__name__
+    gm, walk = _walk(module, example_input, name)
     shape = tuple(int(v) for v in example_input.shape[1:])
     in_shape = shape if len(shape) == 3 else (shape[0], 1, 1)
     meta = {"extractor": "torch.fx (bnnarch.nn.extract_any)", "source": type(module).__name__,
@@ -603,7 +577,7 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
     unmodelled = walk.finish_unmodelled()
     if unmodelled:
         meta["golden.unmodelled"] = "; ".join(unmodelled)
-    graph = WorkloadGraph(name, in_shape, tuple(layers), tuple(sorted(meta.items())))  # type: ignore[arg-type]
+    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), tuple(sorted(meta.items())))  # type: ignore[arg-type]
     graph = _fold(graph, walk.weights)
     if stats_inputs is not None:
         was = module.training
@@ -615,34 +589,7 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
     return graph
 
 
-def load_module(spec: str) -> nn.Module:
-    """``package.module:factory`` -> the module that ``factory()`` returns
-    (``factory`` may also be an ``nn.Module`` instance or class)."""
-    import importlib
-
-    mod_name, sep, attr = spec.partition(":")
-    if not sep or not mod_name or not attr:
-        raise ModelError(f"--module {spec!r}: expected package.module:factory")
-    try:
-        pkg = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ModelError(f"--module {spec!r}: cannot import {mod_name!r} ({e})") from None
-    obj = getattr(pkg, attr, None)
-    if obj is None:
-        raise ModelError(f"--module {spec!r}: {mod_name!r} has no attribute {attr!r}")
-    made = obj if isinstance(obj, nn.Module) else obj() if callable(obj) else obj
-    if not isinstance(made, nn.Module):
-        raise ModelError(f"--module {spec!r}: {attr} gave a {type(made).__name__}, "
-                         "not a torch.nn.Module")
-    return made
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,1,16,16`` -> (1, 1, 16, 16): a batch (N, C, H, W) or (N, F)."""
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) not in (2, 4) or min(shape, default=0) <= 0:
-        raise ModelError(f"--input-shape {text!r}: expected N,C,H,W or N,F (positive integers)")
-    return shape
+def unmodelled_ops(module: nn.Module, example_input: Tensor) -> list[str]:
+    """What a workload of ``module`` cannot replay in the golden forward (the
+    items of ``meta["golden.unmodelled"]`` of ``extract``), for other extractors."""
+    return _walk(module, example_input, type(module).__name__)[1].finish_unmodelled()

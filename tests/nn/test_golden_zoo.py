@@ -69,6 +69,7 @@ def test_every_binary_layer_of_the_shipped_workloads_is_not_folded_or_exact() ->
         binary = [l for l in g.layers if l.is_binary and l.is_compute]
         assert binary and all(l.thresholds is None for l in binary)
         assert all("residual add" in (l.fold_reason or "") for l in binary)
+        assert "golden.unmodelled" not in dict(g.meta)
 
 
 def test_classifier_whole_test_set_float64_exact() -> None:
