@@ -333,3 +333,38 @@ def test_cli_module_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         with pytest.raises(ModelError, match=msg):
             extract_cmd.run(_ns(out=str(target), **kw))
         assert not target.exists()
+
+
+def test_transposed_convs_golden_exact_and_bilinear_flagged() -> None:
+    class Up(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.act = BinAct()
+            self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+            self.bin_up = BinConvT(6, 4, 4, stride=2, padding=1, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bin_up(self.act(self.up(self.act(self.bn(self.conv(x))))))
+
+    torch.manual_seed(0)
+    model = _randomise_bn(Up())
+    x = torch.randn(8, 1, 5, 5)
+    g = extract(model, x[:1], name="up")
+    assert [(l.op, l.w_bits, l.a_bits) for l in g.compute_layers()] == [
+        ("conv2d", 32, 32), ("conv_transpose2d", 32, 1), ("conv_transpose2d", 1, 1)]
+    assert g["up"].out_shape == (6, 10, 10) and g["bin_up"].out_shape == (4, 20, 20)
+    gold = golden_forward(g, x.numpy())
+    with torch.no_grad():
+        ref = model.double()(x.double()).numpy()
+    np.testing.assert_array_equal(gold["bin_up"], ref)  # +-1 x +-1 sums: exact in float64
+    bil = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Upsample(scale_factor=2, mode="bilinear"))
+    g2 = extract(bil, torch.randn(1, 1, 6, 6), name="bil")
+    assert g2["1"].out_shape == (2, 8, 8)
+    assert dict(g2.meta)["golden.unmodelled"] == "module '1' (Upsample): bilinear upsampling"
+
+
+class BinConvT(nn.ConvTranspose2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, ste_sign(self.weight), None, self.stride, self.padding)
