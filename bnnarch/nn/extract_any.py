@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
+from torch.fx.passes.shape_prop import _extract_tensor_metadata
 from torch.nn import functional as F
 
 from bnnarch.errors import ModelError, WorkloadError
@@ -123,16 +123,27 @@ class _AnyTracer(fxx._Tracer):
         return super().is_leaf_module(m, qualname)
 
 
-class _Values(ShapeProp):
-    """ShapeProp that keeps every node's value (one example input)."""
+class _Values(fx.Interpreter):
+    """Runs the traced module on real inputs, keeping every node's value and
+    its ``tensor_meta`` (as ShapeProp), also for Brevitas QuantTensors
+    (``return_quant_tensor=True``): their ``.value``."""
 
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__(gm)
         self.values: dict[str, Any] = {}
 
+    def propagate(self, *args: Any) -> Any:
+        return self.run(*args)
+
     def run_node(self, n: fx.Node) -> Any:
         r = super().run_node(n)
-        self.values[n.name] = r.detach() if isinstance(r, Tensor) else r
+        v = r.value if not isinstance(r, Tensor) and isinstance(getattr(r, "value", None),
+                                                                Tensor) else r
+        if isinstance(v, Tensor):
+            n.meta["tensor_meta"] = _extract_tensor_metadata(v)
+            self.values[n.name] = v.detach()
+        else:
+            self.values[n.name] = v
         return r
 
 

@@ -262,8 +262,8 @@ def test_brevitas_binary_model_golden_exact() -> None:
             self.bn0 = nn.BatchNorm2d(8)
             self.act0 = qnn.QuantIdentity(act_quant=bin_act)
             self.conv1 = qnn.QuantConv2d(8, 16, 3, padding=1, bias=False, weight_quant=bin_w)
-            self.bn1 = nn.BatchNorm2d(16)
-            self.act1 = qnn.QuantIdentity(act_quant=bin_act)
+            self.bn1 = nn.BatchNorm2d(16)  # a QuantTensor flows from act1 to fc:
+            self.act1 = qnn.QuantIdentity(act_quant=bin_act, return_quant_tensor=True)
             self.fc = qnn.QuantLinear(16 * 64, 10, bias=False, weight_quant=bin_w)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
