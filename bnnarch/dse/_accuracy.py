@@ -167,9 +167,16 @@ class CachedEvaluator:
 
 def make_evaluator(*, kind: str, graph: WorkloadGraph, metric: str, task: str,
                    checkpoint: Path | None, recalibration_images: int, fine_tune_steps: int,
-                   cache_dir: Path | None) -> AccuracyEvaluator:
+                   cache_dir: Path | None, base_dir: Path | None = None) -> AccuracyEvaluator:
+    """``kind``: checkpoint | proxy | ``module:function`` (``bnnarch.dse._hooks``,
+    imported from ``base_dir`` first)."""
     inner: AccuracyEvaluator
-    if kind == "proxy":
+    if ":" in kind:
+        from bnnarch.dse._hooks import HookEvaluator, load_hook
+
+        inner = HookEvaluator(ref=kind, fn=load_hook(kind, base_dir=base_dir or Path.cwd()),
+                              graph=graph, metric=metric)
+    elif kind == "proxy":
         inner = ProxyEvaluator(graph=graph, metric=metric)
     elif kind == "checkpoint":
         if checkpoint is None:
@@ -178,5 +185,6 @@ def make_evaluator(*, kind: str, graph: WorkloadGraph, metric: str, task: str,
                                     recalibration_images=recalibration_images,
                                     fine_tune_steps=fine_tune_steps)
     else:
-        raise StudyError(f"unknown evaluator {kind!r} (known: checkpoint, proxy)")
+        raise StudyError(f"unknown evaluator {kind!r} (known: checkpoint, proxy, "
+                         "module:function)")
     return CachedEvaluator(inner, cache_dir=cache_dir) if cache_dir is not None else inner

@@ -1,7 +1,7 @@
 """Any PyTorch module -> WorkloadGraph with its weights (``bnnarch.extract``).
 
 ``extract(module, example_input, *, name=None, stats_inputs=None)`` traces
-the module with torch.fx (the tracer of bnnarch.workload.extract, with more
+the module with torch.fx (the tracer of bnnarch.nn.extract, with more
 leaf modules), runs the traced graph once on ``example_input`` to get every
 shape and the tensors each conv / linear really multiplies with, and writes
 one workload layer per conv / linear / batch-norm / pooling / add / concat /
@@ -47,7 +47,7 @@ from torch.nn import functional as F
 from bnnarch.errors import ModelError, WorkloadError
 from bnnarch.nn.layers import QuantMixin, pack_sign_bits
 from bnnarch.nn.params import batchnorm_params, f32_values, quant_layer_params
-from bnnarch.workload import extract as fxx
+from bnnarch.nn import extract as fxx
 from bnnarch.workload.foldable import consumers, flip_packed, fold_blocker, fold_thresholds
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams, LayerStats
@@ -515,7 +515,7 @@ def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> Workl
 def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor,
            batch: int = 64) -> WorkloadGraph:
     """Kernel / window / reuse statistics of binary convs on real inputs."""
-    from bnnarch.reuse.stats import annotate
+    from bnnarch.nn.reuse_stats import annotate
 
     wanted = {l.name: walk.nodes[l.name] for l in graph.layers
               if l.is_binary and l.op == "conv2d" and l.name in walk.nodes}

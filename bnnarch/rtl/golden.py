@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.workload.golden import im2col as _im2col
 from bnnarch.workload.golden import unpack_sign_bits, xnor_popcount
 from bnnarch.workload.layer import Layer

@@ -56,7 +56,10 @@ def unpack_sign_bits(hexstr: str, rows: int, k: int, where: str) -> np.ndarray:
     except ValueError:
         raise WorkloadError(f"{where}: packed_weights is not a hex string") from None
     padded = -(-k // 8) * 8
-    if raw.size >= rows * padded and raw.size < rows * padded + 8 and k % 8:
+    contiguous_bits = -(-rows * k // 8) * 8
+    # row-padded only when it cannot be the documented contiguous packing
+    # (both give the same byte count when rows * (padded - k) < 8)
+    if raw.size == rows * padded and raw.size != contiguous_bits and k % 8:
         return raw[: rows * padded].reshape(rows, padded)[:, :k]
     if raw.size < rows * k:
         raise WorkloadError(f"{where}: packed_weights holds {raw.size} bits, needs {rows} x {k}")
@@ -138,6 +141,8 @@ def _quantize_input(layer: Layer, x: np.ndarray) -> np.ndarray:
         shift = _f32(p.input_shift)
         x = x + (shift.reshape(1, -1, 1, 1) if layer.op != "linear"
                  else shift.reshape(x.shape[1:])[None])
+    if layer.a_bits < FP_BITS and p is not None and p.input_quant is not None:
+        return _qonnx_quant(x, p.input_quant)
     if layer.a_bits == 1:
         return np.where(x >= 0, 1.0, -1.0)
     if layer.a_bits < FP_BITS:
@@ -145,6 +150,17 @@ def _quantize_input(layer: Layer, x: np.ndarray) -> np.ndarray:
         u = (np.clip(x, -1.0, 1.0) + 1.0) / 2.0
         return 2.0 * (np.round(u * levels) / levels) - 1.0
     return x
+
+
+def _qonnx_quant(x: np.ndarray, q: tuple[float, float, int, int, int]) -> np.ndarray:
+    """QONNX ``Quant`` (qonnx 1.0 int_quant): clip, round half to even, rescale."""
+    scale, zp, bits, signed, narrow = q
+    y = x / scale + zp
+    if bits == 1 and signed:
+        return (np.where(y >= 0, 1.0, -1.0) - zp) * scale
+    lo = -(2 ** (bits - 1)) + narrow if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - narrow
+    return (np.round(np.clip(y, lo, hi)) - zp) * scale
 
 
 def _weights(layer: Layer) -> np.ndarray:

@@ -14,7 +14,8 @@ Format v1::
 ``params`` vectors (weight, bias, input_shift, mean, var, gamma, beta) are hex
 strings of little-endian float32 values (8 hex digits each); ``weight_scale``
 (derived from the weights, e.g. mean|W|) of float64 values (16 digits);
-``eps`` a number, ``flip`` a list of channels, ``act_scale`` a name.
+``eps`` a number, ``flip`` a list of channels, ``act_scale`` a name,
+``input_quant`` [scale, zero_point, bits, signed, narrow].
 
 ``macs``/``binary_ops``/``weight_bits`` are written for other tools to read;
 on load they are recomputed and checked against the file.
@@ -141,6 +142,8 @@ def params_to_dict(p: LayerParams) -> dict[str, Any]:
         d["flip"] = list(p.flip)
     if p.eps is not None:
         d["eps"] = p.eps
+    if p.input_quant is not None:
+        d["input_quant"] = list(p.input_quant)
     return d
 
 
@@ -150,7 +153,7 @@ def params_from_dict(d: Any, where: str) -> LayerParams | None:
         return None
     if not isinstance(d, dict):
         raise WorkloadError(f"{where}.params: expected an object")
-    unknown = sorted(set(d) - {*_PARAM_VECTORS, "act_scale", "flip", "eps"})
+    unknown = sorted(set(d) - {*_PARAM_VECTORS, "act_scale", "flip", "eps", "input_quant"})
     if unknown:
         raise WorkloadError(f"{where}.params: unknown key(s) {', '.join(unknown)}")
     vec: dict[str, tuple[float, ...]] = {}
@@ -166,8 +169,14 @@ def params_from_dict(d: Any, where: str) -> LayerParams | None:
     act = d.get("act_scale")
     if act is not None and not isinstance(act, str):
         raise WorkloadError(f"{where}.params.act_scale: expected a string")
+    iq = d.get("input_quant")
+    if iq is not None and (not isinstance(iq, list) or len(iq) != 5
+                           or not all(isinstance(v, int | float) for v in iq)):
+        raise WorkloadError(f"{where}.params.input_quant: expected [scale, zero_point, bits, "
+                            "signed, narrow]")
+    quant = (float(iq[0]), float(iq[1]), int(iq[2]), int(iq[3]), int(iq[4])) if iq else None
     return LayerParams(**vec, act_scale=act, flip=tuple(flip),  # type: ignore[arg-type]
-                       eps=float(eps) if eps is not None else None)
+                       eps=float(eps) if eps is not None else None, input_quant=quant)
 
 
 def graph_to_dict(graph: WorkloadGraph) -> dict[str, Any]:
