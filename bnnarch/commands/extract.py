@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         graph = extract(model, input_shape(args.model, args.small), name=name,
                         meta={"model": args.model, "source": e.source, "task": e.task, "size": size})
     save_workload(graph, out)
-    n_stats = sum(1 for l in graph.layers if l.stats is not None)
+    n_stats = sum(1 for ly in graph.layers if ly.stats is not None)
     print(f"wrote {out}: {len(graph)} layers, {len(graph.compute_layers())} compute, "
           f"{graph.macs:,} MACs" + (f", statistics on {n_stats} layers" if n_stats else ""))
     return 0

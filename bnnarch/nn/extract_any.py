@@ -45,9 +45,9 @@ from torch.fx.passes.shape_prop import _extract_tensor_metadata
 from torch.nn import functional as F
 
 from bnnarch.errors import ModelError, WorkloadError
+from bnnarch.nn import extract as fxx
 from bnnarch.nn.layers import QuantMixin, pack_sign_bits
 from bnnarch.nn.params import batchnorm_params, f32_values, quant_layer_params
-from bnnarch.nn import extract as fxx
 from bnnarch.workload.foldable import consumers, flip_packed, fold_blocker, fold_thresholds
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams, LayerStats
@@ -395,7 +395,34 @@ class _Walk:
             else:
                 self.emit(node, self.uniq(f"{scope}.add" if scope else "add"), "add", tensors)
                 self.qbits[node.name] = FP_BITS
-        elif fn in (torch.cat, torch.concat, "cat"):
+        elif self.post_op(node, fn, tensors, scope, where):
+            pass
+        elif fn in fxx._ARITH2 or fn in ("sub", "mul", "div", "sub_", "mul_"):
+            live = [a for a in tensors if a.name in self.producer]
+            if len(live) > 1:
+                raise WorkloadError(f"{where}: element-wise product/difference of two tensors "
+                                    "has no cost model")
+            keep = fn in (operator.mul, torch.mul, "mul", "mul_", operator.truediv, torch.div)
+            b = self.qbits.get(live[0].name, FP_BITS)
+            self.passthrough(node, live[0], where, bits=b if keep else FP_BITS,
+                             changes_value=True)
+            if keep and b < FP_BITS:  # a scaled quantized value: the scale is measured
+                self.unmodelled.pop()
+        elif fn in _KEEP_FN or fn in _KEEP_METHOD:
+            self.passthrough(node, tensors[0], where)
+        elif fn in fxx._ELEMENTWISE_FN or fn in fxx._ELEMENTWISE_METHOD:
+            self.passthrough(node, tensors[0], where, bits=FP_BITS, changes_value=True)
+            if fn in _SIGN_SAFE_FN:
+                self.unmodelled.pop()
+                self.sign_safe.append((node, where))
+        else:
+            raise WorkloadError(f"{where}: no cost model for this operation")
+
+    def post_op(self, node: fx.Node, fn: Any, tensors: list[fx.Node], scope: str, where: str
+                ) -> bool:
+        """Concat, upsampling and functional pooling: a layer each; False if ``fn``
+        is none of them."""
+        if fn in (torch.cat, torch.concat, "cat"):
             ins = list(node.args[0]) if node.args else list(node.kwargs["tensors"])
             dim = _arg(node, 1, "dim", 0)
             if dim not in (1, -3):
@@ -419,26 +446,9 @@ class _Walk:
                       kernel=k, stride=fxx._pair(s) if s else k, padding=fxx._pair(p))
             self.qbits[node.name] = (self.qbits.get(tensors[0].name, FP_BITS)
                                      if kind == "maxpool" else FP_BITS)
-        elif fn in fxx._ARITH2 or fn in ("sub", "mul", "div", "sub_", "mul_"):
-            live = [a for a in tensors if a.name in self.producer]
-            if len(live) > 1:
-                raise WorkloadError(f"{where}: element-wise product/difference of two tensors "
-                                    "has no cost model")
-            keep = fn in (operator.mul, torch.mul, "mul", "mul_", operator.truediv, torch.div)
-            b = self.qbits.get(live[0].name, FP_BITS)
-            self.passthrough(node, live[0], where, bits=b if keep else FP_BITS,
-                             changes_value=True)
-            if keep and b < FP_BITS:  # a scaled quantized value: the scale is measured
-                self.unmodelled.pop()
-        elif fn in _KEEP_FN or fn in _KEEP_METHOD:
-            self.passthrough(node, tensors[0], where)
-        elif fn in fxx._ELEMENTWISE_FN or fn in fxx._ELEMENTWISE_METHOD:
-            self.passthrough(node, tensors[0], where, bits=FP_BITS, changes_value=True)
-            if fn in _SIGN_SAFE_FN:
-                self.unmodelled.pop()
-                self.sign_safe.append((node, where))
         else:
-            raise WorkloadError(f"{where}: no cost model for this operation")
+            return False
+        return True
 
     def functional_compute(self, node: fx.Node, op: str, scope: str) -> None:
         lname = self.uniq(scope or op)
@@ -517,8 +527,8 @@ def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor
     """Kernel / window / reuse statistics of binary convs on real inputs."""
     from bnnarch.nn.reuse_stats import annotate
 
-    wanted = {l.name: walk.nodes[l.name] for l in graph.layers
-              if l.is_binary and l.op == "conv2d" and l.name in walk.nodes}
+    wanted = {ly.name: walk.nodes[ly.name] for ly in graph.layers
+              if ly.is_binary and ly.op == "conv2d" and ly.name in walk.nodes}
     in_node = {n: (nd.args[0].name if isinstance(nd.args[0], fx.Node) else "")
                for n, nd in wanted.items()}
     keep = set(in_node.values())

@@ -105,7 +105,7 @@ def test_plain_pytorch_bnn_bits_folding_and_exact_golden() -> None:
     model = _randomise_bn(PlainBNN())
     x = torch.randn(48, 1, 8, 8)
     g = extract(model, x[:1], name="plain", stats_inputs=x)
-    bits = {l.name: (l.w_bits, l.a_bits) for l in g.compute_layers()}
+    bits = {ly.name: (ly.w_bits, ly.a_bits) for ly in g.compute_layers()}
     assert bits == {"conv0": (32, 32), "conv1": (1, 1), "conv2": (1, 1), "fc": (1, 1)}
     assert "maxpool 'pool' between batch-norm 'bn1'" in g["conv1"].fold_reason
     assert g["conv2"].thresholds is not None and g["conv2"].params.flip  # folded, flipped rows
@@ -243,9 +243,9 @@ def test_brevitas_bits_from_quantizers() -> None:
             return self.fc(torch.flatten(x, 1))
 
     g = extract(Mixed().eval(), torch.randn(1, 1, 8, 8), name="mixed")
-    bits = {l.name: (l.w_bits, l.a_bits) for l in g.compute_layers()}
+    bits = {ly.name: (ly.w_bits, ly.a_bits) for ly in g.compute_layers()}
     assert bits == {"conv0": (8, 8), "conv1": (1, 1), "conv2": (4, 2), "fc": (2, 4)}
-    assert [l.op for l in g.layers] == ["conv2d", "threshold", "conv2d", "threshold", "conv2d",
+    assert [ly.op for ly in g.layers] == ["conv2d", "threshold", "conv2d", "threshold", "conv2d",
                                         "threshold", "maxpool", "linear"]
     assert g["fc"].macs == 256 * 10 and g["conv1"].packed_weights
     assert "reads batch-norm 'bn1' at 2-bit activations" in g["conv1"].fold_reason
@@ -352,7 +352,7 @@ def test_transposed_convs_golden_exact_and_bilinear_flagged() -> None:
     model = _randomise_bn(Up())
     x = torch.randn(8, 1, 5, 5)
     g = extract(model, x[:1], name="up")
-    assert [(l.op, l.w_bits, l.a_bits) for l in g.compute_layers()] == [
+    assert [(ly.op, ly.w_bits, ly.a_bits) for ly in g.compute_layers()] == [
         ("conv2d", 32, 32), ("conv_transpose2d", 32, 1), ("conv_transpose2d", 1, 1)]
     assert g["up"].out_shape == (6, 10, 10) and g["bin_up"].out_shape == (4, 20, 20)
     gold = golden_forward(g, x.numpy())

@@ -77,9 +77,9 @@ def test_every_binary_layer_of_the_shipped_workloads_is_not_folded_or_exact() ->
     the shipped trained workloads may claim integer thresholds."""
     for name in MODELS:
         g = _case(name)[1]
-        binary = [l for l in g.layers if l.is_binary and l.is_compute]
-        assert binary and all(l.thresholds is None for l in binary)
-        assert all("residual add" in (l.fold_reason or "") for l in binary)
+        binary = [ly for ly in g.layers if ly.is_binary and ly.is_compute]
+        assert binary and all(ly.thresholds is None for ly in binary)
+        assert all("residual add" in (ly.fold_reason or "") for ly in binary)
         assert "golden.unmodelled" not in dict(g.meta)
 
 
@@ -134,7 +134,7 @@ def test_xnor_net_activation_scale_k_is_exact_and_flagged() -> None:
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
     x = _case("digits_bnn")[2][:32]
     graph = extract(model, x[:1], name="xnor")
-    binary = [l for l in graph.compute_layers() if l.is_binary]
-    assert binary and all(l.params.act_scale == "xnor_k" for l in binary)
+    binary = [ly for ly in graph.compute_layers() if ly.is_binary]
+    assert binary and all(ly.params.act_scale == "xnor_k" for ly in binary)
     assert graph["layer1.0.conv1"].fold_reason.startswith("XNOR-Net activation scale K")
     _check_exact(graph, x, torch_run(model, x, double=True))
