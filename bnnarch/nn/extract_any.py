@@ -93,6 +93,22 @@ def _proxy_bits(proxy: Any) -> int:
     return round(float(proxy.bit_width()))
 
 
+QParams = tuple[float, float, int, int, int]  # scale, zero point, bits, signed, narrow
+
+
+def _qparams(proxy: Any) -> QParams | None:
+    """A Brevitas integer quantizer as LayerParams.input_quant (QONNX ``Quant``
+    semantics); None if it is disabled or not per-tensor."""
+    if proxy is None or not getattr(proxy, "is_quant_enabled", False):
+        return None
+    with torch.no_grad():
+        scale, zp = proxy.scale(), proxy.zero_point()
+    if scale is None or scale.numel() != 1 or zp.numel() != 1:
+        return None
+    return (float(scale), float(zp), round(float(proxy.bit_width())), int(bool(proxy.is_signed)),
+            int(bool(proxy.is_narrow_range)))
+
+
 def _quantizer_bits(m: nn.Module) -> int | None:
     """Bits of an activation-quantizer module; None if ``m`` is not one."""
     for cls, b in _BINARIZERS.items():
@@ -201,6 +217,9 @@ class _Walk:
         self.nodes: dict[str, fx.Node] = {}  # layer -> fx node (compute layers)
         self.unmodelled: list[str] = []
         self.sign_safe: list[tuple[fx.Node, str]] = []  # sign-preserving ops (see finish)
+        self.qparams: dict[str, QParams] = {}  # node -> the k-bit quantizer its value is on
+        self.kbit: list[tuple[fx.Node, str]] = []  # k-bit quantizers replayed at their readers
+        self.bn_nodes: dict[str, fx.Node] = {}  # batch-norm layer -> its fx node
         self.used: dict[str, int] = {}
 
     def uniq(self, base: str) -> str:
@@ -224,6 +243,8 @@ class _Walk:
                     changes_value: bool = False) -> None:
         self.producer[node.name] = self.src(x, where)
         self.qbits[node.name] = self.qbits.get(x.name, FP_BITS) if bits is None else bits
+        if bits is None and not changes_value and x.name in self.qparams:
+            self.qparams[node.name] = self.qparams[x.name]
         if changes_value:
             self.unmodelled.append(where)
 
@@ -282,10 +303,15 @@ class _Walk:
         elif bits is not None:
             self.used[str(node.target)] -= 1
             self.passthrough(node, x, where, bits=_bits_or_fail(bits, "activations", where))
-            if 1 < bits < FP_BITS and not isinstance(mod, QuantMixin):
+            qp = _qparams(mod.act_quant) if _is_brevitas(mod) else None
+            if 1 < bits < FP_BITS and qp is not None:
+                self.qparams[node.name] = qp
+                self.kbit.append((node, where))
+            elif 1 < bits < FP_BITS:
                 self.unmodelled.append(f"{where}: {bits}-bit activation quantizer")
         elif isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
             self.emit(node, lname, "threshold", [x], params=batchnorm_params(mod))
+            self.bn_nodes[lname] = node
         elif isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
             self.emit(node, lname, "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool",
                       [x], kernel=fxx._pair(mod.kernel_size),
@@ -293,6 +319,8 @@ class _Walk:
                       padding=fxx._pair(mod.padding))
             self.qbits[node.name] = self.qbits.get(x.name, FP_BITS) \
                 if isinstance(mod, nn.MaxPool2d) else FP_BITS
+            if isinstance(mod, nn.MaxPool2d) and x.name in self.qparams:
+                self.qparams[node.name] = self.qparams[x.name]
         elif isinstance(mod, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
             _, h, w = fxx._shape(x)
             _, oh, ow = fxx._shape(node)
@@ -328,6 +356,10 @@ class _Walk:
             wb = _proxy_bits(getattr(mod, "weight_quant", None))
             own = _proxy_bits(getattr(mod, "input_quant", None))
             ab = own if own < FP_BITS else self.qbits.get(x.name, FP_BITS)
+            if own < FP_BITS:
+                iq = _qparams(mod.input_quant)
+                if iq is not None:
+                    self.qparams[f"{node.name}.input"] = iq
             for proxy in ("output_quant", "bias_quant"):
                 if _proxy_bits(getattr(mod, proxy, None)) < FP_BITS:
                     self.unmodelled.append(f"{where}: {proxy.replace('_', ' ')}")
@@ -356,26 +388,28 @@ class _Walk:
             w = mod.weight.detach()
         xin = self.values.get(x.name) if isinstance(x, fx.Node) else None
         self.weights[lname] = (w, xin)
-        self.layers[-1] = self.with_params(self.layers[-1], w, mod.bias, xin, where)
+        iq = self.qparams.get(f"{node.name}.input", self.qparams.get(getattr(x, "name", "")))
+        self.layers[-1] = self.with_params(self.layers[-1], w, mod.bias, xin, where, iq)
 
-    def with_params(self, layer: Layer, w: Tensor, bias: Any, xin: Any, where: str) -> Layer:
+    def with_params(self, layer: Layer, w: Tensor, bias: Any, xin: Any, where: str,
+                    iq: QParams | None = None) -> Layer:
+        """Packed signs / real weights, scales and bias; ``iq``: the k-bit
+        quantizer of the input, replayed by the golden forward."""
         b = f32_values(bias) if isinstance(bias, Tensor) else None
+        iq = iq if 1 < layer.a_bits < FP_BITS else None
+        if 1 < layer.a_bits < FP_BITS and iq is None:
+            self.unmodelled.append(f"{where}: {layer.a_bits}-bit activations")
         if layer.w_bits == 1:
             scale = _binary_scale(w, where)
             if layer.a_bits == 1:
                 scale = scale * _input_scale(xin, where)
-            elif layer.a_bits < FP_BITS:
-                self.unmodelled.append(f"{where}: {layer.a_bits}-bit activations")
-            return replace(layer, packed_weights=pack_sign_bits(w),
-                           params=LayerParams(weight_scale=tuple(float(v) for v in scale),
-                                              bias=b))
+            return replace(layer, packed_weights=pack_sign_bits(w), params=LayerParams(
+                weight_scale=tuple(float(v) for v in scale), bias=b, input_quant=iq))
         if layer.a_bits == 1:
             s = _input_scale(xin, where)
             if s != 1.0:
                 self.unmodelled.append(f"{where}: 1-bit input scaled by {s}")
-        elif layer.a_bits < FP_BITS:
-            self.unmodelled.append(f"{where}: {layer.a_bits}-bit activations")
-        return replace(layer, params=LayerParams(weight=f32_values(w), bias=b))
+        return replace(layer, params=LayerParams(weight=f32_values(w), bias=b, input_quant=iq))
 
     def function(self, node: fx.Node, tensors: list[fx.Node]) -> None:
         fn = node.target
@@ -483,11 +517,77 @@ class _Walk:
         bias = self.values.get(bn.name) if isinstance(bn, fx.Node) else bn
         xin = self.values.get(x.name)
         self.weights[lname] = (w, xin)
-        self.layers[-1] = self.with_params(self.layers[-1], w, bias, xin, where)
+        iq = self.qparams.get(x.name)
+        self.layers[-1] = self.with_params(self.layers[-1], w, bias, xin, where, iq)
+
+    def _readers(self, layer: str) -> list[tuple[fx.Node, fx.Node]]:
+        """(value node, reader) pairs where the value of workload layer ``layer``
+        (or a quantized / reshaped view of it) is read by another layer or the
+        output; STE internals are skipped."""
+        out = []
+        for n in self.gm.graph.nodes:
+            if self.producer.get(n.name) != layer:
+                continue
+            for u in n.users:
+                if u.name in self.ste or self.producer.get(u.name) == layer:
+                    continue
+                out.append((n, u))
+        return out
+
+    def binarized(self, bn_layer: str) -> bool:
+        """Every reader of the batch-norm ``bn_layer`` sees it through a 1-bit
+        quantizer with values +-1: sign(BN) is then the layer's output and
+        integer thresholds are exact whatever follows (adds, pooling)."""
+        readers = self._readers(bn_layer)
+        for n, _ in readers:
+            v = self.values.get(n.name)
+            if self.qbits.get(n.name) != 1 or not isinstance(v, Tensor) \
+                    or not bool((v.abs() == 1).all()):
+                return False
+        return bool(readers)
+
+    def lost_signs(self, graph: WorkloadGraph) -> list[str]:
+        """1-bit quantized values read by something other than a conv / linear
+        (which re-binarizes its input in the golden forward), where the
+        producing layer does not output the signs itself (a folded batch-norm)."""
+        out = []
+        for layer in graph.layers:
+            src = layer.inputs[0] if layer.op == "threshold" and layer.inputs else None
+            folded = src is not None and graph[src].thresholds is not None
+            for n, u in self._readers(layer.name):
+                if self.qbits.get(n.name) != 1 or folded or self._is_compute_read(u, n):
+                    continue
+                out.append(f"the 1-bit value of node {n.name!r} (on {layer.name!r}) read by "
+                           f"{u.name!r}, not a conv / linear")
+        return out
+
+    def _is_compute_read(self, u: fx.Node, n: fx.Node) -> bool:
+        mod = self.modules.get(str(u.target)) if u.op == "call_module" else None
+        return ((mod is not None and _is_compute_module(mod)) or u.target in _CONV_FN) \
+            and bool(u.args) and u.args[0] is n
+
+    def _only_compute_reads(self, node: fx.Node) -> bool:
+        """Every reader of ``node`` (through value-keeping ops) is a conv / linear
+        input: the golden forward applies a quantizer at its readers only."""
+        for u in node.users:
+            mod = self.modules.get(str(u.target)) if u.op == "call_module" else None
+            if (mod is not None and _is_compute_module(mod)) or u.target in _CONV_FN:
+                if u.args[0] is not node:
+                    return False
+            elif (isinstance(mod, _KEEP_MOD) or u.target in _KEEP_FN
+                  or u.target in _KEEP_METHOD):
+                if not self._only_compute_reads(u):
+                    return False
+            else:
+                return False
+        return True
 
     def finish_unmodelled(self) -> list[str]:
-        """Sign-preserving ops count as modelled when only 1-bit quantizers read them."""
+        """Sign-preserving ops count as modelled when only 1-bit quantizers read
+        them; k-bit quantizers when only conv / linear layers read them."""
         out = list(self.unmodelled)
+        out += [f"{where}: read by a layer that is not a conv / linear"
+                for node, where in self.kbit if not self._only_compute_reads(node)]
         for node, where in self.sign_safe:
             ok = all(self.qbits.get(u.name) == 1 or self._is_one_bit_compute_input(u, node)
                      for u in node.users)
@@ -502,16 +602,23 @@ class _Walk:
         return False
 
 
-def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> WorkloadGraph:
+def _fold(graph: WorkloadGraph, walk: _Walk) -> WorkloadGraph:
+    """Integer thresholds where BN + sign fold exactly (bnnarch.workload.foldable,
+    or the batch-norm is binarized before every use); else ``fold_reason``."""
     users = consumers(graph)
     out = []
     for layer in graph.layers:
         if layer.is_binary and layer.is_compute:
             reason = fold_blocker(graph, layer.name, users)
+            outs = users.get(layer.name, [])
+            if reason is not None and len(outs) == 1 and graph[outs[0]].op == "threshold" \
+                    and not (layer.params and layer.params.act_scale) \
+                    and walk.binarized(outs[0]):
+                reason = None  # e.g. Brevitas: BN -> binary QuantIdentity -> residual add
             if reason is None:
-                bn = graph[users[layer.name][0]].params
+                bn = graph[outs[0]].params
                 thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]
-                w = weights[layer.name][0] if layer.name in weights else None
+                w = walk.weights[layer.name][0] if layer.name in walk.weights else None
                 pw = pack_sign_bits(w, flip) if w is not None else flip_packed(layer, flip)
                 params = replace(layer.params or LayerParams(),
                                  flip=tuple(c for c, f in enumerate(flip) if f))
@@ -595,11 +702,12 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
             "packed_weights": "rows=cout, row=(cin,kh,kw) flattened in torch order, bit1=+1, "
                               "MSB-first bytes, zero-padded to a byte; rows in params.flip negated",
             "thresholds": "out=1 iff sum(+-1 products) >= T (per output channel)"}
-    unmodelled = walk.finish_unmodelled()
+    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), ())  # type: ignore[arg-type]
+    graph = _fold(graph, walk)
+    unmodelled = walk.finish_unmodelled() + walk.lost_signs(graph)
     if unmodelled:
         meta["golden.unmodelled"] = "; ".join(unmodelled)
-    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), tuple(sorted(meta.items())))  # type: ignore[arg-type]
-    graph = _fold(graph, walk.weights)
+    graph = replace(graph, meta=tuple(sorted(meta.items())), _index=None)
     if stats_inputs is not None:
         was = module.training
         module.eval()
@@ -613,4 +721,5 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
 def unmodelled_ops(module: nn.Module, example_input: Tensor) -> list[str]:
     """What a workload of ``module`` cannot replay in the golden forward (the
     items of ``meta["golden.unmodelled"]`` of ``extract``), for other extractors."""
-    return _walk(module, example_input, type(module).__name__)[1].finish_unmodelled()
+    meta = dict(extract(module, example_input).meta)
+    return meta["golden.unmodelled"].split("; ") if "golden.unmodelled" in meta else []
