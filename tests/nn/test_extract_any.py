@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from bnnarch.commands import extract as extract_cmd
 from bnnarch.errors import ModelError, WorkloadError
-from bnnarch.nn import extract_any
+from bnnarch.nn import fx_walk
 from bnnarch.nn.extract_any import extract, register_binarizer
 from bnnarch.workload.golden import golden_forward
 from bnnarch.workload.graph import WorkloadGraph
@@ -151,7 +151,7 @@ class RegNet(nn.Module):
 
 
 def test_registered_binarizer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(extract_any, "_BINARIZERS", {})
+    monkeypatch.setattr(fx_walk, "_BINARIZERS", {})
     model = _randomise_bn(RegNet())
     x = torch.randn(16, 1, 6, 6)
     with pytest.raises(WorkloadError, match=r"op 'ge' in module 'q0'.*no cost model"):
