@@ -2,10 +2,11 @@
 
 ``extract(module, example_input, *, name=None, stats_inputs=None)`` traces
 the module with torch.fx (the tracer of bnnarch.nn.extract, with more
-leaf modules; the walk itself is bnnarch.nn.fx_walk), runs the traced graph once on ``example_input`` to get every
-shape and the tensors each conv / linear really multiplies with, and writes
-one workload layer per conv / linear / batch-norm / pooling / add / concat /
-upsample, as the zoo's extractor does. Recognised quantizers:
+leaf modules; the walk itself is bnnarch.nn.fx_walk), runs the traced
+graph once on ``example_input`` to get every shape and the tensors each
+conv / linear really multiplies with, and writes one workload layer per
+conv / linear / batch-norm / pooling / add / concat / upsample, as the zoo's
+extractor does. Recognised quantizers:
 
 * ours: ``bnnarch.nn.layers.QConv2d`` / ``QLinear`` (bits on the layer) and
   ``bnnarch.nn.quant.Quantizer`` modules;
@@ -23,16 +24,18 @@ A conv / linear gets the activation bits of the quantizer that produced its
 input (through max-pooling, nearest upsampling and reshapes) and the weight
 bits of the quantizer on its weight; a Brevitas k-bit quantizer read only by
 conv / linear layers becomes their ``params.input_quant``. A batch-norm
-binarized before every use (BN -> binary quantizer -> residual add) folds into
-integer thresholds like one read only by binary layers. 1-bit weights must be ``+-scale_c`` per
-output channel and 1-bit inputs ``+-s``: the scales go to
-``params.weight_scale``, the signs to ``packed_weights``.
+binarized before every use (BN -> binary quantizer -> residual add) folds
+into integer thresholds like one read only by binary layers. 1-bit weights
+must be ``+-scale_c`` per output channel and 1-bit inputs ``+-s``: the
+scales go to ``params.weight_scale``, the signs to ``packed_weights``.
 
 The golden forward (bnnarch.workload.golden) replays sign quantizers (ties
-to +1), full-precision and our own k-bit layers. An operation the workload
-cannot record (a ReLU, a scalar multiply, a k-bit quantizer read by an add,
-a 1-bit value summed without a folded batch-norm before it, ...) is listed in ``meta["golden.unmodelled"]`` and the golden
-forward refuses that workload instead of computing something else.
+to +1), full-precision layers, our own k-bit layers and Brevitas k-bit input
+quantizers. An operation the workload cannot record (a ReLU, a scalar
+multiply, a k-bit quantizer read by an add, a 1-bit value summed without a
+folded batch-norm before it, ...) is listed in ``meta["golden.unmodelled"]``
+and the golden forward refuses that workload instead of computing something
+else.
 """
 
 from __future__ import annotations
