@@ -253,15 +253,15 @@ def _check_domain_against_design(domain: Domain, where: str, base: dict[str, Any
                                  errs: list[FieldError]) -> None:
     """Every value of the domain must be a legal value of the design field."""
     from bnnarch.dse._space import set_path
-    from bnnarch.template import get_template
+    from bnnarch.template import template_named_by
 
-    try:
-        model = get_template(base.get("template", "array")).spec_model
-    except (KeyError, TypeError):
+    tmpl = template_named_by(base)
+    if tmpl is None:
         return  # the base design's own validation reports an unknown template
+    model = tmpl.spec_model
     if not _path_exists(model, domain.path):
         errs.append(FieldError(where, f"{domain.path!r} is not a field of the "
-                                      f"{base.get('template', 'array')} design spec"))
+                                      f"{tmpl.name} design spec"))
         return
     vals = _field_values(domain)
     for i, v in enumerate(vals):
