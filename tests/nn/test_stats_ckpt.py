@@ -59,7 +59,8 @@ def test_checkpoint_stats_on_hand_built_model(tiny_ckpt: tuple[Path, float], tmp
     g = extract_checkpoint(ck2, name="hand", images=32)
     ks = g["layer1.0.conv2"].stats.kernel
     assert ks.kernels == 16 and ks.distinct == 4 and ks.distinct_signfolded == 4
-    assert g["layer1.0.conv2"].stats.window.pairs == 32 * 4 * 8 * 7  # images x channels x rows x pairs per row
+    # images x channels x rows x pairs per row
+    assert g["layer1.0.conv2"].stats.window.pairs == 32 * 4 * 8 * 7
     # Bi-Real: the shortcut is added between batch-norm and sign, so no integer thresholds
     assert g["layer1.0.conv2"].thresholds is None
     assert "residual add 'layer1.0.add_1'" in g["layer1.0.conv2"].fold_reason
