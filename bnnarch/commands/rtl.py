@@ -61,13 +61,16 @@ def run(args: argparse.Namespace) -> int:
     graph = None
     if args.network and not args.workload:
         raise RtlError("--network needs --workload")
+    held: dict[str, tuple[bool, bool]] = {}
     if args.workload:
+        from bnnarch.rtl.sim_schedule import held_maps
         from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
         graph = load_workload(args.workload)
         if args.precision:
             graph = apply_precision(graph, load_precision_map(args.precision, graph))
         layers = select_layers(list(graph), names, spec)
+        held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
     else:
         if names:
             raise RtlError("--layers needs --workload")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
                        skip_unsupported=bool(args.workload) and not names,
-                       system=args.system, network=args.network)
+                       system=args.system, network=args.network, held=held)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
