@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from bnnarch.array.mapper import map_layer
-from bnnarch.array.residency import hold_plan
-from bnnarch.array.simulate import output_bits, simulate
+from bnnarch.array.simulate import simulate
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import layer_data
+from bnnarch.rtl.sim_schedule import held_maps
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
 from bnnarch.workload.graph import WorkloadGraph
@@ -115,8 +115,7 @@ def plan_layers(spec: ArraySpec, graph: WorkloadGraph,
                        "hardware; disable reuse to check it")
     res = simulate(spec, graph)
     by_name = {r.name: r for r in res.layers}
-    bits = output_bits(graph, spec)
-    kept = hold_plan(graph, spec, bits)
+    held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
     plans = []
     for layer in graph:
         if names is not None and layer.name not in names:
@@ -129,9 +128,7 @@ def plan_layers(spec: ArraySpec, graph: WorkloadGraph,
                                f"{layer.a_bits} bits): the system check runs 1-bit conv2d "
                                "and linear layers")
             continue
-        held = (bool(layer.inputs) and all(s in kept for s in layer.inputs),
-                layer.name in kept)
-        plans.append(LayerPlan(layer, held, by_name[layer.name]))
+        plans.append(LayerPlan(layer, held[layer.name], by_name[layer.name]))
     return plans
 
 
