@@ -28,14 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from bnnarch.array.mapper import map_layer
 from bnnarch.array.simulate import simulate
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import layer_data
-from bnnarch.rtl.sim_schedule import held_maps
+from bnnarch.rtl.sim_schedule import held_maps, simulated_schedule
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
 from bnnarch.workload.graph import WorkloadGraph
@@ -154,7 +153,7 @@ def check_layer_system(arr: RtlArray, sys: RtlSystem, plan: LayerPlan,
     """Run one layer through the system RTL and compare with ``plan.sim``."""
     t0 = time.monotonic()
     layer = plan.layer
-    s = map_layer(layer, arr.spec, plan.held)
+    s = simulated_schedule(layer, arr.spec, plan.held)
     t = layer_tensors(layer, rng, held_fmap if plan.held[0] else fmap)
     run = run_layer_system(arr, sys, layer, s, t, plan.held, t.fmap if plan.held[0] else None)
     _gd, gs = t.golden()

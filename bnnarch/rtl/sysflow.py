@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from bnnarch.array.mapper import map_layer
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import sysexport
 from bnnarch.rtl.array import RtlArray
+from bnnarch.rtl.sim_schedule import simulated_schedule
 from bnnarch.rtl.syscheck import (
     LayerPlan,
     SystemCheck,
@@ -131,7 +131,8 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
         raise RtlError("--network needs --workload")
     plans = _plans(spec, graph, names, builtin) if system else []
     net_plans = plan_layers(spec, graph) if network and graph is not None else []
-    arr = system_array(spec, [map_layer(p.layer, spec, p.held) for p in plans + net_plans])
+    arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held)
+                              for p in plans + net_plans])
     sys = build_system(spec)
     atomic_write_text(out / "system.v", sysexport.system_verilog(sys))
     rng = np.random.default_rng(seed)
