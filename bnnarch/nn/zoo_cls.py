@@ -108,7 +108,10 @@ class ReActNetA(nn.Module):
     def __init__(self, in_ch: int = 3, classes: int = 1000, scale: float = 1.0,
                  stem_stride: int = 2, cfg: tuple[tuple[int, int, int], ...] = REACTNET_A) -> None:
         super().__init__()
-        c = lambda v: max(1, int(v * scale))
+
+        def c(v: int) -> int:
+            return max(1, int(v * scale))
+
         self.stem = QConv2d(in_ch, c(cfg[0][0]), 3, stem_stride, 1, w_bits=FP, a_bits=FP,
                             method="reactnet")
         self.bn = nn.BatchNorm2d(c(cfg[0][0]))
