@@ -20,7 +20,8 @@ class WorkloadGraph:
     input_shape: tuple[int, int, int]
     layers: tuple[Layer, ...]
     meta: tuple[tuple[str, str], ...] = ()
-    _index: Mapping[str, int] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    # name -> position in ``layers``, built by __post_init__ (so also on dataclasses.replace)
+    _index: Mapping[str, int] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, int] = {}
@@ -64,7 +65,7 @@ class WorkloadGraph:
         return g
 
     def with_layers(self, layers: tuple[Layer, ...]) -> WorkloadGraph:
-        return replace(self, layers=layers, _index=None)
+        return replace(self, layers=layers)
 
     @property
     def macs(self) -> int:

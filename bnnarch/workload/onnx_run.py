@@ -255,8 +255,7 @@ def annotate_activations(view: OnnxView, graph: WorkloadGraph, imp: Imported,
         layers.append(la)
     meta = {**dict(graph.meta), "stats_images": str(len(images)),
             "stats_runtime": "onnxruntime (QONNX ops lowered to standard ONNX)"}
-    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())),
-                   _index=None)
+    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())))
 
 
 __all__ = ["REUSE_FRAMES", "annotate_activations", "load_images", "lower", "run"]
