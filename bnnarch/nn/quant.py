@@ -117,6 +117,8 @@ class ErrorDecaySign(Quantizer):
     T_max = 10 as in the paper. ``balance=True`` applies the IR-Net Libra
     weight standardization (zero mean, unit std per filter) and the 2^round(log2 mean|w|) scale."""
 
+    t: Tensor  # the buffer registered in __init__
+
     def __init__(self, balance: bool = False) -> None:
         super().__init__()
         self.balance = balance

@@ -55,8 +55,8 @@ class WorkloadGraph:
     def compute_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.is_compute]
 
-    def to_networkx(self) -> nx.DiGraph:
-        g = nx.DiGraph(name=self.name)
+    def to_networkx(self) -> nx.DiGraph[str]:
+        g: nx.DiGraph[str] = nx.DiGraph(name=self.name)
         g.add_node(INPUT, shape=self.input_shape)
         for layer in self.layers:
             g.add_node(layer.name, layer=layer)
