@@ -105,14 +105,20 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
     return e
 
 
+def add_pj(e: Counter[str], component: str, pj: float) -> None:
+    """``e[component] += pj``. Energy counters hold float pJ, which the typeshed
+    ``Counter`` (int counts) does not express; subtract with ``-pj`` (exact)."""
+    e[component] += pj  # type: ignore[assignment]  # float pJ in a Counter, see above
+
+
 def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: int) -> Counter[str]:
     """A post-processing op: one 32-bit-add-class operation per element
     (compare/add/max; Horowitz 32b add), activations read and written once."""
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
-    e["postproc"] += elements * t.fa_bit_pj * 32
-    e["sram_activations"] += 2 * elements * data_bits * _sram_pj(spec, t, "activations")
-    e["dram"] += dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
+    add_pj(e, "postproc", elements * t.fa_bit_pj * 32)
+    add_pj(e, "sram_activations", 2 * elements * data_bits * _sram_pj(spec, t, "activations"))
+    add_pj(e, "dram", dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit))
     return e
 
 
