@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,12 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
     if not isinstance(design, ArraySpec):
         reason = (f"trial {trial}: a {getattr(design, 'template', '?')!r} design; the RTL "
                   "generator builds 'array' designs only")
-        _skip_report(out, design.name, reason)
+        _skip_report(out, design.name, reason)  # type: ignore[attr-defined]  # every design has one
         return RtlExport(trial, out, False, 0, 0, (reason,))
     graph = load_workload(workload)
     pmap = load_precision_map(point / "precision.yaml", graph)
     layers = select_layers(list(apply_precision(graph, pmap).layers), None, design)
-    opts = FlowOptions(verify=True, skip_unsupported=True, **(tools or tool_options()))
+    opts = replace(FlowOptions(verify=True, skip_unsupported=True), **(tools or tool_options()))
     res = run_flow(design, out, layers, opts)
     rep = res.report
     return RtlExport(trial, out, res.ok and bool(rep["layers"]), len(rep["layers"]),

@@ -377,7 +377,7 @@ def _create_trial(study: optuna.Study, core: CoreTrials | None,
         trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id,
                                                                    template_trial=template))
         return trial._trial_id, trial, None
-    params = study.sampler.params_for(n, dists)  # type: ignore[attr-defined]
+    params = study.sampler.params_for(n, dists)  # type: ignore[union-attr]  # dists: a PointSampler
     if core is not None:  # grid/random on SQLite/PostgreSQL: one Core transaction
         return core.create(n, params, dists, owner=owner), None, params
     # grid/random on other storages: trial n with its params in one API call

@@ -338,10 +338,13 @@ class CoreTrials:
         self._values = models.TrialValueModel.__table__
         self._beats = models.TrialHeartbeatModel.__table__
         dialect = engine.dialect.name
+        insert: Any  # the dialect's INSERT with ON CONFLICT
         if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            insert = sqlite_insert
         else:
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+            insert = postgresql_insert
         self._upsert_user = self._attr_upsert(insert, self._user)
         self._upsert_system = self._attr_upsert(insert, self._system)
         self._postgres = dialect == "postgresql"
@@ -405,7 +408,8 @@ class CoreTrials:
                                        "meanwhile (the worker retries with the next number)")
             trial_id = conn.execute(self._insert_trial, {
                 "number": number, "study_id": self._study_id, "state": TrialState.RUNNING,
-                "datetime_start": _utc_now(), "datetime_complete": None}).inserted_primary_key[0]
+                "datetime_start": _utc_now(), "datetime_complete": None}
+            ).inserted_primary_key[0]  # type: ignore[index]  # a one-row INSERT has its key
             if params:
                 conn.execute(self._params.insert(), [
                     {"trial_id": trial_id, "param_name": k,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from bnnarch.array.reuse.hook import without_reuse
 from bnnarch.array.simulate import simulate
+from bnnarch.array.spec import ArraySpec
+from bnnarch.errors import BnnarchError, FieldError, SpecError
 from bnnarch.result import SimResult
 from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph
@@ -96,6 +98,9 @@ class DesignFigures:
 
 def figures(spec_path: str | Path, g: WorkloadGraph) -> DesignFigures:
     spec = load_design(spec_path)
+    if not isinstance(spec, ArraySpec):
+        raise SpecError(str(spec_path), [FieldError(
+            "template", "the reuse summary compares 'array' designs (reuse is an array option)")])
     on = simulate(spec, g)
     off = simulate(without_reuse(spec), g)
     return _figures(spec.name, on, off)
@@ -160,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("workloads", nargs="+")
     p.add_argument("--design", action="append", help="design YAML (repeatable)")
     a = p.parse_args(argv)
-    print(markdown(a.workloads, a.design or list(DEFAULT_DESIGNS)))
+    try:
+        print(markdown(a.workloads, a.design or list(DEFAULT_DESIGNS)))
+    except BnnarchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
