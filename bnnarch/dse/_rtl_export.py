@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,8 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
     graph = load_workload(workload)
     pmap = load_precision_map(point / "precision.yaml", graph)
     layers = select_layers(list(apply_precision(graph, pmap).layers), None, design)
-    opts = replace(FlowOptions(verify=True, skip_unsupported=True), **(tools or tool_options()))
+    switches: dict[str, Any] = tools or tool_options()  # icarus / lint / synth
+    opts = FlowOptions(verify=True, skip_unsupported=True, **switches)
     res = run_flow(design, out, layers, opts)
     rep = res.report
     return RtlExport(trial, out, res.ok and bool(rep["layers"]), len(rep["layers"]),

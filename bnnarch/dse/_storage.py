@@ -39,7 +39,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -166,7 +166,7 @@ def creation_lock(storage: BaseStorage, study_name: str) -> Iterator[None]:
         with file_lock(Path(url.removeprefix("sqlite:///") + ".lock")):
             yield
     elif url.startswith("postgresql"):
-        engine = rdb.engine  # type: ignore[attr-defined]
+        engine = rdb.engine  # type: ignore[attr-defined]  # a postgresql URL: an RDBStorage
         key = _lock_key(study_name)
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
@@ -279,10 +279,10 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def _run(self, rec: object, interval: int) -> None:
+    def _run(self, rec: Callable[[int], object], interval: int) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
-                rec(self._trial_id)  # type: ignore[operator]
+                rec(self._trial_id)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -298,8 +298,8 @@ def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 
-        setter = rdb._set_trial_attr_without_commit  # type: ignore[attr-defined]
-        session_factory = rdb.scoped_session  # type: ignore[attr-defined]
+        setter = rdb._set_trial_attr_without_commit  # type: ignore[attr-defined]  # optuna-private
+        session_factory = rdb.scoped_session  # type: ignore[attr-defined]  # optuna-private
     except (ImportError, AttributeError):
         for k, v in attrs.items():
             storage.set_trial_user_attr(trial_id, k, v)

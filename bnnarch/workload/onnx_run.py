@@ -16,6 +16,7 @@ Statistics (binary conv2d layers, their +-1 input as bits, x >= 0 -> 1):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ class _Lowering:
                                 "yet; import without --images (statistics need a runnable model)")
 
 
-def lower(view: OnnxView, outputs: list[str] = ()) -> onnx.ModelProto:  # type: ignore[assignment]
+def lower(view: OnnxView, outputs: Sequence[str] = ()) -> onnx.ModelProto:
     """The model with QONNX nodes replaced by standard ONNX ones and the
     tensors ``outputs`` added as graph outputs."""
     m = onnx.ModelProto()
