@@ -3,7 +3,7 @@ and an on-disk cache keyed by the map so workers (and reruns) share results.
 
 - ``checkpoint``: the trained model of ``bnnarch.nn`` evaluated under the map
   with batch-norm statistics re-estimated on ``recalibration_images`` training
-  images (NOTES.md: without recalibration accuracy collapses), optionally after
+  images (without recalibration accuracy collapses: bnnarch.nn.evaluate), optionally after
   a short fine-tune of ``fine_tune_steps`` steps at the map.
 - ``proxy``: a closed-form stand-in for CI and hardware studies without a
   trained model: ``base - sum_l share_l * (c / w_bits + c / a_bits - 2c / 8)``

@@ -113,6 +113,7 @@ class EvaluationSpec(_Strict):
     evaluator: str = Field(default="checkpoint",
                            pattern=r"^(checkpoint|proxy|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
     """checkpoint | proxy | ``module:function`` (a Python hook, ``bnnarch.dse._hooks``)."""
+    # default = bnnarch.nn.train.BN_CALIB_IMAGES (no torch import here; a test keeps them equal)
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
     """Optimizer steps of straight-through fine-tuning at each precision map
@@ -253,15 +254,15 @@ def _check_domain_against_design(domain: Domain, where: str, base: dict[str, Any
                                  errs: list[FieldError]) -> None:
     """Every value of the domain must be a legal value of the design field."""
     from bnnarch.dse._space import set_path
-    from bnnarch.template import get_template
+    from bnnarch.template import template_named_by
 
-    try:
-        model = get_template(base.get("template", "array")).spec_model
-    except (KeyError, TypeError):
+    tmpl = template_named_by(base)
+    if tmpl is None:
         return  # the base design's own validation reports an unknown template
+    model = tmpl.spec_model
     if not _path_exists(model, domain.path):
         errs.append(FieldError(where, f"{domain.path!r} is not a field of the "
-                                      f"{base.get('template', 'array')} design spec"))
+                                      f"{tmpl.name} design spec"))
         return
     vals = _field_values(domain)
     for i, v in enumerate(vals):

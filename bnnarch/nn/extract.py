@@ -95,7 +95,8 @@ class _Tracer(fx.Tracer):
 
 def trace(model: nn.Module, tracer: _Tracer | None = None) -> fx.GraphModule:
     """Symbolically trace ``model``; failures raise ModelError naming the module.
-    Never train the result (see NOTES.md): it is for analysis only."""
+    Never train the result: symbolic tracing goes *into* custom autograd
+    Functions and drops their backward; it is for analysis only."""
     tracer = tracer or _Tracer()
     try:
         graph = tracer.trace(model)
