@@ -20,8 +20,8 @@ class WorkloadGraph:
     input_shape: tuple[int, int, int]
     layers: tuple[Layer, ...]
     meta: tuple[tuple[str, str], ...] = ()
-    # name -> position in ``layers``, built by __post_init__ (so also on dataclasses.replace)
-    _index: Mapping[str, int] = field(init=False, compare=False, repr=False)
+    # name -> position in ``layers``: rebuilt by __post_init__ (so also by dataclasses.replace)
+    _index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, int] = {}
