@@ -84,7 +84,7 @@ def _fold(graph: WorkloadGraph, walk: Walk) -> WorkloadGraph:
                 reason = None  # e.g. Brevitas: BN -> binary QuantIdentity -> residual add
             if reason is None:
                 bn = graph[outs[0]].params
-                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]
+                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]  # BN params set
                 w = walk.weights[layer.name][0] if layer.name in walk.weights else None
                 pw = pack_sign_bits(w, flip) if w is not None else flip_packed(layer, flip)
                 params = replace(layer.params or LayerParams(),
