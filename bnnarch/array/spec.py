@@ -198,10 +198,9 @@ class ArraySpec(Strict):
                           ("outputs", a.acc_bits)):
             port = getattr(self.buffers, buf).port_bits
             if port < need:
-                what = "SIMD word" if need == a.simd_bits else "accumulator"
                 errs.append(FieldError(
                     f"buffers.{buf}.port_bits",
-                    f"{port} bits/cycle is narrower than one {what} ({need} bits)",
+                    f"{port} bits/cycle is narrower than one {'SIMD word' if need == a.simd_bits else 'accumulator'} ({need} bits)",
                 ))
         # Smallest tile any layer needs: one SIMD word per PE row/col and one
         # accumulator per PE.
