@@ -14,6 +14,7 @@ from bnnarch.array.candidates import Ledger
 from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div, words
+from bnnarch.result import counter_add
 from bnnarch.tech import Tech, tech_for
 
 COMPONENTS = (
@@ -105,20 +106,14 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
     return e
 
 
-def add_pj(e: Counter[str], component: str, pj: float) -> None:
-    """``e[component] += pj``. Energy counters hold float pJ, which the typeshed
-    ``Counter`` (int counts) does not express; subtract with ``-pj`` (exact)."""
-    e[component] += pj  # type: ignore[assignment]  # float pJ in a Counter, see above
-
-
 def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: int) -> Counter[str]:
     """A post-processing op: one 32-bit-add-class operation per element
     (compare/add/max; Horowitz 32b add), activations read and written once."""
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
-    add_pj(e, "postproc", elements * t.fa_bit_pj * 32)
-    add_pj(e, "sram_activations", 2 * elements * data_bits * _sram_pj(spec, t, "activations"))
-    add_pj(e, "dram", dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit))
+    counter_add(e, "postproc", elements * t.fa_bit_pj * 32)
+    counter_add(e, "sram_activations", 2 * elements * data_bits * _sram_pj(spec, t, "activations"))
+    counter_add(e, "dram", dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit))
     return e
 
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from bnnarch.array.area import area_breakdown_mm2, leakage_pj
-from bnnarch.array.energy import add_pj, compute_layer_energy, postproc_energy
+from bnnarch.array.energy import compute_layer_energy, postproc_energy
 from bnnarch.array.engine import TimedLayer, run_tiles, run_tiles_fast
 from bnnarch.array.mapper import layer_bits, map_layer
 from bnnarch.array.residency import hold_plan
@@ -25,7 +25,7 @@ from bnnarch.array.schedule import Tile
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import MappingError, SimError
-from bnnarch.result import LayerResult, SimResult
+from bnnarch.result import LayerResult, SimResult, counter_add
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 from bnnarch.workload.layer import Layer
@@ -200,7 +200,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     for r in layers:
         leak = leakage_pj(total_area, r.cycles, spec)
         eb = Counter(dict(r.energy_breakdown_pj))
-        add_pj(eb, "leakage", leak)
+        counter_add(eb, "leakage", leak)
         with_leak.append(replace(r, energy_pj=r.energy_pj + leak,
                                  energy_breakdown_pj=tuple(sorted(eb.items()))))
     res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
