@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +50,7 @@ from bnnarch.dataflow.cost import (
     weight_depth,
 )
 from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
+from bnnarch.dataflow.fast import run_pipeline_fast
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
 from bnnarch.errors import SimError
@@ -56,6 +58,9 @@ from bnnarch.sim.result import LayerResult, SimResult
 from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
+
+Runner = Callable[[list[Stage], int], PipelineRun]
+_RUNNERS: dict[str, Runner] = {"fast": run_pipeline_fast, "simpy": run_pipeline}
 
 
 @dataclass(frozen=True)
@@ -180,8 +185,14 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
 
 def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                       precision: PrecisionMap | None = None, *,
-                      frames: int | None = None) -> DataflowResult:
-    """Simulate a workload (with an optional precision map) on a dataflow design."""
+                      frames: int | None = None, engine: str = "fast") -> DataflowResult:
+    """Simulate a workload (with an optional precision map) on a dataflow design.
+
+    ``engine``: ``fast`` (the compiled event loop, the default) or ``simpy``
+    (the SimPy processes); both give the same result."""
+    runner = _RUNNERS.get(engine)
+    if runner is None:
+        raise SimError(f"engine must be one of {', '.join(_RUNNERS)} (got {engine!r})")
     g = apply_precision(graph, precision or {})
     folding = fold(spec, g)
     n = max(frames or spec.batch, 3)
@@ -189,9 +200,9 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     bypass: list[dict[str, Any]] = []
     joins = {s.layer: s for s in stages if s.kind in JOINS}
     if joins:
-        stages, bypass = _size_join_fifos(spec, g, folding, stages, n)
+        stages, bypass = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
-        run = run_pipeline(stages, n)
+        run = runner(stages, n)
     except PipelineDeadlock as e:
         hints = [f"bypass FIFO {b['fifo']!r} has depth {b['fifo_depth']}, below the derived "
                  f"minimum {b['min_depth']} (branch lag {b['lag_cycles']:,} cycles): raise "
@@ -203,7 +214,8 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
 
 
 def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
-                     stages: list[Stage], frames: int) -> tuple[list[Stage], list[dict[str, Any]]]:
+                     stages: list[Stage], frames: int,
+                     runner: Runner = run_pipeline) -> tuple[list[Stage], list[dict[str, Any]]]:
     """Derive each join FIFO's minimum depth (peak occupancy with unbounded
     join FIFOs) and build the stages with ``fifo.depths`` or the derived depth."""
     join_fifos = {n: s for s in stages if s.kind in JOINS for n in s.in_fifos}
@@ -211,7 +223,7 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
         k: v for k, v in spec.fifo.depths.items()
         if k not in {s.layer for s in join_fifos.values()}}})})
     unbounded = build_stages(free, g, folding.folds(), dict.fromkeys(join_fifos, math.inf))
-    probe = run_pipeline(unbounded, frames)
+    probe = runner(unbounded, frames)
     minimum = {n: max(1, probe.fifo_peaks[n]) for n in join_fifos}
     derived = {n: max(spec.fifo.default_depth, m) for n, m in minimum.items()}
     sized = build_stages(spec, g, folding.folds(), derived)  # type: ignore[arg-type]
