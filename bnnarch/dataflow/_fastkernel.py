@@ -106,16 +106,165 @@ def _pop(hk: np.ndarray, hv: np.ndarray, n: int) -> int:
     return n
 
 
+SNAPSHOTS = 16  # states kept to find a period (frames of the source)
+MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
+
+
+@njit(cache=True)
+def _snapshot_len(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray) -> int:
+    n_proc, n_st = ps.shape[0], ws.shape[0]
+    return (n_proc * N_S + fq.shape[0] * 4 + n_st * 4 + (n_proc + 8) * 5
+            + (n_st * 6 + 1) * MAX_WINDOW + 4)
+
+
+@njit(cache=True)
+def _lowest_frame(ps: np.ndarray) -> int:
+    """The oldest frame any running process is still working on."""
+    lo = 1 << 62
+    for p in range(ps.shape[0]):
+        if ps[p, S_KIND] != K_OUTER and ps[p, S_PC] != PC_END:
+            lo = min(lo, ps[p, S_F])
+    return lo
+
+
+@njit(cache=True)
+def _snapshot(out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+              hk: np.ndarray, hv: np.ndarray, hn: int, sp: np.ndarray, stats: np.ndarray,
+              completion: np.ndarray, f0: int, t0: int) -> int:
+    """The whole state when the source starts frame ``f0`` at cycle ``t0``,
+    with frames counted from ``f0`` and times from ``t0``: every process's
+    counters, FIFO fills and waiters, line-buffer counters, the pending
+    events in heap order, and the counters of the frames still in flight.
+    Two equal snapshots mean the run from the second repeats the run from
+    the first, shifted by whole frames and cycles (the kernel is
+    deterministic and reads nothing else). Returns its length (0: too many
+    frames in flight to compare)."""
+    lo = _lowest_frame(ps)
+    if f0 - lo + 1 > MAX_WINDOW:
+        return 0
+    n = 0
+    for p in range(ps.shape[0]):
+        s = ps[p, S_STAGE]
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        for c in range(N_S):
+            v = ps[p, c]
+            if ps[p, S_KIND] == K_OUTER:
+                pass  # started its reader and writer; nothing else
+            elif c == S_F:
+                v -= f0
+            elif c == S_T0:  # read only when a wait ends
+                pc = ps[p, S_PC]
+                waiting = pc == PC_PUTRET or pc == PC_GETRET or pc == PC_WAITRET
+                v = v - t0 if waiting and ps[p, S_KIND] != K_SNK else 0
+            elif c == S_SENT:
+                v = v % sp[s, P_WB]  # the source's next busy cycles depend on this only
+            elif c == S_NEED and ps[p, S_KIND] == K_WRT:
+                v -= f0 * npix
+            out[n] = v
+            n += 1
+    for q in range(fq.shape[0]):
+        out[n], out[n + 1], out[n + 2], out[n + 3] = (
+            fq[q, F_CAP], fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW])
+        n += 4
+    for s in range(ws.shape[0]):
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        out[n], out[n + 1] = ws[s, W_READ] - f0 * npix, ws[s, W_FREED] - f0 * npix
+        out[n + 2], out[n + 3] = ws[s, W_GOTW], ws[s, W_FREEDW]
+        n += 4
+    # pending events in processing order (eids only order them)
+    order = np.arange(hn)
+    for i in range(1, hn):
+        j = i
+        while j > 0 and _less(hk, order[j], order[j - 1]):
+            order[j], order[j - 1] = order[j - 1], order[j]
+            j -= 1
+    for i in range(hn):
+        e = order[i]
+        out[n], out[n + 1] = hk[e, 0] - t0, hk[e, 1]
+        out[n + 2], out[n + 3], out[n + 4] = hv[e, 0], hv[e, 1], hv[e, 2]
+        n += 5
+    out[n] = f0 - lo
+    n += 1
+    for f in range(lo, f0 + 1):
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                v = stats[plane, s, f]
+                if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
+                    v -= t0
+                out[n] = v
+                n += 1
+        out[n] = completion[f] - t0 if completion[f] > 0 else -(1 << 62)
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _shifted(plane: int, v: int, dt: int) -> int:
+    if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
+        return v + dt
+    return v
+
+
+@njit(cache=True)
+def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: int,
+          sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
+          d_f: int, d_t: int, m: int) -> int:
+    """Skip ``m`` periods of ``d_f`` frames and ``d_t`` cycles: shift the
+    state by ``m*d_f`` frames and ``m*d_t`` cycles, move the counters of the
+    frames in flight with it and fill the skipped frames' counters with
+    those of the frame one period earlier (shifted by ``d_t``). Returns the
+    new time."""
+    sh_f, sh_t = m * d_f, m * d_t
+    lo = _lowest_frame(ps)
+    for p in range(ps.shape[0]):
+        if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
+            continue
+        s = ps[p, S_STAGE]
+        ps[p, S_F] += sh_f
+        ps[p, S_T0] += sh_t
+        if ps[p, S_KIND] == K_SRC:
+            ps[p, S_SENT] += sh_f * sp[s, P_NAT] * sp[s, P_PB]
+        elif ps[p, S_KIND] == K_WRT:
+            ps[p, S_NEED] += sh_f * sp[s, P_HIN] * sp[s, P_WIN]
+    for s in range(ws.shape[0]):
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        ws[s, W_READ] += sh_f * npix
+        ws[s, W_FREED] += sh_f * npix
+    for i in range(hn):
+        hk[i, 0] += sh_t
+    for f in range(f0, lo - 1, -1):  # frames in flight move with the state
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
+        completion[f + sh_f] = completion[f] + sh_t if completion[f] > 0 else 0
+    for f in range(lo, lo + sh_f):  # skipped frames repeat the frame a period earlier
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                stats[plane, s, f] = _shifted(plane, stats[plane, s, f - d_f], d_t)
+        completion[f] = completion[f - d_f] + d_t
+    return t0 + sh_t
+
+
 @njit(cache=True)
 def run_kernel(sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
                in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
                out_idx: np.ndarray, frames: int, n_sinks: int,
-               stats: np.ndarray, completion: np.ndarray) -> int:
+               stats: np.ndarray, completion: np.ndarray, skip: bool,
+               jump: np.ndarray) -> int:
     """Run every process until the sinks have taken ``frames`` frames.
-    Returns 0 when done, 1 on a deadlock (no event left)."""
+    Returns 0 when done, 1 on a deadlock (no event left). With ``skip``, a
+    repeated state at the source's frame starts (see :func:`_snapshot`)
+    skips whole periods of frames (:func:`_jump`); ``jump`` receives (frame,
+    period in frames, period in cycles, periods skipped) of that jump."""
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
     hv = np.zeros((n_proc + 8, 3), np.int64)
+    n_snap = SNAPSHOTS if skip else 0
+    snap_len = _snapshot_len(ps, fq, ws)
+    snaps = np.zeros((n_snap, snap_len), np.int64)
+    snap_meta = np.full((n_snap, 3), -1, np.int64)  # (length, frame, time)
+    scratch = np.zeros(snap_len, np.int64)
+    n_taken = 0
     hn = 0
     eid = 0
     now = 0
@@ -211,6 +360,34 @@ def run_kernel(sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
                         if f == frames:
                             ps[p, S_PC] = PC_END
                             break
+                        if n_snap and f + 1 < frames:
+                            ln = _snapshot(scratch, ps, fq, ws, hk, hv, hn, sp, stats,
+                                           completion, f, now)
+                            for e in range(min(n_taken, n_snap)):
+                                if snap_meta[e, 0] != ln:
+                                    continue
+                                same = True
+                                for x in range(ln):
+                                    if snaps[e, x] != scratch[x]:
+                                        same = False
+                                        break
+                                if not same:
+                                    continue
+                                d_f = f - snap_meta[e, 1]
+                                m = (frames - 1 - f) // d_f
+                                if m >= 1:
+                                    jump[0], jump[1], jump[2], jump[3] = (
+                                        f, d_f, now - snap_meta[e, 2], m)
+                                    now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f,
+                                                now, d_f, now - snap_meta[e, 2], m)
+                                    n_snap = 0  # one jump: what is left is the end
+                                break
+                            if n_snap and ln > 0:
+                                e = n_taken % n_snap
+                                snaps[e, :ln] = scratch[:ln]
+                                snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2] = ln, f, now
+                                n_taken += 1
+                            f = ps[p, S_F]
                         if stats[T_START, s, f] < 0:
                             stats[T_START, s, f] = now
                         ps[p, S_PEND] = 0

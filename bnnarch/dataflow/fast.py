@@ -6,6 +6,14 @@ peaks and first puts — equals the SimPy run's (tested on every shipped
 dataflow design and on random chains and DAGs). A deadlock is reported by
 rerunning SimPy, whose error names the FIFOs.
 
+Periodic steady state: the kernel compares the whole state each time the
+source starts a frame with the states at earlier frame starts (frames and
+cycles counted from there); once one repeats, the run from then on repeats
+with that period, so it skips whole periods and fills in the skipped
+frames' counters (FIFO peaks are reached within a period already). The rest
+of the run — the last frames and the drain — is simulated, so the result is
+the full simulation's (tested with and without skipping).
+
 ``run_pipeline_fast(stages, frames)`` has the signature and result of
 ``engine.run_pipeline``.
 """
@@ -24,6 +32,9 @@ from bnnarch.errors import SimError
 INF_DEPTH = 1 << 62  # an unbounded FIFO (math.inf in the SimPy run)
 
 _WINDOWED = ("swu", "pool", "upsample")
+# (frame, period frames, period cycles, periods skipped) of the last run's
+# jump, -1 without one: for tests and the benchmark, not for results
+LAST_JUMP: list[int] = [-1, -1, -1, -1]
 
 
 def _stage_row(s: Stage) -> list[int]:
@@ -44,9 +55,12 @@ def _stage_row(s: Stage) -> list[int]:
     return row
 
 
-def run_pipeline_fast(stages: list[Stage], frames: int) -> PipelineRun:
+def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) -> PipelineRun:
     """Stream ``frames`` frames through the stages (compiled; same result as
-    :func:`bnnarch.dataflow.engine.run_pipeline`)."""
+    :func:`bnnarch.dataflow.engine.run_pipeline`). ``skip``: once the state at
+    the start of a frame repeats an earlier one (the periodic steady state),
+    jump over whole periods instead of simulating them; the counters of the
+    skipped frames are those of the frames a period earlier."""
     if frames < 1:
         raise SimError('"frames" must be > 0.')
     fifo_names: list[str] = []
@@ -102,11 +116,14 @@ def run_pipeline_fast(stages: list[Stage], frames: int) -> PipelineRun:
     stats = np.zeros((6, n_st, frames), np.int64)
     stats[k.T_START] = -1
     completion = np.zeros(frames, np.int64)
+    jump = np.full(4, -1, np.int64)
     status = k.run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
-                          np.array(out_idx, np.int64), frames, len(sinks), stats, completion)
+                          np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
+                          jump)
     if status:  # deadlock: SimPy's run raises the error that names the FIFOs
         run_pipeline(stages, frames)
         raise SimError("the compiled pipeline deadlocked but the SimPy run did not")  # pragma: no cover
+    LAST_JUMP[:] = jump.tolist()
     st = {s.name: StageStats(*(stats[plane, i].tolist() for plane in
                                (k.T_BUSY, k.T_WIN, k.T_WOUT, k.T_DONE, k.T_START, k.T_RBUSY)))
           for i, s in enumerate(stages)}
