@@ -56,6 +56,17 @@ def _stage_row(s: Stage) -> list[int]:
 
 
 def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) -> PipelineRun:
+    """Stream ``frames`` frames through the stages (see :func:`try_pipeline_fast`);
+    a deadlock raises SimPy's :class:`PipelineDeadlock`, naming the FIFOs."""
+    run = try_pipeline_fast(stages, frames, skip=skip)
+    if run is None:  # SimPy's run raises the error that names the FIFOs
+        run_pipeline(stages, frames)
+        raise SimError("the compiled pipeline deadlocked but the SimPy run did not")  # pragma: no cover
+    return run
+
+
+def try_pipeline_fast(stages: list[Stage], frames: int, *,
+                      skip: bool = True) -> PipelineRun | None:
     """Stream ``frames`` frames through the stages (compiled; same result as
     :func:`bnnarch.dataflow.engine.run_pipeline`). ``skip``: once the state at
     the start of a frame repeats an earlier one (the periodic steady state),
@@ -120,9 +131,8 @@ def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) ->
     status = k.run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
                           np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
                           jump)
-    if status:  # deadlock: SimPy's run raises the error that names the FIFOs
-        run_pipeline(stages, frames)
-        raise SimError("the compiled pipeline deadlocked but the SimPy run did not")  # pragma: no cover
+    if status:  # deadlock
+        return None
     LAST_JUMP[:] = jump.tolist()
     st = {s.name: StageStats(*(stats[plane, i].tolist() for plane in
                                (k.T_BUSY, k.T_WIN, k.T_WOUT, k.T_DONE, k.T_START, k.T_RBUSY)))

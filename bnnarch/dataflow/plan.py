@@ -197,11 +197,14 @@ def fused_threshold(layer: Layer, by: dict[str, Layer], cons: dict[str, list[Lay
 
 def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                  folds: dict[str, tuple[int, int]],
-                 join_depths: dict[str, int | float] | None = None) -> list[Stage]:
+                 join_depths: dict[str, int | float] | None = None,
+                 auto_depths: dict[str, int | float] | None = None) -> list[Stage]:
     """Stages of the pipeline in stream order (the sinks are implicit).
 
     ``join_depths`` gives the depth of join input FIFOs (by FIFO name) that
-    ``fifo.depths`` does not set; missing ones get ``fifo.default_depth``."""
+    ``fifo.depths`` does not set; missing ones get ``fifo.default_depth``.
+    ``auto_depths`` sets any FIFO (by name) that ``fifo.depths`` does not set
+    (automatic sizing)."""
     layers = layers_of(graph)
     by = {layer.name: layer for layer in layers}
     cons = consumers(layers)
@@ -288,11 +291,18 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
         producer[layer.name] = raw[-1]["name"]
         bits[layer.name] = raw[-1]["out_bits"]
     return _wire(spec, raw, [producer[x.name] for x in layers if not cons[x.name]],
-                 join_depths or {})
+                 join_depths or {}, auto_depths or {})
+
+
+def explicit_fifo(spec: DataflowSpec, fifo: str, consumer_layer: str) -> bool:
+    """Whether ``fifo.depths`` sets this FIFO (the input FIFO of a layer, or
+    every input FIFO of a join; never an SWU's window FIFO)."""
+    return consumer_layer in spec.fifo.depths and not fifo.endswith(".windows")
 
 
 def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
-          join_depths: dict[str, int | float]) -> list[Stage]:
+          join_depths: dict[str, int | float],
+          auto_depths: dict[str, int | float]) -> list[Stage]:
     """Stages with their FIFOs: one per (producer, consumer input) edge, named
     after the consumer's input (``<layer>``, ``<conv>.windows``, ``<join>.inN``;
     ``output`` / ``output.<stage>`` to the host)."""
@@ -307,13 +317,15 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
                 depth = join_depths.get(fname, spec.fifo.default_depth)
             else:
                 depth = spec.fifo_depth(d["layer"])
+            if fname in auto_depths and not explicit_fifo(spec, fname, d["layer"]):
+                depth = auto_depths[fname]
             outs[src].append((fname, depth))
             # a fully connected layer takes the whole vector as one item
             fc = d["kind"] == "mvtu" and d["vectors"] == 1
             group_of[src].add(natural[src] if fc else 1)
     for name in sinks:
-        outs[name].append(("output" if len(sinks) == 1 else f"output.{name}",
-                           spec.fifo.output_depth))
+        fname = "output" if len(sinks) == 1 else f"output.{name}"
+        outs[name].append((fname, auto_depths.get(fname, spec.fifo.output_depth)))
         group_of[name].add(1)
     stages: list[Stage] = []
     items: dict[str, int] = {}

@@ -51,6 +51,7 @@ from bnnarch.dataflow.cost import (
 )
 from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
 from bnnarch.dataflow.fast import run_pipeline_fast
+from bnnarch.dataflow.fifo_sizing import FifoSize, size_fifos
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
 from bnnarch.errors import SimError
@@ -198,8 +199,11 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     n = max(frames or spec.batch, 3)
     stages = build_stages(spec, g, folding.folds())
     bypass: list[dict[str, Any]] = []
+    sizes: list[FifoSize] = []
     joins = {s.layer: s for s in stages if s.kind in JOINS}
-    if joins:
+    if spec.fifo_sizing == "auto":
+        stages, sizes = size_fifos(spec, stages, n)
+    elif joins:
         stages, bypass = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
         run = runner(stages, n)
@@ -210,7 +214,7 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                  for b in bypass if b["fifo"] in e.full and b["fifo_depth"] < b["min_depth"]]
         raise SimError(f"design {spec.name!r} on workload {g.name!r}: {e}"
                        + ("; " + "; ".join(hints) if hints else "")) from None
-    return assemble(spec, g, folding, stages, run, bypass)
+    return assemble(spec, g, folding, stages, run, bypass, sizes)
 
 
 def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
@@ -240,7 +244,8 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
 
 
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
-             run: PipelineRun, bypass: list[dict[str, Any]] | None = None) -> DataflowResult:
+             run: PipelineRun, bypass: list[dict[str, Any]] | None = None,
+             sizes: list[FifoSize] | None = None) -> DataflowResult:
     t = tech_for(spec.technology.node_nm)
     reports = _reports(stages, run)
     c = run.completion
@@ -293,6 +298,13 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
         extra.append((f"bypass {b['fifo']}", line))
     if bypass:
         extra.append(("bypass_fifos", bypass))
+    extra.append(("fifo_sizing", spec.fifo_sizing))
+    for z in sizes or []:
+        line = (f"depth {z.depth} ({z.origin}; peak {z.reference_peak:,} with unbounded "
+                f"FIFOs), {z.bits:,} bits, {z.area_um2:,.0f} um2, {z.energy_pj:,.1f} pJ/frame")
+        extra.append((f"fifo {z.fifo}", line))
+    if sizes:
+        extra.append(("fifos", [z.to_dict() for z in sizes]))
     extra.append(("stages", [r.to_dict() for r in reports]))
     extra.append(("folding", folding.to_dict()))
     extra.append(("frame_completion_cycles", list(c)))

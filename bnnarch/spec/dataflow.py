@@ -66,7 +66,17 @@ class Folding(Strict):
 class Fifo(Strict):
     """FIFO depths in entries. An entry is one pixel vector (all channels of
     one pixel, FINN: MH/PE stream words) between spatial stages, or one whole
-    input vector in front of a fully connected layer."""
+    input vector in front of a fully connected layer.
+
+    ``sizing: auto`` (the default unless ``default_depth`` is given) sizes
+    every FIFO not listed in ``depths`` from the simulated occupancy, as
+    FINN's ``InsertAndSetFIFODepths`` (set_fifo_depths.py) does, then
+    shrinks each to the smallest depth that keeps the II
+    (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
+    ``swu_depth`` and ``output_depth``."""
+
+    sizing: Literal["auto", "fixed"] | None = Field(
+        default=None, description="auto | fixed (unset: fixed if default_depth is given)")
 
     # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
@@ -120,6 +130,14 @@ class DataflowSpec(Strict):
         if f.target_fps is not None:
             return max(1, int(self.clock_mhz * 1e6 // f.target_fps))
         return None
+
+    @property
+    def fifo_sizing(self) -> str:
+        """``auto`` or ``fixed``: explicit ``fifo.sizing``, else ``fixed`` when
+        the design gives ``fifo.default_depth`` (explicit depths win)."""
+        if self.fifo.sizing is not None:
+            return self.fifo.sizing
+        return "fixed" if "default_depth" in self.fifo.model_fields_set else "auto"
 
     def fifo_depth(self, layer: str) -> int:
         return self.fifo.depths.get(layer, self.fifo.default_depth)

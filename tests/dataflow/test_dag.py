@@ -122,7 +122,7 @@ def test_deadlock_is_a_clean_cli_error(tmp_path, capsys) -> None:
     d = tmp_path / "d.yaml"
     d.write_text("name: d\ntemplate: dataflow\nclock_mhz: 100\ninput_bits_per_cycle: 4096\n"
                  "folding:\n  layers:\n    c0: {pe: 4, simd: 36}\n    c1: {pe: 4, simd: 36}\n"
-                 "fifo:\n  depths: {add: 2}\n")
+                 "fifo:\n  sizing: fixed\n  depths: {add: 2}\n")
     assert main(["simulate", str(d), "--workload", str(w)]) == 2
     err = capsys.readouterr().err
     assert "pipeline deadlocked" in err and "fifo.depths.add" in err and "Traceback" not in err
