@@ -23,15 +23,18 @@ from functools import lru_cache
 
 from bnnarch.dataflow.plan import JOINS, build_stages, consumers, fused_threshold, layers_of
 from bnnarch.dataflow.timing import (
+    as_conv,
     effective_bits,
     mvtu_cycles,
     mvtu_dims,
     passes,
     pool_cycles,
     swu_cycles,
+    swu_lanes,
+    swu_write_cycles,
     threshold_cycles,
 )
-from bnnarch.errors import SpecError
+from bnnarch.errors import FieldError, SpecError
 from bnnarch.spec.dataflow import DataflowSpec, workload_errors
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
@@ -102,10 +105,34 @@ def _layer_passes(layer: Layer, spec: DataflowSpec) -> int:
                   spec.multibit.mode)
 
 
+def swu_frame_cycles(layer: Layer, pe: int, simd: int, spec: DataflowSpec) -> int | None:
+    """Stall-free cycles per frame of a conv's SWU (and, for a transposed
+    conv, its pixel-padding stage); 0 for a fully connected layer; None when
+    the layer's MMV does not divide the window's write cycles."""
+    if layer.op == "linear":
+        return 0
+    conv = as_conv(layer)
+    lanes = swu_lanes(layer, pe, simd)
+    m = spec.swu.mmv.get(layer.name, 1)
+    if swu_write_cycles(conv.kernel[0], conv.in_shape[0], lanes) % m:
+        return None
+    sw = swu_cycles(conv, lanes, m)
+    if layer.op == "conv_transpose2d":  # FMPadding_Pixel: a padded pixel per cycle
+        sw = max(sw, conv.in_shape[1] * conv.in_shape[2])
+    return sw
+
+
 def layer_folding(layer: Layer, pe: int, simd: int, spec: DataflowSpec, origin: str) -> LayerFolding:
     mw, mh = mvtu_dims(layer)
     mv = mvtu_cycles(layer, pe, simd, _layer_passes(layer, spec))
-    sw = swu_cycles(layer, simd) if layer.op == "conv2d" else 0
+    sw = swu_frame_cycles(layer, pe, simd, spec)
+    if sw is None:
+        conv = as_conv(layer)
+        wc = swu_write_cycles(conv.kernel[0], conv.in_shape[0], swu_lanes(layer, pe, simd))
+        raise SpecError(spec.name, [FieldError(
+            f"swu.mmv.{layer.name}", f"MMV {spec.swu.mmv[layer.name]} must divide the SWU's "
+            f"{wc} write cycles per window at PE={pe} SIMD={simd} (FINN ConvolutionInputGenerator "
+            "M)")])
     return LayerFolding(layer.name, pe, simd, origin, mv, sw, mw * mh // (pe * simd), mh // pe)
 
 
@@ -117,6 +144,8 @@ def fold_layer(layer: Layer, target: int, spec: DataflowSpec, origin: str = "tar
     fastest: LayerFolding | None = None
     for pe in divisors(mh):
         for simd in divisors(mw):  # ascending: the first that meets T is the cheapest for this PE
+            if swu_frame_cycles(layer, pe, simd, spec) is None:
+                continue  # the layer's MMV does not fit this SWU width
             lf = layer_folding(layer, pe, simd, spec, origin)
             if fastest is None or (lf.cycles, lf.lanes) < (fastest.cycles, fastest.lanes):
                 fastest = lf
@@ -124,7 +153,10 @@ def fold_layer(layer: Layer, target: int, spec: DataflowSpec, origin: str = "tar
                 if best is None or (lf.lanes, lf.pe) < (best.lanes, best.pe):
                     best = lf
                 break
-    assert fastest is not None
+    if fastest is None:
+        raise SpecError(spec.name, [FieldError(
+            f"swu.mmv.{layer.name}", f"MMV {spec.swu.mmv.get(layer.name, 1)} divides the SWU's "
+            "write cycles per window at no legal folding")])
     return best or fastest
 
 
@@ -208,8 +240,6 @@ def fold(spec: DataflowSpec, graph: WorkloadGraph) -> FoldResult:
 
 
 def _budget_error(mode: str, need: float, limit: float):
-    from bnnarch.errors import FieldError
-
     what = "lanes" if mode == "budget_lanes" else "area_mm2"
     return FieldError(f"folding.budget.{what}",
                       f"{limit:g} is below the smallest design ({need:g} with PE=SIMD=1 "

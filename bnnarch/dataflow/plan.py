@@ -6,7 +6,10 @@ SFC/LFC/CNV) and residual / concatenating networks (FINN's ResNet-50 style).
 Stages:
 
 * ``input``       host stream, ``input_bits_per_cycle`` wide;
-* ``<conv>.swu``  sliding-window unit of a convolution, then ``<conv>`` its MVTU;
+* ``<conv>.swu``  sliding-window unit of a convolution, then ``<conv>`` its MVTU
+  (a grouped / depthwise conv too: FINN's VVAU is the MVTU with MW = K*K);
+* ``<deconv>.pad`` pixel padding of a transposed conv, then its SWU and MVTU;
+* ``<conv>.dwc``  data-width converter in front of an SWU (``dwc: true``);
 * ``<fc>``        MVTU of a fully connected layer;
 * ``<pool>``      line-buffered max-pool;
 * ``<thr>``       thresholding unit, only when a threshold layer does not
@@ -36,12 +39,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bnnarch.dataflow.timing import (
+    as_conv,
+    dwc_cycles,
     effective_bits,
     input_vectors,
     mvtu_cycles_per_vector,
     mvtu_dims,
     passes,
+    swu_lanes,
     swu_read_cycles,
+    swu_simd,
     swu_write_cycles,
 )
 from bnnarch.errors import WorkloadError
@@ -49,8 +56,8 @@ from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
 
-SUPPORTED = ("conv2d", "linear", "maxpool", "avgpool", "upsample", "threshold", "reshape",
-             "add", "concat")
+SUPPORTED = ("conv2d", "conv_transpose2d", "linear", "maxpool", "avgpool", "upsample",
+             "threshold", "reshape", "add", "concat")
 JOINS = ("add", "concat")
 
 
@@ -145,10 +152,7 @@ def layers_of(graph: WorkloadGraph) -> list[Layer]:
         elif len(layer.inputs) != 1:
             raise WorkloadError(f"layer {layer.name!r}: a {layer.op} layer takes one stream "
                                 f"(got inputs {list(layer.inputs)})")
-        if layer.op == "conv2d" and layer.groups != 1:
-            raise WorkloadError(f"layer {layer.name!r}: grouped/depthwise convolutions "
-                                f"(groups={layer.groups}) have no MVTU model")
-        if layer.op == "conv2d" and (layer.kernel[0] != layer.kernel[1]
+        if layer.op in ("conv2d", "conv_transpose2d") and (layer.kernel[0] != layer.kernel[1]
                                      or layer.stride[0] != layer.stride[1]):
             raise WorkloadError(f"layer {layer.name!r}: the SWU model needs square kernels "
                                 "and strides")
@@ -274,18 +278,9 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                       simd=simd, mw=mw, mh=mh, passes=n_pass, vectors=input_vectors(layer),
                       w_bits=wb, a_bits=ab, out_bits=out_bits,
                       thresholds=(2 ** out_bits - 1) if nb is not None else 0,
-                      channels=oc if layer.op == "conv2d" else mh, in_channels=lc, **common)
-            if layer.op == "conv2d":
-                k, s = layer.kernel[0], layer.stride[0]
-                extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else s
-                raw.append(dict(name=f"{layer.name}.swu", kind="swu",
-                                out_natural=oh * ow, item_cycles=swu_write_cycles(k, lc, simd),
-                                read_cycles=swu_read_cycles(lc, simd), hin=lh, win=lw, hout=oh,
-                                wout=ow, k=k, stride=s, pad=layer.padding[0],
-                                dil=layer.dilation[0],
-                                line_rows=min(lh, (k - 1) * layer.dilation[0] + 1 + extra),
-                                channels=k * k * lc, in_channels=lc, out_bits=ab, a_bits=ab,
-                                simd=simd, **common))
+                      channels=mh if layer.op == "linear" else oc, in_channels=lc, **common)
+            if layer.op != "linear":
+                _conv_front(spec, layer, pe, simd, ab, common, raw, producer, cons)
                 mv |= dict(srcs=[f"{layer.name}.swu"], in_fifo=[f"{layer.name}.windows"])
             raw.append(mv)
         producer[layer.name] = raw[-1]["name"]
@@ -294,10 +289,52 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                  join_depths or {}, auto_depths or {})
 
 
+def _conv_front(spec: DataflowSpec, layer: Layer, pe: int, simd: int, ab: int,
+                common: dict, raw: list[dict], producer: dict[str, str],
+                cons: dict[str, list[Layer]]) -> None:
+    """The stages in front of a convolution's MVTU: a data-width converter
+    (``dwc: true``, FINN InsertDWC) when the producing MVTU's PE differs from
+    the SWU's input width, the pixel-padding stage of a transposed conv
+    (FINN FMPadding_Pixel, a pixel per cycle: the upsample stage's reader and
+    writer over the zero-inserted grid), and the SWU (``mmv`` windows per
+    window slot, FINN ConvolutionInputGenerator M)."""
+    name, (lc, lh, lw) = layer.name, layer.in_shape
+    conv = as_conv(layer)
+    ch, cw = conv.in_shape[1:]
+    _, oh, ow = layer.out_shape
+    lanes = swu_lanes(layer, pe, simd)
+    feed = common
+    prod = next((d for d in raw if d["name"] == producer[layer.inputs[0]]), None)
+    if (spec.dwc and prod is not None and prod["kind"] == "mvtu"
+            and len(cons[layer.inputs[0]]) == 1 and prod["pe"] != swu_simd(lc, lanes)):
+        raw.append(dict(name=f"{name}.dwc", kind="dwc", out_natural=lh * lw,
+                        item_cycles=dwc_cycles(lc, prod["pe"], swu_simd(lc, lanes)),
+                        pe=prod["pe"], simd=swu_simd(lc, lanes), channels=lc, in_channels=lc,
+                        out_bits=ab, a_bits=ab, **feed))
+        feed = dict(layer=name, srcs=[f"{name}.dwc"], in_fifo=[f"{name}.dwc"])
+    if layer.op == "conv_transpose2d":
+        raw.append(dict(name=f"{name}.pad", kind="upsample", out_natural=ch * cw, item_cycles=1,
+                        read_cycles=1, hin=lh, win=lw, hout=ch, wout=cw, up=layer.stride[0],
+                        line_rows=min(lh, 2), channels=lc, in_channels=lc, out_bits=ab,
+                        a_bits=ab, **feed))
+        feed = dict(layer=name, srcs=[f"{name}.pad"], in_fifo=[f"{name}.padded"])
+    k, dil = conv.kernel[0], conv.dilation[0]
+    extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else conv.stride[0]
+    raw.append(dict(name=f"{name}.swu", kind="swu", out_natural=oh * ow,
+                    item_cycles=swu_write_cycles(k, lc, lanes) // spec.swu.mmv.get(name, 1),
+                    read_cycles=swu_read_cycles(lc, lanes), hin=ch, win=cw, hout=oh, wout=ow,
+                    k=k, stride=conv.stride[0], pad=conv.padding[0], dil=dil,
+                    line_rows=min(ch, (k - 1) * dil + 1 + extra), channels=k * k * lc,
+                    in_channels=lc, out_bits=ab, a_bits=ab, simd=simd, **feed))
+
+
+INTERNAL_FIFOS = (".windows", ".padded", ".dwc")  # inside one layer's stages
+
+
 def explicit_fifo(spec: DataflowSpec, fifo: str, consumer_layer: str) -> bool:
     """Whether ``fifo.depths`` sets this FIFO (the input FIFO of a layer, or
-    every input FIFO of a join; never an SWU's window FIFO)."""
-    return consumer_layer in spec.fifo.depths and not fifo.endswith(".windows")
+    every input FIFO of a join; never a FIFO inside a layer's stages)."""
+    return consumer_layer in spec.fifo.depths and not fifo.endswith(INTERNAL_FIFOS)
 
 
 def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
@@ -313,6 +350,8 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
         for src, fname in zip(d["srcs"], d["in_fifo"], strict=True):
             if d["kind"] == "mvtu" and src == f"{d['layer']}.swu":
                 depth: int | float = spec.fifo.swu_depth
+            elif fname.endswith(INTERNAL_FIFOS):
+                depth = spec.fifo.default_depth
             elif d["kind"] in JOINS and d["layer"] not in spec.fifo.depths:
                 depth = join_depths.get(fname, spec.fifo.default_depth)
             else:

@@ -102,6 +102,8 @@ class Swu(Strict):
 
     extra_rows: int | None = Field(default=None, ge=0, le=64,
                                    description="rows beyond K kept (default: stride)")
+    # FINN ConvolutionInputGenerator attribute M (convolutioninputgenerator_hls.py)
+    mmv: dict[str, int] = Field(default={}, description="conv layer -> windows per window slot")
 
 
 class DataflowSpec(Strict):
@@ -120,6 +122,9 @@ class DataflowSpec(Strict):
     fifo: Fifo = Fifo()
     multibit: MultiBit = MultiBit()
     swu: Swu = Swu()
+    # FINN InsertDWC (insert_dwc.py): a StreamingDataWidthConverter where an
+    # MVTU's output width (PE channels) differs from the next SWU's input width
+    dwc: bool = Field(default=False, description="insert data-width converters")
 
     @property
     def target_cycles(self) -> int | None:
@@ -157,6 +162,9 @@ class DataflowSpec(Strict):
                 "folding.target_fps",
                 f"{f.target_fps:g} frames/s needs more than one frame per cycle at "
                 f"{self.clock_mhz:g} MHz"))
+        for name, m in self.swu.mmv.items():
+            if m < 1:
+                errs.append(FieldError(f"swu.mmv.{name}", f"MMV must be >= 1 (got {m})"))
         for name, depth in self.fifo.depths.items():
             if depth < 1:
                 errs.append(FieldError(f"fifo.depths.{name}", f"depth must be >= 1 (got {depth})"))
@@ -191,6 +199,10 @@ def workload_errors(spec: DataflowSpec, graph: object) -> list[FieldError]:
         if mh % lf.pe:
             errs.append(FieldError(f"{path}.pe", f"PE {lf.pe} must divide MH = Cout = {mh} "
                                    "(FINN folding rule)"))
+    for name in spec.swu.mmv:
+        if name not in layers or layers[name].op not in ("conv2d", "conv_transpose2d"):
+            errs.append(FieldError(f"swu.mmv.{name}", f"no convolution named {name!r} in "
+                                   f"workload {graph.name!r}"))  # type: ignore[attr-defined]
     for name in spec.fifo.depths:
         if name not in layers:
             errs.append(FieldError(f"fifo.depths.{name}", f"no layer named {name!r} in workload "

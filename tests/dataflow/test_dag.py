@@ -212,10 +212,11 @@ def test_concat_and_upsample() -> None:
     assert by["cat"].engine == "concat" and by["up"].engine == "upsample"
 
 
-def test_unsupported_ops_name_the_layer() -> None:
+def test_transposed_conv_that_is_no_pixel_padded_conv_names_the_layer() -> None:
     b = GraphBuilder("tc", (4, 8, 8))
     b.conv("c0", 4, 3)
-    b.deconv("up", 4, 4, 2)
-    with pytest.raises(WorkloadError, match="layer 'up': the dataflow template does not support "
-                                            "conv_transpose2d"):
+    b.deconv("up", 4, 3, 2)  # k=3, s=2: (H-1)*2 + 3 - 2*0 = 17, not 16
+    with pytest.raises(WorkloadError, match=r"layer 'up': transposed conv \(4, 8, 8\) -> "
+                                            r"\(4, 16, 16\) \(kernel 3, stride 2, padding 0\) "
+                                            "is not a pixel-padded stride-1 convolution"):
         simulate_dataflow(design(folding={"target_cycles": 100}), b.build())
