@@ -107,16 +107,25 @@ def _shrink(stages: list[Stage], depths: dict[str, int | float], name: str, hi: 
     return hi
 
 
-def size_fifos(spec: DataflowSpec, stages: list[Stage],
-               frames: int) -> tuple[list[Stage], list[FifoSize]]:
+def _intervals(frames: int) -> int:
+    """Frame intervals that :func:`ii_of`'s second value spans."""
+    return frames - 1 - (frames - 1) // 2 if frames > 1 else 1
+
+
+def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
+               target_cycles: int | None = None) -> tuple[list[Stage], list[FifoSize]]:
     """The stages with every FIFO not set by ``fifo.depths`` auto-sized,
-    and one :class:`FifoSize` per FIFO."""
+    and one :class:`FifoSize` per FIFO. ``target_cycles``: size for that II
+    (last and mean interval at most that) where the unbounded run is faster."""
     consumer = {n: s for s in stages for n in s.in_fifos}
     producer = {n: s for s in stages for n, _ in s.out_fifos}
     auto = [n for n in producer
             if n not in consumer or not explicit_fifo(spec, n, consumer[n].layer)]
     ref = run_pipeline_fast(with_depths(stages, dict.fromkeys(auto, math.inf)), frames)
     target = ii_of(ref)
+    if target_cycles is not None:
+        target = (max(target[0], target_cycles),
+                  max(target[1], target_cycles * _intervals(frames)))
     depths: dict[str, int | float] = {n: max(1, ref.fifo_peaks[n]) for n in auto}
     for name in auto:
         depths[name] = _shrink(stages, depths, name, int(depths[name]), frames, target)

@@ -201,8 +201,8 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     bypass: list[dict[str, Any]] = []
     sizes: list[FifoSize] = []
     joins = {s.layer: s for s in stages if s.kind in JOINS}
-    if spec.fifo_sizing == "auto":
-        stages, sizes = size_fifos(spec, stages, n)
+    if spec.fifo_sizing == "auto" or folding.fifo_target_cycles is not None:
+        stages, sizes = size_fifos(spec, stages, n, folding.fifo_target_cycles)
     elif joins:
         stages, bypass = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:

@@ -27,9 +27,9 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bnnarch.errors import FieldError, SpecError
 from bnnarch.spec.array import Strict, Technology
@@ -50,6 +50,8 @@ class Budget(Strict):
 
     lanes: int | None = Field(default=None, ge=1, description="sum over layers of PE x SIMD")
     area_mm2: float | None = Field(default=None, gt=0, description="total modelled area")
+    fifo_bits: int | None = Field(default=None, ge=1, description="with lanes: total FIFO bits "
+                                  "(FIFOs auto-sized for the II searched)")
 
 
 class Folding(Strict):
@@ -75,14 +77,23 @@ class Fifo(Strict):
     (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
     ``swu_depth`` and ``output_depth``."""
 
-    sizing: Literal["auto", "fixed"] | None = Field(
-        default=None, description="auto | fixed (unset: fixed if default_depth is given)")
+    sizing: Literal["auto", "fixed"] = Field(
+        default="auto", description="auto | fixed (unset: fixed if default_depth is given)")
 
     # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
     depths: dict[str, int] = Field(default={}, description="layer -> depth of its input FIFO")
     swu_depth: int = Field(default=2, ge=1, le=1 << 20, description="SWU -> MVTU window FIFO")
     output_depth: int = Field(default=2, ge=1, le=1 << 20, description="last stage -> host")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_depths_win(cls, data: Any) -> Any:
+        """Unset ``sizing``: ``fixed`` when ``default_depth`` is given, else
+        ``auto`` (resolved here, so a dumped spec keeps its meaning)."""
+        if isinstance(data, dict) and data.get("sizing") is None:
+            return {**data, "sizing": "fixed" if "default_depth" in data else "auto"}
+        return data
 
 
 class MultiBit(Strict):
@@ -138,11 +149,8 @@ class DataflowSpec(Strict):
 
     @property
     def fifo_sizing(self) -> str:
-        """``auto`` or ``fixed``: explicit ``fifo.sizing``, else ``fixed`` when
-        the design gives ``fifo.default_depth`` (explicit depths win)."""
-        if self.fifo.sizing is not None:
-            return self.fifo.sizing
-        return "fixed" if "default_depth" in self.fifo.model_fields_set else "auto"
+        """``auto`` or ``fixed`` (see :class:`Fifo`)."""
+        return self.fifo.sizing
 
     def fifo_depth(self, layer: str) -> int:
         return self.fifo.depths.get(layer, self.fifo.default_depth)
@@ -157,6 +165,9 @@ class DataflowSpec(Strict):
                 f"give at most one of target_fps, target_cycles, budget (got {', '.join(given)})"))
         if f.budget is not None and (f.budget.lanes is None) == (f.budget.area_mm2 is None):
             errs.append(FieldError("folding.budget", "give exactly one of lanes, area_mm2"))
+        if f.budget is not None and f.budget.fifo_bits is not None and f.budget.lanes is None:
+            errs.append(FieldError("folding.budget.fifo_bits", "a FIFO budget goes with a lanes "
+                                   "budget (lanes + FIFO bits)"))
         if f.target_fps is not None and f.target_fps > self.clock_mhz * 1e6:
             errs.append(FieldError(
                 "folding.target_fps",
