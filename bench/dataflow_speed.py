@@ -27,9 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnnarch.dataflow.simulate import simulate_dataflow
-from bnnarch.spec import load_design
-from bnnarch.workload.io import load_workload
+from bnnarch.dataflow.simulate import simulate_dataflow  # noqa: E402
+from bnnarch.template import load_design  # noqa: E402
+from bnnarch.workload.io import load_workload  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_CPU_S = 1.0

@@ -47,7 +47,7 @@ HW_SPACE = {
 
 
 def bench_hardware(tmp: Path, trials: int) -> dict[str, float]:
-    from bnnarch.sim.simulate import clear_caches
+    from bnnarch.array.simulate import clear_caches
 
     spec = load_study(_spec(tmp, "hw", {
         "design": str(REPO / "designs" / "xnor32.yaml"),
@@ -140,10 +140,9 @@ def profile_simulator(n: int = 20) -> str:
     hottest functions: where the simulator spends a hardware trial."""
     import numpy as np
 
-    import bnnarch.sim.simulate as sim
+    import bnnarch.array.simulate as sim
     from bnnarch.dse._space import apply_overrides
-    from bnnarch.spec import load_design
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict, load_design
     from bnnarch.workload.io import load_workload
 
     graph = load_workload(REPO / "workloads" / "resnet18.json")

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                              f"not {args.model!r}")
         graph = extract_checkpoint(ck, name=name, images=args.images, packed=not args.no_weights)
     else:
-        from bnnarch.workload.extract import extract
+        from bnnarch.nn.extract import extract
 
         kwargs: dict = {"small": True} if args.small else {}
         if args.width:

@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from bnnarch.array.spec import ArraySpec
     from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
     from bnnarch.rtl.verify import builtin_layers
-    from bnnarch.spec import load_design
-    from bnnarch.spec.array import ArraySpec
+    from bnnarch.template import load_design
 
     spec = load_design(args.design)
     if not isinstance(spec, ArraySpec):

@@ -27,17 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bnnarch.api import simulate
     from bnnarch.fsio import atomic_write_text
     from bnnarch.report.table import layer_table, totals_table
-    from bnnarch.sim.simulate import simulate
-    from bnnarch.spec import load_design
+    from bnnarch.spec import with_lines
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
     spec = load_design(args.design)
     if args.batch is not None:
-        if getattr(spec, "template", "array") != "dataflow":
-            raise BnnarchError("--batch applies to dataflow designs (an array design runs one "
-                               "frame at a time)")
+        if "batch" not in type(spec).model_fields:
+            raise BnnarchError(f"--batch applies to designs that stream frames (dataflow); "
+                               f"a {spec.template} design runs one frame at a time")
         spec = spec.model_copy(update={"batch": args.batch})
     if args.bits:
         graph = _load_csv_with_bits(args.workload, args.bits)
@@ -48,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(spec, graph, pmap)
     except SpecError as e:
         # workload-dependent spec checks run on the loaded spec: add YAML lines
-        if getattr(spec, "template", "array") == "dataflow":
-            from bnnarch.spec.dataflow import with_lines
-
-            raise with_lines(e, args.design) from None
-        raise
+        raise with_lines(e, args.design) from None
     import sys
 
     console = Console(width=None if sys.stdout.isatty() else 150)

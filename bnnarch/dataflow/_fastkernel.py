@@ -128,7 +128,8 @@ def _lowest_frame(ps: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _snapshot(out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+def _snapshot(  # noqa: C901 - normalises every part of the state
+        out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
               hk: np.ndarray, hv: np.ndarray, hn: int, sp: np.ndarray, stats: np.ndarray,
               completion: np.ndarray, f0: int, t0: int) -> int:
     """The whole state when the source starts frame ``f0`` at cycle ``t0``,
@@ -246,7 +247,8 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
 
 
 @njit(cache=True)
-def run_kernel(sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
+        sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
                in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
                out_idx: np.ndarray, frames: int, n_sinks: int,
                stats: np.ndarray, completion: np.ndarray, skip: bool,

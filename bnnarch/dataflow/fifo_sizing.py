@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.engine import PipelineRun
 from bnnarch.dataflow.fast import run_pipeline_fast, try_pipeline_fast
 from bnnarch.dataflow.plan import Stage, explicit_fifo
-from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.dataflow.spec import DataflowSpec
+from bnnarch.tech import tech_for
 
 MAX_ROUNDS = 4  # re-check passes after the first shrinking pass
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.dataflow.timing import (
     as_conv,
     dwc_cycles,
@@ -52,7 +53,6 @@ from bnnarch.dataflow.timing import (
     swu_write_cycles,
 )
 from bnnarch.errors import WorkloadError
-from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
 

@@ -1,7 +1,9 @@
 """simulate_dataflow(spec, graph, precision) -> SimResult for the dataflow template.
 
-Folding pass -> stages -> SimPy pipeline (``max(batch, 3)`` frames back to
-back; per-stage counters from the second-to-last frame, the steady state) -> per-layer results + energy ledger + area. What comes out of the
+Folding pass -> stages -> pipeline run (``max(batch, 3)`` frames back to
+back, by the compiled engine ``bnnarch.dataflow.fast`` or the SimPy one,
+equal results; per-stage counters from the second-to-last frame, the steady
+state) -> per-layer results + energy ledger + area. What comes out of the
 simulation, not a formula:
 
 * ``first_frame_latency_cycles`` (= ``total_cycles``, so ``latency_s`` keeps
@@ -41,7 +43,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.cost import (
     leakage_pj,
     stage_area_um2,
@@ -54,9 +55,10 @@ from bnnarch.dataflow.fast import run_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import FifoSize, size_fifos
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
+from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.errors import SimError
-from bnnarch.sim.result import LayerResult, SimResult
-from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.result import LayerResult, SimResult
+from bnnarch.tech import tech_for
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 

@@ -66,22 +66,20 @@ import math
 from dataclasses import replace
 
 from bnnarch.errors import WorkloadError
-from bnnarch.workload.layer import FP_BITS, Layer
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+from bnnarch.workload.layer import FP_BITS, Layer, ceil_div
 
 
 def mvtu_dims(layer: Layer) -> tuple[int, int]:
     """(MW, MH) of a compute layer's weight matrix: MW = K*K*Cin/groups (or
-    the flattened input of a fully connected layer), MH = Cout."""
-    cin, h, w = layer.in_shape
-    if layer.op == "linear":
-        return cin * h * w, layer.out_shape[0]
-    if layer.op in ("conv2d", "conv_transpose2d"):
+    the flattened input of a fully connected layer), MH = Cout. A transposed
+    conv runs as the stride-1 conv over its zero-inserted input (``as_conv``),
+    so its MW is K*K*Cin/groups too (FINN's MVAU after FMPadding_Pixel)."""
+    if layer.op in ("linear", "conv2d"):
+        geo = layer.geometry
+        return geo.k, geo.groups * geo.cout_g
+    if layer.op == "conv_transpose2d":
         kh, kw = layer.kernel
-        return kh * kw * (cin // layer.groups), layer.out_shape[0]
+        return kh * kw * (layer.in_shape[0] // layer.groups), layer.out_shape[0]
     raise WorkloadError(f"layer {layer.name!r}: the dataflow template has no MVTU for {layer.op}")
 
 

@@ -14,7 +14,6 @@ Layout of ``out``::
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
 import warnings
@@ -177,8 +176,7 @@ def _optuna_html(study: optuna.Study, spec: StudySpec, out: Path) -> list[Path]:
 def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
     """design.yaml + precision.yaml + sim.json of one trial, as ``bnnarch
     simulate DESIGN --workload W --precision P`` accepts them."""
-    from bnnarch.spec import dump_design
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict, dump_design
     from bnnarch.workload.io import save_precision_map
 
     d = out / f"{spec.name}_t{t.number}"
@@ -198,10 +196,10 @@ def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
 
 
 def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
-    if importlib.util.find_spec("bnnarch.commands.rtl") is None:
-        raise StudyError("--export-rtl needs the `bnnarch rtl` command (bnnarch.commands.rtl), "
-                         "which this build does not have yet")
-    from bnnarch.cli import main as cli_main
+    from bnnarch.array.spec import ArraySpec
+    from bnnarch.rtl.flow import FlowOptions, run_flow
+    from bnnarch.rtl.verify import builtin_layers
+    from bnnarch.template import load_design
 
     if which.strip() == "all":
         chosen = sorted(points)
@@ -217,9 +215,13 @@ def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
     done = []
     for n in chosen:
         dest = out / "rtl" / points[n].name
-        code = cli_main(["rtl", str(points[n] / "design.yaml"), "--out", str(dest)])
-        if code:
-            raise StudyError(f"bnnarch rtl failed for trial {n} (exit {code})")
+        design = load_design(points[n] / "design.yaml")
+        if not isinstance(design, ArraySpec):
+            raise StudyError(f"--export-rtl: trial {n} is a {design.template} design; the RTL "
+                             "generator builds array designs only")
+        result = run_flow(design, dest, builtin_layers(), FlowOptions(verify=False))
+        if not result.ok:
+            raise StudyError(f"bnnarch rtl failed for trial {n}: {'; '.join(result.failures)}")
         done.append(dest)
     return done
 

@@ -118,7 +118,7 @@ class EvaluationSpec(_Strict):
     before BN re-estimation (``bnnarch.nn.train.fine_tune``; 0: none)."""
     cache: bool = True
     sim_engine: Literal["simpy", "recurrence"] = "recurrence"
-    """bnnarch.sim engine for trials: ``recurrence`` computes the SimPy model's
+    """bnnarch.array engine for trials: ``recurrence`` computes the SimPy model's
     result directly (equal results, tested in tests/sim), faster."""
 
 
@@ -242,11 +242,12 @@ def _check_domain_against_design(domain: Domain, where: str, base: dict[str, Any
                                  errs: list[FieldError]) -> None:
     """Every value of the domain must be a legal value of the design field."""
     from bnnarch.dse._space import set_path
-    from bnnarch.spec.load import _templates
+    from bnnarch.template import get_template
 
-    model = _templates().get(base.get("template", "array"))
-    if model is None:
-        return
+    try:
+        model = get_template(base.get("template", "array")).spec_model
+    except (KeyError, TypeError):
+        return  # the base design's own validation reports an unknown template
     if not _path_exists(model, domain.path):
         errs.append(FieldError(where, f"{domain.path!r} is not a field of the "
                                       f"{base.get('template', 'array')} design spec"))
@@ -392,7 +393,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
     base: dict[str, Any] | None = None
     if design is not None and design.exists():
         try:
-            from bnnarch.spec import load_design
+            from bnnarch.template import load_design
 
             base = load_design(design).model_dump(mode="json", exclude_none=True)
         except BnnarchError as e:

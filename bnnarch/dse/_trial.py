@@ -55,7 +55,7 @@ def accuracy_cache_dir(spec: StudySpec) -> Path:
 
 
 def build_context(spec: StudySpec) -> Context:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
     base = load_design(spec.design).model_dump(mode="json", exclude_none=True)
@@ -79,8 +79,9 @@ def build_context(spec: StudySpec) -> Context:
 def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: PrecisionMap, *,
                        name: str) -> Outcome:
     """Build, simulate and score one candidate (see module doc)."""
-    from bnnarch.sim.simulate import result_summary, simulate
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.api import simulate
+    from bnnarch.result import result_summary
+    from bnnarch.template import design_from_dict
 
     design = apply_overrides(ctx.base_design, hardware)
     design["name"] = name
@@ -92,10 +93,7 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         return Outcome(design=design, precision=prec,
                        invalid_reason="design invalid: " + "; ".join(str(fe) for fe in e.errors))
     try:
-        if getattr(dspec, "template", "array") == "array":
-            result = simulate(dspec, ctx.graph, pmap, engine=ctx.spec.evaluation.sim_engine)
-        else:
-            result = simulate(dspec, ctx.graph, pmap)
+        result = simulate(dspec, ctx.graph, pmap, engine=ctx.spec.evaluation.sim_engine)
     except (MappingError, SimError, WorkloadError) as e:
         return Outcome(design=design, precision=prec, invalid_reason=f"cannot run: {e}")
     metrics: dict[str, float] = {

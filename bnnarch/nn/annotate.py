@@ -11,8 +11,8 @@ on the real weights and real activations of the checkpoint's data.
   (cin, kh, kw) kernel flattened in torch memory order (linear: the
   input-feature order), bit 1 = +1; the cout x K bit string is cut into bytes
   MSB-first and zero-padded to a byte (bnnarch.nn.layers.pack_sign_bits).
-- ``stats.reuse``: exact counts for bnnarch.reuse (binary convs; the first
-  ``bnnarch.reuse.stats.frames_for(task)`` test images).
+- ``stats.reuse``: exact counts for bnnarch.array.reuse (binary convs; the first
+  ``bnnarch.nn.reuse_stats.frames_for(task)`` test images).
 - ``thresholds``: 1-bit x 1-bit layers followed directly by a batch-norm:
   output bit = 1 iff y >= T_c with y the +-1 dot product; channels whose BN
   gamma is negative have their packed weights negated (fold_bn_threshold).
@@ -28,10 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from bnnarch.nn.checkpoint import Checkpoint, load_checkpoint
+from bnnarch.nn.extract import extract
 from bnnarch.nn.layers import QConv2d, QuantMixin, fold_bn_threshold, pack_sign_bits, quant_layers
 from bnnarch.nn.train import task_data
 from bnnarch.nn.zoo import entry, input_shape
-from bnnarch.workload.extract import extract
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import LayerStats
 from bnnarch.workload.stats import kernel_stats, window_diff_counts, window_stats
@@ -77,8 +77,8 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
         pw = pack_sign_bits(mod.quantized_weight(), flip) if (packed and mod.w_bits == 1) else None
         new.append(replace(layer, stats=stats, packed_weights=pw,
                            thresholds=tuple(thr) if thr is not None else None))
-    # stats.reuse: exact counts for the reuse schemes (bnnarch.reuse.stats), same test images
-    from bnnarch.reuse.stats import annotate, capture, frames_for
+    # stats.reuse: exact counts for the reuse schemes (bnnarch.nn.reuse_stats), same test images
+    from bnnarch.nn.reuse_stats import annotate, capture, frames_for
 
     return annotate(graph.with_layers(tuple(new)),
                     capture(model, data.x_test[:frames_for(ck.task)]))

@@ -1,7 +1,7 @@
 """Evaluate a trained model under a precision map (used by the precision search).
 
 Layer names in the map are the names of the extracted workload's compute
-layers (bnnarch.workload.extract names a module's layer by its qualified
+layers (bnnarch.nn.extract names a module's layer by its qualified
 module name), which are the keys of ``bnnarch.nn.layers.quant_layers``: one
 map applies to both the simulator workload and the model.
 

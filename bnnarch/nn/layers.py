@@ -121,7 +121,7 @@ QLAYERS = (QConv2d, QLinear)
 
 def quant_layers(model: nn.Module) -> dict[str, QuantMixin]:
     """Qualified name -> quantized layer, in definition order. These names are
-    the layer names of the extracted workload (bnnarch.workload.extract)."""
+    the layer names of the extracted workload (bnnarch.nn.extract)."""
     return {n: m for n, m in model.named_modules() if isinstance(m, QLAYERS)}  # type: ignore[misc]
 
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.synth import SynthResult, area_for
 from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
 ICARUS_MAX_CYCLES = 50_000

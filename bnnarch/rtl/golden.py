@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.workload.layer import Layer
 
 

@@ -1,7 +1,7 @@
 """Write workloads from layer lists (the published topologies), tracking shapes.
 
 Used for the shipped published-size workloads (ResNet-18, VGG-small, FINN's
-SFC/LFC/CNV) and by tests. Trained-model extraction (bnnarch.workload.extract)
+SFC/LFC/CNV) and by tests. Trained-model extraction (bnnarch.nn.extract)
 produces the same Layer values from torch modules.
 """
 

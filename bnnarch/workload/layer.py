@@ -9,9 +9,8 @@ bit-serially at ``full_precision.bits``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bnnarch.errors import WorkloadError
 
@@ -36,6 +35,44 @@ ALL_OPS = COMPUTE_OPS + POST_OPS
 
 Shape = tuple[int, int, int]
 Pair = tuple[int, int]
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for non-negative integers, exact (no float)."""
+    return -(-a // b)
+
+
+class LayerGeometry(NamedTuple):
+    """A compute layer seen as ``groups`` matrix products of M output pixels x
+    K reduction positions x N output channels (the one geometry the mapper,
+    the reuse schemes, the RTL and the dataflow template use).
+
+    A fully connected layer is one pixel with K = its flattened input; a
+    transposed conv is counted by sub-pixel decomposition (each output pixel
+    gathers ceil(kh/sh) * ceil(kw/sw) taps per input channel; the
+    zero-inserted positions are never computed)."""
+
+    groups: int
+    cin_g: int  # input channels per group (fully connected: the flattened input)
+    cout_g: int  # output channels per group: N
+    out_h: int
+    out_w: int
+    in_h: int
+    in_w: int
+    taps: int  # kernel positions per input channel that contribute to an output
+    in_rows_per_out_row: int  # input rows one more output row needs (the stride)
+
+    @property
+    def m(self) -> int:
+        return self.out_h * self.out_w
+
+    @property
+    def n(self) -> int:
+        return self.cout_g
+
+    @property
+    def k(self) -> int:
+        return self.taps * self.cin_g
 
 
 @dataclass(frozen=True)
@@ -68,9 +105,9 @@ class WindowStats:
 
 @dataclass(frozen=True)
 class ReuseStats:
-    """Exact counts that the computation-reuse model (bnnarch.reuse) needs,
+    """Exact counts that the computation-reuse model (bnnarch.array.reuse) needs,
     measured on trained weights and real binary activations of ``frames`` input
-    images (bnnarch.reuse.stats). Binary conv2d layers only.
+    images (bnnarch.nn.reuse_stats). Binary conv2d layers only.
 
     Kernel side (weights; within each group, per input channel, a 2-D kernel is
     a *representative* if no earlier output filter has the same pattern —
@@ -142,26 +179,27 @@ class Layer:
         return replace(self, w_bits=w_bits, a_bits=a_bits)
 
     # ---- GEMM view --------------------------------------------------------
-    def gemm(self) -> tuple[int, int, int, int]:
-        """(groups, M, N, K) of the layer seen as ``groups`` matrix products
-        M x K by K x N: M output pixels, N output channels per group, K the
-        reduction length (kh*kw*cin/groups).
+    @property
+    def geometry(self) -> LayerGeometry:
+        """The layer as GEMMs (compute layers only; see LayerGeometry)."""
+        g = self.groups
+        cin, h, w = self.in_shape
+        cout, ho, wo = self.out_shape
+        if self.op == "linear":
+            return LayerGeometry(1, cin * h * w, cout, 1, 1, 1, 1, 1, 1)
+        kh, kw = self.kernel
+        if self.op == "conv_transpose2d":
+            taps = ceil_div(kh, self.stride[0]) * ceil_div(kw, self.stride[1])
+            return LayerGeometry(g, cin // g, cout // g, ho, wo, h, w, taps, 1)
+        return LayerGeometry(g, cin // g, cout // g, ho, wo, h, w, kh * kw, self.stride[0])
 
-        A transposed conv is counted by sub-pixel decomposition: each output
-        pixel gathers ceil(kh/sh)*ceil(kw/sw) taps per input channel (the
-        zero-inserted positions are never computed)."""
+    def gemm(self) -> tuple[int, int, int, int]:
+        """(groups, M, N, K) of the layer's GEMMs; (1, 0, 0, 0) for a layer
+        that computes none."""
         if not self.is_compute:
             return (1, 0, 0, 0)
-        cin, _, _ = self.in_shape
-        cout, ho, wo = self.out_shape
-        g = self.groups
-        kh, kw = self.kernel
-        if self.op == "linear":
-            return (1, 1, cout, cin * self.in_shape[1] * self.in_shape[2])
-        if self.op == "conv_transpose2d":
-            kh = math.ceil(kh / self.stride[0])
-            kw = math.ceil(kw / self.stride[1])
-        return (g, ho * wo, cout // g, kh * kw * (cin // g))
+        geo = self.geometry
+        return (geo.groups, geo.m, geo.n, geo.k)
 
     @property
     def macs(self) -> int:

@@ -20,7 +20,7 @@ from bnnarch.dataflow.plan import build_stages
 from bnnarch.dataflow.simulate import simulate_dataflow
 from bnnarch.dataflow.timing import mvtu_dims
 from bnnarch.errors import SimError
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import load_workload
 

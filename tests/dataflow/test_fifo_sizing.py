@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.fast import try_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import ii_of, with_depths
 from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.plan import build_stages
 from bnnarch.dataflow.simulate import simulate_dataflow
 from bnnarch.dataflow.timing import swu_finn_cycles
-from bnnarch.spec.load import design_from_dict
+from bnnarch.tech import tech_for
+from bnnarch.template import design_from_dict
 
 from .helpers import design, two_convs
 from .test_fast_engine import chains, dags

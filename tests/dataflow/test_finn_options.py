@@ -13,10 +13,10 @@ import pytest
 
 from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.simulate import simulate_dataflow
+from bnnarch.dataflow.spec import LayerFold
 from bnnarch.dataflow.timing import swu_finn_cycles
 from bnnarch.errors import SpecError
-from bnnarch.spec import load_design
-from bnnarch.spec.dataflow import LayerFold
+from bnnarch.template import load_design
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import load_workload
 

@@ -10,9 +10,9 @@ import pytest
 
 from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.simulate import simulate_dataflow
+from bnnarch.dataflow.spec import Budget
 from bnnarch.errors import SpecError
-from bnnarch.spec import load_design
-from bnnarch.spec.dataflow import Budget
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_fifo_budget_errors() -> None:
     with pytest.raises(SpecError, match=r"folding\.budget\.fifo_bits.*100 FIFO bits fit none "
                                         r"of the \d+ foldings within 3000 lanes tried from II"):
         fold(spec, g)
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict
 
     with pytest.raises(SpecError, match=r"folding\.budget\.fifo_bits.*a FIFO budget goes with a "
                                         r"lanes budget"):
@@ -88,8 +88,8 @@ def test_sweep_over_dataflow_foldings(tmp_path: Path) -> None:
 
 
 def test_sweep_path_names_a_layer_key() -> None:
+    from bnnarch.dataflow.spec import DataflowSpec
     from bnnarch.dse._spec import _path_exists
-    from bnnarch.spec.dataflow import DataflowSpec
 
     assert _path_exists(DataflowSpec, "folding.layers.conv1.pe")
     assert _path_exists(DataflowSpec, "swu.mmv.conv0")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from bnnarch.array.simulate import simulate
 from bnnarch.dse import dominates, load_study, open_study, pareto_trials, run_study
 from bnnarch.dse._report import write_report
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_precision_map, load_workload
 from tests.dse.conftest import REPO, write_spec
 

@@ -1,6 +1,6 @@
 """Binary tensors of one conv layer as numpy arrays (no torch).
 
-Conventions (shared by bnnarch.reuse.stats and bnnarch.reuse.reference):
+Conventions (shared by bnnarch.nn.reuse_stats and bnnarch.array.reuse.reference):
 
 * weight bits ``w``: uint8 array (cout, cin/groups, kh, kw), 1 = +1, 0 = -1
   (the sign bits of ``packed_weights``: ``w >= 0`` is +1);

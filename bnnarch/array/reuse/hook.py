@@ -1,10 +1,9 @@
-"""The simulator's entry points into reuse (kept small on the simulator side):
+"""Computation reuse as a pure plug-in of the array simulator:
 
-    hook = ReuseHook.for_layer(layer, spec)        # no-op unless the design enables reuse
-    timed = run_tiles(hook.schedule(s).tiles, spec)   # compute-tile cycles scaled
-    e = hook.energy(compute_layer_energy(s, spec, dram_bits))
-    util *= hook.executed_fraction
-    LayerResult(..., extra=hook.extra)
+    out = apply(layer, spec, schedule, energy)   # ReuseOutcome
+    out.schedule   # compute-tile cycles scaled by the chosen scheme (or unchanged)
+    out.energy     # the ledger with its savings and its own energy (component ``reuse``)
+    out.report     # ReuseReport (per frame), None when the design enables no scheme
 
 and, per workload, ``area_mm2(spec)`` and ``totals(result, baseline)``
 (SimResult.extra: work skipped, energy saved by each scheme, net effect
@@ -14,59 +13,46 @@ against the same design without reuse).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.reuse.cost import adjust_energy, reuse_area_mm2, scale_schedule
-from bnnarch.reuse.effect import SCHEMES, ReuseEffect, reuse_effect
-from bnnarch.sim.mapper import Schedule
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.reuse.cost import ReuseReport, adjust_energy, reuse_area_mm2, scale_schedule
+from bnnarch.array.reuse.effect import SCHEMES, ReuseEffect, reuse_effect
+from bnnarch.array.schedule import Schedule
+from bnnarch.array.spec import ArraySpec
 from bnnarch.workload.layer import Layer
 
 
-@dataclass
-class ReuseHook:
-    layer: Layer
-    spec: ArraySpec
-    effect: ReuseEffect | None
-    _plain: Schedule | None = None
-    extra: tuple[tuple[str, Any], ...] = field(default=())
-
-    @classmethod
-    def for_layer(cls, layer: Layer, spec: ArraySpec) -> ReuseHook:
-        return cls(layer, spec, reuse_effect(layer, spec))
-
-    def schedule(self, s: Schedule) -> Schedule:
-        self._plain = s
-        if self.effect is not None and self.spec.reuse.policy == "energy":
-            self.effect = choose_by_energy(self.layer, s, self.effect, self.spec)
-        return scale_schedule(s, self.effect, self.spec) if self.effect else s
-
-    def energy(self, e: Counter[str]) -> Counter[str]:
-        if self.effect is None or self._plain is None:
-            return e
-        out, ex = adjust_energy(self.layer, self._plain, e, self.effect, self.spec)
-        self.extra = tuple(sorted(ex.items()))
-        return out
-
-    @property
-    def executed_fraction(self) -> float:
-        c = self.effect.chosen if self.effect else None
-        return c.word_ops / c.plain_word_ops if c and c.plain_word_ops else 1.0
+@dataclass(frozen=True)
+class ReuseOutcome:
+    schedule: Schedule
+    energy: Counter[str]
+    report: ReuseReport | None
 
 
-def choose_by_energy(layer: Layer, s: Schedule, eff: ReuseEffect, spec: ArraySpec) -> ReuseEffect:
+def apply(layer: Layer, spec: ArraySpec, schedule: Schedule, energy: Counter[str]) -> ReuseOutcome:
+    """The layer's schedule and dynamic-energy ledger with the design's reuse
+    schemes applied (unchanged, report None, when none is enabled or applies)."""
+    eff = reuse_effect(layer, spec)
+    if eff is None:
+        return ReuseOutcome(schedule, energy, None)
+    if spec.reuse.policy == "energy":
+        eff = choose_by_energy(layer, schedule, eff, spec, energy)
+    e, report = adjust_energy(layer, schedule, energy, eff, spec)
+    return ReuseOutcome(scale_schedule(schedule, eff, spec), e, report)
+
+
+def choose_by_energy(layer: Layer, s: Schedule, eff: ReuseEffect, spec: ArraySpec,
+                     energy: Counter[str]) -> ReuseEffect:
     """``policy: energy``: the applicable scheme whose dynamic savings exceed its
-    own energy by the most (the compiler knows both from the statistics), or none."""
-    from bnnarch.cost.energy import compute_layer_energy
-
-    e = compute_layer_energy(s, spec, 0)
+    own energy by the most (the compiler knows both from the statistics), or none.
+    Savings and costs do not involve DRAM, so ``energy``'s DRAM share is irrelevant."""
     best, best_net = None, 0.0
     for c in eff.counts:
         if not c.applicable:
             continue
-        _, ex = adjust_energy(layer, s, e, replace(eff, applied=c.scheme), spec)
-        net = ex["reuse_saved_pj"] - ex["reuse_overhead_pj"]
+        _, rep = adjust_energy(layer, s, energy, replace(eff, applied=c.scheme), spec)
+        net = rep.saved_pj - rep.overhead_pj
         if net > best_net:
             best, best_net = c.scheme, net
     return replace(eff, applied=best)

@@ -14,24 +14,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
 
-from bnnarch.cost.energy import (
-    area_breakdown_mm2,
-    array_area_source,
-    compute_layer_energy,
-    leakage_pj,
-    postproc_energy,
-)
+from bnnarch.array.area import area_breakdown_mm2, leakage_pj
+from bnnarch.array.energy import compute_layer_energy, postproc_energy
+from bnnarch.array.engine import TimedLayer, run_tiles, run_tiles_fast
+from bnnarch.array.mapper import layer_bits, map_layer
+from bnnarch.array.residency import hold_plan
+from bnnarch.array.reuse import hook as reuse
+from bnnarch.array.schedule import Tile
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import MappingError, SimError
-from bnnarch.reuse import hook as reuse_hook
-from bnnarch.reuse.hook import ReuseHook
-from bnnarch.sim.engine import TimedLayer, run_tiles, run_tiles_fast
-from bnnarch.sim.mapper import GemmTile, Tile, layer_bits, map_layer
-from bnnarch.sim.residency import hold_plan
-from bnnarch.sim.result import LayerResult, SimResult
-from bnnarch.sim.timing import ceil_div
-from bnnarch.spec.array import ArraySpec
+from bnnarch.result import LayerResult, SimResult
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 from bnnarch.workload.layer import Layer
@@ -46,21 +40,24 @@ def _peak_bitops_per_cycle(spec: ArraySpec) -> int:
 def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy",
                       held: tuple[bool, bool] = (False, False)) -> LayerResult:
     s = map_layer(layer, spec, held)
-    hook = ReuseHook.for_layer(layer, spec)  # computation reuse (bnnarch.reuse); no-op if off
-    hs = hook.schedule(s)
+    dram_bits = sum(s.load_bits) + s.store_bits
+    reused = reuse.apply(layer, spec, s, compute_layer_energy(s, spec, dram_bits))
+    hs, e = reused.schedule, reused.energy
     if engine_kind == "recurrence" and hs.cycles is not None:
         # the mapper already ran this schedule through the recurrence (no tiles needed)
         timed = TimedLayer(hs.cycles, hs.compute_cycles, hs.cycles - hs.compute_cycles,
                            sum(hs.load_bits), hs.store_bits)
     else:
         timed = (run_tiles if engine_kind == "simpy" else run_tiles_fast)(hs.tiles, spec)
-    dram_bits = timed.dram_read_bits + timed.dram_write_bits
-    e = hook.energy(compute_layer_energy(s, spec, dram_bits))
+    if timed.dram_read_bits + timed.dram_write_bits != dram_bits:
+        raise SimError(f"layer {layer.name!r}: the engine moved "
+                       f"{timed.dram_read_bits + timed.dram_write_bits} DRAM bits, its "
+                       f"schedule {dram_bits}")
     _wb, _ab, passes, engine = layer_bits(layer, spec)
     if engine == "array":
         useful = layer.macs * passes
         util = useful / (_peak_bitops_per_cycle(spec) * timed.cycles) if timed.cycles else 0.0
-        util *= hook.executed_fraction
+        util *= reused.report.executed_fraction if reused.report else 1.0
     else:
         util = layer.macs / (spec.full_precision.units * timed.cycles) if timed.cycles else 0.0
     gt, th, ci, co = s.tiling
@@ -73,7 +70,8 @@ def _simulate_compute(layer: Layer, spec: ArraySpec, engine_kind: str = "simpy",
         cycles=timed.cycles, compute_cycles=timed.compute_cycles, stall_cycles=timed.stall_cycles,
         utilization=util, energy_pj=sum(e.values()), energy_breakdown_pj=tuple(sorted(e.items())),
         macs=layer.macs, ops=layer.ops, dram_read_bits=timed.dram_read_bits,
-        dram_write_bits=timed.dram_write_bits, mapping=mapping, extra=hook.extra,
+        dram_write_bits=timed.dram_write_bits, mapping=mapping,
+        extra=reused.report.as_fields() if reused.report else (),
     )
 
 
@@ -152,7 +150,7 @@ def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1, *,
     ``engine``: ``simpy`` (the discrete-event model) or ``recurrence`` (the same
     model computed directly; equal results, tested; used by searches).
     ``held``: per input, whether it is held on chip, and whether the output is
-    (bnnarch.sim.residency; a compute layer reads on chip when all inputs are)."""
+    (bnnarch.array.residency; a compute layer reads on chip when all inputs are)."""
     if engine not in ENGINES:
         raise SimError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     anon = replace(layer, name="", inputs=tuple("" for _ in layer.inputs))
@@ -175,13 +173,18 @@ def output_bits(graph: WorkloadGraph, spec: ArraySpec) -> dict[str, int]:
 
 
 def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | None = None, *,
-             engine: str = "simpy") -> SimResult:
+             engine: str = "simpy", array_logic_mm2: float | None = None) -> SimResult:
     """Simulate a workload (with an optional precision map) on a design.
-    ``engine="recurrence"`` gives the same result faster (see simulate_layer)."""
-    if getattr(spec, "template", "array") != "array":
-        from bnnarch.sim.dispatch import simulate_any
-
-        return simulate_any(spec, graph, precision)
+    ``engine="recurrence"`` gives the same result faster (see simulate_layer).
+    ``array_logic_mm2``: the array's synthesised logic area, required when the
+    design says ``area.source: yosys`` (``bnnarch.simulate`` synthesises it);
+    otherwise the gate-equivalent model's area is used."""
+    if spec.area.source == "yosys" and array_logic_mm2 is None:
+        raise SimError("area.source: yosys needs the array's synthesised area: simulate through "
+                       "bnnarch.simulate or the CLI (they run Yosys, cached per PE "
+                       "configuration), or pass array_logic_mm2")
+    if spec.area.source == "model":
+        array_logic_mm2 = None
     g = apply_precision(graph, precision or {})
     bits = output_bits(g, spec)
     kept = hold_plan(g, spec, bits)
@@ -190,7 +193,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
         data_bits = max((bits.get(s, INPUT_BITS) for s in layer.inputs), default=INPUT_BITS)
         held = (tuple(s in kept for s in layer.inputs), layer.name in kept)
         layers.append(simulate_layer(layer, spec, data_bits, engine=engine, held=held))
-    area = area_breakdown_mm2(spec) | reuse_hook.area_mm2(spec)
+    area = area_breakdown_mm2(spec, array_logic_mm2) | reuse.area_mm2(spec)
     total_area = sum(area.values())
     # leakage charged per layer on its cycles
     with_leak: list[LayerResult] = []
@@ -202,22 +205,20 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
                                  energy_breakdown_pj=tuple(sorted(eb.items()))))
     res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,
                     tuple(sorted(area.items())),
-                    extra=(("array_area_source", array_area_source(spec)),))
+                    extra=(("array_area_source",
+                            "gate model" if array_logic_mm2 is None else "yosys"),))
     if spec.reuse.any_enabled:  # report reuse against the same design without it
-        base = simulate(reuse_hook.without_reuse(spec), graph, precision, engine=engine)
-        res = replace(res, extra=res.extra + reuse_hook.totals(res, base))
+        base = simulate(reuse.without_reuse(spec), graph, precision, engine=engine,
+                        array_logic_mm2=array_logic_mm2)
+        res = replace(res, extra=res.extra + reuse.totals(res, base))
     return res
 
 
 def clear_caches() -> None:
     _layer_cached.cache_clear()
-    from bnnarch.sim import mapper
+    from bnnarch.array import mapper
 
     mapper._map_shape.cache_clear()
 
 
-def result_summary(r: SimResult) -> dict[str, Any]:
-    return {k: v for k, v in r.to_dict().items() if k != "layers"}
-
-
-__all__ = ["SimError", "clear_caches", "result_summary", "simulate", "simulate_layer"]
+__all__ = ["SimError", "clear_caches", "simulate", "simulate_layer"]

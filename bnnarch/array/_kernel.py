@@ -4,7 +4,7 @@ The mapper simulates candidate schedules in order of their lower bound until
 no remaining bound can beat the best simulated latency (branch and bound).
 Per candidate that is: generate the tile sequence (mapper._build_tiles's loop)
 and run it through the engine's recurrence (the DMA / compute model of
-bnnarch.sim.engine; ``recurrence`` here is the only implementation of it,
+bnnarch.array.engine; ``recurrence`` here is the only implementation of it,
 ``engine.run_tiles_fast`` calls it). Both are integer loops over tiles,
 compiled so that the search costs microseconds per candidate instead of
 milliseconds (a design-space search simulates thousands of designs). Tests
@@ -29,7 +29,7 @@ NO_TIME = np.iinfo(np.int64).max
 @njit(cache=True)
 def recurrence(loads: np.ndarray, comps: np.ndarray, stores: np.ndarray, n: int, k_in: int,
                k_out: int, lat: int, bw: float) -> int:
-    """Cycles of the first ``n`` tiles on the engine's model (bnnarch.sim.engine:
+    """Cycles of the first ``n`` tiles on the engine's model (bnnarch.array.engine:
     buffer slots, one DMA issuing the oldest ready store before the next load)."""
     if n == 0:
         return 0

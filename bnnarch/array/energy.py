@@ -1,7 +1,7 @@
 """Energy ledger and area model of the array template.
 
 Energy = sum over actions of (count x energy per action) from the technology
-table (bnnarch.cost.tech); each component of the ledger is a named action
+table (bnnarch.tech); each component of the ledger is a named action
 class. Idle PEs are assumed clock gated (no dynamic energy).
 """
 
@@ -10,25 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from bnnarch.cost.tech import (
-    GE_DFF,
-    GE_FA,
-    GE_XNOR2,
-    Tech,
-    tech_for,
-)
-from bnnarch.sim.mapper import Schedule
-from bnnarch.sim.timing import GemmTile, ceil_div, words
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.candidates import Ledger
+from bnnarch.array.schedule import Schedule
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import GemmTile, ceil_div, words
+from bnnarch.tech import Tech, tech_for
 
 COMPONENTS = (
     "xnor", "popcount", "accumulate", "threshold", "operand_regs", "mac_unit",
     "sram_weights", "sram_activations", "sram_outputs", "dram", "postproc", "leakage",
 )
 
-# Horowitz ISSCC 2014, 45 nm areas (um^2), scaled by Tech.area_scale.
-MULT8_UM2_45 = 282.0
-ADD32_UM2_45 = 137.0
 
 
 def _sram_pj(spec: ArraySpec, tech: Tech, buf: str) -> float:
@@ -124,57 +116,5 @@ def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: i
     return e
 
 
-def pe_gate_equivalents(spec: ArraySpec) -> float:
-    """Modelled gates of one PE: S XNOR2, a popcount of ~S full adders
-    (Swartzlander 1973), an accumulator (acc FA + acc DFF), a threshold
-    comparator (acc FA), and operand/pipeline registers (2S DFF systolic,
-    S DFF broadcast tree pipeline)."""
-    a = spec.array
-    S, acc = a.simd_bits, a.acc_bits
-    regs = 2 * S if a.interconnect == "systolic" else S
-    return S * GE_XNOR2 + S * GE_FA + acc * (2 * GE_FA + GE_DFF) + regs * GE_DFF
-
-
-def area_breakdown_mm2(spec: ArraySpec) -> dict[str, float]:
-    """Area by component (mm^2): SRAM from bitcell areas, array logic from the
-    gate model (or synthesised numbers when bnnarch.rtl has cached them),
-    MAC unit and post-processing from Horowitz's adder/multiplier areas."""
-    t = tech_for(spec.technology.node_nm)
-    out: dict[str, float] = {}
-    for buf in ("weights", "activations", "outputs"):
-        out[f"sram_{buf}"] = t.sram_area_um2(getattr(spec.buffers, buf).capacity_bits) / 1e6
-    synth = _synthesized_array_mm2(spec)
-    out["array"] = synth if synth is not None else (
-        t.ge_um2(pe_gate_equivalents(spec)) * spec.array.pes / 1e6)
-    fp = spec.full_precision
-    mult = MULT8_UM2_45 * (1 if fp.bits == 8 else 4)
-    out["mac_unit"] = (fp.units * (mult + ADD32_UM2_45) * t.area_scale / 1e6
-                       if fp.mode == "mac_unit" else 0.0)
-    pp = spec.postproc
-    lanes = (pp.threshold_per_cycle + pp.pool_per_cycle + pp.add_per_cycle
-             + pp.upsample_per_cycle)
-    out["postproc"] = lanes * ADD32_UM2_45 * t.area_scale / 1e6
-    return out
-
-
-def array_area_source(spec: ArraySpec) -> str:
-    """Where the array's logic area comes from: Yosys (cached by ``bnnarch rtl``)
-    or the gate-equivalent model."""
-    return "yosys (rtl area cache)" if _synthesized_array_mm2(spec) is not None else "gate model"
-
-
-def _synthesized_array_mm2(spec: ArraySpec) -> float | None:
-    try:
-        from bnnarch.rtl.synth import synthesized_area_mm2  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        return synthesized_area_mm2(spec)
-    except Exception:  # noqa: BLE001 - a missing/corrupt cache falls back to the model
-        return None
-
-
-def leakage_pj(area_mm2: float, cycles: int, spec: ArraySpec) -> float:
-    t = tech_for(spec.technology.node_nm)
-    seconds = cycles / (spec.clock_mhz * 1e6)
-    return area_mm2 * t.leakage_mw_per_mm2 * 1e-3 * seconds * 1e12
+LEDGER = Ledger(operand_reads, layer_energy)
+"""This ledger's prices, for the mapper's energy objective."""

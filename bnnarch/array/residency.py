@@ -15,7 +15,7 @@ only what is not held through DRAM.
 
 from __future__ import annotations
 
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.spec import ArraySpec
 from bnnarch.workload.graph import WorkloadGraph
 
 

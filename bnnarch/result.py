@@ -113,3 +113,8 @@ class SimResult:
         }
         d.update(dict(self.extra))
         return d
+
+
+def result_summary(r: SimResult) -> dict[str, Any]:
+    """The result's JSON form without the per-layer rows."""
+    return {k: v for k, v in r.to_dict().items() if k != "layers"}

@@ -1,8 +1,8 @@
 """The hardware model of the reuse schemes: what each one skips and what it
 costs, counted exactly from a layer's ``ReuseStats`` — a pure function of
-(layer, stats, spec). bnnarch.reuse.reference executes the same schemes on
+(layer, stats, spec). bnnarch.array.reuse.reference executes the same schemes on
 real bits and must count the same numbers; the simulator consumes them
-(bnnarch.reuse.cost).
+(bnnarch.array.reuse.cost).
 
 Units (one binary conv2d layer, counted over the ``frames`` images the
 statistics were measured on; per frame = count / frames):
@@ -14,7 +14,7 @@ statistics were measured on; per frame = count / frames):
 * **slot**: one PE cycle of a dot product; plainly one word-op per slot.
 * **slice**: one input channel's kh*kw part of a filter or window.
 
-Reuse datapath (stated assumptions, costs in bnnarch.reuse.cost):
+Reuse datapath (stated assumptions, costs in bnnarch.array.reuse.cost):
 
 * *Operand compaction*: the words a scheme still needs are packed densely
   (bit-level funnel shifter in front of each PE row/column), so a dot product
@@ -57,8 +57,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bnnarch.sim.timing import ceil_div
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import ceil_div
 from bnnarch.workload.layer import Layer, ReuseStats
 
 SCHEMES = ("kernel_pattern", "input_similarity")
@@ -116,11 +116,8 @@ class ReuseEffect:
 def geometry(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, int, int, int]:
     """(S, taps, cin_g, K, kw, M) of a conv layer on this design."""
     s = spec.array.simd_bits
-    t = layer.kernel[0] * layer.kernel[1]
-    cin_g = layer.in_shape[0] // layer.groups
-    k = cin_g * t
-    _, ho, wo = layer.out_shape
-    return s, t, cin_g, k, ceil_div(k, s), ho * wo
+    geo = layer.geometry
+    return s, geo.taps, geo.cin_g, geo.k, ceil_div(geo.k, s), geo.m
 
 
 def _plain(layer: Layer, spec: ArraySpec, frames: int) -> tuple[int, int]:

@@ -99,6 +99,11 @@ class Tech:
     def ge_um2(self, gate_equivalents: float) -> float:
         return gate_equivalents * self.nand2_um2
 
+    def leakage_pj(self, area_mm2: float, seconds: float) -> float:
+        """Leakage energy (pJ) of ``area_mm2`` of powered logic/SRAM over
+        ``seconds`` at this node's leakage power density."""
+        return area_mm2 * self.leakage_mw_per_mm2 * 1e-3 * seconds * 1e12
+
 
 @cache
 def tech_for(node_nm: int) -> Tech:

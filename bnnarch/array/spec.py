@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from bnnarch.errors import FieldError
-
-Node = Literal[65, 45, 28, 22]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-class Technology(Strict):
-    node_nm: Node = 28
-    """Selects the energy/area tables (bnnarch.cost.tech)."""
+from bnnarch.spec.fields import Strict, Technology
 
 
 class ArrayCore(Strict):
@@ -104,7 +94,7 @@ class KernelPatternReuse(Strict):
     DATE 2020): per input channel, a kernel equal to an earlier filter's (or,
     with ``sign_inverted``, its complement: popcount = valid bits - popcount)
     is not computed; its result is read from a per-column shared-result
-    buffer. Hardware model and costs: bnnarch.reuse.effect / bnnarch.reuse.cost."""
+    buffer. Hardware model and costs: bnnarch.array.reuse.effect / bnnarch.array.reuse.cost."""
 
     enabled: bool = False
     sign_inverted: bool = True
@@ -151,6 +141,13 @@ class Mapping(Strict):
                     "cycles)")
 
 
+class Area(Strict):
+    source: Literal["model", "yosys"] = Field(
+        default="model",
+        description="array logic area: the gate-equivalent model, or Yosys synthesis of one "
+                    "PE (cached per PE configuration and node) scaled by the PE count")
+
+
 class ArraySpec(Strict):
     name: str = Field(min_length=1)
     template: Literal["array"] = "array"
@@ -165,6 +162,7 @@ class ArraySpec(Strict):
     postproc: PostProc = PostProc()
     reuse: Reuse = Reuse()
     mapping: Mapping = Mapping()
+    area: Area = Area()
 
     @model_validator(mode="after")
     def _no_cross_checks_here(self) -> ArraySpec:

@@ -26,15 +26,12 @@ Example::
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from bnnarch.errors import FieldError, SpecError
-from bnnarch.spec.array import Strict, Technology
-from bnnarch.spec.load import register_template
-from bnnarch.spec.yamlsrc import line_of, load_yaml_with_lines
+from bnnarch.errors import FieldError
+from bnnarch.spec.fields import Strict, Technology
 
 
 class LayerFold(Strict):
@@ -225,14 +222,3 @@ def workload_errors(spec: DataflowSpec, graph: object) -> list[FieldError]:
                     "folding.layers", f"no folding for compute layer {layer.name!r}: list it "
                     "(pe, simd) or give target_fps / target_cycles / budget"))
     return errs
-
-
-def with_lines(e: SpecError, path: str | Path) -> SpecError:
-    """The same errors with YAML lines from the design file at ``path``
-    (workload-dependent checks run on the loaded spec, which has no lines)."""
-    _, lines = load_yaml_with_lines(path)
-    return SpecError(str(path), [FieldError(x.path, x.message, x.line or line_of(lines, x.path))
-                                 for x in e.errors])
-
-
-register_template("dataflow", DataflowSpec)

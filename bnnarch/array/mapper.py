@@ -1,7 +1,7 @@
 """Mapper: per compute layer, search the legal DRAM-level tilings and loop
 orders that fit the on-chip buffers; return the schedule with the fewest
 simulated cycles (ties: fewer DRAM bits). Candidates and their closed-form
-DRAM traffic and cycle lower bounds come from bnnarch.sim.candidates; they
+DRAM traffic and cycle lower bounds come from bnnarch.array.candidates; they
 are simulated in order of their bound until none can win (branch and bound).
 
 A tiling of a layer is (gt groups, th output rows, ci input channels per
@@ -17,83 +17,24 @@ rows ((th - 1) * stride + dilated kernel height).
 from __future__ import annotations
 
 import itertools
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
-from functools import cached_property, lru_cache, partial
-from typing import Any
+from dataclasses import fields, replace
+from functools import lru_cache, partial
 
 import numpy as np
 
+from bnnarch.array._kernel import search, tile_rows
+from bnnarch.array.candidates import ORDER3, ORDERS, SPILLED, Candidates, enumerate_candidates
+from bnnarch.array.candidates import spilled as is_spilled
+from bnnarch.array.energy import LEDGER
+from bnnarch.array.engine import buffer_slots, dram_latency_cycles
+from bnnarch.array.schedule import Schedule, Tile
+from bnnarch.array.spec import ArrayCore, ArraySpec, PostProc, Reuse, Technology
+from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import MappingError
-from bnnarch.sim._kernel import search, tile_rows
-from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, Candidates, enumerate_candidates
-from bnnarch.sim.candidates import spilled as is_spilled
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles
-from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
-from bnnarch.spec.array import ArrayCore, ArraySpec, PostProc, Reuse, Technology
 from bnnarch.workload.layer import Layer
 
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()
 _MAC_ONLY_ARRAY = ArrayCore(rows=1, cols=1, simd_bits=1, acc_bits=4)  # cache key only
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One step of a layer's schedule: what to fetch, compute and write back."""
-
-    load_w_bits: int
-    load_a_bits: int
-    load_psum_bits: int
-    compute_cycles: int
-    store_bits: int  # outputs (final) or spilled partial sums
-    gemm: GemmTile
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A layer's chosen schedule: its totals, and its tiles built on demand
-    (the SimPy engine, reuse schemes and the RTL need them; the recurrence
-    engine and the energy model need only the totals)."""
-
-    layer: str
-    engine: str  # "array" | "mac_unit"
-    order: str
-    tiling: tuple[int, int, int, int]  # (gt, th, ci, co)
-    counts: tuple[int, int, int]  # tiles along m, n, k
-    passes: int
-    n_tiles: int
-    dram_bits: int
-    compute_cycles: int
-    load_bits: tuple[int, int, int]  # weights, activations, reloaded partial sums
-    store_bits: int  # outputs and spilled partial sums
-    gemms: tuple[tuple[GemmTile, int], ...]  # each distinct compute tile, how many
-    cycles: int | None  # the tiles run through engine.recurrence_cycles, if known
-    make_tiles: Callable[[], tuple[Tile, ...]] = field(compare=False, repr=False)
-    held_out_bits: int = 0  # final outputs written to the activation buffer's hold region
-
-    @cached_property
-    def tiles(self) -> tuple[Tile, ...]:
-        t = self.make_tiles()
-        assert len(t) == self.n_tiles
-        return t
-
-    @staticmethod
-    def of_tiles(base: Schedule | None, tiles: tuple[Tile, ...], **fields: Any) -> Schedule:
-        """A schedule with these tiles and totals computed from them (fields as
-        ``base``'s unless given)."""
-        gemms = Counter(t.gemm for t in tiles)
-        load_bits = (sum(t.load_w_bits for t in tiles), sum(t.load_a_bits for t in tiles),
-                     sum(t.load_psum_bits for t in tiles))
-        store_bits = sum(t.store_bits for t in tiles)
-        totals: dict[str, Any] = {
-            "n_tiles": len(tiles), "compute_cycles": sum(t.compute_cycles for t in tiles),
-            "dram_bits": sum(load_bits) + store_bits, "load_bits": load_bits,
-            "store_bits": store_bits, "gemms": tuple(gemms.items()), "cycles": None,
-            "make_tiles": lambda: tiles}
-        if base is None:
-            return Schedule(**(totals | fields))
-        return replace(base, **(totals | fields))
 
 
 def layer_bits(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, str]:
@@ -123,21 +64,6 @@ def _candidates(total: int, align: int) -> list[int]:
     return sorted(x for x in c if 1 <= x <= total)
 
 
-def _geometry(layer: Layer) -> tuple[int, int, int, int, int, int, int, int, int]:
-    """(groups, cin/g, cout/g, Ho, Wo, H_in, W_in, taps, in_rows_per_out_row)."""
-    g = layer.groups
-    cin, h, w = layer.in_shape
-    cout, ho, wo = layer.out_shape
-    if layer.op == "linear":
-        return 1, cin * h * w, cout, 1, 1, 1, 1, 1, 1
-    kh, kw = layer.kernel
-    if layer.op == "conv_transpose2d":
-        kh = ceil_div(kh, layer.stride[0])
-        kw = ceil_div(kw, layer.stride[1])
-        return g, cin // g, cout // g, ho, wo, h, w, kh * kw, 1
-    return g, cin // g, cout // g, ho, wo, h, w, kh * kw, layer.stride[0]
-
-
 def _in_rows(layer: Layer, th: int, h_in: int) -> int:
     if layer.op == "linear":
         return 1
@@ -151,7 +77,7 @@ def _in_rows(layer: Layer, th: int, h_in: int) -> int:
 def map_layer(layer: Layer, spec: ArraySpec,
               held: tuple[bool, bool] = (False, False)) -> Schedule:
     """Choose the tiling and loop order of a compute layer (see module doc).
-    ``held``: its input / output feature map stays on chip (bnnarch.sim.residency).
+    ``held``: its input / output feature map stays on chip (bnnarch.array.residency).
     Cached on the layer's shape (not its name), so repeated blocks map once."""
     anon = replace(layer, name="", inputs=(), stats=None)
     on_mac_unit = layer_bits(layer, spec)[3] == "mac_unit"
@@ -181,7 +107,7 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
     wb, ab, passes, engine = layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
     out_b = ab  # outputs leave at the activation precision (threshold units quantize)
-    geo = _geometry(layer)
+    geo = layer.geometry
     g, cin_g, cout_g, ho, _wo, h_in, _w_in, _taps, _ = geo
     a = spec.array
     bufs = spec.buffers
@@ -196,7 +122,8 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
         sizes_n=_candidates(cout_g, align_n) if g == 1 else [cout_g],
         sizes_g=_candidates(g, 1) if g > 1 else [1],
         in_rows=in_rows, passes=passes, wb=wb, ab=ab,
-        acc=acc, out_b=out_b, mac_units=spec.full_precision.units, held=held)
+        acc=acc, out_b=out_b, mac_units=spec.full_precision.units, held=held,
+        ledger=LEDGER if spec.mapping.objective == "energy" else None)
     if len(cands) == 0:
         raise MappingError(
             f"layer {layer.name!r} ({layer.op}, in {list(layer.in_shape)}, out "
@@ -206,7 +133,7 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
             f"{bufs.activations.capacity_kib} KiB, outputs {bufs.outputs.capacity_kib} KiB; "
             "half of each when double buffered)"
         )
-    # Branch and bound (compiled: bnnarch.sim._kernel.search): simulate candidates
+    # Branch and bound (compiled: bnnarch.array._kernel.search): simulate candidates
     # in order of their lower bound until no remaining bound can beat the best
     # simulated latency. The result is the exact argmin of simulated cycles over
     # all legal candidates (ties: fewer DRAM bits), so more bandwidth or bigger
@@ -276,7 +203,7 @@ def _build(layer: Layer, spec: ArraySpec, engine: str, order: str,
     compiled kernel is tested against)."""
     tiles = _build_tiles(layer, spec, engine, order, tiling, counts, passes, wb, ab, acc, out_b,
                          held)
-    g, _cin_g, cout_g, ho, wo, *_ = _geometry(layer)
+    g, _cin_g, cout_g, ho, wo, *_ = layer.geometry
     return Schedule.of_tiles(None, tiles, layer=layer.name, engine=engine, order=order,
                              tiling=tiling, counts=(counts["m"], counts["n"], counts["k"]),
                              passes=passes,
@@ -289,7 +216,7 @@ def _build_tiles(layer: Layer, spec: ArraySpec, engine: str, order: str,
                  held: tuple[bool, bool] = (False, False)) -> tuple[Tile, ...]:
     """The tiles of one candidate in schedule order (see module doc)."""
     gt, th, ci, co = tiling
-    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = _geometry(layer)
+    g, cin_g, cout_g, ho, wo, h_in, w_in, taps, _ = layer.geometry
     # loop extents: m over output-row tiles; n over (group tiles x out-channel tiles); k over in-ch tiles
     m_sizes = [min(th, ho - i * th) for i in range(counts["m"])]
     n_units = []

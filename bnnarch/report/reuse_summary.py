@@ -1,7 +1,7 @@
 """Whole-workload reuse figures, side by side with the published ones (the
 tables of docs/reuse.md):
 
-    python -m bnnarch.reuse.summary workloads/digits_bnn.json ... [--design D ...]
+    python -m bnnarch.report.reuse_summary workloads/digits_bnn.json ... [--design D ...]
 
 For each workload: the measured similarity statistics (from ``stats.reuse``)
 and, for each design, what its reuse schemes skip and what they change in
@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnnarch.reuse.hook import without_reuse
-from bnnarch.sim.result import SimResult
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec import load_design
+from bnnarch.array.reuse.hook import without_reuse
+from bnnarch.array.simulate import simulate
+from bnnarch.result import SimResult
+from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 
@@ -153,7 +153,7 @@ def markdown(workloads: list[str], designs: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bnnarch.reuse.summary")
+    p = argparse.ArgumentParser(prog="python -m bnnarch.report.reuse_summary")
     p.add_argument("workloads", nargs="+")
     p.add_argument("--design", action="append", help="design YAML (repeatable)")
     a = p.parse_args(argv)

@@ -1,25 +1,26 @@
 """Vectorised enumeration of a layer's legal tilings x loop orders, with each
 candidate's DRAM traffic (closed form) and a lower bound on its cycles.
 
-The mapper (bnnarch.sim.mapper) then simulates candidates in order of their
+The mapper (bnnarch.array.mapper) then simulates candidates in order of their
 bound (branch and bound). The closed forms here equal what mapper._build
 produces tile by tile; tests hold the two equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from bnnarch.sim.engine import dram_latency_cycles
-from bnnarch.sim.timing import GemmTile, drain_cycles, fold_cycles, folds
+from bnnarch.array.engine import dram_latency_cycles
+from bnnarch.array.timing import GemmTile, drain_cycles, fold_cycles, folds
 
 if TYPE_CHECKING:
-    from bnnarch.spec.array import ArraySpec
-    from bnnarch.workload.layer import Layer
+    from bnnarch.array.spec import ArraySpec
+    from bnnarch.workload.layer import Layer, LayerGeometry
 
 ORDERS: tuple[str, ...] = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
 
@@ -44,7 +45,7 @@ class Candidates:
     full (0) or the remainder (1), at column m*8 + g*4 + n*2 + k."""
     energy: np.ndarray | None = None
     """Dynamic energy (pJ) of each candidate's schedule (the energy ledger of
-    bnnarch.cost.energy), when the design's mapping objective is energy."""
+    bnnarch.array.energy), when the design's mapping objective is energy."""
 
     def __len__(self) -> int:
         return len(self.bound)
@@ -78,14 +79,25 @@ def refetch(order: str, relevant: str, counts: dict[str, np.ndarray]) -> np.ndar
     return f
 
 
-def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry: tuple,
-                         sizes_m: list[int], sizes_k: list[int], sizes_n: list[int],
-                         sizes_g: list[int], in_rows: np.ndarray, passes: int,
-                         wb: int, ab: int, acc: int, out_b: int,
-                         mac_units: int, held: tuple[bool, bool] = (False, False)) -> Candidates:
+class Ledger(NamedTuple):
+    """The energy ledger's prices, injected by the mapper when its objective is
+    energy (bnnarch.array.energy.LEDGER): operand SRAM reads of one compute
+    tile, and the dynamic energy of a layer's action counts (arrays of them)."""
+
+    operand_reads: Callable[[GemmTile, ArraySpec], tuple[Any, Any, Any]]
+    layer_energy: Callable[..., dict[str, Any]]
+
+
+def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *,
+                         geometry: LayerGeometry, sizes_m: list[int], sizes_k: list[int],
+                         sizes_n: list[int], sizes_g: list[int], in_rows: np.ndarray,
+                         passes: int, wb: int, ab: int, acc: int, out_b: int, mac_units: int,
+                         held: tuple[bool, bool] = (False, False),
+                         ledger: Ledger | None = None) -> Candidates:
     """``held``: the layer's input / output feature map stays on chip
-    (bnnarch.sim.residency): no DRAM traffic for it, and a held input needs no
-    staging tile."""
+    (bnnarch.array.residency): no DRAM traffic for it, and a held input needs no
+    staging tile. ``ledger``: price every candidate's dynamic energy (the
+    mapping objective ``energy``); None: cycles and traffic only."""
     in_held, out_held = held
     g, cin_g, cout_g, ho, wo, _h_in, w_in, taps, _ = geometry
     bufs = spec.buffers
@@ -129,12 +141,9 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     mult = mn * gn * nn * kn
     comp = (mult * cyc).sum(axis=0)
     cyc16 = np.ascontiguousarray(cyc.T)
-    want_energy = spec.mapping.objective == "energy"
-    if want_energy:  # order-independent action counts of the ledger, per tiling
-        from bnnarch.cost.energy import operand_reads
-
+    if ledger is not None:  # order-independent action counts of the ledger, per tiling
         gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
-        w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in operand_reads(gem, spec))
+        w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in ledger.operand_reads(gem, spec))
         word_ops = (mult * gs * passes * mt * wo * nt * _cdiv(kt * taps, a.simd_bits)).sum(axis=0)
     first = w_tile + (0 if in_held else a_tile)
     last_m = ho - (CM - 1) * TH
@@ -178,11 +187,9 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *, geometry
     transfers = loads_nz + CM * CN * ((0 if out_held else 1) + spill)
     bound = np.maximum(comp + edge, np.ceil(dram / bw).astype(np.int64) + transfers * lat)
     energy = None
-    if want_energy:
-        from bnnarch.cost.energy import layer_energy
-
+    if ledger is not None:
         psum_io = outs * acc * spill
-        energy = sum(layer_energy(
+        energy = sum(ledger.layer_energy(
             spec, engine, word_ops=word_ops, w_rd=w_rd, a_rd=a_rd, psum_rmw=psum_rmw, outs=outs,
             acc_writes=outs * CK, macs=outs * cin_g * taps, loads=(w_total * fw, a_total * fa, psum_io),
             stores=out_dram + psum_io, dram_bits=dram,

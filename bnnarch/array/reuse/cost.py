@@ -2,7 +2,7 @@
 the energy ledger (savings and the scheme's own actions) and the area.
 
 Cycles: per tile, ``drain + ceil(body x slots / plain slots)`` (work-conserving
-controller, bnnarch.reuse.effect), never below ``ceil(remaining word-ops /
+controller, bnnarch.array.reuse.effect), never below ``ceil(remaining word-ops /
 PEs)`` and never above the plain tile.
 
 Both schemes: every word-op still executed passes its S operand bits through
@@ -41,16 +41,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from bnnarch.cost.energy import operand_reads
-from bnnarch.cost.tech import GE_DFF, GE_FA, GE_XNOR2, tech_for
-from bnnarch.reuse.effect import ReuseEffect, SchemeCount, geometry, pc_bits
-from bnnarch.sim.mapper import Schedule
-from bnnarch.sim.timing import drain_cycles
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.energy import operand_reads
+from bnnarch.array.reuse.effect import ReuseEffect, SchemeCount, geometry, pc_bits
+from bnnarch.array.schedule import Schedule
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import drain_cycles
+from bnnarch.tech import GE_DFF, GE_FA, GE_XNOR2, tech_for
 from bnnarch.workload.layer import Layer
 
 GE_MUX2 = 2.33  # NanGate 45 nm MUX2_X1 1.862 um^2 / NAND2_X1 0.798 um^2
@@ -87,7 +87,7 @@ def scale_schedule(s: Schedule, eff: ReuseEffect, spec: ArraySpec) -> Schedule:
 
 def _operand_read_bits(s: Schedule, spec: ArraySpec) -> tuple[int, int]:
     """(weight, activation) SRAM bits the array's operand fetches read — the
-    same counts as bnnarch.cost.energy.compute_layer_energy."""
+    same counts as bnnarch.array.energy.compute_layer_energy."""
     w_rd = a_rd = 0
     for gem, n in s.gemms:
         wr, ar, _ = operand_reads(gem, spec)
@@ -123,35 +123,84 @@ def overhead_pj(layer: Layer, c: SchemeCount, spec: ArraySpec) -> float:
             + c.acc_reads * acc * (t.dff_pj + t.fa_bit_pj))
 
 
-def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffect,
-                  spec: ArraySpec) -> tuple[Counter[str], dict[str, Any]]:
-    """The ledger with the chosen scheme's savings and costs, and the per-layer
-    report (``reuse_*`` keys for LayerResult.extra; per-frame values)."""
-    out: Counter[str] = Counter(e)
-    extra: dict[str, Any] = {"reuse_scheme": eff.applied or "none"}
+@dataclass(frozen=True)
+class SchemeReport:
+    """One scheme on one layer, per frame."""
+
+    scheme: str
+    skipped_word_ops: float  # 0 unless this scheme ran
+    skipped_xnor_bits: float
+    alone_word_ops: float  # what it would skip running alone (0 if not applicable)
+    alone_xnor_bits: float
+    reason: str  # "applied", why not applicable, or why the other one ran
+
+
+@dataclass(frozen=True)
+class ReuseReport:
+    """What computation reuse did on one layer (per-frame values)."""
+
+    scheme: str  # the scheme that ran, or "none"
+    schemes: tuple[SchemeReport, ...]
+    plain_word_ops: float
+    plain_xnor_bits: float
+    operand_sram_bits: float  # operand bits the array reads without reuse
+    executed_fraction: float  # word-ops executed / plain word-ops
+    skipped_word_ops: float = 0.0
+    saved_pj: float = 0.0  # dynamic energy the skipped work would have cost
+    overhead_pj: float = 0.0  # the scheme's own energy
+    operand_words_saved: float = 0.0
+    sram_bits_saved: float = 0.0
+
+    def as_fields(self) -> tuple[tuple[str, Any], ...]:
+        """The ``reuse_*`` keys of a layer's JSON row."""
+        out: dict[str, Any] = {"reuse_scheme": self.scheme}
+        for c in self.schemes:
+            out[f"reuse_{c.scheme}_skipped_word_ops"] = c.skipped_word_ops
+            out[f"reuse_{c.scheme}_skipped_xnor_bits"] = c.skipped_xnor_bits
+            out[f"reuse_{c.scheme}_alone_word_ops"] = c.alone_word_ops
+            out[f"reuse_{c.scheme}_alone_xnor_bits"] = c.alone_xnor_bits
+            out[f"reuse_{c.scheme}_reason"] = c.reason
+        out.update(reuse_plain_word_ops=self.plain_word_ops,
+                   reuse_plain_xnor_bits=self.plain_xnor_bits,
+                   reuse_operand_sram_bits=self.operand_sram_bits,
+                   reuse_skipped_word_ops=self.skipped_word_ops, reuse_saved_pj=self.saved_pj,
+                   reuse_overhead_pj=self.overhead_pj,
+                   reuse_operand_words_saved=self.operand_words_saved,
+                   reuse_sram_bits_saved=self.sram_bits_saved)
+        return tuple(sorted(out.items()))
+
+
+def _scheme_reports(eff: ReuseEffect, spec: ArraySpec) -> tuple[SchemeReport, ...]:
+    out = []
     for c in eff.counts:
         f = c.frames
         on = c.scheme == eff.applied
-        extra[f"reuse_{c.scheme}_skipped_word_ops"] = c.skipped_word_ops / f if on else 0.0
-        extra[f"reuse_{c.scheme}_skipped_xnor_bits"] = c.skipped_xnor_bits / f if on else 0.0
-        # what the scheme would skip on this layer if it ran alone (0 if not applicable)
-        extra[f"reuse_{c.scheme}_alone_word_ops"] = c.skipped_word_ops / f
-        extra[f"reuse_{c.scheme}_alone_xnor_bits"] = c.skipped_xnor_bits / f
         other = ("other scheme saves more energy" if spec.reuse.policy == "energy"
                  else "other scheme has fewer slots")
         if spec.reuse.policy == "energy" and eff.applied is None and not c.reason:
             other = "costs more energy than it saves"
-        extra[f"reuse_{c.scheme}_reason"] = c.reason or ("applied" if c.scheme == eff.applied
-                                                         else other)
-    extra["reuse_plain_word_ops"] = eff.counts[0].plain_word_ops / eff.counts[0].frames
-    extra["reuse_plain_xnor_bits"] = eff.counts[0].plain_xnor_bits / eff.counts[0].frames
+        out.append(SchemeReport(
+            c.scheme, c.skipped_word_ops / f if on else 0.0,
+            c.skipped_xnor_bits / f if on else 0.0, c.skipped_word_ops / f,
+            c.skipped_xnor_bits / f, c.reason or ("applied" if on else other)))
+    return tuple(out)
+
+
+def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffect,
+                  spec: ArraySpec) -> tuple[Counter[str], ReuseReport]:
+    """The ledger with the chosen scheme's savings and costs, and the per-layer
+    report (per-frame values)."""
+    out: Counter[str] = Counter(e)
     w_rd, a_rd = _operand_read_bits(plain, spec)
-    extra["reuse_operand_sram_bits"] = float(w_rd + a_rd)
+    c0 = eff.counts[0]
     c = eff.chosen
+    report = ReuseReport(
+        scheme=eff.applied or "none", schemes=_scheme_reports(eff, spec),
+        plain_word_ops=c0.plain_word_ops / c0.frames,
+        plain_xnor_bits=c0.plain_xnor_bits / c0.frames, operand_sram_bits=float(w_rd + a_rd),
+        executed_fraction=c.word_ops / c.plain_word_ops if c and c.plain_word_ops else 1.0)
     if c is None:
-        extra.update(reuse_skipped_word_ops=0.0, reuse_saved_pj=0.0, reuse_overhead_pj=0.0,
-                     reuse_operand_words_saved=0.0, reuse_sram_bits_saved=0.0)
-        return out, extra
+        return out, report
     keep = c.word_ops / c.plain_word_ops
     saved = 0.0
     for comp in WORD_COMPONENTS:
@@ -165,10 +214,9 @@ def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffe
         saved += d
     over = overhead_pj(layer, c, spec) / c.frames
     out["reuse"] += over
-    extra.update(reuse_skipped_word_ops=c.skipped_word_ops / c.frames, reuse_saved_pj=saved,
-                 reuse_overhead_pj=over, reuse_operand_words_saved=c.operand_words_saved / c.frames,
-                 reuse_sram_bits_saved=bits_saved)
-    return out, extra
+    return out, replace(report, skipped_word_ops=c.skipped_word_ops / c.frames, saved_pj=saved,
+                        overhead_pj=over, operand_words_saved=c.operand_words_saved / c.frames,
+                        sram_bits_saved=bits_saved)
 
 
 def reuse_area_mm2(spec: ArraySpec) -> float:

@@ -42,6 +42,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bnnarch.workload.layer import ceil_div
+
 
 @dataclass(frozen=True)
 class GemmTile:
@@ -55,8 +57,6 @@ class GemmTile:
     passes: int = 1
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def popcount_tree_depth(simd_bits: int) -> int:

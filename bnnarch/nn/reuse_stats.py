@@ -2,11 +2,11 @@
 layer's real weights and real binary activations.
 
 * ``reuse_stats(layer, w, x)``: pure numpy, from weight bits and input bits
-  (conventions: bnnarch.reuse.bits).
+  (conventions: bnnarch.workload.bits).
 * ``capture(model, images)``: run images through a trained bnnarch.nn model
   and record every binary conv's weight bits and binary input (torch).
 * ``annotate(graph, captured)``: the workload with ``stats.reuse`` filled in.
-* ``python -m bnnarch.reuse.stats CHECKPOINT WORKLOAD [--frames N]``:
+* ``python -m bnnarch.nn.reuse_stats CHECKPOINT WORKLOAD [--frames N]``:
   annotate a shipped workload JSON in place from its checkpoint and the
   digits data set of the checkpoint's task (test split).
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bnnarch.reuse.bits import kernel_keys, windows
+from bnnarch.workload.bits import kernel_keys, windows
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer, LayerStats, ReuseStats
 
@@ -163,7 +163,7 @@ def task_images(task: str, shape: tuple[int, int, int], frames: int) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bnnarch.reuse.stats",
+    p = argparse.ArgumentParser(prog="python -m bnnarch.nn.reuse_stats",
                                 description="Write measured reuse statistics into a workload JSON.")
     p.add_argument("checkpoint")
     p.add_argument("workload")

@@ -17,7 +17,7 @@ Model (one layer; tiles in schedule order 0..n-1):
 
 ``run_tiles`` is the SimPy discrete-event model (components as processes,
 events at tile granularity). ``run_tiles_fast`` computes the same schedule by
-a direct recurrence (compiled: bnnarch.sim._kernel.recurrence); tests hold the
+a direct recurrence (compiled: bnnarch.array._kernel.recurrence); tests hold the
 two equal, and the mapper uses the recurrence to search all candidate tilings
 exactly.
 """
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from bnnarch.sim._kernel import recurrence
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array._kernel import recurrence
+from bnnarch.array.spec import ArraySpec
 
 if TYPE_CHECKING:
-    from bnnarch.sim.mapper import Tile
+    from bnnarch.array.schedule import Tile
 
 INF = float("inf")
 
@@ -146,7 +146,7 @@ def run_tiles_fast(tiles: Sequence[Tile], spec: ArraySpec) -> TimedLayer:
 def recurrence_cycles(loads: Sequence[int], comps: Sequence[int], stores: Sequence[int],
                       spec: ArraySpec) -> int:
     """Cycles of a layer given per-tile load bits, compute cycles and store bits:
-    the recurrence compiled in bnnarch.sim._kernel (tests hold it equal to run_tiles)."""
+    the recurrence compiled in bnnarch.array._kernel (tests hold it equal to run_tiles)."""
     k_in, k_out = buffer_slots(spec)
     return int(recurrence(np.asarray(loads, dtype=np.int64), np.asarray(comps, dtype=np.int64),
                           np.asarray(stores, dtype=np.int64), len(comps), k_in, k_out,

@@ -1,12 +1,12 @@
 """Numpy reference of the reuse schemes: *executes* each scheme on a layer's
 real weight bits and input bits, returns its popcounts (which must equal the
 plain computation bit for bit) and the work it actually did, counted in the
-units of bnnarch.reuse.effect (which must equal what the simulator charges).
+units of bnnarch.array.reuse.effect (which must equal what the simulator charges).
 
 The counting here is done while executing (a slice is counted when it is
 computed, a share read when a result is looked up, a window as derived when
 its result is built from its neighbour's), independently of the statistics
-path (bnnarch.reuse.stats -> ReuseStats -> bnnarch.reuse.effect).
+path (bnnarch.nn.reuse_stats -> ReuseStats -> bnnarch.array.reuse.effect).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnnarch.reuse.bits import kernel_keys, windows
-from bnnarch.sim.timing import ceil_div
+from bnnarch.array.timing import ceil_div
+from bnnarch.workload.bits import kernel_keys, windows
 from bnnarch.workload.layer import Layer
 
 

@@ -1,0 +1,20 @@
+"""Field types shared by every template's design model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Node = Literal[65, 45, 28, 22]
+
+
+class Strict(BaseModel):
+    """Frozen, unknown keys rejected: the base of every design section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Technology(Strict):
+    node_nm: Node = 28
+    """Selects the energy/area tables (bnnarch.tech)."""
