@@ -130,3 +130,21 @@ def test_bad_sizing_is_a_field_error() -> None:
     with pytest.raises(SpecError, match=r"fifo\.sizing"):
         design_from_dict({"name": "t", "template": "dataflow", "clock_mhz": 100,
                           "fifo": {"sizing": "deep"}})
+
+
+def test_cnv_folded_for_115200_cycles_needs_deeper_fifos(root) -> None:
+    """The issue's case: CNV folded for 115,200 cycles per frame with FIFOs of
+    depth 2 stalls on back-pressure (II 120,970, 5% slower than its slowest
+    stage); auto-sized, it runs at the bound."""
+    from bnnarch.template import load_design
+    from bnnarch.workload.io import load_workload
+
+    base = load_design(root / "designs/finn_cnv_fold.yaml")
+    g = load_workload(root / "workloads/cnv.json")
+    f = base.folding.model_copy(update={"target_cycles": 115200})
+    auto = base.model_copy(update={"folding": f})
+    fixed = auto.model_copy(update={"fifo": auto.fifo.model_copy(update={"sizing": "fixed"})})
+    a, b = dict(simulate_dataflow(fixed, g).extra), dict(simulate_dataflow(auto, g).extra)
+    assert (a["ii_cycles"], a["ii_limited_by"]) == (120970, "fifo")
+    assert (b["ii_cycles"], b["ii_limited_by"], b["ii_bound_cycles"]) == (115200, "stage", 115200)
+    assert sum(x["bits"] for x in b["fifos"]) == 19792
