@@ -35,8 +35,8 @@ K_SRC, K_CMP, K_RDR, K_WRT, K_SNK, K_OUTER = 0, 1, 2, 3, 4, 5
 # stage parameters (columns of sp)
 P_NAT, P_GROUP, P_IC, P_NREAD, P_JOIN = 0, 1, 2, 3, 4
 P_HIN, P_WIN, P_HOUT, P_WOUT, P_K, P_STRIDE, P_PAD, P_DIL, P_UP = 5, 6, 7, 8, 9, 10, 11, 12, 13
-P_RC, P_CAP, P_GIN, P_PB, P_WB = 14, 15, 16, 17, 18
-N_P = 19
+P_RC, P_CAP, P_GIN, P_PB, P_WB, P_RIC = 14, 15, 16, 17, 18, 19
+N_P = 20
 # process state (columns of ps)
 S_KIND, S_STAGE, S_PC, S_F, S_A, S_B, S_C, S_J, S_PEND, S_T0, S_SENT, S_NEED = range(12)
 S_CONT, S_FIFO, S_NITEMS = 12, 13, 14
@@ -53,7 +53,7 @@ E_RESUME, E_PUT, E_GET, E_SINKEND, E_STOP = range(5)
 URGENT, NORMAL = 0, 1
 # program counters shared by the state machines
 PC_INIT, PC_LOOP, PC_PUT, PC_PUTRET, PC_GETRET, PC_BUSYRET, PC_WAITRET, PC_END = range(8)
-PC_READ, PC_PIX, PC_ROW, PC_COL = 8, 9, 10, 11
+PC_READ, PC_PIX, PC_ROW, PC_COL, PC_RBUSYRET = 8, 9, 10, 11, 12
 
 
 @njit(cache=True)
@@ -464,6 +464,19 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     break
                 if pc == PC_GETRET:
                     stats[T_WIN, s, f] += now - ps[p, S_T0]
+                    ric = sp[s, P_RIC]
+                    if ric:  # early_fc: the first fold on each input item
+                        if stats[T_START, s, f] < 0:
+                            stats[T_START, s, f] = now
+                        stats[T_BUSY, s, f] += ric
+                        hn = _push(hk, hv, hn, now + ric, NORMAL, eid, E_RESUME, p, 0)
+                        eid += 1
+                        ps[p, S_PC] = PC_RBUSYRET
+                        break
+                    ps[p, S_B] += 1
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_RBUSYRET:
                     ps[p, S_B] += 1
                     ps[p, S_PC] = PC_READ
                     continue

@@ -168,6 +168,10 @@ def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats
     def read(f: int):
         for _ in range(per_vector_in):
             yield from _get(env, inp, st, f)
+            if s.read_item_cycles:  # early_fc: the first fold on each input item
+                st.begin(f, env.now)
+                st.busy[f] += s.read_item_cycles
+                yield env.timeout(s.read_item_cycles)
 
     yield from _compute(env, s, read, out, st, frames)
 

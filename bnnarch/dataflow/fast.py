@@ -52,6 +52,7 @@ def _stage_row(s: Stage) -> list[int]:
     npix = s.hin * s.win
     row[k.P_GIN] = 1 if (npix and s.in_items >= npix and s.in_items // npix) else npix
     row[k.P_PB], row[k.P_WB] = s.pixel_bits, max(1, s.width_bits)
+    row[k.P_RIC] = s.read_item_cycles
     return row
 
 

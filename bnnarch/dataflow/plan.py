@@ -36,6 +36,7 @@ layer, where the producer emits the whole input vector as one item.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bnnarch.dataflow.spec import DataflowSpec
@@ -105,6 +106,10 @@ class Stage:
     # wiring: FIFOs read (one per input, several for a join) and further
     # output FIFOs (name, depth) of a forked stream
     in_fifos: tuple[str, ...] = ()
+    # an FC MVTU that starts on its first SIMD words (early_fc): producer
+    # pixels per input item (0: the whole vector) and busy cycles per item read
+    in_group: int = 0
+    read_item_cycles: int = 0
     more_outs: tuple[tuple[str, int], ...] = ()
 
     @property
@@ -128,7 +133,7 @@ class Stage:
             return max(self.hin * self.win * self.read_cycles, self.out_natural * self.item_cycles)
         if self.kind == "source":
             return -(-self.out_natural * self.pixel_bits // self.width_bits)
-        return self.out_natural * self.item_cycles
+        return self.out_natural * self.item_cycles + self.in_items * self.read_item_cycles
 
 
 
@@ -282,11 +287,33 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
             if layer.op != "linear":
                 _conv_front(spec, layer, pe, simd, ab, common, raw, producer, cons)
                 mv |= dict(srcs=[f"{layer.name}.swu"], in_fifo=[f"{layer.name}.windows"])
+            elif spec.early_fc:
+                mv |= _early_fc(mv, next(d for d in raw if d["name"] == producer[src]))
             raw.append(mv)
         producer[layer.name] = raw[-1]["name"]
         bits[layer.name] = raw[-1]["out_bits"]
     return _wire(spec, raw, [producer[x.name] for x in layers if not cons[x.name]],
                  join_depths or {}, auto_depths or {})
+
+
+def _early_fc(mv: dict, prod: dict) -> dict:
+    """An FC MVTU that starts on its first SIMD words (``early_fc``, FINN's
+    MVAU: during the first neuron fold it reads each SIMD input word as it
+    arrives and keeps it for the other MH/PE - 1 folds). It takes items of
+    ``g`` producer pixels (``g*C`` a multiple of SIMD), is busy
+    ``g*C/SIMD`` cycles (x passes) per item, and the remaining folds after the
+    last one. Unchanged when the vector does not split into whole SIMD words
+    per pixel group."""
+    n_pix = prod["out_natural"]
+    if n_pix < 2 or mv["mw"] % n_pix:
+        return {}
+    c = mv["mw"] // n_pix
+    g = mv["simd"] // math.gcd(c, mv["simd"])
+    if n_pix % g:
+        return {}
+    per_item = g * c // mv["simd"] * mv["passes"]
+    return dict(in_group=g, read_item_cycles=per_item,
+                item_cycles=mv["item_cycles"] - n_pix // g * per_item)
 
 
 def _conv_front(spec: DataflowSpec, layer: Layer, pe: int, simd: int, ab: int,
@@ -360,8 +387,9 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
                 depth = auto_depths[fname]
             outs[src].append((fname, depth))
             # a fully connected layer takes the whole vector as one item
+            # (early_fc: a group of pixels)
             fc = d["kind"] == "mvtu" and d["vectors"] == 1
-            group_of[src].add(natural[src] if fc else 1)
+            group_of[src].add((d.get("in_group") or natural[src]) if fc else 1)
     for name in sinks:
         fname = "output" if len(sinks) == 1 else f"output.{name}"
         outs[name].append((fname, auto_depths.get(fname, spec.fifo.output_depth)))

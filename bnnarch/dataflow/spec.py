@@ -133,6 +133,8 @@ class DataflowSpec(Strict):
     # FINN InsertDWC (insert_dwc.py): a StreamingDataWidthConverter where an
     # MVTU's output width (PE channels) differs from the next SWU's input width
     dwc: bool = Field(default=False, description="insert data-width converters")
+    # FINN's MVAU reads an FC's input SIMD words as they arrive (first neuron fold)
+    early_fc: bool = Field(default=False, description="FC layers start on their first SIMD words")
 
     @property
     def target_cycles(self) -> int | None:

@@ -127,10 +127,11 @@ DEPTHS = st.sampled_from([1, 2, 3, 8, 64])
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), DEPTHS, st.sampled_from([1, 2, 5]), st.sampled_from([3, 16, 4096]),
-       st.integers(1, 6))
-def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frames: int) -> None:
+       st.integers(1, 6), st.booleans())
+def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frames: int,
+                             early_fc: bool) -> None:
     g, folds = case
-    spec = design(folds, input_bits_per_cycle=width,
+    spec = design(folds, input_bits_per_cycle=width, early_fc=early_fc,
                   fifo={"default_depth": depth, "swu_depth": swu_depth})
     _same_run(build_stages(spec, g, fold(spec, g).folds()), frames)
 

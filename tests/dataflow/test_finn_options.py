@@ -136,3 +136,28 @@ def test_both_engines_agree_on_the_new_stages() -> None:
         spec = design(folds, batch=4, **kw)
         assert simulate_dataflow(spec, g, engine="fast") == simulate_dataflow(spec, g,
                                                                               engine="simpy")
+
+
+def test_early_fc_starts_on_the_first_simd_words() -> None:
+    """FINN's MVAU reads an FC's SIMD input words as they arrive during its
+    first neuron fold. conv c (8 channels, 4x4 pixels) -> fc (MW = 128, MH =
+    10, PE 5, SIMD 16): (10/5) x (128/16) = 16 cycles per frame either way;
+    early, it takes items of g = 2 pixels (16 values, one SIMD word) for 1
+    cycle each and the second fold (8 cycles) after the last one, so the
+    frame leaves (8 - 1) x 1 cycles sooner; the II is the same."""
+    b = GraphBuilder("efc", (4, 4, 4))
+    b.conv("c", 8, 3, p=1)
+    b.linear("fc", 10)
+    g = b.build()
+    folds = {"c": (8, 36), "fc": (5, 16)}
+    plain = simulate_dataflow(design(folds, batch=4), g)
+    early = simulate_dataflow(design(folds, batch=4, early_fc=True), g)
+    st_p, st_e = _stages(plain), _stages(early)
+    assert st_p["fc"]["ii_cycles"] == st_e["fc"]["ii_cycles"] == (10 // 5) * (128 // 16)
+    assert plain.latency_cycles - early.latency_cycles == (16 // 2 - 1) * 1
+    assert early.ii_cycles == plain.ii_cycles
+    assert early.energy_pj == pytest.approx(plain.energy_pj, rel=0.01)
+    for spec in (design(folds, batch=4, early_fc=True),
+                 design(folds, batch=4, early_fc=True, fifo={"sizing": "auto"})):
+        assert simulate_dataflow(spec, g, engine="fast") == simulate_dataflow(spec, g,
+                                                                              engine="simpy")
