@@ -252,7 +252,7 @@ def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Fifo, st: Sta
     yield from _compute(env, s, read, out, st, frames)
 
 
-_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "dwc": _mvtu, "swu": _windowed,
+_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "dwc": _mvtu, "pipe": _mvtu, "swu": _windowed,
           "pool": _windowed,
           "upsample": _windowed}
 _JOINS = {"add": _join, "concat": _join}

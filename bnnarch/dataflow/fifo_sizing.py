@@ -31,7 +31,7 @@ from typing import Any
 
 from bnnarch.dataflow.engine import PipelineRun
 from bnnarch.dataflow.fast import run_pipeline_fast, try_pipeline_fast
-from bnnarch.dataflow.plan import Stage, explicit_fifo
+from bnnarch.dataflow.plan import Stage, explicit_fifo, register_fifo
 from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.tech import tech_for
 
@@ -46,7 +46,7 @@ class FifoSize:
     producer: str
     consumer: str  # stage reading it ('host' for an output stream)
     depth: int
-    origin: str  # auto | fifo.depths
+    origin: str  # auto | fifo.depths | register (an MVTU pipeline register, one entry)
     reference_peak: int  # occupancy peak with every auto FIFO unbounded
     item_bits: int
     area_um2: float
@@ -119,8 +119,8 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
     (last and mean interval at most that) where the unbounded run is faster."""
     consumer = {n: s for s in stages for n in s.in_fifos}
     producer = {n: s for s in stages for n, _ in s.out_fifos}
-    auto = [n for n in producer
-            if n not in consumer or not explicit_fifo(spec, n, consumer[n].layer)]
+    auto = [n for n in producer if not register_fifo(n)
+            and (n not in consumer or not explicit_fifo(spec, n, consumer[n].layer))]
     ref = run_pipeline_fast(with_depths(stages, dict.fromkeys(auto, math.inf)), frames)
     target = ii_of(ref)
     if target_cycles is not None:
@@ -147,6 +147,7 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
             pj = t.sram_access_pj_per_bit(bits / 8192)
             report.append(FifoSize(
                 name, s.name, consumer[name].name if name in consumer else "host", int(depth),
-                "auto" if name in depths else "fifo.depths", ref.fifo_peaks[name], s.item_bits,
+                "auto" if name in depths else "register" if register_fifo(name) else "fifo.depths",
+                ref.fifo_peaks[name], s.item_bits,
                 t.sram_area_um2(bits), 2 * s.out_items * s.item_bits * pj))
     return sized, report

@@ -37,6 +37,7 @@ layer, where the producer emits the whole input vector as one item.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from bnnarch.dataflow.spec import DataflowSpec
@@ -290,6 +291,14 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
             elif spec.early_fc:
                 mv |= _early_fc(mv, next(d for d in raw if d["name"] == producer[src]))
             raw.append(mv)
+            for i in range(spec.mvtu_pipeline_cycles):
+                # a register stage: one output item per cycle, one cycle later
+                prev = raw[-1]["name"]
+                raw.append(dict(name=f"{layer.name}.reg{i}", kind="pipe",
+                                out_natural=mv["out_natural"], item_cycles=1,
+                                channels=mv["channels"], in_channels=mv["channels"],
+                                out_bits=out_bits, a_bits=out_bits, layer=layer.name,
+                                srcs=[prev], in_fifo=[f"{layer.name}.reg{i}"]))
         producer[layer.name] = raw[-1]["name"]
         bits[layer.name] = raw[-1]["out_bits"]
     return _wire(spec, raw, [producer[x.name] for x in layers if not cons[x.name]],
@@ -358,10 +367,16 @@ def _conv_front(spec: DataflowSpec, layer: Layer, pe: int, simd: int, ab: int,
 INTERNAL_FIFOS = (".windows", ".padded", ".dwc")  # inside one layer's stages
 
 
+def register_fifo(fifo: str) -> bool:
+    """The one-entry FIFO in front of an MVTU pipeline register stage."""
+    return re.fullmatch(r".+\.reg\d+", fifo) is not None
+
+
 def explicit_fifo(spec: DataflowSpec, fifo: str, consumer_layer: str) -> bool:
     """Whether ``fifo.depths`` sets this FIFO (the input FIFO of a layer, or
     every input FIFO of a join; never a FIFO inside a layer's stages)."""
-    return consumer_layer in spec.fifo.depths and not fifo.endswith(INTERNAL_FIFOS)
+    return (consumer_layer in spec.fifo.depths and not fifo.endswith(INTERNAL_FIFOS)
+            and not register_fifo(fifo))
 
 
 def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
@@ -379,6 +394,8 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
                 depth: int | float = spec.fifo.swu_depth
             elif fname.endswith(INTERNAL_FIFOS):
                 depth = spec.fifo.default_depth
+            elif register_fifo(fname):
+                depth = 1
             elif d["kind"] in JOINS and d["layer"] not in spec.fifo.depths:
                 depth = join_depths.get(fname, spec.fifo.default_depth)
             else:

@@ -158,7 +158,8 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
             e += stage_energy_pj(r.stage, spec, t)
         area = sum(area_um2[r.stage.name] for r in rs)
         e["leakage"] += leakage_pj(area, ii, spec, t)
-        main = rs[-1]  # the MVTU of a conv (after its SWU), else the only stage
+        # the MVTU of a conv (after its SWU, before its pipeline registers), else the only stage
+        main = next((r for r in rs if r.stage.kind == "mvtu"), rs[-1])
         busy = max(r.busy_cycles for r in rs)
         period = main.period_cycles
         s = main.stage

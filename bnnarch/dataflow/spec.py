@@ -133,6 +133,11 @@ class DataflowSpec(Strict):
     # FINN InsertDWC (insert_dwc.py): a StreamingDataWidthConverter where an
     # MVTU's output width (PE channels) differs from the next SWU's input width
     dwc: bool = Field(default=False, description="insert data-width converters")
+    # finn-hlslib's MVAU (mvau.hpp) is an II=1 HLS pipeline a few cycles deep (weight
+    # read, XNOR/popcount tree, accumulate, threshold compare); its depth comes from
+    # HLS scheduling, so it is a parameter here (0: outputs leave with the last cycle)
+    mvtu_pipeline_cycles: int = Field(default=0, ge=0, le=64,
+                                      description="pipeline registers after each MVTU")
     # FINN's MVAU reads an FC's input SIMD words as they arrive (first neuron fold)
     early_fc: bool = Field(default=False, description="FC layers start on their first SIMD words")
 

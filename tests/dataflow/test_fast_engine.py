@@ -127,11 +127,12 @@ DEPTHS = st.sampled_from([1, 2, 3, 8, 64])
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), DEPTHS, st.sampled_from([1, 2, 5]), st.sampled_from([3, 16, 4096]),
-       st.integers(1, 6), st.booleans())
+       st.integers(1, 6), st.booleans(), st.sampled_from([0, 0, 2]))
 def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frames: int,
-                             early_fc: bool) -> None:
+                             early_fc: bool, regs: int) -> None:
     g, folds = case
     spec = design(folds, input_bits_per_cycle=width, early_fc=early_fc,
+                  mvtu_pipeline_cycles=regs,
                   fifo={"default_depth": depth, "swu_depth": swu_depth})
     _same_run(build_stages(spec, g, fold(spec, g).folds()), frames)
 

@@ -161,3 +161,28 @@ def test_early_fc_starts_on_the_first_simd_words() -> None:
                  design(folds, batch=4, early_fc=True, fifo={"sizing": "auto"})):
         assert simulate_dataflow(spec, g, engine="fast") == simulate_dataflow(spec, g,
                                                                               engine="simpy")
+
+
+def test_mvtu_pipeline_depth_adds_latency_not_ii() -> None:
+    """mvtu_pipeline_cycles: d register stages after each MVTU (finn-hlslib's
+    MVAU is an II=1 pipeline a few cycles deep), one item per cycle each: a
+    frame takes d more cycles per MVTU on its path (three here), the II is
+    the same (deep FIFOs: no back-pressure to change the schedule)."""
+    from .helpers import two_convs
+    from .test_fifo_batch import FOLDS
+
+    g = two_convs()
+    base = simulate_dataflow(design(FOLDS, batch=4, fifo={"default_depth": 8}), g)
+    for d in (1, 3):
+        spec = design(FOLDS, batch=4, mvtu_pipeline_cycles=d, fifo={"default_depth": 8})
+        r = simulate_dataflow(spec, g)
+        assert r.latency_cycles == base.latency_cycles + 3 * d
+        assert r.ii_cycles == base.ii_cycles
+        st = _stages(r)
+        assert [st[f"a.reg{i}"]["fifo_depth"] for i in range(d - 1)] == [1] * (d - 1)
+        assert {lr.name: lr for lr in r.layers}["a"].mapping.startswith("PE=1 SIMD=8")
+        assert r == simulate_dataflow(spec, g, engine="simpy")
+    auto = simulate_dataflow(design(FOLDS, batch=4, mvtu_pipeline_cycles=2,
+                                    fifo={"sizing": "auto"}), g)
+    regs = [f for f in dict(auto.extra)["fifos"] if f["origin"] == "register"]
+    assert len(regs) == 3 * 2 and {f["depth"] for f in regs} == {1}
