@@ -60,7 +60,7 @@ def _random_folds(draw, g) -> dict[str, tuple[int, int]]:
 
 @st.composite
 def chains(draw):
-    """conv / pool / threshold / fc chains, 1-3 bit input streams."""
+    """conv (dense, depthwise, transposed) / pool / fc chains, 1-3 bit streams."""
     cin = draw(st.sampled_from([1, 2, 3, 4, 8]))
     hw = draw(st.integers(4, 9))
     b = GraphBuilder("rand", (cin, hw, hw))
@@ -69,8 +69,18 @@ def chains(draw):
         if b.shapes[b.last][1] < k:
             break
         s = draw(st.sampled_from([1, 1, 2]))
-        b.conv(f"c{i}", draw(st.sampled_from([2, 4, 8])), k, s=s, p=draw(st.integers(0, k // 2)),
-               bits=draw(st.sampled_from([(1, 1), (1, 2), (2, 2)])))
+        bits = draw(st.sampled_from([(1, 1), (1, 2), (2, 2)]))
+        kind = draw(st.sampled_from(["conv", "conv", "depthwise", "deconv"]))
+        cin_now = b.shapes[b.last][0]
+        if kind == "depthwise":
+            b.conv(f"c{i}", cin_now, k, s=s, p=draw(st.integers(0, k // 2)), groups=cin_now,
+                   bits=bits)
+        elif kind == "deconv" and b.shapes[b.last][1] <= 6:
+            b.deconv(f"c{i}", draw(st.sampled_from([2, 4])), draw(st.sampled_from([2, 4])), 2,
+                     bits=bits)
+        else:
+            b.conv(f"c{i}", draw(st.sampled_from([2, 4, 8])), k, s=s,
+                   p=draw(st.integers(0, k // 2)), bits=bits)
         if b.shapes[b.last][1] >= 2 and draw(st.booleans()):
             b.pool(f"mp{i}", 2)
     if draw(st.booleans()):

@@ -186,3 +186,22 @@ def test_mvtu_pipeline_depth_adds_latency_not_ii() -> None:
                                     fifo={"sizing": "auto"}), g)
     regs = [f for f in dict(auto.extra)["fifos"] if f["origin"] == "register"]
     assert len(regs) == 3 * 2 and {f["depth"] for f in regs} == {1}
+
+
+def test_mmv_errors_name_the_field() -> None:
+    from bnnarch.template import design_from_dict
+
+    b = GraphBuilder("m", (4, 6, 6))
+    b.conv("c0", 4, 3)
+    b.linear("fc", 2)
+    g = b.build()
+    with pytest.raises(SpecError, match=r"swu\.mmv\.c0.*MMV must be >= 1 \(got 0\)"):
+        design_from_dict({"name": "t", "template": "dataflow", "clock_mhz": 100,
+                          "swu": {"mmv": {"c0": 0}}})
+    with pytest.raises(SpecError, match=r"swu\.mmv\.fc.*no convolution named 'fc' in workload "
+                                        "'m'"):
+        fold(design(folding={"target_cycles": 100}, swu={"mmv": {"fc": 2}}), g)
+    # 4 channels: a window is 36 values, its write cycles 36 / (1, 2 or 4 lanes)
+    with pytest.raises(SpecError, match=r"swu\.mmv\.c0.*MMV 5 divides the SWU's write cycles "
+                                        "per window at no legal folding"):
+        fold(design(folding={"target_cycles": 100}, swu={"mmv": {"c0": 5}}), g)
