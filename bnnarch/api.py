@@ -4,11 +4,13 @@ array area when ``area.source: yosys``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import replace
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from bnnarch.result import SimResult
+from bnnarch.tech import supply_warnings
 from bnnarch.template import SimOptions, template_of
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap
@@ -33,4 +35,13 @@ def simulate(spec: BaseModel, graph: WorkloadGraph, precision: PrecisionMap | No
     template. ``engine="recurrence"`` computes the array template's SimPy model
     directly (same numbers, tested; what searches use)."""
     options = SimOptions(engine=engine, array_logic_mm2=synthesised_array_mm2(spec))
-    return template_of(spec).simulate(spec, graph, precision, options=options)
+    return with_supply_warnings(template_of(spec).simulate(spec, graph, precision,
+                                                           options=options), spec)
+
+
+def with_supply_warnings(res: SimResult, spec: Any) -> SimResult:
+    """The result with ``warnings`` (extra key, only when there are any) about
+    the clock at the design's supply voltage (bnnarch.voltage)."""
+    t = spec.technology
+    w = supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz)
+    return replace(res, extra=res.extra + (("warnings", w),)) if w else res

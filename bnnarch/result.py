@@ -1,4 +1,4 @@
-"""Simulation results (immutable) and their JSON form (the DESIGN.md contract)."""
+"""Simulation results (immutable) and their JSON form (the ``--json`` schema the README documents)."""
 
 from __future__ import annotations
 

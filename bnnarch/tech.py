@@ -11,6 +11,12 @@ Node scaling (stated first-order rule): dynamic energy ~ C V^2 with C
 proportional to feature size; nominal Vdd 65 nm 1.0 V, 45/28 nm 0.9 V,
 22 nm 0.8 V. Area ~ feature size squared except SRAM, which uses published
 6T bitcell areas. DRAM energy does not scale with the accelerator's node.
+
+Supply voltage (``technology.vdd_v``; default the node's nominal, which
+reproduces the tables above exactly) — bnnarch.voltage holds the rules
+and their sources: every on-chip dynamic energy scales with (V / Vnom)^2 (the
+same C V^2 rule), leakage power with V x I_leak(V) (DIBL), and the clock is
+checked against an alpha-power-law delay bound (a warning, never an error).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+
+from bnnarch.voltage import clock_warnings, leakage_scale
 
 # --- 45 nm anchors (Horowitz ISSCC 2014) ---------------------------------
 ADD32_PJ_45 = 0.1  # Horowitz 2014: 32-bit int add
@@ -77,6 +85,7 @@ class Tech:
     nand2_um2: float
     bitcell_um2: float
     leakage_mw_per_mm2: float
+    vdd_v: float  # the supply (V) these energies are priced at
 
     def sram_access_pj_per_bit(self, bank_kib: float) -> float:
         """Energy per bit of one SRAM access for a bank of ``bank_kib`` KiB:
@@ -106,10 +115,14 @@ class Tech:
 
 
 @cache
-def tech_for(node_nm: int) -> Tech:
+def tech_for(node_nm: int, vdd_v: float | None = None) -> Tech:
+    """The tables of one node at supply ``vdd_v`` volts (None: the node's
+    nominal VDD[node_nm], which gives exactly the unscaled tables)."""
     if node_nm not in VDD:
         raise ValueError(f"no technology table for {node_nm} nm (known: {sorted(VDD)})")
-    e = (node_nm / 45) * (VDD[node_nm] / VDD[45]) ** 2
+    v = VDD[node_nm] if vdd_v is None else float(vdd_v)
+    # C V^2: C ~ feature size (node / 45), V relative to Horowitz's 0.9 V at 45 nm
+    e = (node_nm / 45) * (v / VDD[45]) ** 2
     a = (node_nm / 45) ** 2
     fa = FA_BIT_FJ_45 * e / 1000
     return Tech(
@@ -126,5 +139,13 @@ def tech_for(node_nm: int) -> Tech:
         dram_pj_per_bit=DRAM_PJ_PER_BIT,
         nand2_um2=NAND2_UM2_45 * a,
         bitcell_um2=BITCELL_UM2[node_nm],
-        leakage_mw_per_mm2=LEAKAGE_MW_PER_MM2,
+        leakage_mw_per_mm2=LEAKAGE_MW_PER_MM2 * leakage_scale(v, VDD[node_nm]),
+        vdd_v=v,
     )
+
+
+def supply_warnings(node_nm: int, vdd_v: float | None, clock_mhz: float) -> tuple[str, ...]:
+    """Warnings about a design's clock at its supply (bnnarch.voltage):
+    empty when the clock is plausible; results carry them under ``warnings``."""
+    vnom = VDD[node_nm]
+    return clock_warnings(node_nm, vnom if vdd_v is None else vdd_v, vnom, clock_mhz)

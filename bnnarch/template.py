@@ -75,6 +75,8 @@ _BUILTIN: dict[str, str] = {
     "dataflow": "bnnarch.dataflow.template:TEMPLATE",
 }
 _registry: dict[str, str | Template] = dict(_BUILTIN)
+DEFAULT_TEMPLATE = "array"
+"""The template of a design that names none."""
 
 
 def register_template(name: str, template: str | Template) -> None:
@@ -97,6 +99,12 @@ def get_template(name: str) -> Template:
     return entry
 
 
+def template_named_by(data: dict[str, Any]) -> Template | None:
+    """The registered template a raw design mapping names (None: unknown)."""
+    tname = data.get("template", DEFAULT_TEMPLATE)
+    return get_template(tname) if isinstance(tname, str) and tname in _registry else None
+
+
 def template_of(spec: BaseModel) -> Template:
     """The template a validated design belongs to."""
     return get_template(spec.template)  # type: ignore[attr-defined]  # every model has it
@@ -107,7 +115,7 @@ def validate_design(data: Any, lines: dict[str, int], source: str) -> DesignSpec
     every field error (dotted path and line)."""
     if not isinstance(data, dict):
         raise SpecError(source, [FieldError("", "a design spec must be a YAML mapping")])
-    tname = data.get("template", "array")
+    tname = data.get("template", DEFAULT_TEMPLATE)
     if not isinstance(tname, str) or tname not in _registry:
         raise SpecError(source, [FieldError(
             "template", f"unknown template {tname!r} (known: {', '.join(template_names())})",
@@ -138,6 +146,6 @@ def dump_design(spec: BaseModel, path: str | Path) -> Path:
 
 __all__ = [
     "DesignSpec", "SimOptions", "Template", "design_from_dict", "dump_design", "get_template",
-    "load_design", "parse_design", "register_template", "template_names",
+    "load_design", "parse_design", "register_template", "template_named_by", "template_names",
     "template_of", "validate_design",
 ]

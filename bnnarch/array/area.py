@@ -30,7 +30,7 @@ def pe_gate_equivalents(spec: ArraySpec) -> float:
 
 def model_array_mm2(spec: ArraySpec) -> float:
     """Array logic area (mm^2) from the gate-equivalent model."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     return t.ge_um2(pe_gate_equivalents(spec)) * spec.array.pes / 1e6
 
 
@@ -38,7 +38,7 @@ def area_breakdown_mm2(spec: ArraySpec, array_logic_mm2: float | None = None) ->
     """Area by component (mm^2): SRAM from bitcell areas, array logic from the
     gate model (or ``array_logic_mm2`` when the caller synthesised it), MAC
     unit and post-processing from Horowitz's adder/multiplier areas."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     out: dict[str, float] = {}
     for buf in ("weights", "activations", "outputs"):
         out[f"sram_{buf}"] = t.sram_area_um2(getattr(spec.buffers, buf).capacity_bits) / 1e6
@@ -56,5 +56,5 @@ def area_breakdown_mm2(spec: ArraySpec, array_logic_mm2: float | None = None) ->
 
 def leakage_pj(area_mm2: float, cycles: int, spec: ArraySpec) -> float:
     """Leakage (pJ) of ``area_mm2`` (square millimetres) over ``cycles`` clock cycles."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     return t.leakage_pj(area_mm2, cycles / (spec.clock_mhz * 1e6))

@@ -78,7 +78,7 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
     (MAC unit), DRAM->SRAM loads (weights, activations, partial sums),
     SRAM->DRAM stores, DRAM bits, final outputs written to the activation
     buffer's hold region instead of DRAM."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     a = spec.array
     S, acc = a.simd_bits, a.acc_bits
     e: dict[str, Any] = {}
@@ -108,7 +108,7 @@ def layer_energy(spec: ArraySpec, engine: str, *, word_ops: Any, w_rd: Any, a_rd
 def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: int) -> Counter[str]:
     """A post-processing op: one 32-bit-add-class operation per element
     (compare/add/max; Horowitz 32b add), activations read and written once."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
     e["postproc"] += elements * t.fa_bit_pj * 32
     e["sram_activations"] += 2 * elements * data_bits * _sram_pj(spec, t, "activations")

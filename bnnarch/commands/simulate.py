@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if has_reuse(result) and not args.quiet:
         console.print(reuse_table(result))
     console.print(totals_table(result))
+    for w in dict(result.extra).get("warnings", ()):
+        console.print(f"warning: {w}", markup=False, highlight=False)
     if args.json_out:
         out = atomic_write_text(args.json_out, json.dumps(result.to_dict(), indent=1) + "\n")
         console.print(f"wrote {out}")

@@ -48,4 +48,9 @@ def run(args: argparse.Namespace) -> int:
                 continue
             msg += f"; all {len(graph.compute_layers())} compute layers of {graph.name} {template.verb}"
         print(msg + ")")
+        from bnnarch.tech import supply_warnings
+
+        t = spec.technology
+        for w in supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz):
+            print(f"warning: {path}: {w}")
     return status

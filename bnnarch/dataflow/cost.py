@@ -78,7 +78,7 @@ def _kib(bits: int) -> float:
 
 def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Counter[str]:
     """Dynamic energy (pJ) of one frame through stage ``s``, by component."""
-    t = t or tech_for(spec.technology.node_nm)
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
     acc = spec.acc_bits
     if s.kind == "mvtu":
@@ -116,7 +116,7 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
 
 def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Counter[str]:
     """Area (um^2) of stage ``s`` by component."""
-    t = t or tech_for(spec.technology.node_nm)
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     a: Counter[str] = Counter()
     acc = spec.acc_bits
     if s.kind == "mvtu":
@@ -141,10 +141,10 @@ def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Count
 
 def leakage_pj(area_um2: float, cycles: int, spec: DataflowSpec, t: Tech | None = None) -> float:
     """Leakage (pJ) of ``area_um2`` (square micrometres) over ``cycles`` clock cycles."""
-    t = t or tech_for(spec.technology.node_nm)
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     return t.leakage_pj(area_um2 / 1e6, cycles / (spec.clock_mhz * 1e6))
 
 
 def total_area_mm2(stages: list[Stage], spec: DataflowSpec) -> float:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     return sum(sum(stage_area_um2(s, spec, t).values()) for s in stages) / 1e6

@@ -139,7 +139,7 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
         if not changed:
             break
     sized = with_depths(stages, depths)
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     report = []
     for s in sized:
         for name, depth in s.out_fifos:

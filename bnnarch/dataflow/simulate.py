@@ -136,7 +136,7 @@ def _reports(stages: list[Stage], run: PipelineRun) -> list[StageReport]:
 
 def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: DataflowSpec,
                    ii: int, area_um2: dict[str, float]) -> list[LayerResult]:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     by_layer: dict[str, list[StageReport]] = {}
     for r in reports:
         by_layer.setdefault(r.stage.layer, []).append(r)
@@ -249,7 +249,7 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
              run: PipelineRun, bypass: list[dict[str, Any]] | None = None,
              sizes: list[FifoSize] | None = None) -> DataflowResult:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     reports = _reports(stages, run)
     c = run.completion
     ii = c[-1] - c[-2] if len(c) > 1 else c[0]

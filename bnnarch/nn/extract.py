@@ -92,10 +92,11 @@ class _Tracer(fx.Tracer):
             raise
 
 
-def trace(model: nn.Module) -> fx.GraphModule:
+def trace(model: nn.Module, tracer: _Tracer | None = None) -> fx.GraphModule:
     """Symbolically trace ``model``; failures raise ModelError naming the module.
-    Never train the result (see NOTES.md): it is for analysis only."""
-    tracer = _Tracer()
+    Never train the result: symbolic tracing goes *into* custom autograd
+    Functions and drops their backward; it is for analysis only."""
+    tracer = tracer or _Tracer()
     try:
         graph = tracer.trace(model)
     except Exception as e:  # any tracing failure is a user-visible model problem  # noqa: BLE001

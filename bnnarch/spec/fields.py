@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Node = Literal[65, 45, 28, 22]
 
@@ -18,3 +18,8 @@ class Strict(BaseModel):
 class Technology(Strict):
     node_nm: Node = 28
     """Selects the energy/area tables (bnnarch.tech)."""
+    vdd_v: float | None = Field(
+        default=None, ge=0.3, le=1.5,
+        description="supply voltage (V); None = the node's nominal (bnnarch.tech.VDD). "
+                    "Scales on-chip dynamic energy by (V/Vnom)^2 and leakage by "
+                    "bnnarch.voltage.leakage_scale; the clock is checked against it")

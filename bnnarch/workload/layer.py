@@ -143,6 +143,54 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
+class LayerParams:
+    """Real-valued parameters a golden forward needs (bnnarch.workload.golden);
+    float32 values (stored exactly in the JSON, bnnarch.workload.io). Optional:
+    shapes-only workloads have none, and the simulator never reads them.
+
+    Compute layers (conv2d / linear / conv_transpose2d):
+      ``weight``        real weights in torch ``weight.flatten()`` order, for
+                        layers whose weights are not 1-bit (full precision, or
+                        k-bit values as the model uses them);
+      ``weight_scale``  1-bit weights: per output channel, w = scale_c * (+-1)
+                        (XNOR-Net / Bi-Real alpha = mean|W|; 1.0 for plain sign);
+      ``bias``          per output channel;
+      ``input_shift``   per input channel, added before the activation
+                        quantizer (ReActNet's RSign shift);
+      ``act_scale``     ``"xnor_k"``: the output is multiplied by XNOR-Net's
+                        activation scale K = box filter of mean_c |input| over
+                        each window (Rastegari et al. 2016, sec. 3.2);
+      ``flip``          output channels whose ``packed_weights`` rows are
+                        negated (batch-norm gamma < 0, see ``thresholds``);
+      ``input_quant``   (scale, zero_point, bits, signed, narrow) of a QONNX
+                        ``Quant`` on the layer's input (imported models):
+                        x -> (clip(round(x / scale + zp), min, max) - zp) * scale.
+    Batch-norm (``threshold``) layers: ``mean``, ``var``, ``gamma``, ``beta``
+    per channel and ``eps``: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+    """
+
+    weight: tuple[float, ...] | None = None
+    weight_scale: tuple[float, ...] | None = None
+    bias: tuple[float, ...] | None = None
+    input_shift: tuple[float, ...] | None = None
+    act_scale: str | None = None
+    flip: tuple[int, ...] = ()
+    input_quant: tuple[float, float, int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    var: tuple[float, ...] | None = None
+    gamma: tuple[float, ...] | None = None
+    beta: tuple[float, ...] | None = None
+    eps: float | None = None
+
+    @property
+    def is_batchnorm(self) -> bool:
+        return self.mean is not None
+
+
+ACT_SCALES = ("xnor_k",)
+
+
+@dataclass(frozen=True)
 class Layer:
     name: str
     op: Op
@@ -161,6 +209,11 @@ class Layer:
     packed_weights: str | None = field(default=None, compare=False, repr=False)
     # Optional integer thresholds per output channel (BN folded), for RTL checks.
     thresholds: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    # Optional real-valued parameters for the golden forward (LayerParams).
+    params: LayerParams | None = field(default=None, compare=False, repr=False)
+    # Set on a binary layer whose batch-norm + sign cannot be folded into
+    # integer thresholds exactly: the reason (e.g. a residual add before the sign).
+    fold_reason: str | None = field(default=None, compare=False, repr=False)
 
     # ---- classification -------------------------------------------------
     @property
@@ -276,6 +329,42 @@ def check_layer(layer: Layer) -> list[str]:
                     f"{list(layer.kernel)}, stride {list(layer.stride)}, padding "
                     f"{list(layer.padding)}, dilation {list(layer.dilation)} (expected {eh}x{ew})"
                 )
+    return errs + check_params(layer)
+
+
+def check_params(layer: Layer) -> list[str]:
+    """Lengths and kinds of ``layer.params`` (empty list if fine or absent)."""
+    p = layer.params
+    if p is None:
+        return []
+    cout, cin = layer.out_shape[0], layer.in_shape[0]
+    want: dict[str, int] = {}
+    if layer.is_compute:
+        want = {"weight": layer.weight_count, "weight_scale": cout, "bias": cout,
+                "input_shift": cin if layer.op != "linear" else layer.in_elems}
+        if p.is_batchnorm:
+            return ["batch-norm params (mean/var/gamma/beta) belong to a threshold layer"]
+    elif layer.op == "threshold":
+        want = {k: cout for k in ("mean", "var", "gamma", "beta")}
+    errs = []
+    for key in ("weight", "weight_scale", "bias", "input_shift", "mean", "var", "gamma", "beta"):
+        v = getattr(p, key)
+        if v is None:
+            continue
+        if key not in want:
+            errs.append(f"params.{key} does not apply to a {layer.op} layer")
+        elif len(v) != want[key]:
+            errs.append(f"params.{key} has {len(v)} values, the layer needs {want[key]}")
+    if p.act_scale is not None and p.act_scale not in ACT_SCALES:
+        errs.append(f"params.act_scale must be one of {', '.join(ACT_SCALES)}, got {p.act_scale!r}")
+    if p.input_quant is not None and (not layer.is_compute or len(p.input_quant) != 5
+                                      or not 1 <= p.input_quant[2] <= 8 or p.input_quant[0] <= 0):
+        errs.append("params.input_quant must be (scale > 0, zero_point, bits 1..8, signed, "
+                    "narrow) on a compute layer")
+    if any(not 0 <= c < cout for c in p.flip):
+        errs.append(f"params.flip holds a channel outside 0..{cout - 1}")
+    if layer.op == "threshold" and p.is_batchnorm and (p.var is None or p.eps is None):
+        errs.append("params: a batch-norm needs mean, var and eps")
     return errs
 
 

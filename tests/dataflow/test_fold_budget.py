@@ -65,7 +65,7 @@ def test_sweep_over_dataflow_foldings(tmp_path: Path) -> None:
     (mapping fields take a layer name as a path part)."""
     import yaml
 
-    from bnnarch.dse import load_study, run_study
+    from bnnarch.dse import load_study_spec, run_study
 
     path = tmp_path / "df.yaml"
     path.write_text(yaml.safe_dump({
@@ -76,7 +76,7 @@ def test_sweep_over_dataflow_foldings(tmp_path: Path) -> None:
                      "folding.layers.conv1.simd": {"choices": [64]},
                      "swu.mmv.conv0": {"choices": [1, 9]}},
         "objectives": ["fps", "area", "energy"], "sampler": "grid"}))
-    study = run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    study = run_study(load_study_spec(path, sweep=True), progress=False, sweep=True)
     trials = study.get_trials()
     assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
     designs = [t.user_attrs["design"] for t in trials]

@@ -97,7 +97,8 @@ def _operand_read_bits(s: Schedule, spec: ArraySpec) -> tuple[int, int]:
 
 def _sram_pj(spec: ArraySpec, buf: str) -> float:
     b = getattr(spec.buffers, buf)
-    return tech_for(spec.technology.node_nm).sram_access_pj_per_bit(b.capacity_kib / b.banks)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
+    return t.sram_access_pj_per_bit(b.capacity_kib / b.banks)
 
 
 def share_buffer_kib(spec: ArraySpec) -> float:
@@ -106,7 +107,7 @@ def share_buffer_kib(spec: ArraySpec) -> float:
 
 def overhead_pj(layer: Layer, c: SchemeCount, spec: ArraySpec) -> float:
     """Dynamic energy of the scheme's own actions over ``c.frames`` frames."""
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     acc = spec.array.acc_bits
     # operand gather: every word-op still executed passes S bits through the
     # compaction muxes (mux2 charged as an XNOR2-class gate)
@@ -222,7 +223,7 @@ def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffe
 def reuse_area_mm2(spec: ArraySpec) -> float:
     """Area of the enabled schemes' hardware (0 when none is enabled)."""
     r = spec.reuse
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     a = spec.array
     lanes = pixel_lanes(spec)
     ge = 0.0
