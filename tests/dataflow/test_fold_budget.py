@@ -97,3 +97,15 @@ def test_sweep_path_names_a_layer_key() -> None:
     assert not _path_exists(DataflowSpec, "swu.mmv")  # a mapping, not a value
     assert not _path_exists(DataflowSpec, "folding.layers.conv1")  # a model
     assert not _path_exists(DataflowSpec, "folding.layers.conv1.lanes")
+
+
+def test_fold_command_prints_the_fifo_bits(tmp_path: Path, capsys) -> None:
+    from bnnarch.cli import main
+
+    d = tmp_path / "b.yaml"
+    d.write_text("name: b\ntemplate: dataflow\nclock_mhz: 200\n"
+                 "folding:\n  budget: {lanes: 3000, fifo_bits: 20000}\n")
+    assert main(["fold", str(d), "--workload", str(REPO / "workloads/cnv.json")]) == 0
+    out = capsys.readouterr().out
+    assert "II bound 27,648 cycles" in out
+    assert "FIFOs auto-sized for II 27,648 cycles: 8,272 bits" in out
