@@ -201,6 +201,33 @@ def test_random_dags_skipping_periods_equal(case, depth: int, width: int, frames
     DAG_JUMPS.append(fast.LAST_JUMP[3])
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dags(), st.sampled_from([1, 2, 8]), st.sampled_from([{}, {"join": 1}, {"join": 3}]))
+def test_reused_bypass_probe_equals_a_second_run(case, depth: int, join: dict) -> None:
+    """With every join FIFO at least as deep as its peak in the run with
+    unbounded join FIFOs, the simulator reuses that run: the same result as
+    running the sized pipeline again (explicit shallow joins: no reuse)."""
+    from bnnarch.dataflow import simulate as sim
+
+    g, folds = case
+    joins = [x.name for x in g if x.op in ("add", "concat")]
+    depths = {j: join["join"] for j in joins} if join else {}
+    spec = design(folds, batch=4, fifo={"default_depth": depth, "depths": depths})
+    try:
+        reused = simulate_dataflow(spec, g)
+    except SimError as e:
+        reused = str(e)
+    sim.REUSE_PROBE = False
+    try:
+        try:
+            again = simulate_dataflow(spec, g)
+        except SimError as e:
+            again = str(e)
+    finally:
+        sim.REUSE_PROBE = True
+    assert reused == again
+
+
 def test_skipping_happened_in_the_random_dag_runs() -> None:
     if not DAG_JUMPS:
         pytest.skip("runs with the property test")
