@@ -287,7 +287,7 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                       channels=mh if layer.op == "linear" else oc, in_channels=lc, **common)
             if layer.op != "linear":
                 _conv_front(spec, layer, pe, simd, ab, common, raw, producer, cons)
-                mv |= dict(srcs=[f"{layer.name}.swu"], in_fifo=[f"{layer.name}.windows"])
+                mv |= dict(srcs=[raw[-1]["name"]], in_fifo=[f"{layer.name}.windows"])
             elif spec.early_fc:
                 mv |= _early_fc(mv, next(d for d in raw if d["name"] == producer[src]))
             raw.append(mv)
@@ -362,14 +362,21 @@ def _conv_front(spec: DataflowSpec, layer: Layer, pe: int, simd: int, ab: int,
                     k=k, stride=conv.stride[0], pad=conv.padding[0], dil=dil,
                     line_rows=min(ch, (k - 1) * dil + 1 + extra), channels=k * k * lc,
                     in_channels=lc, out_bits=ab, a_bits=ab, simd=simd, **feed))
+    swu = raw[-1]
+    for i in range(spec.swu_pipeline_cycles):
+        # a register stage after the SWU: one window per cycle, one cycle later
+        raw.append(dict(name=f"{name}.swureg{i}", kind="pipe", out_natural=swu["out_natural"],
+                        item_cycles=1, channels=swu["channels"], in_channels=swu["channels"],
+                        out_bits=ab, a_bits=ab, layer=name, srcs=[raw[-1]["name"]],
+                        in_fifo=[f"{name}.swureg{i}"]))
 
 
 INTERNAL_FIFOS = (".windows", ".padded", ".dwc")  # inside one layer's stages
 
 
 def register_fifo(fifo: str) -> bool:
-    """The one-entry FIFO in front of an MVTU pipeline register stage."""
-    return re.fullmatch(r".+\.reg\d+", fifo) is not None
+    """The one-entry FIFO in front of an MVTU or SWU pipeline register stage."""
+    return re.fullmatch(r".+\.(swu)?reg\d+", fifo) is not None
 
 
 def explicit_fifo(spec: DataflowSpec, fifo: str, consumer_layer: str) -> bool:
@@ -390,7 +397,7 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
     natural = {d["name"]: d["out_natural"] for d in raw}
     for d in raw:
         for src, fname in zip(d["srcs"], d["in_fifo"], strict=True):
-            if d["kind"] == "mvtu" and src == f"{d['layer']}.swu":
+            if d["kind"] == "mvtu" and fname == f"{d['layer']}.windows":
                 depth: int | float = spec.fifo.swu_depth
             elif fname.endswith(INTERNAL_FIFOS):
                 depth = spec.fifo.default_depth

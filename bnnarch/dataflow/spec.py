@@ -138,6 +138,10 @@ class DataflowSpec(Strict):
     # HLS scheduling, so it is a parameter here (0: outputs leave with the last cycle)
     mvtu_pipeline_cycles: int = Field(default=0, ge=0, le=64,
                                       description="pipeline registers after each MVTU")
+    # the same for finn-hlslib's ConvolutionInputGenerator (slidingwindow.h), an
+    # II=1 pipeline whose depth (buffer read, output mux) is a parameter here
+    swu_pipeline_cycles: int = Field(default=0, ge=0, le=64,
+                                     description="pipeline registers after each SWU")
     # FINN's MVAU reads an FC's input SIMD words as they arrive (first neuron fold)
     early_fc: bool = Field(default=False, description="FC layers start on their first SIMD words")
 

@@ -142,7 +142,7 @@ def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frame
                              early_fc: bool, regs: int) -> None:
     g, folds = case
     spec = design(folds, input_bits_per_cycle=width, early_fc=early_fc,
-                  mvtu_pipeline_cycles=regs,
+                  mvtu_pipeline_cycles=regs, swu_pipeline_cycles=regs // 2,
                   fifo={"default_depth": depth, "swu_depth": swu_depth})
     _same_run(build_stages(spec, g, fold(spec, g).folds()), frames)
 

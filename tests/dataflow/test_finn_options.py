@@ -182,6 +182,12 @@ def test_mvtu_pipeline_depth_adds_latency_not_ii() -> None:
         assert [st[f"a.reg{i}"]["fifo_depth"] for i in range(d - 1)] == [1] * (d - 1)
         assert {lr.name: lr for lr in r.layers}["a"].mapping.startswith("PE=1 SIMD=8")
         assert r == simulate_dataflow(spec, g, engine="simpy")
+    # the SWU's registers: d more cycles per SWU (two here)
+    for d in (1, 3):
+        spec = design(FOLDS, batch=4, swu_pipeline_cycles=d, fifo={"default_depth": 8})
+        r = simulate_dataflow(spec, g)
+        assert (r.latency_cycles, r.ii_cycles) == (base.latency_cycles + 2 * d, base.ii_cycles)
+        assert r == simulate_dataflow(spec, g, engine="simpy")
     auto = simulate_dataflow(design(FOLDS, batch=4, mvtu_pipeline_cycles=2,
                                     fifo={"sizing": "auto"}), g)
     regs = [f for f in dict(auto.extra)["fifos"] if f["origin"] == "register"]
