@@ -19,7 +19,11 @@ Here, for the frames the design simulates:
 
 So the depths reach the reference II, and every FIFO is minimal: one entry
 less on any one of them lengthens the II or deadlocks (tested on random
-chains and DAGs). The searches run the compiled engine; a design with ``F``
+chains and DAGs). No depth beats the reference II: where it exceeds the
+slowest stage's busy time, a line-buffered stage (an SWU whose line buffer
+holds a whole frame cannot read the next one until its last window is out)
+refills at frame boundaries, and the result says ``ii_limited_by:
+line_buffer``, not ``fifo``. The searches run the compiled engine; a design with ``F``
 auto FIFOs costs about ``F x log2(peak)`` runs.
 """
 
@@ -36,6 +40,15 @@ from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.tech import tech_for
 
 MAX_ROUNDS = 4  # re-check passes after the first shrinking pass
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Auto-sized stages, the per-FIFO report and the reference run's II."""
+
+    stages: list[Stage]
+    fifos: list[FifoSize]
+    unbounded_ii_cycles: int  # last interval with every auto FIFO unbounded
 
 
 @dataclass(frozen=True)
@@ -113,9 +126,9 @@ def _intervals(frames: int) -> int:
 
 
 def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
-               target_cycles: int | None = None) -> tuple[list[Stage], list[FifoSize]]:
+               target_cycles: int | None = None) -> Sizing:
     """The stages with every FIFO not set by ``fifo.depths`` auto-sized,
-    and one :class:`FifoSize` per FIFO. ``target_cycles``: size for that II
+    one :class:`FifoSize` per FIFO, and the unbounded reference II. ``target_cycles``: size for that II
     (last and mean interval at most that) where the unbounded run is faster."""
     consumer = {n: s for s in stages for n in s.in_fifos}
     producer = {n: s for s in stages for n, _ in s.out_fifos}
@@ -150,4 +163,4 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
                 "auto" if name in depths else "register" if register_fifo(name) else "fifo.depths",
                 ref.fifo_peaks[name], s.item_bits,
                 t.sram_area_um2(bits), 2 * s.out_items * s.item_bits * pj))
-    return sized, report
+    return Sizing(sized, report, ii_of(ref)[0])

@@ -252,7 +252,7 @@ def _fifo_bits(spec: DataflowSpec, graph: WorkloadGraph, r: tuple[LayerFolding, 
     from bnnarch.dataflow.fifo_sizing import size_fifos
 
     stages = build_stages(spec, graph, {x.layer: (x.pe, x.simd) for x in r})
-    return sum(z.bits for z in size_fifos(spec, stages, max(spec.batch, 3), t)[1])
+    return sum(z.bits for z in size_fifos(spec, stages, max(spec.batch, 3), t).fifos)
 
 
 MAX_FIFO_SIZINGS = 64  # candidate IIs sized before a lanes + FIFO-bits budget gives up

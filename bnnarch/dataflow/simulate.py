@@ -15,7 +15,9 @@ simulation, not a formula:
 * per stage: busy cycles per frame (its own II; equals FINN's formula when
   nothing stalls), waits on empty input / full output FIFOs, FIFO occupancy
   peaks, and the bottleneck stage. ``ii_limited_by`` says ``fifo`` when the
-  pipeline's II exceeds the slowest stage's (under-sized FIFOs).
+  pipeline's II exceeds the slowest stage's (under-sized FIFOs); with
+  ``fifo.sizing: auto``, ``line_buffer`` when unbounded FIFOs give that II
+  too (an SWU's frame-boundary refill; ``ii_unbounded_cycles``).
 
 Energy is per frame (the ledger of bnnarch.dataflow.cost) plus leakage over
 one II; ``energy_pj`` / ``tops_per_w`` are per frame in steady state.
@@ -208,8 +210,10 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     sizes: list[FifoSize] = []
     joins = {s.layer: s for s in stages if s.kind in JOINS}
     probe: PipelineRun | None = None
+    unbounded_ii: int | None = None
     if spec.fifo_sizing == "auto" or folding.fifo_target_cycles is not None:
-        stages, sizes = size_fifos(spec, stages, n, folding.fifo_target_cycles)
+        sizing = size_fifos(spec, stages, n, folding.fifo_target_cycles)
+        stages, sizes, unbounded_ii = sizing.stages, sizing.fifos, sizing.unbounded_ii_cycles
     elif joins:
         stages, bypass, probe = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
@@ -227,7 +231,7 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                  for b in bypass if b["fifo"] in e.full and b["fifo_depth"] < b["min_depth"]]
         raise SimError(f"design {spec.name!r} on workload {g.name!r}: {e}"
                        + ("; " + "; ".join(hints) if hints else "")) from None
-    return assemble(spec, g, folding, stages, run, bypass, sizes)
+    return assemble(spec, g, folding, stages, run, bypass, sizes, unbounded_ii)
 
 
 def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
@@ -258,9 +262,19 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
     return sized, report, probe
 
 
+def _limited_by(ii: int, busy_cycles: int, unbounded_ii: int | None) -> str:
+    """``stage`` at the slowest stage's busy time; above it ``line_buffer``
+    when unbounded FIFOs are no faster (a line-buffered stage refills at
+    frame boundaries: no FIFO depth helps), else ``fifo``."""
+    if ii <= busy_cycles:
+        return "stage"
+    return "line_buffer" if unbounded_ii is not None and ii <= unbounded_ii else "fifo"
+
+
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
              run: PipelineRun, bypass: list[dict[str, Any]] | None = None,
-             sizes: list[FifoSize] | None = None) -> DataflowResult:
+             sizes: list[FifoSize] | None = None,
+             unbounded_ii_cycles: int | None = None) -> DataflowResult:
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     reports = _reports(stages, run)
     c = run.completion
@@ -296,7 +310,7 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
         ("batch_cycles", c[batch - 1] if batch <= len(c) else c[-1]),
         ("bottleneck_stage", bound.stage.name),
         ("ii_bound_cycles", bound.busy_cycles),
-        ("ii_limited_by", "fifo" if ii > bound.busy_cycles else "stage"),
+        ("ii_limited_by", _limited_by(ii, bound.busy_cycles, unbounded_ii_cycles)),
         ("folding_mode", folding.mode),
         ("folding_target_met", folding.met),
         ("lanes", folding.lanes),
@@ -314,6 +328,8 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     if bypass:
         extra.append(("bypass_fifos", bypass))
     extra.append(("fifo_sizing", spec.fifo_sizing))
+    if unbounded_ii_cycles is not None:
+        extra.append(("ii_unbounded_cycles", unbounded_ii_cycles))
     for z in sizes or []:
         line = (f"depth {z.depth} ({z.origin}; peak {z.reference_peak:,} with unbounded "
                 f"FIFOs), {z.bits:,} bits, {z.area_um2:,.0f} um2, {z.energy_pj:,.1f} pJ/frame")

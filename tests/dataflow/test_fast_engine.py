@@ -135,7 +135,8 @@ def _same_run(stages, frames: int) -> None:
 DEPTHS = st.sampled_from([1, 2, 3, 8, 64])
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), DEPTHS, st.sampled_from([1, 2, 5]), st.sampled_from([3, 16, 4096]),
        st.integers(1, 6), st.booleans(), st.sampled_from([0, 0, 2]))
 def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frames: int,
@@ -147,7 +148,8 @@ def test_random_chains_equal(case, depth: int, swu_depth: int, width: int, frame
     _same_run(build_stages(spec, g, fold(spec, g).folds()), frames)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(dags(), DEPTHS, st.sampled_from([1, 2, 4, 9, math.inf]), st.integers(1, 5))
 def test_random_dags_equal(case, depth: int, join_depth: float, frames: int) -> None:
     """Join FIFOs from one entry (deadlocks) to unbounded (the run that
@@ -160,7 +162,8 @@ def test_random_dags_equal(case, depth: int, join_depth: float, frames: int) -> 
     _same_run(stages, frames)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(dags(), st.integers(3, 6))
 def test_random_dags_simulate_equal(case, batch: int) -> None:
     """The whole result, bypass sizing included."""
@@ -172,7 +175,8 @@ def test_random_dags_simulate_equal(case, batch: int) -> None:
 JUMPS: list[int] = []
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), DEPTHS, st.sampled_from([3, 16, 4096]), st.integers(12, 40))
 def test_random_chains_skipping_periods_equal(case, depth: int, width: int, frames: int) -> None:
     """Long batches: the run that skips whole periods of the steady state
@@ -186,7 +190,8 @@ def test_random_chains_skipping_periods_equal(case, depth: int, width: int, fram
 DAG_JUMPS: list[int] = []
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(dags(), st.sampled_from([1, 2, 8]), st.sampled_from([3, 16]), st.integers(12, 30))
 def test_random_dags_skipping_periods_equal(case, depth: int, width: int, frames: int) -> None:
     """Long batches on DAGs (forks, joins, two output streams) with the
@@ -201,7 +206,8 @@ def test_random_dags_skipping_periods_equal(case, depth: int, width: int, frames
     DAG_JUMPS.append(fast.LAST_JUMP[3])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(dags(), st.sampled_from([1, 2, 8]), st.sampled_from([{}, {"join": 1}, {"join": 3}]))
 def test_reused_bypass_probe_equals_a_second_run(case, depth: int, join: dict) -> None:
     """With every join FIFO at least as deep as its peak in the run with
