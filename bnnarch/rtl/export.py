@@ -18,10 +18,11 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Protocol
 
 import pyrtl
 
@@ -166,7 +167,14 @@ def _layer_lines(lines: list[str], layer: int) -> list[str]:
     return [ln[len(tag):] for ln in lines if ln.startswith(tag)]
 
 
-def compare_trace(arr: RtlArray, run: RunResult, lines: list[str], layer: int = 0,
+class Traced(Protocol):
+    """A run with a per-cycle trace: ``RunResult``, ``sysrun.SystemRun``."""
+
+    @property
+    def trace(self) -> Mapping[str, Sequence[int]]: ...
+
+
+def compare_trace(arr: RtlArray, run: Traced, lines: list[str], layer: int = 0,
                   tool: str = "Icarus") -> str | None:
     """None if ``tool`` printed PyRTL's trace of run ``layer`` of the testbench
     for every cycle, else the first difference (cycle, output, both values)."""

@@ -29,7 +29,9 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import export
-from bnnarch.rtl.array import build_array
+from bnnarch.rtl.array import RtlArray, build_array
+from bnnarch.rtl.golden import Program
+from bnnarch.rtl.run import RunResult
 from bnnarch.rtl.synth import SynthResult, area_for
 from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
 from bnnarch.workload.graph import WorkloadGraph
@@ -75,13 +77,16 @@ def _kept_run(lc: LayerCheck) -> RunCheck | None:
     return rc if rc is not None and rc.run is not None and rc.prog is not None else None
 
 
-def _replay_batch(out: Path, arr, batch: list[tuple[LayerCheck, RunCheck]], index: int,
+def _replay_batch(out: Path, arr: RtlArray, batch: list[tuple[LayerCheck, RunCheck]], index: int,
                   opts: FlowOptions, verilator_s: list[float]) -> None:
     """Replay the kept runs of several layers in one testbench (``tb_<index>.v``:
     one compile of the design) in Icarus and/or Verilator; sets each layer's
     ``icarus`` / ``verilator`` and appends the Verilator seconds."""
-    tb = export.write_testbench(out, f"tb_{index}", arr,
-                                [(rc.prog, rc.run) for _, rc in batch], "design.v").name
+    runs: list[tuple[Program, RunResult]] = []
+    for _, rc in batch:
+        assert rc.prog is not None and rc.run is not None  # kept runs (_kept_run)
+        runs.append((rc.prog, rc.run))
+    tb = export.write_testbench(out, f"tb_{index}", arr, runs, "design.v").name
     icarus = export.run_icarus(out, tb) if opts.icarus else None
     verilator = None
     if opts.verilator_sim:
@@ -116,20 +121,9 @@ def _synth_summary(res: SynthResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOptions,
-             progress: Callable[[str], None] | None = None,
-             graph: WorkloadGraph | None = None,
-             names: Sequence[str] | None = None) -> FlowResult:
-    """Generate, verify and report one design (see module docstring).
-    ``graph`` / ``names``: the workload and requested layers, for the system
-    checks (``opts.system`` / ``opts.network``)."""
-    out.mkdir(parents=True, exist_ok=True)
-    report_path = out / "report.json"
-    report_path.unlink(missing_ok=True)
-    t0 = time.monotonic()
-    arr = build_array(spec)
-    _write(out / "design.v", export.verilog_text(arr))
-    failures: list[str] = []
+def _tool_checks(out: Path, opts: FlowOptions, failures: list[str]) -> dict[str, Any]:
+    """Verilator version (fail before the PyRTL runs) and lint of ``design.v``;
+    appends a lint failure to ``failures``."""
     tools: dict[str, Any] = {}
     if opts.verify and opts.verilator_sim:
         tools["verilator_version"] = export.verilator_version()  # fail before the PyRTL runs
@@ -139,33 +133,59 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
         tools["verilator_lint"] = "clean" if lint.ok else "failed"
         if not lint.ok:
             failures.append(f"verilator --lint-only failed (see {out / 'verilator.log'})")
-    area: dict[str, Any] = {}
-    if opts.synth:
-        res, log = area_for(spec, opts.area_cache, workdir=out / "yosys")
-        _write(out / "yosys_report.txt", log if log is not None else _synth_summary(res))
-        area = {"cells": res.cells, "area_mm2": res.area_mm2, "cells_per_pe": res.cells_per_pe,
-                "ge_per_pe": res.ge_per_pe, "pe_area_um2": res.pe_area_um2,
-                "cache_key": res.key, "from_cache": log is None,
-                "cell_types_per_pe": res.cell_types}
-    checks: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    done: list[LayerCheck] = []
-    batch: list[tuple[LayerCheck, RunCheck]] = []
-    batches = 0
-    replay = opts.icarus or opts.verilator_sim
-    verilator_s: list[float] = []
-    rng = np.random.default_rng(opts.seed)
+    return tools
 
-    def flush() -> None:
-        nonlocal batches, batch
-        if batch:
-            _replay_batch(out, arr, batch, batches, opts, verilator_s)
-            batches += 1
-        for lc, _ in batch:
+
+def _synth_area(spec: ArraySpec, out: Path, opts: FlowOptions) -> dict[str, Any]:
+    """Yosys area of the design (cached), with ``yosys_report.txt``; {} without synth."""
+    if not opts.synth:
+        return {}
+    res, log = area_for(spec, opts.area_cache, workdir=out / "yosys")
+    _write(out / "yosys_report.txt", log if log is not None else _synth_summary(res))
+    return {"cells": res.cells, "area_mm2": res.area_mm2, "cells_per_pe": res.cells_per_pe,
+            "ge_per_pe": res.ge_per_pe, "pe_area_um2": res.pe_area_um2,
+            "cache_key": res.key, "from_cache": log is None,
+            "cell_types_per_pe": res.cell_types}
+
+
+@dataclass
+class _Replays:
+    """Kept runs batched into testbenches of at most ``ICARUS_MAX_CYCLES``."""
+
+    out: Path
+    arr: RtlArray
+    opts: FlowOptions
+    batch: list[tuple[LayerCheck, RunCheck]] = field(default_factory=list)
+    batches: int = 0
+    verilator_s: list[float] = field(default_factory=list)
+
+    def add(self, lc: LayerCheck, rc: RunCheck, cycles: int) -> None:
+        used = sum(len(r.run.trace["done"]) for _, r in self.batch if r.run)
+        if used + cycles > ICARUS_MAX_CYCLES:
+            self.flush()
+        self.batch.append((lc, rc))
+
+    def flush(self) -> None:
+        if self.batch:
+            _replay_batch(self.out, self.arr, self.batch, self.batches, self.opts,
+                          self.verilator_s)
+            self.batches += 1
+        for lc, _ in self.batch:
             for rc in ([lc.whole] if lc.whole else []) + [r for r, _ in lc.tiles]:
                 rc.prog = rc.run = None  # release traces
-        batch = []
+        self.batch = []
 
+
+def _verify_layers(arr: RtlArray, out: Path, layers: Sequence[Layer], opts: FlowOptions,
+                   progress: Callable[[str], None] | None
+                   ) -> tuple[list[LayerCheck], list[dict[str, str]], list[float]]:
+    """Check each layer on the array and replay the kept runs; the checks, the
+    skipped layers and the Verilator seconds per testbench."""
+    skipped: list[dict[str, str]] = []
+    done: list[LayerCheck] = []
+    replay = opts.icarus or opts.verilator_sim
+    replays = _Replays(out, arr, opts)
+    rng = np.random.default_rng(opts.seed)
     for layer in layers if opts.verify else ():
         if progress:
             progress(layer.name)
@@ -183,14 +203,32 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
             lc.icarus = "skipped" if opts.icarus else None
             lc.verilator = "skipped" if opts.verilator_sim else None
             continue
-        if sum(len(r.run.trace["done"]) for _, r in batch if r.run) + len(
-                rc.run.trace["done"]) > ICARUS_MAX_CYCLES:
-            flush()
-        batch.append((lc, rc))
-    flush()
+        replays.add(lc, rc, len(rc.run.trace["done"]))
+    replays.flush()
+    return done, skipped, replays.verilator_s
+
+
+def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOptions,
+             progress: Callable[[str], None] | None = None,
+             graph: WorkloadGraph | None = None,
+             names: Sequence[str] | None = None) -> FlowResult:
+    """Generate, verify and report one design (see module docstring).
+    ``graph`` / ``names``: the workload and requested layers, for the system
+    checks (``opts.system`` / ``opts.network``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "report.json"
+    report_path.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    arr = build_array(spec)
+    _write(out / "design.v", export.verilog_text(arr))
+    failures: list[str] = []
+    tools = _tool_checks(out, opts, failures)
+    area = _synth_area(spec, out, opts)
+    done, skipped, verilator_s = _verify_layers(arr, out, layers, opts, progress)
     if verilator_s:
         tools["verilator_sim"] = {"testbenches": len(verilator_s),
                                   "seconds": round(sum(verilator_s), 2)}
+    checks: list[dict[str, Any]] = []
     for lc in done:
         lc.cells, lc.area_mm2 = area.get("cells"), area.get("area_mm2")
         failures += lc.failures()

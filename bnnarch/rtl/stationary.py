@@ -297,6 +297,81 @@ def _controller(start, lim, signed, A: int, R: int, C: int, ws: bool):
     return ctl, pre, reg["sp"], reg["tp"], busy
 
 
+def _check_fits(arr: RtlArray, data: LayerData, need: dict[str, int], kpad: int) -> None:
+    """Raise unless every buffer holds the layer's words per lane and the
+    accumulator holds its dot products."""
+    AB = arr.acc_bits
+    have = {"col": arr.depths.col, "row": arr.depths.row, "out": arr.depths.out,
+            "thr": arr.depths.thr}
+    for key, n_words in need.items():
+        if n_words > have[key]:
+            raise RtlError(f"layer {data.name!r} needs {n_words} words per lane of the {key} "
+                           f"buffer but the design's tile holds {have[key]}; the RTL runs a "
+                           "layer as one tile (use a smaller layer or larger buffers)")
+    if max_abs_dot(data) > (1 << (AB - 1)) - 1 or 2 * kpad > (1 << AB):
+        raise RtlError(f"layer {data.name!r}: dot products up to {max_abs_dot(data)} overflow "
+                       f"acc_bits={AB}")
+
+
+def _lane_words(x: np.ndarray, simd_bits: int, lanes: int) -> np.ndarray:
+    """(..., K) planes -> (..., lanes) S-bit words (python ints)."""
+    w = _pack_words(x, simd_bits, lanes)
+    return np.array(w, dtype=object).reshape(x.shape[:-1] + (lanes,))
+
+
+def _nonzero(img: dict[int, int]) -> dict[int, int]:
+    return {a_: v for a_, v in img.items() if v}
+
+
+def _colbuf_images(sw: np.ndarray, R: int, C: int, fk_n: int) -> dict[str, dict[int, int]]:
+    """Column buffers: stationary words sw (G, FO*C, PS, FK*R)."""
+    g, foc, ps_n, _ = sw.shape
+    fo_n = foc // C
+    mems: dict[str, dict[int, int]] = {}
+    for c in range(C):
+        img = {}
+        for gi in range(g):
+            for fo in range(fo_n):
+                for fk in range(fk_n):
+                    for p in range(ps_n):
+                        base = (((gi * fo_n + fo) * fk_n + fk) * ps_n + p) * R
+                        for i in range(R):
+                            img[base + i] = int(sw[gi, fo * C + c, p, fk * R + R - 1 - i])
+        mems[f"colbuf{c}"] = _nonzero(img)
+    return mems
+
+
+def _rowbuf_images(tw: np.ndarray, R: int, fk_n: int) -> dict[str, dict[int, int]]:
+    """Row buffers: streamed words tw (G, L, P, FK*R)."""
+    g, slen, pt_n, _ = tw.shape
+    mems: dict[str, dict[int, int]] = {}
+    for r in range(R):
+        img = {}
+        for gi in range(g):
+            for fk in range(fk_n):
+                for p in range(pt_n):
+                    base = ((gi * fk_n + fk) * pt_n + p) * slen
+                    for s in range(slen):
+                        img[base + s] = int(tw[gi, s, p, fk * R + r])
+        mems[f"rowbuf{r}"] = _nonzero(img)
+    return mems
+
+
+def _thrbuf_images(thr: np.ndarray, C: int, fo_n: int, ws: bool,
+                   mask: int) -> dict[str, dict[int, int]]:
+    """Threshold buffers from thresholds thr (G, N), masked to acc_bits."""
+    g, n = thr.shape
+    mems: dict[str, dict[int, int]] = {}
+    for c in range(C):
+        if ws:
+            vals = {gi * fo_n + fo: int(thr[gi, fo * C + c]) for gi in range(g)
+                    for fo in range(fo_n) if fo * C + c < n}
+        else:
+            vals = {gi * n + s: int(thr[gi, s]) for gi in range(g) for s in range(n)}
+        mems[f"thrbuf{c}"] = {a_: v & mask for a_, v in vals.items() if v & mask}
+    return mems
+
+
 def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     """Buffer images + cfg words of a ws / is array for one layer."""
     g, _m, n, k = data.shape
@@ -308,54 +383,14 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     ps_n, pt_n, slen = stat.shape[2], strm.shape[2], strm.shape[1]
     need = {"col": g * fo_n * fk_n * ps_n * R, "row": g * fk_n * pt_n * slen,
             "out": max(g * fo_n * slen, slen), "thr": g * (fo_n if ws else n)}
-    have = {"col": arr.depths.col, "row": arr.depths.row, "out": arr.depths.out,
-            "thr": arr.depths.thr}
-    for key, words in need.items():
-        if words > have[key]:
-            raise RtlError(f"layer {data.name!r} needs {words} words per lane of the {key} "
-                           f"buffer but the design's tile holds {have[key]}; the RTL runs a "
-                           "layer as one tile (use a smaller layer or larger buffers)")
     kpad = fk_n * R * S
-    if max_abs_dot(data) > (1 << (AB - 1)) - 1 or 2 * kpad > (1 << AB):
-        raise RtlError(f"layer {data.name!r}: dot products up to {max_abs_dot(data)} overflow "
-                       f"acc_bits={AB}")
-
-    def words(x: np.ndarray) -> np.ndarray:  # (..., K) -> (..., FK*R) S-bit words
-        w = _pack_words(x, S, fk_n * R)
-        return np.array(w, dtype=object).reshape(x.shape[:-1] + (fk_n * R,))
-
-    mems: dict[str, dict[int, int]] = {}
+    _check_fits(arr, data, need, kpad)
     sw = np.zeros((g, fo_n * C, ps_n, fk_n * R), dtype=object)
-    sw[:, : stat.shape[1]] = words(stat)
-    for c in range(C):
-        img = {}
-        for gi in range(g):
-            for fo in range(fo_n):
-                for fk in range(fk_n):
-                    for p in range(ps_n):
-                        base = (((gi * fo_n + fo) * fk_n + fk) * ps_n + p) * R
-                        for i in range(R):
-                            img[base + i] = int(sw[gi, fo * C + c, p, fk * R + R - 1 - i])
-        mems[f"colbuf{c}"] = {a_: v for a_, v in img.items() if v}
-    tw = words(strm)  # (G, L, P, FK*R)
-    for r in range(R):
-        img = {}
-        for gi in range(g):
-            for fk in range(fk_n):
-                for p in range(pt_n):
-                    base = ((gi * fk_n + fk) * pt_n + p) * slen
-                    for s in range(slen):
-                        img[base + s] = int(tw[gi, s, p, fk * R + r])
-        mems[f"rowbuf{r}"] = {a_: v for a_, v in img.items() if v}
+    sw[:, : stat.shape[1]] = _lane_words(stat, S, fk_n * R)
     mask = (1 << AB) - 1
-    thr = data.thresholds.reshape(g, n)
-    for c in range(C):
-        if ws:
-            vals = {gi * fo_n + fo: int(thr[gi, fo * C + c]) for gi in range(g)
-                    for fo in range(fo_n) if fo * C + c < n}
-        else:
-            vals = {gi * n + s: int(thr[gi, s]) for gi in range(g) for s in range(n)}
-        mems[f"thrbuf{c}"] = {a_: v & mask for a_, v in vals.items() if v & mask}
+    mems = _colbuf_images(sw, R, C, fk_n)
+    mems |= _rowbuf_images(_lane_words(strm, S, fk_n * R), R, fk_n)  # (G, L, P, FK*R)
+    mems |= _thrbuf_images(data.thresholds.reshape(g, n), C, fo_n, ws, mask)
     cfg = {"cfg_s_last": slen - 1, "cfg_fk_last": fk_n - 1, "cfg_ps_last": ps_n - 1,
            "cfg_pt_last": pt_n - 1, "cfg_fo_last": fo_n - 1, "cfg_g_last": g - 1,
            "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1,

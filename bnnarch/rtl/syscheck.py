@@ -132,7 +132,8 @@ def plan_layers(spec: ArraySpec, graph: WorkloadGraph,
 
 
 def single_layer_graph(layer: Layer) -> WorkloadGraph:
-    return WorkloadGraph(layer.name, tuple(layer.in_shape), (replace(layer, inputs=("input",)),))
+    c, h, w = layer.in_shape
+    return WorkloadGraph(layer.name, (c, h, w), (replace(layer, inputs=("input",)),))
 
 
 def layer_tensors(layer: Layer, rng: np.random.Generator,

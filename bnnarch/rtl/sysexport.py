@@ -188,17 +188,16 @@ def replay(sys: RtlSystem, workdir: Path, runs: Sequence[SystemRun], name: str,
     trace_i = [ln for ln in lines_i if " DRAMERR " not in ln] if lines_i is not None else None
     trace_v = [ln for ln in lines_v if " DRAMERR " not in ln] if lines_v is not None else None
     for k, run in enumerate(runs):
-        trace = SimpleNamespace(trace=run.trace)
         for tool, lines, res in (("Icarus", lines_i, res_i), ("Verilator", lines_v, res_v)):
             bad = [ln for ln in (lines or []) if ln.startswith(f"{k} DRAMERR ")]
             if bad:
                 res[k] = (f"{tool}'s DRAM model: {bad[0][len(f'{k} DRAMERR '):]} "
                           f"({name}.v, run {k})")
         if trace_i is not None and res_i[k] is None:
-            d = export.compare_trace(duck, trace, trace_i, k, "Icarus")
+            d = export.compare_trace(duck, run, trace_i, k, "Icarus")
             res_i[k] = "match" if d is None else d + f" ({name}.v, run {k})"
         if trace_v is not None and res_v[k] is None:
-            d = export.compare_trace(duck, trace, trace_v, k, "Verilator")
+            d = export.compare_trace(duck, run, trace_v, k, "Verilator")
             res_v[k] = "match" if d is None else d + f" ({name}.v, run {k})"
     return res_i, res_v, secs
 

@@ -288,8 +288,10 @@ class _Window:
         self.a_rows: np.ndarray | None = None  # staged (gsz, kt, rows, row_w) or flat
         self.data: dict[int, LayerData] = {}
 
-    def start(self, i: int, instage: dict[int, int]) -> dict[str, int]:
-        """Operands of tile i from its input slot -> the array's buffers; returns cfg."""
+    def start(self, i: int, instage: dict[int, int]
+              ) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
+        """Operands of tile i from its input slot -> the array's buffers; returns
+        cfg and the buffer images to load."""
         d, tile, ti = self.dram, self.dram.s.tiles[i], self.dram.tiles[i]
         slot = (i % self.sys.k_in) * self.sys.in_slot_words
         nbits = tile.load_w_bits + tile.load_a_bits + tile.load_psum_bits
@@ -304,6 +306,7 @@ class _Window:
         if layer.op == "linear":
             vec = (self._held().reshape(-1)[ti.k0: ti.k0 + ti.kt] if d.held_in
                    else self.a_rows)
+            assert vec is not None  # the DMA loads a tile's activations before it starts
             a = vec.reshape(1, 1, 1, -1)
         else:
             fm = self._tile_fmap(ti)
@@ -311,6 +314,7 @@ class _Window:
             a = im2col(fm, sub)[:, :, None, :]
         thr = self.t.thresholds.reshape(-1, d.cout_g)[ti.g0: ti.g0 + ti.gsz,
                                                         ti.n0: ti.n0 + ti.nt]
+        assert self.w is not None  # the DMA loads a tile's weights before it starts
         data = LayerData(f"{layer.name}#{i}", self.w[:, :, None, :], a,
                          np.ascontiguousarray(thr).reshape(-1), 1, 1)
         self.data[i] = data
@@ -323,7 +327,7 @@ class _Window:
             mems |= outbuf_image(self.arr, data, dots)
         # a later tile of a split reduction adds to the partial sums
         cfg = prog.cfg | {"cfg_cont": int(ti.ki > 0)}
-        return cfg | {"__mem__": mems}  # type: ignore[operator]
+        return cfg, mems
 
     def _held(self) -> np.ndarray:
         if self.held_fmap is None:
@@ -504,8 +508,8 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         start = 0
         if o["comp_start"]:
             i = o["comp_tile"]
-            c = win.start(i, instage)
-            for name, img in c.pop("__mem__").items():  # outbufs only when reloaded
+            c, mems = win.start(i, instage)
+            for name, img in mems.items():  # outbufs only when reloaded
                 live = asim.inspect_mem(arr_mems[name])
                 live.clear()
                 live.update(img)
