@@ -484,7 +484,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
 
 def load_study(path: str | Path, *, sweep: bool = False) -> StudySpec:
     """Read and validate a study YAML (``sweep``: checks for ``bnnarch sweep``)."""
-    data, lines = load_yaml_with_lines(path)
+    data, lines = load_yaml_with_lines(path, "study spec")
     return validate_study(data, lines, str(path), sweep=sweep)
 
 

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from bnnarch.errors import FieldError, SpecError, WorkloadError
-from bnnarch.fsio import atomic_write_text
+from bnnarch.fsio import atomic_write_text, prefixed, read_json
+from bnnarch.spec.yamlsrc import load_yaml_with_lines
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import (
     FP_BITS,
@@ -231,16 +232,11 @@ def save_workload(graph: WorkloadGraph, path: str | Path) -> Path:
 def load_workload(path: str | Path) -> WorkloadGraph:
     """Load a workload JSON, or a SCALE-Sim topology CSV (``.csv``)."""
     path = Path(path)
-    if not path.exists():
-        raise WorkloadError(f"{path}: no such workload file")
     if path.suffix.lower() == ".csv":
         from bnnarch.workload.scalesim import load_topology_csv
 
         return load_topology_csv(path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise WorkloadError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    data = read_json(path, "workload", error=prefixed(WorkloadError))
     return graph_from_dict(data, str(path))
 
 
@@ -293,13 +289,7 @@ def parse_precision_map(data: Any, source: str, graph: WorkloadGraph | None = No
 
 
 def load_precision_map(path: str | Path, graph: WorkloadGraph | None = None) -> PrecisionMap:
-    path = Path(path)
-    if not path.exists():
-        raise SpecError(str(path), [FieldError("", "no such file")])
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(str(path), [FieldError("", f"not valid YAML: {e}")]) from None
+    data, _ = load_yaml_with_lines(path, "precision map")
     return parse_precision_map(data, str(path), graph)
 
 

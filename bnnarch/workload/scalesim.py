@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnnarch.errors import WorkloadError
-from bnnarch.fsio import atomic_write_text
+from bnnarch.fsio import atomic_write_text, prefixed, read_text
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer
 
@@ -209,10 +209,7 @@ def parse_topology_csv(text: str, source: str = "<csv>", name: str | None = None
 def load_topology_csv(path: str | Path, bits: tuple[int, int] = DEFAULT_BITS) -> WorkloadGraph:
     """Read a SCALE-Sim conv topology CSV as a workload (default bits 1/1)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkloadError(f"{path}: cannot read ({e})") from None
+    text = read_text(path, "topology CSV", error=prefixed(WorkloadError))
     return parse_topology_csv(text, str(path), path.stem, bits)
 
 
