@@ -77,7 +77,7 @@ def read_bytes(path: str | Path, what: str = "input", *, limit_bytes: int = MAX_
     except OSError as e:
         raise error(p, _open_error(e, what)) from None
     if len(data) > limit_bytes:  # a pipe or device that reports no size
-        raise error(p, _too_large(len(data), limit_bytes, what, at_least=True))
+        raise error(p, _too_large(limit_bytes, limit_bytes, what, at_least=True))
     return data
 
 
@@ -152,7 +152,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     ``path`` (parents created), then rename it over ``path``. On failure the
     temporary file is removed and an OSError becomes a BnnarchError naming
     the file."""
-    path = Path(path)
+    path = check_writable(path, "file")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

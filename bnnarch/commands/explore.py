@@ -44,6 +44,10 @@ def run(args: argparse.Namespace, *, sweep: bool) -> int:
     from bnnarch.dse._runner import storage_label
 
     console = Console(stderr=False)
+    from bnnarch.fsio import check_writable
+
+    if args.out:
+        check_writable(args.out, "--out directory", directory=True)
     spec = load_study(args.study, sweep=sweep)
     if not args.no_run:
         console.print(f"{'sweep' if sweep else 'explore'} {spec.name}: {spec.trials} trials, "

@@ -39,11 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from bnnarch.fsio import check_writable
     from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
     from bnnarch.rtl.verify import builtin_layers
     from bnnarch.spec import load_design
     from bnnarch.spec.array import ArraySpec
 
+    check_writable(args.out, "--out directory", directory=True)
     spec = load_design(args.design)
     if not isinstance(spec, ArraySpec):
         raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")

@@ -27,12 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bnnarch.fsio import atomic_write_text
+    from bnnarch.fsio import atomic_write_text, check_writable
     from bnnarch.report.table import layer_table, totals_table
     from bnnarch.sim.simulate import simulate
     from bnnarch.spec import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
+    for flag, out in (("--json", args.json_out), ("--plot", args.plot),
+                      ("--reuse-plot", args.reuse_plot)):
+        if out:
+            check_writable(out, f"{flag} file")
     spec = load_design(args.design)
     if args.batch is not None:
         if getattr(spec, "template", "array") != "dataflow":

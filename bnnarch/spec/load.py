@@ -50,7 +50,7 @@ def validate_data(data: Any, lines: dict[str, int], source: str) -> BaseModel:
         raise SpecError(source, [FieldError("", "a design spec must be a YAML mapping")])
     templates = _templates()
     tname = data.get("template", "array")
-    if tname not in templates:
+    if not isinstance(tname, str) or tname not in templates:
         raise SpecError(source, [FieldError(
             "template", f"unknown template {tname!r} (known: {', '.join(sorted(templates))})",
             line_of(lines, "template"))])
