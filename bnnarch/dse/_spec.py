@@ -37,6 +37,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A grid sweep runs one simulation per point (~0.01-1 s each): a grid above a
+# million points is a typo (a step of 1 over a huge range), not a study.
+MAX_GRID_POINTS = 1_000_000
+
+
 class Domain(_Strict):
     """One hardware parameter: ``choices`` or a ``low``..``high`` range
     (``step`` for a stepped range, ``log`` for a log-uniform one)."""
@@ -48,6 +53,18 @@ class Domain(_Strict):
     step: float | None = None
     log: bool = False
     choices: tuple[Any, ...] = ()
+
+    def grid_size(self) -> int:
+        """Points of ``grid_values()`` without building them; anything above
+        MAX_GRID_POINTS is reported as MAX_GRID_POINTS + 1."""
+        if self.kind == "choices":
+            return len(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.log:
+            n = math.log2(self.high / self.low) + 1e-9 if self.high / self.low < math.inf else math.inf
+        else:
+            n = (self.high - self.low) / (self.step if self.step is not None else 1) + 1e-9
+        return MAX_GRID_POINTS + 1 if not n < MAX_GRID_POINTS else math.floor(n) + 1
 
     def grid_values(self) -> list[Any]:
         """Finite values of this domain for a grid sweep (log ranges double)."""
@@ -214,6 +231,10 @@ def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain |
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
         errs.append(FieldError(f"{where}.step", f"must be a number > 0, got {step!r}"))
         ok = False
+    for k in ("low", "high", "step"):
+        if ok and raw.get(k) is not None and not math.isfinite(raw[k]):
+            errs.append(FieldError(f"{where}.{k}", f"must be a finite number, got {raw[k]!r}"))
+            ok = False
     if not ok:
         return None
     low, high = raw["low"], raw["high"]
@@ -460,7 +481,15 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
                 errs.append(FieldError(f"hardware.{d.path}", "a grid needs choices, a step or "
                                        "log: true for a float range",
                                        line_of(lines, f"hardware.{d.path}")))
-        size = math.prod(len(d.grid_values()) for d in domains) if domains else 0
+        size = 1
+        for d in domains:
+            size = min(size * d.grid_size(), MAX_GRID_POINTS + 1)
+        size = size if domains else 0
+        if size > MAX_GRID_POINTS:
+            errs.append(FieldError("hardware", f"the grid has more than {MAX_GRID_POINTS:,} "
+                                   "points (check the ranges and steps)",
+                                   line_of(lines, "hardware")))
+            size = 0
         if trials is None:
             trials = size
         elif size and trials > size:

@@ -17,8 +17,9 @@ from bnnarch.fsio import read_text, spec_error
 MAX_YAML_NODES = 100_000
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+# libyaml's safe loader when PyYAML was built with it (its wheels are): the
+# same documents, ~10x faster than the pure-Python one.
+_LineLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _flatten_lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
@@ -42,6 +43,10 @@ def load_yaml_with_lines(path: str | Path, what: str = "design"
     return parse_yaml_with_lines(text, str(path))
 
 
+class _RecursiveAlias(Exception):
+    pass
+
+
 def _expanded_nodes(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
     """Nodes in the tree ``node`` expands to (aliases counted every time they
     are used); ValueError for a recursive alias."""
@@ -49,7 +54,7 @@ def _expanded_nodes(node: yaml.Node, memo: dict[int, int], active: set[int]) -> 
     if key in memo:
         return memo[key]
     if key in active:
-        raise ValueError("a YAML alias refers to itself (recursive anchor)")
+        raise _RecursiveAlias("a YAML alias refers to itself (recursive anchor)")
     active.add(key)
     n = 1
     if isinstance(node, yaml.MappingNode):
@@ -85,8 +90,12 @@ def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(source, [FieldError("", f"not valid YAML: {problem}", line)]) from None
-    except ValueError as e:  # recursive alias
+    except _RecursiveAlias as e:
         raise SpecError(source, [FieldError("", f"not valid YAML: {e}")]) from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as e:
+        # PyYAML's constructors fail this way on some tagged scalars (!!timestamp x)
+        raise SpecError(source, [FieldError("", "not valid YAML: a tagged value cannot be "
+                                            f"built ({type(e).__name__}: {e})")]) from None
     except RecursionError:
         raise SpecError(source, [FieldError("", "not valid YAML: nested too deeply")]) from None
     return data, lines

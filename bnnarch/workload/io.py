@@ -172,12 +172,20 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         if key not in d:
             raise WorkloadError(f"{where}: missing required key {key!r}")
     name = d["name"]
+    if not isinstance(name, str) or not name:
+        raise WorkloadError(f"{where}: name must be a non-empty string, got {name!r}")
     where = f"{where} ({name})"
+    inputs = d.get("inputs", [])
+    if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+        raise WorkloadError(f"{where}: inputs must be a list of layer names, got {inputs!r}")
+    for key in ("groups", "w_bits", "a_bits"):
+        if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool)):
+            raise WorkloadError(f"{where}: {key} must be an integer, got {d[key]!r}")
     try:
         layer = Layer(
-            name=str(name),
+            name=name,
             op=d["op"],
-            inputs=tuple(d.get("inputs", [])),
+            inputs=tuple(inputs),
             in_shape=tuple(d["in_shape"]),  # type: ignore[arg-type]
             out_shape=tuple(d["out_shape"]),  # type: ignore[arg-type]
             groups=int(d.get("groups", 1)),
@@ -188,7 +196,7 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
             thresholds=tuple(int(t) for t in d["thresholds"]) if d.get("thresholds") else None,
             **{k: _pair(d[k], f"{where}.{k}") for k in _PAIR_KEYS if k in d},
         )
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise WorkloadError(f"{where}: {e}") from None
     problems = check_layer(layer)
     if problems:

@@ -161,7 +161,10 @@ def test_fifo_is_not_read(tmp_path: Path) -> None:
      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"),
      "<root>: the YAML document expands to more than 100,000 nodes (anchors and aliases?)"),
     ("a: &a [1, *a]\n", "<root>: not valid YAML: a YAML alias refers to itself (recursive anchor)"),
-    ("a: " + "[" * 3000 + "]" * 3000 + "\n", "<root>: not valid YAML: nested too deeply"),
+    # libyaml says "exceeded maximum nesting depth", the pure-Python parser recurses
+    ("a: " + "[" * 3000 + "]" * 3000 + "\n", "not valid YAML: "),
+    ("a: !!timestamp x\n", "<root>: not valid YAML: a tagged value cannot be built "
+     "(AttributeError: "),
     ("a: !!python/object:os.system {}\n", ("<root> (line 1): not valid YAML: could not determine a "
      "constructor for the tag 'tag:yaml.org,2002:python/object:os.system'")),
 ])
@@ -253,3 +256,14 @@ def test_atomic_write_under_a_file_leaves_nothing(tmp_path: Path) -> None:
 def test_spec_error_factory() -> None:
     e = fsio.spec_error("x.yaml", "no such design file")
     assert isinstance(e, SpecError) and str(e) == "x.yaml: 1 error(s)\n  - <root>: no such design file"
+
+
+def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from bnnarch.spec import yamlsrc
+
+    monkeypatch.setattr(yamlsrc, "_LineLoader", yaml.SafeLoader)
+    with pytest.raises(SpecError, match=r"x.yaml: 1 error\(s\)\n  - <root>: not valid YAML: "
+                                        r"nested too deeply"):
+        yamlsrc.parse_yaml_with_lines("a: " + "[" * 3000 + "]" * 3000, "x.yaml")
