@@ -30,8 +30,8 @@ def _cli(*argv: str) -> tuple[int, str]:
 @pytest.mark.parametrize("old,new,message", [
     # OverflowError: cannot convert float infinity to integer (sim/engine.py dram_cycles)
     ("bandwidth_gbps: 25.6", "bandwidth_gbps: 5.0e-324",
-     "dram.bandwidth_gbps (line 18): Input should be greater than or equal to 0.001 "
-     "(got 5e-324)"),
+     ("dram.bandwidth_gbps (line 18): Input should be greater than or equal to 0.001 "
+     "(got 5e-324)")),
     # TypeError: unhashable type: 'list' (spec/load.validate_data)
     ("name: xnor32", "template: []\nname: xnor32",
      "template (line 2): unknown template [] (known: array, dataflow)"),
@@ -57,8 +57,8 @@ def _sfc_layer(**change: object) -> dict[str, object]:
 
 @pytest.mark.parametrize("change,message", [
     # TypeError: unhashable type: 'list' (workload/graph.py, an input given as a list)
-    ({"inputs": [["input"]]}, "w.json: layers[0] (fc0): inputs must be a list of layer names, "
-                              "got [['input']]"),
+    ({"inputs": [["input"]]}, ("w.json: layers[0] (fc0): inputs must be a list of layer names, "
+                              "got [['input']]")),
     ({"name": {"a": 1}}, "w.json: layers[0]: name must be a non-empty string, got {'a': 1}"),
     ({"groups": float("inf")}, "w.json: layers[0] (fc0): groups must be an integer, got inf"),
     ({"w_bits": True}, "w.json: layers[0] (fc0): w_bits must be an integer, got True"),
