@@ -137,8 +137,9 @@ def _stats_from(d: dict[str, Any] | None, where: str) -> LayerStats | None:
             extra=tuple(sorted((str(a), float(b)) for a, b in (d.get("extra") or {}).items())),
             reuse=_reuse_stats_from(d.get("reuse")),
         )
-    except (KeyError, TypeError, ValueError) as e:
-        raise WorkloadError(f"{where}.stats: malformed statistics ({e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise WorkloadError(f"{where}.stats: malformed statistics "
+                            f"({type(e).__name__}: {e})") from None
 
 
 def _reuse_stats_from(r: dict[str, Any] | None) -> ReuseStats | None:
@@ -223,9 +224,14 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
     layers = tuple(layer_from_dict(x, f"{source}: layers[{i}]") for i, x in enumerate(layers_raw))
     try:
         shape = tuple(int(v) for v in d.get("input_shape", layers[0].in_shape))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise WorkloadError(f"{source}: input_shape must be [C, H, W]") from None
-    meta = tuple(sorted((str(k), str(v)) for k, v in (d.get("meta") or {}).items()))
+    meta_raw = d.get("meta") or {}
+    if not isinstance(meta_raw, dict):
+        raise WorkloadError(f"{source}: meta must be an object, got {type(meta_raw).__name__}")
+    meta = tuple(sorted((str(k), str(v)) for k, v in meta_raw.items()))
+    if not isinstance(d.get("name", ""), str):
+        raise WorkloadError(f"{source}: name must be a string, got {d['name']!r}")
     try:
         return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)  # type: ignore[arg-type]
     except WorkloadError as e:

@@ -74,22 +74,32 @@ def bounded(seconds: float = HANG_S) -> Iterator[None]:
 
 
 class Counter:
-    """Cases run by one test, reported to the session summary."""
+    """Cases run by one test (and how many of them succeeded)."""
 
-    def __init__(self, record: Callable[[str, object], None]) -> None:
+    def __init__(self) -> None:
         self.n = 0
         self.ok = 0
-        self._record = record
 
     def add(self, ok: bool) -> None:
         self.n += 1
         self.ok += int(ok)
-        self._record("fuzz_cases", self.n)
+
+
+# cases per test: >= 2,000 in all, ~1-2 CPU min (measured on 2 shared cores)
+CASES = {"test_fuzz_designs": 600, "test_fuzz_workloads": 600, "test_fuzz_topology_csv": 150,
+         "test_fuzz_precision_maps": 300, "test_fuzz_study_specs": 400}
 
 
 @pytest.fixture
-def counter(record_property: Callable[[str, object], None]) -> Counter:
-    return Counter(record_property)
+def counter(request: pytest.FixtureRequest,
+            record_property: Callable[[str, object], None]) -> Iterator[Counter]:
+    """Reports the case count to the session summary (tests/conftest.py) and
+    checks every planned case ran."""
+    c = Counter()
+    yield c
+    record_property("fuzz_cases", c.n)
+    record_property("fuzz_successes", c.ok)
+    assert c.n >= CASES[request.node.name], f"only {c.n} cases ran"
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +155,7 @@ def _workload_for(design: str) -> str:
     return str(ROOT / "workloads" / f"{DATAFLOW_WORKLOAD.get(design, 'sfc')}.json")
 
 
-@fuzz_settings(700)
+@fuzz_settings(CASES["test_fuzz_designs"])
 @given(data=st.data())
 def test_fuzz_designs(data: st.DataObject, workdir: Path, counter: Counter) -> None:
     name = data.draw(st.sampled_from(sorted(DESIGN_DATA)), label="design")
@@ -171,7 +181,7 @@ def _small_graph_data() -> dict[str, Any]:
 WORKLOAD_DATA = _small_graph_data()
 
 
-@fuzz_settings(500)
+@fuzz_settings(CASES["test_fuzz_workloads"])
 @given(data=st.data())
 def test_fuzz_workloads(data: st.DataObject, workdir: Path, counter: Counter) -> None:
     name = data.draw(st.sampled_from(SMALL_WORKLOADS), label="workload")
@@ -195,7 +205,7 @@ def test_fuzz_workloads(data: st.DataObject, workdir: Path, counter: Counter) ->
     counter.add(rc == 0)
 
 
-@fuzz_settings(150)
+@fuzz_settings(CASES["test_fuzz_topology_csv"])
 @given(data=st.data())
 def test_fuzz_topology_csv(data: st.DataObject, workdir: Path, counter: Counter) -> None:
     from bnnarch.workload.scalesim import to_topology_csv
@@ -232,7 +242,7 @@ def _base_precision_map(workload: str) -> dict[str, Any]:
 PMAP_DATA = {w: _base_precision_map(w) for w in SMALL_WORKLOADS}
 
 
-@fuzz_settings(300)
+@fuzz_settings(CASES["test_fuzz_precision_maps"])
 @given(data=st.data())
 def test_fuzz_precision_maps(data: st.DataObject, workdir: Path, counter: Counter) -> None:
     name = data.draw(st.sampled_from(SMALL_WORKLOADS), label="workload")
@@ -269,7 +279,7 @@ def _study_data(p: Path) -> dict[str, Any]:
 STUDY_DATA = {p.stem: _study_data(p) for p in STUDIES}
 
 
-@fuzz_settings(400)
+@fuzz_settings(CASES["test_fuzz_study_specs"])
 @given(data=st.data())
 def test_fuzz_study_specs(data: st.DataObject, workdir: Path, counter: Counter) -> None:
     name = data.draw(st.sampled_from(sorted(STUDY_DATA)), label="study")

@@ -75,6 +75,25 @@ def test_workload_regressions(change: dict[str, object], message: str) -> None:
     assert message in str(ei.value)
 
 
+@pytest.mark.parametrize("top,message", [
+    # AttributeError: 'list' object has no attribute 'items' (meta given as a list)
+    ({"meta": [{"source": "x"}]}, "w.json: meta must be an object, got list"),
+    ({"name": ["cnv"]}, "w.json: name must be a string, got ['cnv']"),
+    ({"input_shape": [1, float("inf"), 28]}, "w.json: input_shape must be [C, H, W]"),
+])
+def test_workload_top_level_regressions(top: dict[str, object], message: str) -> None:
+    d = _sfc_layer() | top
+    with pytest.raises(WorkloadError) as ei:
+        graph_from_dict(d, "w.json")
+    assert message in str(ei.value)
+
+
+def test_malformed_stats_name_the_exception() -> None:
+    with pytest.raises(WorkloadError, match=r"w.json: layers\[0\] \(fc0\).stats: malformed "
+                                            r"statistics \(AttributeError: "):
+        graph_from_dict(_sfc_layer(stats=[1, 2]), "w.json")
+
+
 STUDY = f"""\
 name: s
 design: {ROOT / 'designs' / 'edge16_ws.yaml'}
