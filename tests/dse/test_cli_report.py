@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import need_tools
 from tests.dse.conftest import REPO, cli, write_spec
 
 
@@ -47,9 +47,8 @@ def test_export_rtl_rejects_a_trial_off_the_front(ran: tuple[Path, Path]) -> Non
 
 
 @pytest.mark.tools
-@pytest.mark.skipif(shutil.which("yosys") is None or shutil.which("verilator") is None,
-                    reason="needs yosys and verilator (setup.sh installs them)")
 def test_export_rtl(ran: tuple[Path, Path]) -> None:
+    need_tools("yosys", "verilator")
     spec, out = ran
     first = next(csv.DictReader((out / "pareto.csv").read_text().splitlines()))["trial"]
     cli("explore", str(spec), "--no-run", "--report", "--out", str(out), "--export-rtl", first)
