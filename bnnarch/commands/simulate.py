@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
         if out:
             check_writable(out, f"{flag} file")
     spec = load_design(args.design)
+    reuse = getattr(spec, "reuse", None)
+    if args.reuse_plot and not (reuse is not None and reuse.any_enabled):
+        raise BnnarchError("--reuse-plot: the design enables no reuse scheme "
+                           "(set reuse.kernel_pattern / reuse.input_similarity enabled: true)")
     if args.batch is not None:
         if getattr(spec, "template", "array") != "dataflow":
             raise BnnarchError("--batch applies to dataflow designs (an array design runs one "

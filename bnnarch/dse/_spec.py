@@ -390,6 +390,8 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         p = (here / value).resolve()
         if not p.exists():
             errs.append(FieldError(key, f"no such file: {p}", line_of(lines, key)))
+        elif p.is_dir():
+            errs.append(FieldError(key, f"is a directory, not a file: {p}", line_of(lines, key)))
         return p
 
     design, workload = _file("design", raw.design), _file("workload", raw.workload)

@@ -267,3 +267,27 @@ def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(SpecError, match=r"x.yaml: 1 error\(s\)\n  - <root>: not valid YAML: "
                                         r"nested too deeply"):
         yamlsrc.parse_yaml_with_lines("a: " + "[" * 3000 + "]" * 3000, "x.yaml")
+
+
+def test_reuse_plot_without_reuse_fails_before_writing_json(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    out = tmp_path / "r.json"
+    rc, stdout, err = run(capsys, "simulate", DESIGN, "-w", WORKLOAD, "--json", str(out),
+                          "--reuse-plot", str(tmp_path / "r.png"))
+    assert rc == 2
+    assert ("error: --reuse-plot: the design enables no reuse scheme (set "
+            "reuse.kernel_pattern / reuse.input_similarity enabled: true)") in err
+    assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_study_file_fields_that_are_directories(tmp_path: Path) -> None:
+    from bnnarch.dse import parse_study
+
+    text = (f"name: s\ndesign: {ROOT / 'designs' / 'edge16_ws.yaml'}\nworkload: {WORKLOAD}\n"
+            f"checkpoint: {tmp_path}\nhardware:\n  array.rows: [8, 16]\n"
+            "objectives: [latency]\nsampler: grid\n")
+    with pytest.raises(SpecError) as ei:
+        parse_study(text, str(tmp_path / "s.yaml"), sweep=True)
+    assert [str(e) for e in ei.value.errors] == [
+        f"checkpoint (line 4): is a directory, not a file: {tmp_path}"]
