@@ -157,7 +157,9 @@ class ArraySpec(Strict):
     name: str = Field(min_length=1)
     template: Literal["array"] = "array"
     description: str = ""
-    clock_mhz: float = Field(gt=0, le=5000)
+    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
+    # accelerator is clocked below that.
+    clock_mhz: float = Field(ge=0.001, le=5000)
     technology: Technology = Technology()
     array: ArrayCore
     buffers: Buffers

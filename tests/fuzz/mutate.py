@@ -69,7 +69,7 @@ def _numeric_variants(v: Any) -> list[Any]:
         return [v]
     half = v // 2 if isinstance(v, int) else v / 2
     return [0, -v, v + 1, v - 1, 2 * v, half, 4 * v, v * 1000, v * 10**12, v / 3, str(v),
-            float(v), math.nan, math.inf]
+            float(v), math.nan, math.inf, 5e-324, v * 1e-300, v * 1e300]
 
 
 @st.composite

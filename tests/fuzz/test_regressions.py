@@ -120,3 +120,24 @@ def test_study_regressions(hardware: str, path: str, message: str) -> None:
         parse_study(STUDY + f"hardware:\n  {hardware}\n", "s.yaml", sweep=True)
     assert any(fe.path == path and message in fe.message for fe in ei.value.errors), \
         ei.value.errors
+
+
+@pytest.mark.parametrize("design,old,new,message", [
+    # latency_s = inf written to the JSON as Infinity (not JSON)
+    ("xnor32", "clock_mhz: 500", "clock_mhz: 5.0e-324",
+     "clock_mhz (line 4): Input should be greater than or equal to 0.001 (got 5e-324)"),
+    ("finn_sfc", "clock_mhz: 200", "clock_mhz: 5.0e-324",
+     "clock_mhz (line 8): Input should be greater than or equal to 0.001 (got 5e-324)"),
+    # OverflowError: cannot convert float infinity to integer (dataflow target_cycles)
+    ("finn_resnet_digits", "target_cycles: 2304", "target_fps: 5.0e-324",
+     "folding.target_fps (line 23): Input should be greater than or equal to 0.001"),
+])
+def test_denormal_rates_regressions(tmp_path: Path, design: str, old: str, new: str,
+                                    message: str) -> None:
+    text = (ROOT / "designs" / f"{design}.yaml").read_text()
+    assert old in text
+    p = tmp_path / "d.yaml"
+    p.write_text(text.replace(old, new, 1))
+    rc, out = _cli("simulate", str(p), "-w", SFC, "--json", str(tmp_path / "r.json"))
+    assert rc == 2 and message in out, out
+    assert not (tmp_path / "r.json").exists()
