@@ -291,3 +291,15 @@ def test_study_file_fields_that_are_directories(tmp_path: Path) -> None:
         parse_study(text, str(tmp_path / "s.yaml"), sweep=True)
     assert [str(e) for e in ei.value.errors] == [
         f"checkpoint (line 4): is a directory, not a file: {tmp_path}"]
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path: Path) -> None:
+    def half(tmp: Path) -> None:
+        tmp.write_text('{"layers": [')
+        raise KeyboardInterrupt
+
+    (tmp_path / "r.json").write_text('{"old": 1}\n')
+    with pytest.raises(KeyboardInterrupt):
+        fsio.atomic_write(tmp_path / "r.json", half)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert (tmp_path / "r.json").read_text() == '{"old": 1}\n'  # the old file, whole

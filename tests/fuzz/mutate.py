@@ -73,7 +73,7 @@ def _numeric_variants(v: Any) -> list[Any]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, tree: Any, max_ops: int = 3) -> Any:
+def mutated(draw: st.DrawFn, tree: Any, max_ops: int = 2) -> Any:
     """A deep copy of ``tree`` with 1..max_ops structural mutations."""
     tree = copy.deepcopy(tree)
     for _ in range(draw(st.integers(1, max_ops))):
@@ -109,9 +109,10 @@ TAGS = ["!!binary ", "!!set ", "!!timestamp ", "!!python/name:os.system ", "!!fl
 @st.composite
 def text_mutated(draw: st.DrawFn, text: str, *, yaml_text: bool) -> bytes:
     """The serialised document, possibly changed as text/bytes."""
-    op = draw(st.sampled_from(["none", "none", "none", "bytes", "truncate", "tag", "alias",
-                               "bom", "latin1", "dupkey"] if yaml_text else
-                              ["none", "none", "none", "bytes", "truncate", "bom", "latin1"]))
+    # half the documents stay as serialised, so that most cases reach validation
+    text_ops = ["bytes", "truncate", "tag", "alias", "bom", "latin1", "dupkey"] if yaml_text \
+        else ["bytes", "truncate", "bom", "latin1"]
+    op = draw(st.sampled_from(["none"] * len(text_ops) + text_ops))
     data = text.encode("utf-8")
     lines = text.splitlines(keepends=True)
     if op == "bytes":
