@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bnnarch.api import simulate
 from bnnarch.errors import BnnarchError
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 DEFAULT = (

@@ -27,7 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bnnarch.dse import load_study
+from bnnarch.dse import load_study_spec
 from bnnarch.dse._runner import worker_loop
 
 
@@ -47,9 +47,9 @@ HW_SPACE = {
 
 
 def bench_hardware(tmp: Path, trials: int) -> dict[str, float]:
-    from bnnarch.sim.simulate import clear_caches
+    from bnnarch.array.simulate import clear_caches
 
-    spec = load_study(_spec(tmp, "hw", {
+    spec = load_study_spec(_spec(tmp, "hw", {
         "design": str(REPO / "designs" / "xnor32.yaml"),
         "workload": str(REPO / "workloads" / "resnet18.json"),
         "hardware": HW_SPACE, "objectives": ["latency", "energy", "area"],
@@ -90,7 +90,7 @@ def bench_overhead(tmp: Path, trials: int) -> dict[str, float]:
     import bnnarch.dse._runner as runner_mod
     from bnnarch.dse._trial import Outcome
 
-    spec = load_study(_spec(tmp, "noop", {
+    spec = load_study_spec(_spec(tmp, "noop", {
         "design": str(REPO / "designs" / "xnor32.yaml"),
         "workload": str(REPO / "workloads" / "resnet18.json"),
         "hardware": HW_SPACE, "objectives": ["latency", "energy", "area"],
@@ -140,10 +140,9 @@ def profile_simulator(n: int = 20) -> str:
     hottest functions: where the simulator spends a hardware trial."""
     import numpy as np
 
-    import bnnarch.sim.simulate as sim
+    import bnnarch.array.simulate as sim
     from bnnarch.dse._space import apply_overrides
-    from bnnarch.spec import load_design
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict, load_design
     from bnnarch.workload.io import load_workload
 
     graph = load_workload(REPO / "workloads" / "resnet18.json")
@@ -215,7 +214,7 @@ def bench_joint(tmp: Path, trials: int, name: str) -> dict[str, float] | str:
     body.pop("name")
     body["trials"] = trials
     body["evaluation"] = {**body.get("evaluation", {}), "cache": False}
-    spec = load_study(_spec(tmp, name, body))
+    spec = load_study_spec(_spec(tmp, name, body))
     db = tmp / f"{name}.db"
     worker_loop(spec, storage=str(db), max_trials=1)  # torch import, data, checkpoint
     marks: list[tuple[float, float]] = []  # after each trial: (CPU, wall)

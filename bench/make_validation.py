@@ -4,7 +4,8 @@ reproduces it, the numbers, the difference and the explanation.
     .venv/bin/python bench/make_validation.py          # writes docs/validation.md
 
 Runs the checks that need no peer (bench/validation_checks.py, the same ones
-tests/fidelity asserts) and bench/sim_speed.py, and includes the SCALE-Sim
+tests/fidelity asserts), the silicon comparison (bench/silicon.py) and
+bench/sim_speed.py, and includes the SCALE-Sim
 side-by-side results recorded by bench/scalesim_compare.py in
 bench/results/scalesim.json when that file exists. Never edit the output by hand.
 """
@@ -22,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import silicon
 import sim_speed
 import validation_checks as vc
 from scalesim_compare import COUNT_VS_INDEX, OS_NOTE
@@ -181,9 +183,15 @@ def render() -> str:
         "## Summary", "",
     ]
     summary = [(c.title, "pass" if c.passed else "FAIL", c.difference) for c in checks]
-    summary = ss_summary + [sp_summary] + summary
+    si = silicon.compute()
+    e = si["summary"]["energy"]
+    si_diff = (f"median {e['median_abs_error']:.0%}, worst {e['worst_abs_error']:.0%} absolute "
+               "error on peak TOPS/W and energy/frame (goal 25% / 50%: "
+               f"{'met' if si['summary']['goal_met'] else 'not met'})")
+    si_summary = ("Energy against silicon (5 chips)", "reported", si_diff)
+    summary = ss_summary + [sp_summary, si_summary] + summary
     body = head + table(("check", "result", "difference"), summary) + [""]
-    body += ss_lines + sp_lines
+    body += ss_lines + sp_lines + silicon.markdown(si)
     for c in checks:
         body += check_section(c)
     return "\n".join(body).rstrip() + "\n"

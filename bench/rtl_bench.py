@@ -26,7 +26,7 @@ from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.synth import area_for
 from bnnarch.rtl.verify import check_layer
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 

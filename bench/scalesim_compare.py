@@ -53,7 +53,7 @@ SRAM_KB = 65536  # per SRAM: no layer of these nets spills (SCALE-Sim's sizes ar
 
 COUNT_VS_INDEX = ("SCALE-Sim reports the index of the last compute cycle (count - 1; "
                   "scalesim-project/SCALE-Sim#125); bnnarch reports counts")
-OS_NOTE = ("OS fold = K + R + C - 2 cycles in both (SCALE-Sim 3.0.0 code; bnnarch.sim.timing and "
+OS_NOTE = ("OS fold = K + R + C - 2 cycles in both (SCALE-Sim 3.0.0 code; bnnarch.array.timing and "
            "the bnnarch.rtl systolic-os controller, whose bubble is R + C - 2). The SCALE-Sim "
            "paper states 2R + C + T - 2 and upstream agreed the code misses R cycles per fold "
            "(scalesim-project/scale-sim-v3#4); we keep the convention our RTL implements and "
@@ -152,7 +152,7 @@ def equivalent_spec(rows: int, cols: int, dataflow: str) -> Any:
     """A bnnarch design equivalent to SCALE-Sim's R x C array: one 1-bit
     MAC-equivalent per PE per cycle, buffers holding any layer of these nets
     as one tile, DRAM far faster than compute (not limiting)."""
-    from bnnarch.spec import load as spec_load
+    from bnnarch import template as spec_load
 
     big = {"capacity_kib": 65536, "banks": 1, "port_bits": 65536, "double_buffered": False}
     return spec_load.design_from_dict({
@@ -184,7 +184,7 @@ def closed_form_count(m: int, n: int, k: int, rows: int, cols: int, df: str) -> 
 def ours_only(args: argparse.Namespace) -> int:
     """Child-process mode: simulate the layers, print per-layer compute cycles as JSON."""
     t0 = time.process_time()
-    from bnnarch.sim.simulate import simulate_layer
+    from bnnarch.array.simulate import simulate_layer
 
     _, layers, _ = conv_layers(args.workload_path, args.layers)
     spec = equivalent_spec(args.rows, args.cols, args.df)

@@ -32,8 +32,8 @@ def child(design: str, workload: str, repeats: int) -> int:
     """Child mode: import, load, simulate; print JSON with the in-process times."""
     t0 = time.process_time()
     sys.path.insert(0, str(ROOT))
-    from bnnarch.sim.simulate import clear_caches, simulate
-    from bnnarch.spec import load_design
+    from bnnarch.array.simulate import clear_caches, simulate
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_workload
 
     spec = load_design(ROOT / "designs" / f"{design}.yaml")

@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bnnarch.cost import tech as T
-from bnnarch.sim.simulate import simulate, simulate_layer
-from bnnarch.spec import load as spec_load
-from bnnarch.spec import load_design
+from bnnarch import tech as T
+from bnnarch import template as spec_load
+from bnnarch.array.simulate import simulate, simulate_layer
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer, conv_out
 
@@ -194,12 +194,12 @@ def check_horowitz() -> Check:
         id="horowitz-45nm",
         title="Technology table reproduces Horowitz (ISSCC 2014) 45 nm points",
         command=".venv/bin/python -m pytest tests/fidelity/test_published.py -k horowitz",
-        passed=ok, columns=("action", "unit", "Horowitz 2014", "bnnarch.cost.tech", "diff"),
+        passed=ok, columns=("action", "unit", "Horowitz 2014", "bnnarch.tech", "diff"),
         rows=rows, difference="0 on every point" if ok else "see rows",
         explanation=("M. Horowitz, 'Computing's energy problem (and what we can do about it)', "
                      "ISSCC 2014, 45 nm 0.9 V. Per-bit logic energies (XNOR, popcount, flip-flop)"
                      " are derived from the 32-bit add (0.1 pJ / 32 = 3.125 fJ per full-adder "
-                     "bit) by the transistor-count rules stated in bnnarch/cost/tech.py."),
+                     "bit) by the transistor-count rules stated in bnnarch/tech.py."),
     )
 
 

@@ -22,7 +22,9 @@ COMMANDS = (
     "rtl",
     "sweep",
     "explore",
+    "studies",
     "fold",
+    "import_",
 )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bnnarch.errors import BnnarchError, FieldError, InputError, SpecError
 
 # The largest input read as text. The largest shipped workload JSON is ~0.2 MB;
@@ -123,6 +125,77 @@ def read_json(path: str | Path, what: str = "input", *, limit_bytes: int = MAX_T
         raise error(str(path), f"not valid JSON ({e})") from None
     except RecursionError:
         raise error(str(path), "not valid JSON (nested too deeply)") from None
+
+
+# A YAML document whose aliases expand to more nodes than this is refused
+# before it is walked (a "billion laughs" document would otherwise hang
+# validation). The largest shipped spec has a few hundred nodes.
+MAX_YAML_NODES = 100_000
+# libyaml's safe loader when PyYAML was built with it (its wheels are): the
+# same documents, ~10x faster than the pure-Python one.
+_LineLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _RecursiveAlias(Exception):
+    pass
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """Nodes in the tree ``node`` expands to (aliases counted every time they
+    are used, counting stops past MAX_YAML_NODES); _RecursiveAlias for a
+    recursive alias."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise _RecursiveAlias("a YAML alias refers to itself (recursive anchor)")
+    active.add(key)
+    n = 1
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        for item in node.value:
+            for child in item if isinstance(item, tuple) else (item,):
+                n += _expanded_nodes(child, memo, active)
+            if n > MAX_YAML_NODES:
+                break
+    active.discard(key)
+    memo[key] = n
+    return n
+
+
+def parse_yaml(text: str, source: str, *, error: ErrorFactory = spec_error
+               ) -> tuple[Any, yaml.Node | None]:
+    """(data, composed node) of a YAML document with PyYAML's safe loader;
+    bad syntax, unknown tags, values a tag cannot build, alias bombs and
+    deep nesting raise ``error(source, msg)`` (with the line where known)."""
+    def fail(msg: str, line: int | None = None) -> BnnarchError:
+        if error is spec_error:
+            return SpecError(source, [FieldError("", msg, line)])
+        return error(source, msg + (f" (line {line})" if line is not None else ""))
+
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        if node is not None and _expanded_nodes(node, {}, set()) > MAX_YAML_NODES:
+            raise fail(f"the YAML document expands to more than {MAX_YAML_NODES:,} nodes "
+                       "(anchors and aliases?)")
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise fail(f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    except _RecursiveAlias as e:
+        raise fail(f"not valid YAML: {e}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as e:
+        # PyYAML's constructors fail this way on some tagged scalars (!!timestamp x)
+        raise fail("not valid YAML: a tagged value cannot be built "
+                   f"({type(e).__name__}: {e})") from None
+    except RecursionError:
+        raise fail("not valid YAML: nested too deeply") from None
+    return data, node
+
+
+def read_yaml(path: str | Path, what: str = "input", *, error: ErrorFactory = spec_error) -> Any:
+    """A YAML file through ``read_text`` and ``parse_yaml``."""
+    return parse_yaml(read_text(path, what, error=error), str(path), error=error)[0]
 
 
 def check_writable(path: str | Path, what: str = "output", *, directory: bool = False) -> Path:

@@ -1,4 +1,5 @@
-"""bnnarch extract MODEL [--checkpoint C.pt] [--small] --out workloads/NAME.json"""
+"""bnnarch extract MODEL [--checkpoint C.pt] [--small] --out workloads/NAME.json
+bnnarch extract --module package.module:factory --input-shape N,C,H,W --out W.json"""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "With --checkpoint, the trained small model is used and "
                                    "per-layer statistics (kernel repetition, window similarity), "
                                    "packed binary weights and integer thresholds are added.")
-    p.add_argument("model", help="zoo model name")
+    p.add_argument("model", nargs="?", help="zoo model name (or use --module)")
+    p.add_argument("--module", "-m", help="any torch module: package.module:factory "
+                   "(bnnarch.nn.extract_any; Brevitas layers and torch.sign binarizers recognised)")
+    p.add_argument("--input-shape", help="with --module: example input N,C,H,W or N,F")
+    p.add_argument("--stats-inputs", help="with --module: .npy of real inputs for statistics")
     p.add_argument("--checkpoint", "-c", help="trained checkpoint (.pt) of MODEL")
     p.add_argument("--small", action="store_true", help="the small (digits) variant, shapes only")
     p.add_argument("--width", type=int, help="width of the small variant (shapes only)")
@@ -34,9 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.out, "--out file")
     torch.set_num_threads(max(1, args.threads))
-    e = entry(args.model)
     out = Path(args.out)
     name = args.name or out.stem
+    if (args.model is None) == (getattr(args, "module", None) is None):
+        raise ModelError("give a zoo MODEL or --module package.module:factory (one of them)")
+    if args.model is None:
+        return _run_module(args, out, name)
+    e = entry(args.model)
     if args.checkpoint:
         from bnnarch.nn.annotate import extract_checkpoint
         from bnnarch.nn.checkpoint import load_checkpoint
@@ -49,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                              f"not {args.model!r}")
         graph = extract_checkpoint(ck, name=name, images=args.images, packed=not args.no_weights)
     else:
-        from bnnarch.workload.extract import extract
+        from bnnarch.nn.extract import extract
 
         kwargs: dict = {"small": True} if args.small else {}
         if args.width:
@@ -64,4 +73,35 @@ def run(args: argparse.Namespace) -> int:
     n_stats = sum(1 for l in graph.layers if l.stats is not None)
     print(f"wrote {out}: {len(graph)} layers, {len(graph.compute_layers())} compute, "
           f"{graph.macs:,} MACs" + (f", statistics on {n_stats} layers" if n_stats else ""))
+    return 0
+
+
+def _run_module(args: argparse.Namespace, out: Path, name: str) -> int:
+    import numpy as np
+    import torch
+
+    from bnnarch.errors import ModelError
+    from bnnarch.nn.extract_any import extract, load_module, parse_shape
+    from bnnarch.workload.io import save_workload
+
+    if not args.input_shape:
+        raise ModelError("--module needs --input-shape N,C,H,W (or N,F)")
+    shape = parse_shape(args.input_shape)
+    model = load_module(args.module)
+    stats = None
+    if args.stats_inputs:
+        try:
+            stats = torch.from_numpy(np.load(args.stats_inputs).astype(np.float32))
+        except (OSError, ValueError) as e:
+            raise ModelError(f"--stats-inputs {args.stats_inputs}: not a readable .npy ({e})") from None
+        if tuple(stats.shape[1:]) != shape[1:]:
+            raise ModelError(f"--stats-inputs {args.stats_inputs}: inputs of shape "
+                             f"{list(stats.shape[1:])}, --input-shape says {list(shape[1:])}")
+    # a real-valued example (zeros would meet torch.sign(0) = 0): seeded, so reproducible
+    example = stats[:shape[0]] if stats is not None else \
+        torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    graph = extract(model, example, name=name, stats_inputs=stats)
+    save_workload(graph, out)
+    print(f"wrote {out}: {len(graph)} layers, {len(graph.compute_layers())} compute, "
+          f"{graph.macs:,} MACs")
     return 0

@@ -1,4 +1,4 @@
-"""bnnarch rtl DESIGN --out DIR [--verify] [--workload W --layers a,b]"""
+"""bnnarch rtl DESIGN --out DIR [--verify] [--workload W [--precision P] --layers a,b]"""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify", action="store_true", help="run the layer checks")
     p.add_argument("--workload", "-w", help="workload JSON whose layers to check "
                    "(default: a built-in set of small layers)")
+    p.add_argument("--precision", "-p", help="precision map YAML (layer -> w_bits, a_bits) "
+                   "applied to the workload's layers before the checks, e.g. a search's "
+                   "pareto/<point>/precision.yaml (needs --workload)")
     p.add_argument("--layers", help="comma-separated layer names of the workload")
     p.add_argument("--simulator", default="auto",
                    choices=["auto", "Simulation", "FastSimulation", "CompiledSimulation"])
@@ -39,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from bnnarch.array.spec import ArraySpec
     from bnnarch.fsio import check_writable
     from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
     from bnnarch.rtl.verify import builtin_layers
-    from bnnarch.spec import load_design
-    from bnnarch.spec.array import ArraySpec
+    from bnnarch.template import load_design
 
     check_writable(args.out, "--out directory", directory=True)
     spec = load_design(args.design)
@@ -51,12 +54,17 @@ def run(args: argparse.Namespace) -> int:
         raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")
     names = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
     if args.workload:
-        from bnnarch.workload.io import load_workload
+        from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
-        layers = select_layers(list(load_workload(args.workload)), names, spec)
+        graph = load_workload(args.workload)
+        if args.precision:
+            graph = apply_precision(graph, load_precision_map(args.precision, graph))
+        layers = select_layers(list(graph), names, spec)
     else:
         if names:
             raise RtlError("--layers needs --workload")
+        if args.precision:
+            raise RtlError("--precision needs --workload")
         layers = builtin_layers()
     opts = FlowOptions(verify=args.verify, simulator=args.simulator, seed=args.seed,
                        icarus=not args.no_icarus, verilator_sim=args.verilator_sim,

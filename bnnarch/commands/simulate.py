@@ -27,10 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bnnarch.api import simulate
     from bnnarch.fsio import atomic_write_text, check_writable
     from bnnarch.report.table import layer_table, totals_table
-    from bnnarch.sim.simulate import simulate
-    from bnnarch.spec import load_design
+    from bnnarch.spec import with_lines
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
     for flag, out in (("--json", args.json_out), ("--plot", args.plot),
@@ -43,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise BnnarchError("--reuse-plot: the design enables no reuse scheme "
                            "(set reuse.kernel_pattern / reuse.input_similarity enabled: true)")
     if args.batch is not None:
-        if getattr(spec, "template", "array") != "dataflow":
-            raise BnnarchError("--batch applies to dataflow designs (an array design runs one "
-                               "frame at a time)")
+        if "batch" not in type(spec).model_fields:
+            raise BnnarchError(f"--batch applies to designs that stream frames (dataflow); "
+                               f"a {spec.template} design runs one frame at a time")
         spec = spec.model_copy(update={"batch": args.batch})
     if args.bits:
         graph = _load_csv_with_bits(args.workload, args.bits)
@@ -56,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(spec, graph, pmap)
     except SpecError as e:
         # workload-dependent spec checks run on the loaded spec: add YAML lines
-        if getattr(spec, "template", "array") == "dataflow":
-            from bnnarch.spec.dataflow import with_lines
-
-            raise with_lines(e, args.design) from None
-        raise
+        raise with_lines(e, args.design) from None
     import sys
 
     console = Console(width=None if sys.stdout.isatty() else 150)
@@ -71,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if has_reuse(result) and not args.quiet:
         console.print(reuse_table(result))
     console.print(totals_table(result))
+    for w in dict(result.extra).get("warnings", ()):
+        console.print(f"warning: {w}", markup=False, highlight=False)
     if args.json_out:
         out = atomic_write_text(args.json_out, json.dumps(result.to_dict(), indent=1) + "\n")
         console.print(f"wrote {out}")

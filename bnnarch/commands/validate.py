@@ -13,9 +13,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bnnarch.errors import BnnarchError, MappingError, SpecError
-    from bnnarch.spec import load_design
+    from bnnarch.errors import BnnarchError, SpecError
+    from bnnarch.spec import with_lines
+    from bnnarch.template import load_design, template_of
 
+    graph = None
+    if args.workload:
+        from bnnarch.workload.io import load_workload
+
+        graph = load_workload(args.workload)
     status = 0
     for path in args.design:
         try:
@@ -24,45 +30,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {e}")
             status = 2
             continue
-        msg = f"{path}: ok ({spec.template} template"
-        if args.workload:
-            from bnnarch.workload.io import load_workload
-
-            graph = load_workload(args.workload)
-            if spec.template == "dataflow":
-                from bnnarch.spec.dataflow import with_lines, workload_errors
-
-                errs = workload_errors(spec, graph)
-                if errs:
-                    print(f"error: {with_lines(SpecError(path, errs), path)}")
-                    status = 2
-                    continue
-                from bnnarch.dataflow.fold import fold
-                from bnnarch.dataflow.plan import chain
-
-                try:
-                    chain(graph)
-                    fold(spec, graph)
-                except BnnarchError as e:
-                    print(f"error: {path}: {e}")
-                    status = 2
-                    continue
-            if spec.template == "array":
-                from bnnarch.sim.mapper import map_layer
-
-                problems = []
-                for layer in graph.compute_layers():
-                    try:
-                        map_layer(layer, spec)
-                    except MappingError as e:
-                        problems.append(str(e))
-                if problems:
-                    print(f"error: {path}: {len(problems)} layer(s) of {graph.name} cannot be mapped")
-                    for pr in problems:
-                        print(f"  - {pr}")
-                    status = 2
-                    continue
-            msg += (f"; all {len(graph.compute_layers())} compute layers of {graph.name} "
-                    f"{'map' if spec.template == 'array' else 'fold'}")
+        template = template_of(spec)
+        msg = f"{path}: ok ({template.name} template"
+        if graph is not None:
+            errs = template.workload_errors(spec, graph)
+            if errs:
+                print(f"error: {with_lines(SpecError(path, errs), path)}")
+                status = 2
+                continue
+            problems = template.check_maps(spec, graph)
+            if problems:
+                done = {"map": "mapped", "fold": "folded"}.get(template.verb, template.verb)
+                print(f"error: {path}: {len(problems)} problem(s): {graph.name} cannot be {done}")
+                for pr in problems:
+                    print(f"  - {pr}")
+                status = 2
+                continue
+            msg += f"; all {len(graph.compute_layers())} compute layers of {graph.name} {template.verb}"
         print(msg + ")")
+        from bnnarch.tech import supply_warnings
+
+        t = spec.technology
+        for w in supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz):
+            print(f"warning: {path}: {w}")
     return status

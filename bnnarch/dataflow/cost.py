@@ -1,5 +1,5 @@
 """Energy ledger (per frame) and area of each dataflow stage, from the same
-technology tables as the array template (bnnarch.cost.tech; every per-action
+technology tables as the array template (bnnarch.tech; every per-action
 number there names its source).
 
 Actions per frame:
@@ -37,9 +37,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bnnarch.cost.tech import GE_DFF, GE_FA, GE_XNOR2, Tech, tech_for
 from bnnarch.dataflow.plan import Stage
-from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.dataflow.spec import DataflowSpec
+from bnnarch.tech import GE_DFF, GE_FA, GE_XNOR2, Tech, tech_for
 
 
 def weight_depth(s: Stage) -> int:
@@ -78,7 +78,7 @@ def _kib(bits: int) -> float:
 
 def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Counter[str]:
     """Dynamic energy (pJ) of one frame through stage ``s``, by component."""
-    t = t or tech_for(spec.technology.node_nm)
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
     acc = spec.acc_bits
     if s.kind == "mvtu":
@@ -116,7 +116,7 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
 
 def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Counter[str]:
     """Area (um^2) of stage ``s`` by component."""
-    t = t or tech_for(spec.technology.node_nm)
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     a: Counter[str] = Counter()
     acc = spec.acc_bits
     if s.kind == "mvtu":
@@ -140,11 +140,11 @@ def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Count
 
 
 def leakage_pj(area_um2: float, cycles: int, spec: DataflowSpec, t: Tech | None = None) -> float:
-    t = t or tech_for(spec.technology.node_nm)
-    seconds = cycles / (spec.clock_mhz * 1e6)
-    return area_um2 / 1e6 * t.leakage_mw_per_mm2 * 1e-3 * seconds * 1e12
+    """Leakage (pJ) of ``area_um2`` (square micrometres) over ``cycles`` clock cycles."""
+    t = t or tech_for(spec.technology.node_nm, spec.technology.vdd_v)
+    return t.leakage_pj(area_um2 / 1e6, cycles / (spec.clock_mhz * 1e6))
 
 
 def total_area_mm2(stages: list[Stage], spec: DataflowSpec) -> float:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     return sum(sum(stage_area_um2(s, spec, t).values()) for s in stages) / 1e6

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bnnarch.dataflow.plan import JOINS, build_stages, consumers, fused_threshold, layers_of
+from bnnarch.dataflow.spec import DataflowSpec, workload_errors
 from bnnarch.dataflow.timing import (
     effective_bits,
     mvtu_cycles,
@@ -32,7 +33,6 @@ from bnnarch.dataflow.timing import (
     threshold_cycles,
 )
 from bnnarch.errors import SpecError
-from bnnarch.spec.dataflow import DataflowSpec, workload_errors
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 

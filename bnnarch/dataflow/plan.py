@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.dataflow.timing import (
     effective_bits,
     input_vectors,
@@ -45,7 +46,6 @@ from bnnarch.dataflow.timing import (
     swu_write_cycles,
 )
 from bnnarch.errors import WorkloadError
-from bnnarch.spec.dataflow import DataflowSpec
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
 

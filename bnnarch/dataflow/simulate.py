@@ -40,7 +40,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.cost import (
     leakage_pj,
     stage_area_um2,
@@ -51,9 +50,10 @@ from bnnarch.dataflow.cost import (
 from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
+from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.errors import SimError
-from bnnarch.sim.result import LayerResult, SimResult
-from bnnarch.spec.dataflow import DataflowSpec
+from bnnarch.result import LayerResult, SimResult
+from bnnarch.tech import tech_for
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 
@@ -128,7 +128,7 @@ def _reports(stages: list[Stage], run: PipelineRun) -> list[StageReport]:
 
 def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: DataflowSpec,
                    ii: int, area_um2: dict[str, float]) -> list[LayerResult]:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     by_layer: dict[str, list[StageReport]] = {}
     for r in reports:
         by_layer.setdefault(r.stage.layer, []).append(r)
@@ -229,7 +229,7 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
 
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
              run: PipelineRun, bypass: list[dict[str, Any]] | None = None) -> DataflowResult:
-    t = tech_for(spec.technology.node_nm)
+    t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     reports = _reports(stages, run)
     c = run.completion
     ii = c[-1] - c[-2] if len(c) > 1 else c[0]

@@ -38,22 +38,15 @@ from __future__ import annotations
 import math
 
 from bnnarch.errors import WorkloadError
-from bnnarch.workload.layer import FP_BITS, Layer
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+from bnnarch.workload.layer import FP_BITS, Layer, ceil_div
 
 
 def mvtu_dims(layer: Layer) -> tuple[int, int]:
     """(MW, MH) of a compute layer's weight matrix: MW = K*K*Cin (or the
     flattened input of a fully connected layer), MH = Cout."""
-    cin, h, w = layer.in_shape
-    if layer.op == "linear":
-        return cin * h * w, layer.out_shape[0]
-    if layer.op == "conv2d":
-        kh, kw = layer.kernel
-        return kh * kw * (cin // layer.groups), layer.out_shape[0]
+    if layer.op in ("linear", "conv2d"):
+        geo = layer.geometry
+        return geo.k, geo.groups * geo.cout_g
     raise WorkloadError(f"layer {layer.name!r}: the dataflow template has no MVTU for {layer.op}")
 
 

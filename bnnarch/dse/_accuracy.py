@@ -3,7 +3,7 @@ and an on-disk cache keyed by the map so workers (and reruns) share results.
 
 - ``checkpoint``: the trained model of ``bnnarch.nn`` evaluated under the map
   with batch-norm statistics re-estimated on ``recalibration_images`` training
-  images (NOTES.md: without recalibration accuracy collapses), optionally after
+  images (without recalibration accuracy collapses: bnnarch.nn.evaluate), optionally after
   a short fine-tune of ``fine_tune_steps`` steps at the map.
 - ``proxy``: a closed-form stand-in for CI and hardware studies without a
   trained model: ``base - sum_l share_l * (c / w_bits + c / a_bits - 2c / 8)``
@@ -167,9 +167,16 @@ class CachedEvaluator:
 
 def make_evaluator(*, kind: str, graph: WorkloadGraph, metric: str, task: str,
                    checkpoint: Path | None, recalibration_images: int, fine_tune_steps: int,
-                   cache_dir: Path | None) -> AccuracyEvaluator:
+                   cache_dir: Path | None, base_dir: Path | None = None) -> AccuracyEvaluator:
+    """``kind``: checkpoint | proxy | ``module:function`` (``bnnarch.dse._hooks``,
+    imported from ``base_dir`` first)."""
     inner: AccuracyEvaluator
-    if kind == "proxy":
+    if ":" in kind:
+        from bnnarch.dse._hooks import HookEvaluator, load_hook
+
+        inner = HookEvaluator(ref=kind, fn=load_hook(kind, base_dir=base_dir or Path.cwd()),
+                              graph=graph, metric=metric)
+    elif kind == "proxy":
         inner = ProxyEvaluator(graph=graph, metric=metric)
     elif kind == "checkpoint":
         if checkpoint is None:
@@ -178,5 +185,6 @@ def make_evaluator(*, kind: str, graph: WorkloadGraph, metric: str, task: str,
                                     recalibration_images=recalibration_images,
                                     fine_tune_steps=fine_tune_steps)
     else:
-        raise StudyError(f"unknown evaluator {kind!r} (known: checkpoint, proxy)")
+        raise StudyError(f"unknown evaluator {kind!r} (known: checkpoint, proxy, "
+                         "module:function)")
     return CachedEvaluator(inner, cache_dir=cache_dir) if cache_dir is not None else inner

@@ -3,6 +3,7 @@ complete trials that no other feasible complete trial dominates."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import optuna
@@ -50,3 +51,23 @@ def pareto_trials(study: optuna.Study, spec: StudySpec) -> list[FrozenTrial]:
                     key=lambda t: t.number):
         out.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
     return list(out.values())
+
+
+def staircase(points: Sequence[Sequence[float]],
+              directions: Sequence[str]) -> list[tuple[float, float]]:
+    """The corners of a 2-D front's attainment staircase: the boundary of the
+    region its points dominate, for any mix of min/max objectives.
+
+    With the front sorted by x, the step between neighbours leaves a point
+    horizontally when x is minimised (the next point is worse in x, better in
+    y: go right, then up or down) and vertically when x is maximised (go up
+    or down to the next point's y, then right). ``points`` must be mutually
+    non-dominated (``front``); duplicates are kept once."""
+    if len(directions) != 2:
+        raise ValueError(f"a staircase needs 2 objectives, got {len(directions)}")
+    pts = sorted({(float(p[0]), float(p[1])) for p in points})
+    out: list[tuple[float, float]] = pts[:1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
+        out.append((x1, y0) if directions[0] == "minimize" else (x0, y1))
+        out.append((x1, y1))
+    return out

@@ -7,6 +7,7 @@ Layout of ``out``::
 
     trials.csv  pareto.csv  summary.txt
     front_<a>_<b>.png ...            (one per objective pair; history.png for one objective)
+    html/front_<a>_<b>.html          (interactive fronts: hover shows trial and parameters)
     html/*.html + html/plotly.min.js (Optuna visualisations)
     pareto/<study>_t<N>/design.yaml precision.yaml sim.json
 """
@@ -14,8 +15,6 @@ Layout of ``out``::
 from __future__ import annotations
 
 import csv
-import importlib.util
-import itertools
 import json
 import warnings
 from pathlib import Path
@@ -24,17 +23,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from bnnarch.dse._pareto import dominates, feasible, feasible_complete, front, pareto_trials
-from bnnarch.dse._spec import OBJECTIVES, StudySpec
+from bnnarch.dse._pareto import dominates, feasible, feasible_complete, pareto_trials
+from bnnarch.dse._plots import html_fronts, label, png_fronts
+from bnnarch.dse._spec import StudySpec
 from bnnarch.errors import StudyError
 
 METRIC_COLUMNS = ("latency", "energy", "area", "fps", "tops_per_w", "cycles", "accuracy",
                   "map", "miou", "accuracy_drop")
 
 
-def _label(name: str) -> str:
-    unit = OBJECTIVES.get(name, ("", ""))[1]
-    return f"{name} [{unit}]" if unit else name
+_label = label
 
 
 def summary_line(study: optuna.Study, spec: StudySpec) -> str:
@@ -77,67 +75,6 @@ def _row(t: FrozenTrial, spec: StudySpec) -> dict[str, Any]:
     return row
 
 
-def _plot_fronts(spec: StudySpec, trials: list[FrozenTrial], infeasible: list[FrozenTrial],
-                 pareto: list[FrozenTrial], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths: list[Path] = []
-    objs = spec.objectives
-    if len(objs) == 1:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        xs = [t.number for t in trials]
-        ys = [t.values[0] for t in trials]
-        ax.scatter(xs, ys, s=12, c="tab:blue", label="feasible trials")
-        best, run = [], None
-        for y in ys:
-            run = y if run is None else (max(run, y) if objs[0].direction == "maximize" else min(run, y))
-            best.append(run)
-        ax.step(xs, best, where="post", c="tab:red", label="best so far")
-        ax.set_xlabel("trial")
-        ax.set_ylabel(_label(objs[0].name))
-        ax.legend()
-        ax.set_title(spec.name)
-        p = out / "history.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        return [p]
-    pset = {t.number for t in pareto}
-    for (i, a), (j, b) in itertools.combinations(enumerate(objs), 2):
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        if infeasible:
-            ax.scatter([t.values[i] for t in infeasible], [t.values[j] for t in infeasible],
-                       s=10, marker="x", c="tab:red", alpha=0.5, label="infeasible")
-        rest = [t for t in trials if t.number not in pset]
-        ax.scatter([t.values[i] for t in rest], [t.values[j] for t in rest], s=10, c="0.6",
-                   label="dominated")
-        ax.scatter([t.values[i] for t in pareto], [t.values[j] for t in pareto], s=22,
-                   c="tab:blue", label=f"Pareto ({len(objs)}-D)")
-        pts = [(t.values[i], t.values[j]) for t in trials]
-        idx = front(pts, [a.direction, b.direction])
-        f2 = sorted(pts[k] for k in idx)
-        ax.plot([p[0] for p in f2], [p[1] for p in f2], c="tab:orange", lw=1.2,
-                drawstyle="steps-post" if a.direction == b.direction else "default",
-                label="2-D front")
-        ax.set_xlabel(_label(a.name))
-        ax.set_ylabel(_label(b.name))
-        for name, setter in ((a.name, ax.set_xscale), (b.name, ax.set_yscale)):
-            vals = [t.values[i if name == a.name else j] for t in trials]
-            if vals and min(vals) > 0 and max(vals) / min(vals) > 50:
-                setter("log")
-        ax.set_title(f"{spec.name}: {a.name} vs {b.name}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        p = out / f"front_{a.name}_{b.name}.png"
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        paths.append(p)
-    return paths
-
-
 def _optuna_html(study: optuna.Study, spec: StudySpec, out: Path) -> list[Path]:
     import optuna.visualization as vis
 
@@ -177,8 +114,7 @@ def _optuna_html(study: optuna.Study, spec: StudySpec, out: Path) -> list[Path]:
 def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
     """design.yaml + precision.yaml + sim.json of one trial, as ``bnnarch
     simulate DESIGN --workload W --precision P`` accepts them."""
-    from bnnarch.spec import dump_design
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.template import design_from_dict, dump_design
     from bnnarch.workload.io import save_precision_map
 
     d = out / f"{spec.name}_t{t.number}"
@@ -195,33 +131,6 @@ def export_point(t: FrozenTrial, spec: StudySpec, out: Path) -> Path:
                         f"--precision {d / 'precision.yaml'}"}
     (d / "sim.json").write_text(json.dumps(info, indent=1) + "\n")
     return d
-
-
-def _export_rtl(points: dict[int, Path], which: str, out: Path) -> list[Path]:
-    if importlib.util.find_spec("bnnarch.commands.rtl") is None:
-        raise StudyError("--export-rtl needs the `bnnarch rtl` command (bnnarch.commands.rtl), "
-                         "which this build does not have yet")
-    from bnnarch.cli import main as cli_main
-
-    if which.strip() == "all":
-        chosen = sorted(points)
-    else:
-        try:
-            chosen = [int(x) for x in which.split(",") if x.strip()]
-        except ValueError:
-            raise StudyError(f"--export-rtl: expected trial numbers or 'all', got {which!r}") from None
-        missing = [n for n in chosen if n not in points]
-        if missing:
-            raise StudyError(f"--export-rtl: trial(s) {missing} are not on the Pareto front "
-                             f"(front: {sorted(points)})")
-    done = []
-    for n in chosen:
-        dest = out / "rtl" / points[n].name
-        code = cli_main(["rtl", str(points[n] / "design.yaml"), "--out", str(dest)])
-        if code:
-            raise StudyError(f"bnnarch rtl failed for trial {n} (exit {code})")
-        done.append(dest)
-    return done
 
 
 def write_report(study: optuna.Study, spec: StudySpec, *, out: Path,
@@ -241,7 +150,8 @@ def write_report(study: optuna.Study, spec: StudySpec, *, out: Path,
     paths = [_write_csv(out / "trials.csv", [_row(t, spec) for t in all_trials]),
              _write_csv(out / "pareto.csv", [_row(t, spec) for t in pareto])]
     if trials:
-        paths += _plot_fronts(spec, trials, infeasible, pareto, out)
+        paths += png_fronts(spec, trials, infeasible, pareto, out)
+        paths += html_fronts(spec, trials, infeasible, pareto, out)
         paths += _optuna_html(study, spec, out)
     points = {t.number: export_point(t, spec, out / "pareto") for t in pareto}
     paths += list(points.values())
@@ -252,5 +162,14 @@ def write_report(study: optuna.Study, spec: StudySpec, *, out: Path,
     (out / "summary.txt").write_text(summary_line(study, spec) + "\n" + note)
     paths.append(out / "summary.txt")
     if export_rtl:
-        paths += _export_rtl(points, export_rtl, out)
+        from bnnarch.dse._rtl_export import export_points
+
+        exports = export_points(points, export_rtl, spec.workload, out)
+        paths += [e.out for e in exports]
+        bad = [e for e in exports if not e.ok]
+        if bad:
+            raise StudyError("RTL of trial(s) " + ", ".join(
+                f"{e.trial} ({e.verified} layer(s) verified: "
+                f"{'; '.join(e.failures[:2]) or 'nothing verified'})" for e in bad)
+                + f": see {out / 'rtl'}/*/report.json")
     return paths

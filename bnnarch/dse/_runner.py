@@ -38,21 +38,29 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
+from bnnarch.dse._signals import (
+    SearchInterrupted,
+    check_stop,
+    evaluating,
+    kill_quietly,
+    stop_requested,
+    stop_signals,
+)
 from bnnarch.dse._space import (
     PointSampler,
     param_distributions,
     suggest_hardware,
     suggest_precision,
 )
-from bnnarch.dse._spec import OBJECTIVES, StudySpec, load_study
+from bnnarch.dse._spec import OBJECTIVES, StudySpec
 from bnnarch.dse._storage import (
     FAIL_REASON_ATTR,
     OWNER_ATTR,
     CoreTrials,
     Heartbeat,
+    TrialNumberTaken,
     core_trials,
     count_trials,
     creation_lock,
@@ -66,20 +74,72 @@ from bnnarch.errors import BnnarchError, StudyError
 
 log = logging.getLogger(__name__)
 SPEC_ATTR = "bnnarch:spec"
+"""Study user attr: {sha, objectives, fields} of the spec that made the study."""
+STUDY_YAML_ATTR = "bnnarch:study_yaml"
+"""Study user attr: the study file's text as first run."""
+BUDGET_ATTR = "bnnarch:trials"
+"""Study user attr: the trial budget of the latest run."""
 INVALID_ATTR = "invalid_reason"
+REAP_INTERVAL_S = 15.0
+"""How often a worker fails the trials of dead workers (and at its start)."""
+CONSTRAINTS_SYSTEM_ATTR = "constraints"
+"""Trial system attr holding the constraint values as a list: the format
+Optuna's own samplers write (``constraints_func``), which Optuna 5 reads as
+``trial.constraints`` ({"0": ...}) and optuna-dashboard reads for its
+feasible/infeasible split; the names are the trial's ``constraint_names``
+user attr."""
 
 
-def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
-    """What must not change between runs of one study (the budget may)."""
+def _fingerprint_fields(spec: StudySpec) -> dict[str, Any]:
     d = spec.model_dump(mode="json", exclude={"trials", "description", "storage", "source"})
+    if not d["metrics"]:
+        del d["metrics"]  # studies made before metric hooks existed keep their hash
     here = Path(spec.source).resolve().parent
     for key in ("design", "workload", "checkpoint"):  # relative: the repo may move
         if d.get(key):
             d[key] = os.path.relpath(d[key], here)
     if d["precision"].get("map"):
         d["precision"]["map"] = os.path.relpath(d["precision"]["map"], here)
+    return d
+
+
+def spec_fingerprint(spec: StudySpec) -> dict[str, Any]:
+    """What must not change between runs of one study (the budget may): a
+    hash, the objectives and the fields themselves (to name what changed)."""
+    d = _fingerprint_fields(spec)
     return {"sha": hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16],
-            "objectives": [o.name for o in spec.objectives]}
+            "objectives": [o.name for o in spec.objectives], "fields": d}
+
+
+def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths (with old -> new values) where two spec dumps differ
+    (hardware domains keyed by their path, other lists by index)."""
+    old, new = _keyed(old), _keyed(new)
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        old, new = dict(enumerate(old)), dict(enumerate(new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if k not in old:
+                out.append(f"{path} (added: {_short(new[k])})")
+            elif k not in new:
+                out.append(f"{path} (removed: {_short(old[k])})")
+            else:
+                out += changed_fields(old[k], new[k], path)
+        return out
+    return [] if old == new else [f"{prefix or '<spec>'} ({_short(old)} -> {_short(new)})"]
+
+
+def _keyed(v: Any) -> Any:
+    if isinstance(v, list) and v and all(isinstance(x, dict) and "path" in x for x in v):
+        return {x["path"]: {k: y for k, y in x.items() if k != "path"} for x in v}
+    return v
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def make_sampler(spec: StudySpec, *, seed: int) -> optuna.samplers.BaseSampler:
@@ -120,17 +180,38 @@ def open_study(spec: StudySpec, *, storage: None | str | BaseStorage, seed: int 
                                             directions=directions, load_if_exists=True,
                                             sampler=make_sampler(spec, seed=seed))
                 if SPEC_ATTR not in study.user_attrs:
-                    study.set_user_attr(SPEC_ATTR, fp)
+                    _stamp(study, spec, fp)
     stored = study.user_attrs.get(SPEC_ATTR)
-    if stored is not None and stored != fp:
+    if stored is not None and stored.get("sha") != fp["sha"]:
+        what = ("; changed: " + "; ".join(changed_fields(stored["fields"], fp["fields"])[:8])
+                if isinstance(stored.get("fields"), dict) else
+                f" ({stored.get('sha')} != {fp['sha']})")
         raise StudyError(
-            f"study {spec.name!r} in this storage was created from a different spec "
-            f"({stored.get('sha')} != {fp['sha']}): give the study a new name, pass another "
-            "--storage, or delete the old study's database to start over")
+            f"study {spec.name!r} in this storage was created from a different spec{what}. "
+            "Fork it under a new name (--name NEW, or name: in the spec), pass another "
+            "--storage, or delete the old study to start over")
     if [d.name.lower() for d in study.directions] != directions:
         raise StudyError(f"study {spec.name!r} has directions {study.directions}, the spec asks "
                          f"for {directions}")
+    if create and study.metric_names is None:  # studies made before names were stored
+        _set_metric_names(study, spec)
     return study
+
+
+def _set_metric_names(study: optuna.Study, spec: StudySpec) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in spec.objectives])
+
+
+def _stamp(study: optuna.Study, spec: StudySpec, fp: dict[str, Any]) -> None:
+    """What a new study records about itself: metric names (read by Optuna's
+    dataframes and plots and by optuna-dashboard), the spec's fingerprint and
+    fields, and the study file's text."""
+    _set_metric_names(study, spec)
+    study.set_user_attr(SPEC_ATTR, fp)
+    with contextlib.suppress(OSError):
+        study.set_user_attr(STUDY_YAML_ATTR, Path(spec.source).read_text())
 
 
 @dataclass
@@ -140,6 +221,7 @@ class WorkerStats:
     pruned: int = 0
     failed: int = 0
     seconds: float = 0.0
+    timed_out: bool = False
 
 
 def _user_attrs(out: Outcome) -> dict[str, Any]:
@@ -150,23 +232,23 @@ def _user_attrs(out: Outcome) -> dict[str, Any]:
         attrs.update(sim=out.sim, metrics=out.metrics)
         if out.constraints:
             attrs["constraints"] = list(out.constraints)
+            attrs["constraint_names"] = list(out.constraint_names)
     return attrs
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, out: Outcome) -> None:
     set_user_attrs(study._storage, trial._trial_id, _user_attrs(out))
-    for c, v in zip(out.constraint_names, out.constraints, strict=True):
-        trial.set_constraint(c, v)  # Optuna 5: samplers read feasibility from here
+    for k, v in _constraint_attrs(out).items():
+        study._storage.set_trial_system_attr(trial._trial_id, k, v)
 
 
-def _constraint_attrs(out: Outcome) -> dict[str, float]:
-    """The system attrs ``Trial.set_constraint`` writes (with its NaN check)."""
-    attrs = {}
-    for c, v in zip(out.constraint_names, out.constraints, strict=True):
-        if math.isnan(float(v)):
-            raise ValueError(f"Attempted to set a constraint for {c!r}, but NaN is not allowed.")
-        attrs[f"{_CONSTRAINTS_KEY}:{c}"] = float(v)
-    return attrs
+def _constraint_attrs(out: Outcome) -> dict[str, list[float]]:
+    """The constraint system attr (see ``CONSTRAINTS_SYSTEM_ATTR``), NaN refused."""
+    vals = [float(v) for v in out.constraints]
+    for c, v in zip(out.constraint_names, vals, strict=True):
+        if math.isnan(v):
+            raise ValueError(f"constraint {c!r} is NaN, which Optuna cannot store")
+    return {CONSTRAINTS_SYSTEM_ATTR: vals} if vals else {}
 
 
 def _result(out: Outcome) -> tuple[TrialState, list[float] | None]:
@@ -201,6 +283,12 @@ def _evaluate(ctx: Context, trial: optuna.Trial | _Known, number: int) -> Outcom
     return evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{number}")
 
 
+def _interrupt_reason(e: BaseException) -> str:
+    if isinstance(e, SearchInterrupted):
+        return f"interrupted by {e.name} (the search was stopped while this trial ran)"
+    return "interrupted"
+
+
 def _fail_reason(e: Exception, number: int) -> str:
     """What a failed trial records: a bnnarch error's message, else the
     exception's type and message (the traceback goes to the debug log)."""
@@ -213,11 +301,13 @@ def run_one(study: optuna.Study, trial: optuna.Trial, ctx: Context,
     """Evaluate one created trial and tell its result; returns its state.
     ``params``: the trial's parameters when it was created with them."""
     try:
-        out = _evaluate(ctx, trial if params is None else _Known(params), trial.number)
+        with evaluating():
+            out = _evaluate(ctx, trial if params is None else _Known(params), trial.number)
         _record(study, trial, out)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, SearchInterrupted) as e:
         with contextlib.suppress(Exception):
-            study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, "interrupted")
+            study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR,
+                                               _interrupt_reason(e))
             study.tell(trial, state=TrialState.FAIL)
         raise
     except Exception as e:
@@ -252,15 +342,16 @@ def run_stored(core: CoreTrials, trial_id: int, number: int, ctx: Context,
     record its result in one write; returns its state (FAIL if another worker
     finished it meanwhile: that trial is left as it is)."""
     try:
-        out = _evaluate(ctx, _Known(params), number)
+        with evaluating():
+            out = _evaluate(ctx, _Known(params), number)
         state, values = _result(out)
         if not _finish(core, trial_id, state=state, values=values,
                        user_attrs=_user_attrs(out), system_attrs=_constraint_attrs(out)):
             return TrialState.FAIL
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, SearchInterrupted) as e:
         with contextlib.suppress(Exception):
             core.finish(trial_id, state=TrialState.FAIL,
-                        user_attrs={FAIL_REASON_ATTR: "interrupted"})
+                        user_attrs={FAIL_REASON_ATTR: _interrupt_reason(e)})
         raise
     except Exception as e:
         _finish(core, trial_id, state=TrialState.FAIL,
@@ -278,8 +369,13 @@ def _create_trial(study: optuna.Study, core: CoreTrials | None,
     Returns its id, its Optuna ``Trial`` (None on the fast path) and its params
     (None when the sampler picks them as the trial runs)."""
     if dists is None:  # TPE/NSGA-II: the sampler reads the study
-        trial = study.ask()
-        study._storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, owner)
+        # what study.ask() does, with the owner written by the same insert (so
+        # a RUNNING trial without an owner is never ours: another client's)
+        study._thread_local.cached_all_trials = None
+        template = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                             system_attrs={OWNER_ATTR: owner})
+        trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id,
+                                                                   template_trial=template))
         return trial._trial_id, trial, None
     params = study.sampler.params_for(n, dists)  # type: ignore[attr-defined]
     if core is not None:  # grid/random on SQLite/PostgreSQL: one Core transaction
@@ -293,10 +389,12 @@ def _create_trial(study: optuna.Study, core: CoreTrials | None,
 
 
 def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: int = 0,
-                max_trials: int | None = None,
+                max_trials: int | None = None, deadline: float | None = None,
                 on_trial: Callable[[optuna.Study, int], None] | None = None) -> WorkerStats:
     """Create and run trials until the study's budget is met (or ``max_trials``
-    trials of this worker). Returns what this worker did."""
+    trials of this worker, or the wall-clock ``deadline``, a ``time.time()``
+    value: no trial starts after it). Returns what this worker did. Raises
+    ``SearchInterrupted`` after a stop signal (see ``bnnarch.dse._signals``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -315,16 +413,27 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
     if core is not None:
         core.check_distributions(dists)  # type: ignore[arg-type]
     while max_trials is None or stats.trials < max_trials:
+        check_stop()
+        if deadline is not None and time.time() >= deadline:
+            stats.timed_out = True
+            break
         with creation_lock(study._storage, spec.name):
             # dead workers' RUNNING trials count toward the budget either way;
             # failing them (with a reason) at start and every 15 s is hygiene
-            if time.monotonic() - checked > 15:
+            if time.monotonic() - checked > REAP_INTERVAL_S:
                 fail_dead_trials(study)
                 checked = time.monotonic()
-            n = count_trials(study)
+            while True:
+                n = count_trials(study)
+                if n >= spec.trials:
+                    break
+                try:
+                    trial_id, trial, params = _create_trial(study, core, dists, n, owner=me)
+                except TrialNumberTaken:  # another Optuna client made a trial meanwhile
+                    continue
+                break
             if n >= spec.trials:
                 break
-            trial_id, trial, params = _create_trial(study, core, dists, n, owner=me)
         with Heartbeat(study._storage, trial_id, beat_now=trial is not None):
             if trial is None:  # the fast path
                 state = run_stored(core, trial_id, n, ctx, params)  # type: ignore[arg-type]
@@ -338,19 +447,22 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
             on_trial(study, n + 1)
         if worker and os.getppid() != ppid:
             break  # our parent was killed: finish the trial in flight, then stop
+    check_stop()
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def _child(source: str, sweep: bool, storage: str | None, worker: int) -> None:
-    spec = load_study(source, sweep=sweep)
-    try:
-        worker_loop(spec, storage=storage, worker=worker)
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None  # the trial in flight is already marked FAIL
-    except BnnarchError as e:
-        print(f"error: worker {worker}: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+def _child(spec: StudySpec, storage: str | None, worker: int, deadline: float | None) -> None:
+    with stop_signals():
+        try:
+            worker_loop(spec, storage=storage, worker=worker, deadline=deadline)
+        except SearchInterrupted as e:
+            raise SystemExit(e.exit_code) from None  # the trial in flight is marked FAIL
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except BnnarchError as e:
+            print(f"error: worker {worker}: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
 
 def best_so_far(study: optuna.Study, spec: StudySpec) -> str:
@@ -364,68 +476,90 @@ def best_so_far(study: optuna.Study, spec: StudySpec) -> str:
     for i, o in enumerate(spec.objectives):
         vals = [t.values[i] for t in trials]
         best = max(vals) if o.direction == "maximize" else min(vals)
-        unit = OBJECTIVES[o.name][1]
+        unit = OBJECTIVES.get(o.name, ("", ""))[1]
         parts.append(f"{o.name} {best:.4g}{(' ' + unit) if unit else ''}")
     if len(spec.objectives) > 1:
         parts.append(f"front {len(pareto_trials(study, spec))}")
     return " | ".join(parts)
 
 
+STOP_GRACE_S = 15.0
+"""After a stop signal, how long the parent waits for its workers to record
+their in-flight trials as FAIL before it kills them (their trials are then
+failed as "worker died" by the next run)."""
+
+
 def run_study(spec: StudySpec, *, storage: None | str = None, workers: int = 1,
-              sweep: bool = False, progress: bool = True) -> optuna.Study:
+              sweep: bool = False, progress: bool | str = True,
+              timeout_s: float | None = None, progress_interval_s: float = 10.0,
+              echo: Callable[[str], None] | None = None) -> optuna.Study:
     """Run ``spec`` to its budget with ``workers`` processes on this machine
     (this one plus workers - 1 children). ``storage``: URL or path, default the
-    spec's (or ``runs/<name>.db`` next to the spec)."""
+    spec's (or ``runs/<name>.db`` next to the spec). ``timeout_s``: no trial
+    starts after that many seconds (the study stays resumable). ``progress``:
+    True (a bar on a terminal, else plain lines every ``progress_interval_s``),
+    "lines", or False. ``echo`` prints the "resuming" line and progress lines.
+
+    SIGINT/SIGTERM stop every worker: in-flight trials end FAIL with the
+    signal named, and ``SearchInterrupted`` is raised (exit code 128 + signal)."""
+    from bnnarch.dse._progress import progress_reporter, resume_line
+
+    del sweep  # kept for callers; the spec was validated for its command already
     if workers < 1:
         raise StudyError(f"--workers must be >= 1, got {workers}")
+    say = echo or log.info
     study = open_study(spec, storage=storage)  # creates it once, before any child
+    if study.user_attrs.get(BUDGET_ATTR, 0) < spec.trials:  # the largest budget run so far
+        study.set_user_attr(BUDGET_ATTR, spec.trials)
     url = storage if storage is not None else spec.storage
     if url is None:
         url = str(spec.default_storage_path)
+    line = resume_line(study, spec)
+    if line:
+        say(line)
+    deadline = time.time() + timeout_s if timeout_s is not None else None
     procs: list[multiprocessing.process.BaseProcess] = []
-    if workers > 1 and count_trials(study) < spec.trials:
-        mp = multiprocessing.get_context("spawn")
-        for w in range(1, workers):
-            p = mp.Process(target=_child, args=(spec.source, sweep, url, w), daemon=False)
-            p.start()
-            procs.append(p)
-    try:
-        if progress:
-            _run_with_progress(spec, url, study)
-        else:
-            worker_loop(spec, storage=url)
-    finally:
+
+    def forward(signum: int) -> None:
         for p in procs:
-            p.join()
+            if p.pid is not None:
+                kill_quietly(p.pid, signum)
+
+    interrupted: SearchInterrupted | None = None
+    with stop_signals(forward):
+        try:
+            if workers > 1 and count_trials(study) < spec.trials:
+                mp = multiprocessing.get_context("spawn")
+                for w in range(1, workers):
+                    p = mp.Process(target=_child, args=(spec, url, w, deadline), daemon=False)
+                    p.start()
+                    procs.append(p)
+            with progress_reporter(spec, study, mode=progress, interval_s=progress_interval_s,
+                                   echo=say) as on_trial:
+                worker_loop(spec, storage=url, deadline=deadline, on_trial=on_trial)
+        except SearchInterrupted as e:
+            interrupted = e
+        finally:
+            _join(procs, grace_s=STOP_GRACE_S if interrupted else None)
+        signum = stop_requested()  # also a signal that came while waiting for workers
+    if interrupted is not None:
+        raise interrupted
+    if signum is not None:
+        raise SearchInterrupted(signum)
     bad = [p.exitcode for p in procs if p.exitcode]
     if bad:
         raise StudyError(f"{len(bad)} worker process(es) failed (exit codes {bad})")
     return study
 
 
-def _run_with_progress(spec: StudySpec, url: str, study: optuna.Study) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    done = count_trials(study)
-    last = [0.0]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[best]}"),
-                  transient=False) as bar:
-        task = bar.add_task(spec.name, total=spec.trials, completed=done,
-                            best=best_so_far(study, spec) if done else "")
-
-        def on_trial(st: optuna.Study, n: int) -> None:
-            now = time.monotonic()
-            fields: dict[str, Any] = {"completed": min(n, spec.trials)}
-            if now - last[0] > 1.0 or n >= spec.trials:
-                last[0] = now
-                fields["best"] = best_so_far(st, spec)
-            bar.update(task, **fields)
-
-        worker_loop(spec, storage=url, on_trial=on_trial)
-        final = open_study(spec, storage=url)
-        bar.update(task, completed=min(count_trials(final), spec.trials),
-                   best=best_so_far(final, spec))
+def _join(procs: list[multiprocessing.process.BaseProcess], *, grace_s: float | None) -> None:
+    """Wait for the workers (at most ``grace_s`` each after a stop, then kill)."""
+    end = None if grace_s is None else time.monotonic() + grace_s
+    for p in procs:
+        p.join(None if end is None else max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 def storage_label(spec: StudySpec, storage: str | None) -> str:

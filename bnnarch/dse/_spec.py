@@ -127,15 +127,25 @@ class PrecisionSpec(_Strict):
 
 
 class EvaluationSpec(_Strict):
-    evaluator: Literal["checkpoint", "proxy"] = "checkpoint"
+    evaluator: str = Field(default="checkpoint",
+                           pattern=r"^(checkpoint|proxy|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+    """checkpoint | proxy | ``module:function`` (a Python hook, ``bnnarch.dse._hooks``)."""
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
     """Optimizer steps of straight-through fine-tuning at each precision map
     before BN re-estimation (``bnnarch.nn.train.fine_tune``; 0: none)."""
     cache: bool = True
     sim_engine: Literal["simpy", "recurrence"] = "recurrence"
-    """bnnarch.sim engine for trials: ``recurrence`` computes the SimPy model's
+    """bnnarch.array engine for trials: ``recurrence`` computes the SimPy model's
     result directly (equal results, tested in tests/sim), faster."""
+
+
+class CustomMetric(_Strict):
+    """A metric computed by a Python hook (``module:function``) per candidate."""
+
+    name: str
+    function: str
+    direction: Literal["minimize", "maximize"] = "minimize"
 
 
 class _RawStudy(_Strict):
@@ -155,6 +165,7 @@ class _RawStudy(_Strict):
     trials: int | None = Field(default=None, ge=1, le=1_000_000)
     seed: int = Field(default=0, ge=0)
     evaluation: EvaluationSpec = EvaluationSpec()
+    metrics: dict[str, Any] = {}
     storage: str | None = None
 
 
@@ -177,6 +188,7 @@ class StudySpec(_Strict):
     seed: int
     evaluation: EvaluationSpec
     storage: str | None
+    metrics: tuple[CustomMetric, ...] = ()
 
     @property
     def needs_accuracy(self) -> bool:
@@ -262,14 +274,15 @@ def _check_domain_against_design(domain: Domain, where: str, base: dict[str, Any
                                  errs: list[FieldError]) -> None:
     """Every value of the domain must be a legal value of the design field."""
     from bnnarch.dse._space import set_path
-    from bnnarch.spec.load import _templates
+    from bnnarch.template import template_named_by
 
-    model = _templates().get(base.get("template", "array"))
-    if model is None:
-        return
+    tmpl = template_named_by(base)
+    if tmpl is None:
+        return  # the base design's own validation reports an unknown template
+    model = tmpl.spec_model
     if not _path_exists(model, domain.path):
         errs.append(FieldError(where, f"{domain.path!r} is not a field of the "
-                                      f"{base.get('template', 'array')} design spec"))
+                                      f"{tmpl.name} design spec"))
         return
     vals = _field_values(domain)
     for i, v in enumerate(vals):
@@ -295,7 +308,46 @@ def _path_exists(model: type[BaseModel], path: str) -> bool:
     return cur is None
 
 
-def _objectives(raw: list[Any], lines: dict[str, int], errs: list[FieldError]) -> list[Objective]:
+def _custom_metrics(raw: dict[str, Any], here: Path, lines: dict[str, int],
+                    errs: list[FieldError]) -> list[CustomMetric]:
+    """``metrics: {name: module:function | {function, direction}}``, each hook imported."""
+    from bnnarch.dse._hooks import load_hook
+
+    out: list[CustomMetric] = []
+    for name, v in raw.items():
+        where = f"metrics.{name}"
+        ln = line_of(lines, where)
+        if name in CONSTRAINT_METRICS or name == "cycles":
+            errs.append(FieldError(where, f"{name!r} is a built-in metric; give yours another "
+                                   "name", ln))
+            continue
+        if isinstance(v, str):
+            v = {"function": v}
+        if not isinstance(v, dict) or not isinstance(v.get("function"), str):
+            errs.append(FieldError(where, "expected module:function or {function: "
+                                   f"module:function, direction: minimize|maximize}}, got {v!r}",
+                                   ln))
+            continue
+        for k in sorted(set(v) - {"function", "direction"}):
+            errs.append(FieldError(f"{where}.{k}", "unknown key (expected function, direction)",
+                                   ln))
+        d = v.get("direction", "minimize")
+        if d not in ("minimize", "maximize"):
+            errs.append(FieldError(f"{where}.direction", f"must be minimize or maximize, got {d!r}",
+                                   ln))
+            continue
+        try:
+            load_hook(v["function"], base_dir=here)
+        except BnnarchError as e:
+            errs.append(FieldError(f"{where}.function", str(e), ln))
+            continue
+        out.append(CustomMetric(name=str(name), function=v["function"], direction=d))
+    return out
+
+
+def _objectives(raw: list[Any], lines: dict[str, int], errs: list[FieldError],
+                custom: dict[str, str] | None = None) -> list[Objective]:
+    custom = custom or {}
     out: list[Objective] = []
     for i, o in enumerate(raw):
         where = f"objectives.{i}"
@@ -306,15 +358,16 @@ def _objectives(raw: list[Any], lines: dict[str, int], errs: list[FieldError]) -
                                    line_of(lines, where)))
             continue
         name = o["name"]
-        if name not in OBJECTIVES:
+        if name not in OBJECTIVES and name not in custom:
             errs.append(FieldError(f"{where}.name", f"unknown objective {name!r} (known: "
-                                   f"{', '.join(OBJECTIVES)})", line_of(lines, where)))
+                                   f"{', '.join([*OBJECTIVES, *custom])}; or define it under "
+                                   "metrics:)", line_of(lines, where)))
             continue
         unknown = sorted(set(o) - {"name", "direction"})
         for k in unknown:
             errs.append(FieldError(f"{where}.{k}", "unknown key (expected name, direction)",
                                    line_of(lines, f"{where}.{k}")))
-        d = o.get("direction", OBJECTIVES[name][0])
+        d = o.get("direction", OBJECTIVES[name][0] if name in OBJECTIVES else custom[name])
         if d not in ("minimize", "maximize"):
             errs.append(FieldError(f"{where}.direction", f"must be minimize or maximize, got {d!r}",
                                    line_of(lines, f"{where}.direction")))
@@ -326,7 +379,8 @@ def _objectives(raw: list[Any], lines: dict[str, int], errs: list[FieldError]) -
     return out
 
 
-def _constraints(raw: list[Any], lines: dict[str, int], errs: list[FieldError]) -> list[Constraint]:
+def _constraints(raw: list[Any], lines: dict[str, int], errs: list[FieldError],
+                 custom: tuple[str, ...] = ()) -> list[Constraint]:
     out: list[Constraint] = []
     for i, c in enumerate(raw):
         where = f"constraints.{i}"
@@ -337,9 +391,9 @@ def _constraints(raw: list[Any], lines: dict[str, int], errs: list[FieldError]) 
         for k in sorted(set(c) - {"metric", "max", "min"}):
             errs.append(FieldError(f"{where}.{k}", "unknown key (expected metric, max, min)", ln))
         m = c.get("metric")
-        if m not in CONSTRAINT_METRICS:
+        if m not in CONSTRAINT_METRICS and m not in custom:
             errs.append(FieldError(f"{where}.metric", f"unknown metric {m!r} (known: "
-                                   f"{', '.join(CONSTRAINT_METRICS)})", ln))
+                                   f"{', '.join([*CONSTRAINT_METRICS, *custom])})", ln))
             continue
         bounds = {k: c.get(k) for k in ("max", "min") if c.get(k) is not None}
         if not bounds:
@@ -377,6 +431,12 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
     """Raw YAML data -> StudySpec, or SpecError listing every problem."""
     if not isinstance(data, dict):
         raise SpecError(source, [FieldError("", "a study spec must be a YAML mapping")])
+    if not {"design", "workload", "objectives"} & set(data) and (
+            {"template", "array", "buffers", "dram", "stages"} & set(data)):
+        raise SpecError(source, [FieldError("", "this looks like a design, not a study (a "
+                                            "study names a design:, a workload: and "
+                                            "objectives:; see explore/README.md). To simulate "
+                                            "a design: bnnarch simulate DESIGN -w WORKLOAD")])
     try:
         raw = _RawStudy.model_validate(data)
     except ValidationError as e:
@@ -400,7 +460,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
     base: dict[str, Any] | None = None
     if design is not None and design.exists():
         try:
-            from bnnarch.spec import load_design
+            from bnnarch.template import load_design
 
             base = load_design(design).model_dump(mode="json", exclude_none=True)
         except BnnarchError as e:
@@ -430,8 +490,9 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         errs.extend(FieldError(fe.path, fe.message, line_of(lines, fe.path)) for fe in sub)
         if d is not None:
             domains.append(d)
-    objectives = _objectives(raw.objectives, lines, errs)
-    constraints = _constraints(raw.constraints, lines, errs)
+    custom = _custom_metrics(raw.metrics, here, lines, errs)
+    objectives = _objectives(raw.objectives, lines, errs, {m.name: m.direction for m in custom})
+    constraints = _constraints(raw.constraints, lines, errs, tuple(m.name for m in custom))
     sampler = _sampler(raw.sampler, lines, errs, sweep=sweep, n_obj=len(objectives))
     task = raw.task or "classify"
     metric = TASK_METRIC[task]
@@ -446,11 +507,30 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
                    for c in constraints]
     needs_acc = (any(o.name in METRICS for o in objectives)
                  or any(c.metric in (*METRICS, "accuracy_drop") for c in constraints))
+    if ":" in raw.evaluation.evaluator:
+        from bnnarch.dse._hooks import load_hook
+
+        try:
+            load_hook(raw.evaluation.evaluator, base_dir=here)
+        except BnnarchError as e:
+            errs.append(FieldError("evaluation.evaluator", str(e),
+                                   line_of(lines, "evaluation.evaluator")))
     if needs_acc and raw.evaluation.evaluator == "checkpoint" and raw.checkpoint is None:
         errs.append(FieldError("checkpoint", f"objective/constraint {metric!r} needs a trained "
                                "checkpoint (or evaluation.evaluator: proxy)",
                                line_of(lines, "objectives")))
     prec = raw.precision
+    for key, vals in (("bits", prec.bits), ("layers", prec.layers)):
+        if not vals:
+            errs.append(FieldError(f"precision.{key}", "must be a non-empty list",
+                                   line_of(lines, f"precision.{key}")))
+    for g, pats in prec.groups.items():
+        if not pats:
+            errs.append(FieldError(f"precision.groups.{g}", "must name at least one layer "
+                                   "pattern", line_of(lines, f"precision.groups.{g}")))
+    if len(set(prec.bits)) != len(prec.bits):
+        errs.append(FieldError("precision.bits", "has duplicate values",
+                               line_of(lines, "precision.bits")))
     for i, b in enumerate(prec.bits):
         if b not in ALLOWED_BITS:
             errs.append(FieldError(f"precision.bits.{i}", f"must be one of 1, 2, 4, 8; got {b}",
@@ -509,11 +589,11 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         design=design, workload=workload, checkpoint=checkpoint, task=task,
         hardware=tuple(domains), precision=prec_abs, objectives=tuple(objectives),
         constraints=tuple(constraints), sampler=sampler, trials=trials, seed=raw.seed,
-        evaluation=raw.evaluation, storage=raw.storage,
+        evaluation=raw.evaluation, storage=raw.storage, metrics=tuple(custom),
     )
 
 
-def load_study(path: str | Path, *, sweep: bool = False) -> StudySpec:
+def load_study_spec(path: str | Path, *, sweep: bool = False) -> StudySpec:
     """Read and validate a study YAML (``sweep``: checks for ``bnnarch sweep``)."""
     data, lines = load_yaml_with_lines(path, "study spec")
     return validate_study(data, lines, str(path), sweep=sweep)

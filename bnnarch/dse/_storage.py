@@ -7,17 +7,21 @@ study, on this machine or on others) and failing the trials of dead workers.
   killed process loses nothing committed; only a power cut can drop the last
   commits), a 60 s busy timeout; the creation lock is ``flock`` on
   ``<db>.lock``.
-- PostgreSQL (``postgresql://`` or ``postgresql+psycopg2://``): the creation
-  lock is a session advisory lock keyed by the study name.
+- PostgreSQL: the URL goes to SQLAlchemy unchanged, so it means the same
+  here as in stock Optuna: ``postgresql://`` uses SQLAlchemy's default driver
+  (psycopg 3 with SQLAlchemy 2.1, which bnnarch depends on),
+  ``postgresql+psycopg://`` names it, ``postgresql+psycopg2://`` needs
+  psycopg2 installed; ``postgres://`` is read as ``postgresql://``. The
+  creation lock is a session advisory lock keyed by the study name.
 
 On both, grid/random trials are written by ``CoreTrials`` (SQLAlchemy Core on
 Optuna's own tables: one transaction creates a trial with its params, owner
 and first heartbeat; one finishes it), which is why pyproject pins Optuna's
 major version; TPE/NSGA-II trials and other storages go through Optuna's API.
-A grid/random trial carries its owner (``OWNER_ATTR``) from the write that
-creates it; a TPE/NSGA-II trial gets it just after ``study.ask`` (a worker
-dying in between leaves an ownerless RUNNING trial, which
-``fail_dead_trials`` fails as well).
+Every trial a bnnarch worker creates carries its owner (``OWNER_ATTR``) from
+the write that creates it (grid/random: ``CoreTrials.create``; TPE/NSGA-II:
+``create_new_trial`` with a template holding the owner), so a RUNNING trial
+without one is another Optuna client's and is never taken for dead by us.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ OWNER_ATTR = "bnnarch:owner"
 FAIL_REASON_ATTR = "fail_reason"
 
 
+class TrialNumberTaken(StudyError):
+    """``CoreTrials.create``: the study no longer holds the expected number of
+    trials (another client's ``study.ask()`` came between count and insert)."""
+
+
 def _sqlite_storage(path: Path) -> RDBStorage:
     path = path.resolve()
     try:
@@ -67,8 +76,13 @@ def _sqlite_storage(path: Path) -> RDBStorage:
         return conn
 
     # processes opening a new file at once would race on creating its tables
-    with file_lock(Path(str(path) + ".lock")):
-        return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+    try:
+        with file_lock(Path(str(path) + ".lock")):
+            return _rdb(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+    except (OSError, sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as e:
+        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise StudyError(f"cannot open storage {path}: {msg} (is {path.parent} writable? "
+                         "pass another --storage)") from None
 
 
 @contextlib.contextmanager
@@ -116,8 +130,8 @@ def get_storage(storage: None | str | Path | BaseStorage, *,
         return _sqlite_storage(Path(text))
     if text.startswith("sqlite:///"):
         return _sqlite_storage(Path(text.removeprefix("sqlite:///")))
-    if text.startswith(("postgresql://", "postgres://")):
-        text = "postgresql+psycopg2://" + text.split("://", 1)[1]
+    if text.startswith("postgres://"):  # Heroku-style; SQLAlchemy knows only postgresql
+        text = "postgresql://" + text.removeprefix("postgres://")
     try:
         return _rdb(text, engine_kwargs={"pool_pre_ping": True})
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
@@ -206,19 +220,21 @@ def owner_alive(owner: str) -> bool | None:
 
 
 def fail_dead_trials(study: optuna.Study) -> int:
-    """Mark RUNNING trials of dead workers FAIL (with a reason); call under the
-    creation lock. Same host: the owner process is gone. Other hosts: no
-    heartbeat for ``GRACE_PERIOD_S``. Returns how many were failed."""
+    """Mark RUNNING trials of dead bnnarch workers FAIL (with a reason); call
+    under the creation lock. A trial is failed only when its death is
+    provable: its ``OWNER_ATTR`` names a process of this host that is gone,
+    or (any trial, ours or another Optuna client's) Optuna's own heartbeat
+    says so (``fail_stale_trials``: no heartbeat for the grace period). A
+    RUNNING trial without our owner record belongs to another Optuna client
+    (``study.ask()`` elsewhere) and is left alone. Returns how many were failed."""
     storage = study._storage
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.system_attrs.get(OWNER_ATTR)
-        alive = owner_alive(owner) if isinstance(owner, str) else False
-        if alive is False:
-            reason = (f"worker {owner} died while the trial ran" if owner
-                      else "trial had no owner (its worker died while creating it)")
+        if isinstance(owner, str) and owner_alive(owner) is False:
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                storage.set_trial_user_attr(t._trial_id, FAIL_REASON_ATTR, reason)
+                storage.set_trial_user_attr(t._trial_id, FAIL_REASON_ATTR,
+                                            f"worker {owner} died while the trial ran")
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 n += 1
     before = sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
@@ -332,6 +348,8 @@ class CoreTrials:
         # built once: a statement's construction costs as much as its execution
         t, b = self._trials, sqlalchemy.bindparam
         s = models.StudyModel.__table__
+        self._touch_study = (s.update().where(s.c.study_id == study_id)
+                             .values(study_id=s.c.study_id))
         self._lock_study = (sqlalchemy.select(s.c.study_id)
                             .where(s.c.study_id == study_id).with_for_update())
         self._count = (sqlalchemy.select(sqlalchemy.func.count(t.c.trial_id))
@@ -375,12 +393,16 @@ class CoreTrials:
         its trial id. Raises StudyError if the study does not hold exactly
         ``number`` trials (someone created trials without the lock)."""
         with self._engine.begin() as conn:
-            if self._postgres:  # as RDBStorage: serialise with Optuna's own trial creation
-                conn.execute(self._lock_study)
+            # serialise with every other writer (e.g. another client's study.ask())
+            # before counting: PostgreSQL locks the study row as RDBStorage does;
+            # SQLite takes its write lock with a no-op update (pysqlite runs a
+            # plain SELECT outside the transaction, so a count alone could race)
+            conn.execute(self._lock_study if self._postgres else self._touch_study)
             count = conn.execute(self._count).scalar_one()
             if count != number:
-                raise StudyError(f"study holds {count} trials where this worker expected {number}: "
-                                 "something created trials without bnnarch's creation lock")
+                raise TrialNumberTaken(f"study holds {count} trials where this worker expected "
+                                       f"{number}: another Optuna client created a trial "
+                                       "meanwhile (the worker retries with the next number)")
             trial_id = conn.execute(self._insert_trial, {
                 "number": number, "study_id": self._study_id, "state": TrialState.RUNNING,
                 "datetime_start": _utc_now(), "datetime_complete": None}).inserted_primary_key[0]

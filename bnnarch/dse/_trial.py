@@ -8,11 +8,13 @@ pruned trial), never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bnnarch.dse._accuracy import AccuracyEvaluator, make_evaluator
+from bnnarch.dse._hooks import call_metric, load_hook
 from bnnarch.dse._space import PrecisionUnit, apply_overrides, full_precision_map, precision_units
 from bnnarch.dse._spec import StudySpec
 from bnnarch.errors import MappingError, SimError, SpecError, WorkloadError
@@ -31,6 +33,8 @@ class Context:
     units: tuple[PrecisionUnit, ...]
     evaluator: AccuracyEvaluator | None
     baseline: float | None
+    hooks: tuple[tuple[str, Callable[..., Any]], ...] = ()
+    """(metric name, function) of the study's Python metric hooks."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def accuracy_cache_dir(spec: StudySpec) -> Path:
 
 
 def build_context(spec: StudySpec) -> Context:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
     base = load_design(spec.design).model_dump(mode="json", exclude_none=True)
@@ -70,17 +74,21 @@ def build_context(spec: StudySpec) -> Context:
             kind=ev.evaluator, graph=graph, metric=spec.metric, task=spec.task,
             checkpoint=spec.checkpoint, recalibration_images=ev.recalibration_images,
             fine_tune_steps=ev.fine_tune_steps,
-            cache_dir=accuracy_cache_dir(spec) if ev.cache else None)
+            cache_dir=accuracy_cache_dir(spec) if ev.cache else None,
+            base_dir=Path(spec.source).resolve().parent)
         if any(c.metric == "accuracy_drop" for c in spec.constraints):
             baseline = evaluator.evaluate(None)
-    return Context(spec, base, graph, base_pmap, units, evaluator, baseline)
+    hooks = tuple((m.name, load_hook(m.function, base_dir=Path(spec.source).resolve().parent))
+                  for m in spec.metrics)
+    return Context(spec, base, graph, base_pmap, units, evaluator, baseline, hooks)
 
 
 def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: PrecisionMap, *,
                        name: str) -> Outcome:
     """Build, simulate and score one candidate (see module doc)."""
-    from bnnarch.sim.simulate import result_summary, simulate
-    from bnnarch.spec.load import design_from_dict
+    from bnnarch.api import simulate
+    from bnnarch.result import result_summary
+    from bnnarch.template import design_from_dict
 
     design = apply_overrides(ctx.base_design, hardware)
     design["name"] = name
@@ -92,10 +100,7 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         return Outcome(design=design, precision=prec,
                        invalid_reason="design invalid: " + "; ".join(str(fe) for fe in e.errors))
     try:
-        if getattr(dspec, "template", "array") == "array":
-            result = simulate(dspec, ctx.graph, pmap, engine=ctx.spec.evaluation.sim_engine)
-        else:
-            result = simulate(dspec, ctx.graph, pmap)
+        result = simulate(dspec, ctx.graph, pmap, engine=ctx.spec.evaluation.sim_engine)
     except (MappingError, SimError, WorkloadError) as e:
         return Outcome(design=design, precision=prec, invalid_reason=f"cannot run: {e}")
     metrics: dict[str, float] = {
@@ -110,6 +115,14 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         metrics[ctx.spec.metric] = ctx.evaluator.evaluate(pmap)
         if ctx.baseline is not None:
             metrics["accuracy_drop"] = ctx.baseline - metrics[ctx.spec.metric]
+    summary = result_summary(result)
+    summary.pop("energy_breakdown_pj", None)
+    summary["energy_breakdown_pj"] = {k: round(v, 3) for k, v in
+                                      result.energy_breakdown_pj.items()}
+    dumped = dspec.model_dump(mode="json", exclude_none=True)
+    for mname, fn in ctx.hooks:  # after the built-ins: a hook sees them all
+        metrics[mname] = call_metric(mname, fn, {"design": dumped, "precision": prec,
+                                                 "sim": summary, "metrics": dict(metrics)})
     cons, names = [], []
     for c in ctx.spec.constraints:
         v = metrics[c.metric]
@@ -119,11 +132,7 @@ def evaluate_candidate(ctx: Context, hardware: dict[str, Any], searched: Precisi
         if c.min is not None:
             cons.append(c.min - v)
             names.append(f"{c.metric}>={c.min:g}")
-    summary = result_summary(result)
-    summary.pop("energy_breakdown_pj", None)
-    summary["energy_breakdown_pj"] = {k: round(v, 3) for k, v in
-                                      result.energy_breakdown_pj.items()}
     return Outcome(metrics=metrics,
                    values=tuple(metrics[o.name] for o in ctx.spec.objectives),
-                   constraints=tuple(cons), constraint_names=tuple(names), design=dspec.model_dump(mode="json", exclude_none=True),
+                   constraints=tuple(cons), constraint_names=tuple(names), design=dumped,
                    precision=prec, sim=summary)

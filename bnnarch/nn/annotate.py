@@ -11,11 +11,16 @@ on the real weights and real activations of the checkpoint's data.
   (cin, kh, kw) kernel flattened in torch memory order (linear: the
   input-feature order), bit 1 = +1; the cout x K bit string is cut into bytes
   MSB-first and zero-padded to a byte (bnnarch.nn.layers.pack_sign_bits).
-- ``stats.reuse``: exact counts for bnnarch.reuse (binary convs; the first
-  ``bnnarch.reuse.stats.frames_for(task)`` test images).
-- ``thresholds``: 1-bit x 1-bit layers followed directly by a batch-norm:
-  output bit = 1 iff y >= T_c with y the +-1 dot product; channels whose BN
-  gamma is negative have their packed weights negated (fold_bn_threshold).
+- ``stats.reuse``: exact counts for bnnarch.array.reuse (binary convs; the first
+  ``bnnarch.nn.reuse_stats.frames_for(task)`` test images).
+- ``thresholds``: 1-bit x 1-bit layers whose batch-norm + sign folds exactly
+  (bnnarch.workload.foldable): output bit = 1 iff y >= T_c with y the +-1 dot
+  product; channels whose BN gamma is negative have their packed weights
+  negated (fold_bn_threshold) and are listed in ``params.flip``. Other binary
+  layers carry ``foldable: false`` and the reason (e.g. a residual add between
+  the batch-norm and the sign).
+- ``params``: the real-valued parameters of every conv/linear and batch-norm
+  (bnnarch.nn.params), so that bnnarch.workload.golden reproduces the model.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import torch
 from torch import Tensor, nn
 
 from bnnarch.nn.checkpoint import Checkpoint, load_checkpoint
+from bnnarch.nn.extract import extract
 from bnnarch.nn.layers import QConv2d, QuantMixin, fold_bn_threshold, pack_sign_bits, quant_layers
+from bnnarch.nn.params import module_params
 from bnnarch.nn.train import task_data
 from bnnarch.nn.zoo import entry, input_shape
-from bnnarch.workload.extract import extract
+from bnnarch.workload.foldable import consumers, fold_blocker
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import LayerStats
 from bnnarch.workload.stats import kernel_stats, window_diff_counts, window_stats
@@ -56,8 +63,13 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
     data = task_data(ck.task, shape[-1])
     counts = _window_counts(model, data.x_test[:images])
     layers = quant_layers(model)
-    bns = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)}
+    modules = dict(model.named_modules())
+    bns = {n: m for n, m in modules.items() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)}
     followers = {l.inputs[0]: l.name for l in graph.layers if l.op == "threshold" and l.inputs}
+    graph = graph.with_layers(tuple(
+        replace(l, params=module_params(modules[l.name]) if l.name in modules else None)
+        for l in graph.layers))
+    users = consumers(graph)
     new = []
     for layer in graph.layers:
         mod = layers.get(layer.name)
@@ -70,15 +82,23 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
             kst = kernel_stats(bits)
         wst = window_stats(counts[layer.name]) if layer.name in counts else None
         stats = LayerStats(kernel=kst, window=wst) if (kst or wst) else None
-        thr = flip = None
+        thr = flip = reason = None
         bn_name = followers.get(layer.name)
-        if (mod.w_bits, mod.a_bits) == (1, 1) and bn_name in bns:
-            thr, flip = fold_bn_threshold(mod, bns[bn_name])
+        if layer.is_binary:
+            reason = fold_blocker(graph, layer.name, users)
+            if reason is None and bn_name in bns and packed:
+                thr, flip = fold_bn_threshold(mod, bns[bn_name])
         pw = pack_sign_bits(mod.quantized_weight(), flip) if (packed and mod.w_bits == 1) else None
-        new.append(replace(layer, stats=stats, packed_weights=pw,
+        params = layer.params
+        if flip is not None and params is not None:
+            params = replace(params, flip=tuple(c for c, f in enumerate(flip) if f))
+        new.append(replace(layer, stats=stats, packed_weights=pw, fold_reason=reason,
+                           params=params if packed else None,
                            thresholds=tuple(thr) if thr is not None else None))
-    # stats.reuse: exact counts for the reuse schemes (bnnarch.reuse.stats), same test images
-    from bnnarch.reuse.stats import annotate, capture, frames_for
+    if not packed:
+        new = [replace(l, params=None) for l in new]
+    # stats.reuse: exact counts for the reuse schemes (bnnarch.nn.reuse_stats), same test images
+    from bnnarch.nn.reuse_stats import annotate, capture, frames_for
 
     return annotate(graph.with_layers(tuple(new)),
                     capture(model, data.x_test[:frames_for(ck.task)]))

@@ -10,7 +10,8 @@ workload extraction.
 
 Methods (weights / activations at 1 bit):
   ``bnn``      sign, clipped STE / sign, clipped STE          (Hubara et al. 2016)
-  ``xnor``     sign x mean|W| per channel / sign, clipped STE (Rastegari et al. 2016)
+  ``xnor``     sign x mean|W| per channel / sign, clipped STE, output x K
+               (the per-window activation scale; Rastegari et al. 2016)
   ``bireal``   sign x mean|W| / ApproxSign                    (Liu et al. 2018)
   ``irnet``    balanced sign, 2^k scale, EDE / EDE            (Qin et al. 2020)
   ``reactnet`` sign x mean|W| / RSign (learnable shift + ApproxSign) (Liu et al. 2020)
@@ -87,6 +88,10 @@ class QuantMixin:
             return self.aq1(x)
         return Q.SymmetricActivation(self.a_bits)(x)
 
+    def uses_xnor_k(self) -> bool:
+        """XNOR-Net's activation scale K applies (1-bit activations, xnor method)."""
+        return self.method == "xnor" and self.a_bits == 1 and self.w_bits < FP
+
 
 class QConv2d(QuantMixin, nn.Conv2d):
     """Conv2d with switchable weight/activation bit-widths (see module doc)."""
@@ -99,7 +104,15 @@ class QConv2d(QuantMixin, nn.Conv2d):
         self._init_quant(w_bits, a_bits, method, cin)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(self.quantized_input(x), self.quantized_weight(), self.bias)
+        if not self.uses_xnor_k():
+            return self._conv_forward(self.quantized_input(x), self.quantized_weight(), self.bias)
+        # XNOR-Net (Rastegari et al. 2016, sec. 3.2): sign(I) * sign(W) scaled by
+        # K alpha, K = mean_c |I| averaged over each kh x kw window (zero padding
+        # counted, as the paper's box-filter convolution k = 1/(kh kw)).
+        k = F.avg_pool2d(x.abs().mean(1, keepdim=True), self.kernel_size, self.stride,
+                         self.padding)
+        y = self._conv_forward(self.quantized_input(x), self.quantized_weight(), None) * k
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
 
 class QLinear(QuantMixin, nn.Linear):
@@ -113,7 +126,11 @@ class QLinear(QuantMixin, nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.flatten(x, 1)
-        return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
+        if not self.uses_xnor_k():
+            return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
+        k = x.abs().mean(1, keepdim=True)  # XNOR-Net K over the whole input vector
+        y = F.linear(self.quantized_input(x), self.quantized_weight(), None) * k
+        return y if self.bias is None else y + self.bias
 
 
 QLAYERS = (QConv2d, QLinear)
@@ -121,7 +138,7 @@ QLAYERS = (QConv2d, QLinear)
 
 def quant_layers(model: nn.Module) -> dict[str, QuantMixin]:
     """Qualified name -> quantized layer, in definition order. These names are
-    the layer names of the extracted workload (bnnarch.workload.extract)."""
+    the layer names of the extracted workload (bnnarch.nn.extract)."""
     return {n: m for n, m in model.named_modules() if isinstance(m, QLAYERS)}  # type: ignore[misc]
 
 
@@ -182,6 +199,9 @@ def fold_bn_threshold(layer: QuantMixin, bn: nn.BatchNorm2d | nn.BatchNorm1d
     """
     if (layer.w_bits, layer.a_bits) != (1, 1):
         raise ModelError("thresholds exist only for 1-bit x 1-bit layers")
+    if layer.uses_xnor_k():
+        raise ModelError("no integer thresholds: XNOR-Net's activation scale K multiplies the "
+                         "output by a function of the real-valued input")
     qw = layer.quantized_weight().detach()
     alpha = qw.abs().flatten(1).mean(1)
     bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(alpha)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bnnarch.fsio import atomic_write_text
+from bnnarch.nn import brevitas_zoo
 from bnnarch.nn.checkpoint import load_checkpoint
 
 _METRIC = {"classify": "accuracy", "detect": "mAP@0.5", "segment": "mIoU"}
@@ -27,6 +28,14 @@ def manifest(directory: str | Path) -> list[dict]:
                      "fp_twin": ck.metrics.get(f"fp_twin_{m}"),
                      "switchable": ck.train.get("switchable"),
                      "metrics": ck.metrics, "size_bytes": p.stat().st_size})
+    for p in sorted(Path(directory).glob("*.pth")):  # Brevitas models (nn.brevitas_zoo)
+        meta = brevitas_zoo.load(p)[1]
+        m = _METRIC[meta["task"]]
+        rows.append({"file": p.name, "model": meta["model_name"], "kwargs": meta["kwargs"],
+                     "task": meta["task"], "command": meta["train"]["command"],
+                     "seed": meta["train"]["seed"], "metric": m,
+                     "binary": meta["metrics"].get(m), "fp_twin": None, "switchable": None,
+                     "metrics": meta["metrics"], "size_bytes": p.stat().st_size})
     return rows
 
 
@@ -61,6 +70,12 @@ def write(directory: str | Path) -> None:
               "    bnnarch extract bireal18 --checkpoint checkpoints/digits_bnn.pt --out workloads/digits_bnn.json",
               "    bnnarch extract centernet --checkpoint checkpoints/digits_det.pt --out workloads/digits_det.json",
               "    bnnarch extract unet --checkpoint checkpoints/digits_seg.pt --out workloads/digits_seg.json",
+              "",
+              "Imported (QONNX exported by Brevitas; `brevitas_digits.onnx` is written by the",
+              "training command above, `--onnx`):", "",
+              "    python -m bnnarch.nn.brevitas_zoo images --out build/digits_test.npy",
+              "    bnnarch import checkpoints/brevitas_digits.onnx \\",
+              "        --out workloads/brevitas_digits.json --images build/digits_test.npy",
               ""]
     notes = d / "NOTES.md"
     if notes.exists():

@@ -3,8 +3,8 @@
 Every quantizer is an ``nn.Module`` whose forward returns the quantized value
 with a straight-through gradient written as ``q.detach() + (s - s.detach())``
 where ``s`` is a *surrogate* whose derivative is the wanted backward (no
-custom ``autograd.Function``: that keeps them traceable by torch.fx, see
-NOTES.md). No shape-dependent Python in forward (fx-safe).
+custom ``autograd.Function``: torch.fx traces into such a Function and
+silently drops its backward, while ``x + (q - x).detach()`` traces correctly). No shape-dependent Python in forward (fx-safe).
 
 Sources:
 - BNN sign + clipped STE: Hubara, Courbariaux et al., "Binarized Neural

@@ -2,7 +2,8 @@
 
 Recipe (Bi-Real / ReActNet practice): Adam, cosine learning-rate decay,
 latent real weights, BN after every binary conv. For a precision search the
-model is trained *switchable* (NOTES.md): during the last ``switch_frac`` of
+model is trained *switchable* (a model trained at 1 bit gains nothing when
+raised to 8 bits): during the last ``switch_frac`` of
 training, half of the steps draw random per-layer bit-widths in {1, 2, 4, 8}
 for the quantized layers; BN statistics are re-estimated at the end for the
 default (binary) precision.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnnarch.fsio import atomic_write
-from bnnarch.sim.result import SimResult
+from bnnarch.result import SimResult
 
 
 def plot_result(r: SimResult, path: str | Path) -> Path:

@@ -1,5 +1,5 @@
 """Reuse report: per-layer table of what each enabled reuse scheme skipped and
-saved (from LayerResult.extra, written by bnnarch.reuse.hook), and a plot of
+saved (from LayerResult.extra, written by bnnarch.array.reuse.hook), and a plot of
 the savings per layer."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.table import Table
 
+from bnnarch.array.reuse.effect import SCHEMES
 from bnnarch.fsio import atomic_write
-from bnnarch.reuse.effect import SCHEMES
-from bnnarch.sim.result import LayerResult, SimResult
+from bnnarch.result import LayerResult, SimResult
 
 
 def reuse_rows(r: SimResult) -> list[tuple[LayerResult, dict[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from bnnarch.sim.result import SimResult
+from bnnarch.result import SimResult
 
 
 def _si(x: float, unit: str) -> str:

@@ -2,7 +2,7 @@
 an ``ArraySpec`` into an explicit ``pyrtl.Block`` (never the global working
 block, so several designs coexist in one process).
 
-Interconnects (``bnnarch.sim.timing`` gives their cycle formulas):
+Interconnects (``bnnarch.array.timing`` gives their cycle formulas):
 
 * ``broadcast`` (output stationary; rows <- filters, cols <- pixels): lane
   buffer r (weights) is broadcast along row r, lane buffer c (activations)
@@ -30,12 +30,12 @@ from typing import Any
 
 import pyrtl
 
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import popcount_tree_depth
 from bnnarch.errors import RtlError
 from bnnarch.rtl.controller import Cfg, controller, delay_line, make_cfg
 from bnnarch.rtl.pe import PassCtrl, output_stage, pe_core
 from bnnarch.rtl.popcount import TREES, identity_stage
-from bnnarch.sim.timing import popcount_tree_depth
-from bnnarch.spec.array import ArraySpec
 
 MAX_RTL_PES = 64 * 64
 """Largest array the generator builds (PyRTL simulation and export beyond it

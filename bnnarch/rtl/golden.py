@@ -28,9 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnnarch.errors import RtlError
+from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
+from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.sim.timing import GemmTile, ceil_div, tile_compute_cycles
+from bnnarch.workload.golden import im2col as _im2col
+from bnnarch.workload.golden import unpack_sign_bits
 from bnnarch.workload.layer import Layer
 
 
@@ -98,17 +100,12 @@ def max_abs_dot(data: LayerData) -> int:
 
 
 def decode_packed(hexstr: str, rows: int, k: int, where: str) -> np.ndarray:
-    """Packed sign bits -> (rows, k) uint8 (see module docstring)."""
+    """Packed sign bits -> (rows, k) uint8 (see module docstring); the
+    workload's own decoder (bnnarch.workload.golden), errors as RtlError."""
     try:
-        raw = np.unpackbits(np.frombuffer(bytes.fromhex(hexstr.strip()), dtype=np.uint8))
-    except ValueError:
-        raise RtlError(f"{where}: packed_weights is not a hex string") from None
-    padded = ceil_div(k, 8) * 8
-    if raw.size >= rows * padded and raw.size < rows * padded + 8 and k % 8:
-        return raw[: rows * padded].reshape(rows, padded)[:, :k]
-    if raw.size < rows * k:
-        raise RtlError(f"{where}: packed_weights holds {raw.size} bits, needs {rows} x {k}")
-    return raw[: rows * k].reshape(rows, k)
+        return unpack_sign_bits(hexstr, rows, k, where)
+    except WorkloadError as e:
+        raise RtlError(str(e)) from None
 
 
 def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) -> LayerData:
@@ -145,20 +142,9 @@ def im2col(fmap: np.ndarray, layer: Layer) -> np.ndarray:
     """One bit plane of an input map (C, H, W) -> the conv's GEMM operand
     (G, M, K), K in (cin/groups, kh, kw) order like ``weight.flatten(1)``.
     Padding bits are 0 (-1 in a 1-bit layer, 0 for unsigned activations)."""
-    c, h, w = fmap.shape
-    (kh, kw), (sh, sw) = layer.kernel, layer.stride
-    (ph, pw), (dh, dw) = layer.padding, layer.dilation
     _, ho, wo = layer.out_shape
-    padded = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.uint8)
-    padded[:, ph:ph + h, pw:pw + w] = fmap
-    cols = np.empty((c, kh, kw, ho, wo), dtype=np.uint8)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = padded[:, i * dh: i * dh + sh * (ho - 1) + 1: sh,
-                                   j * dw: j * dw + sw * (wo - 1) + 1: sw]
-    g = layer.groups
-    cols = cols.reshape(g, (c // g) * kh * kw, ho * wo)
-    return np.ascontiguousarray(cols.transpose(0, 2, 1))
+    return _im2col(fmap[None], layer.kernel, layer.stride, layer.padding, layer.dilation,
+                   (ho, wo), layer.groups)[0]
 
 
 def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,

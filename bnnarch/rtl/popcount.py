@@ -5,7 +5,7 @@ A tree takes the S product bits (1-bit wires) and a ``stage`` function that it
 must apply exactly ``popcount_tree_depth(S) = ceil(log2 S)`` times along every
 path (``stage`` is a pipeline register in the broadcast PE and the identity in
 the systolic PE). So every tree has the same latency, the one
-``bnnarch.sim.timing.drain_cycles`` charges, and the trees differ only in
+``bnnarch.array.timing.drain_cycles`` charges, and the trees differ only in
 area and combinational delay.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import pyrtl
 from pyrtl.rtllib.adders import kogge_stone, wallace_reducer
 
-from bnnarch.sim.timing import popcount_tree_depth
+from bnnarch.array.timing import popcount_tree_depth
 
 Stage = Callable[[pyrtl.WireVector], pyrtl.WireVector]
 PopcountTree = Callable[[Sequence[pyrtl.WireVector], Stage], pyrtl.WireVector]

@@ -1,7 +1,7 @@
 """Run a built array on one layer program under a PyRTL simulator.
 
 **Cycle count to done** (the number compared with
-``bnnarch.sim.timing.tile_compute_cycles``): the host holds ``start`` high in
+``bnnarch.array.timing.tile_compute_cycles``): the host holds ``start`` high in
 cycle 0 only (the controller is idle, its address registers are 0, so the
 first word is read in that same cycle); ``rtl_cycles`` is the index of the
 first cycle in which the registered output ``done`` is high — equivalently

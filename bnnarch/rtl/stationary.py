@@ -13,7 +13,7 @@ stationary operand's items (ws: C filters, is: C pixels); the other operand
   (registered between rows; the bottom row's sum is used combinationally);
 * drain, R + C - 2 cycles: the wavefront leaves the array.
 
-``2R + C + L - 2`` cycles per fold (``bnnarch.sim.timing.fold_cycles``), folds
+``2R + C + L - 2`` cycles per fold (``bnnarch.array.timing.fold_cycles``), folds
 not overlapped. The bottom of column c shift-adds its partial sum into an
 accumulator buffer (one word per streamed item, read-modify-write) over the
 K folds and bit-serial passes; the last of them writes dot product and sign
@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import pyrtl
 
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import (
     BufferDepths,
@@ -41,8 +43,6 @@ from bnnarch.rtl.controller import delay_line
 from bnnarch.rtl.golden import LayerData, Program, _pack_words, max_abs_dot
 from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, product_bits, shift_add
 from bnnarch.rtl.popcount import TREES, identity_stage
-from bnnarch.sim.timing import ceil_div, tile_compute_cycles
-from bnnarch.spec.array import ArraySpec
 
 LIMITS = ("s_last", "fk_last", "ps_last", "pt_last", "fo_last", "g_last", "slen")
 

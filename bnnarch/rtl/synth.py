@@ -5,7 +5,7 @@ Why one PE: Yosys time grows fast with the array (NOTES: 16x16 x 64 bits
 75 s, 32x32 7.5 min). The array datapath is R x C identical PEs; its area is
 taken as ``R x C x PE``. The controller (a dozen counters, independent of the
 array size) and the shared control delay line are not included; the buffers
-are SRAM macros priced by ``bnnarch.cost`` (Yosys would turn a MemBlock into
+are SRAM macros priced by ``bnnarch.array.area`` (Yosys would turn a MemBlock into
 flip-flops, NOTES).
 
 Gate equivalents: generic ``synth`` + ``abc -g`` to simple gates, each cell
@@ -13,10 +13,10 @@ weighted by its NanGate 45 nm Open Cell Library area relative to NAND2_X1
 (0.798 um^2): INV 0.532 -> 0.67, AND2/OR2 1.064 -> 1.33, XOR2/XNOR2 1.596 ->
 2.0, MUX2 1.862 -> 2.33, DFF_X1 4.522 -> 5.67 GE.
 
-NAND2 area per node (um^2), the same rule as ``bnnarch.cost.tech``: 45 nm is
+NAND2 area per node (um^2), the same rule as ``bnnarch.tech``: 45 nm is
 the NanGate FreePDK45 NAND2_X1 cell (0.798 um^2, published library data);
 65/28/22 nm scale it by (node/45)^2 (first-order area scaling stated in
-``bnnarch.cost.tech``): 65 nm 1.665, 28 nm 0.309, 22 nm 0.191 um^2.
+``bnnarch.tech``): 65 nm 1.665, 28 nm 0.309, 22 nm 0.191 um^2.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bnnarch.cost.tech import tech_for
+from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
-from bnnarch.spec.array import ArraySpec
+from bnnarch.tech import tech_for
 
 if TYPE_CHECKING:
     import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL

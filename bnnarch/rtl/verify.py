@@ -5,7 +5,7 @@
    on the layer's packed trained weights when the workload has them, random
    operands otherwise;
 2. cycle-exact: the RTL's cycle count to ``done`` (defined in
-   ``bnnarch.rtl.run``) equals ``bnnarch.sim.timing.tile_compute_cycles``
+   ``bnnarch.rtl.run``) equals ``bnnarch.array.timing.tile_compute_cycles``
    for the whole layer run as one tile, and — tile by tile over the schedule
    the simulator's mapper chooses — the sum over its tiles equals the
    mapper's ``compute_cycles`` (each distinct tile shape is run once on random
@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.spec import ArraySpec
+from bnnarch.array.timing import GemmTile, tile_compute_cycles
 from bnnarch.errors import BnnarchError, RtlError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import (
@@ -36,8 +38,6 @@ from bnnarch.rtl.golden import (
     unpack_results,
 )
 from bnnarch.rtl.run import RunResult, run_program
-from bnnarch.sim.timing import GemmTile, tile_compute_cycles
-from bnnarch.spec.array import ArraySpec
 from bnnarch.workload.layer import Layer
 
 
@@ -172,7 +172,7 @@ def _schedule(layer: Layer, spec: ArraySpec) -> tuple[int, str, list[tuple[tuple
     """(compute cycles, description, [(tile (g, m, n, k, passes), count)]) of
     the simulator mapper's schedule for the layer."""
     try:
-        from bnnarch.sim.mapper import map_layer
+        from bnnarch.array.mapper import map_layer
 
         s = map_layer(layer, spec)
     except BnnarchError:

@@ -1,13 +1,18 @@
-"""Design specs: YAML -> typed, frozen model, with every error reported at once."""
+"""YAML with line numbers, validation into pydantic models with every error at
+once, and the field types templates share. Which model a design uses is the
+template registry's business (bnnarch.template)."""
 
-from bnnarch.spec.array import ArraySpec
-from bnnarch.spec.load import DesignSpec, dump_design, load_design, parse_design, register_template
+from bnnarch.spec.fields import Strict, Technology
+from bnnarch.spec.load import pydantic_errors, validate_model, with_lines
+from bnnarch.spec.yamlsrc import line_of, load_yaml_with_lines, parse_yaml_with_lines
 
 __all__ = [
-           "ArraySpec",
-           "DesignSpec",
-           "dump_design",
-           "load_design",
-           "parse_design",
-           "register_template",
+    "Strict",
+    "Technology",
+    "line_of",
+    "load_yaml_with_lines",
+    "parse_yaml_with_lines",
+    "pydantic_errors",
+    "validate_model",
+    "with_lines",
 ]

@@ -1,7 +1,7 @@
 """Write workloads from layer lists (the published topologies), tracking shapes.
 
 Used for the shipped published-size workloads (ResNet-18, VGG-small, FINN's
-SFC/LFC/CNV) and by tests. Trained-model extraction (bnnarch.workload.extract)
+SFC/LFC/CNV) and by tests. Trained-model extraction (bnnarch.nn.extract)
 produces the same Layer values from torch modules.
 """
 
@@ -106,12 +106,27 @@ def resnet18(size: int = 224, classes: int = 1000) -> WorkloadGraph:
     """XNOR-Net / Bi-Real ResNet-18: full-precision 7x7 stem and classifier,
     binary 3x3 convs, Bi-Real downsample shortcut (avg-pool + real-valued 1x1
     conv, here counted at 8 bits... kept full precision as in Bi-Real)."""
-    b = GraphBuilder("resnet18", (3, size, size))
+    return _basic_resnet("resnet18", (2, 2, 2, 2), size, classes,
+                         "XNOR-Net (Rastegari 2016) / Bi-Real (Liu 2018) ResNet-18 topology")
+
+
+def resnet34(size: int = 224, classes: int = 1000) -> WorkloadGraph:
+    """ResNet-34 (He et al., CVPR 2016, Table 1: basic blocks 3-4-6-3) in the
+    same binary form as resnet18: the network XNOR Neural Engine reports
+    (Conti et al., IEEE TCAD 2018)."""
+    return _basic_resnet("resnet34", (3, 4, 6, 3), size, classes,
+                         "ResNet-34 (He 2016) basic blocks 3-4-6-3, binary as XNOR-Net / Bi-Real")
+
+
+def _basic_resnet(name: str, blocks: tuple[int, int, int, int], size: int, classes: int,
+                  source: str) -> WorkloadGraph:
+    b = GraphBuilder(name, (3, size, size))
     b.conv("conv1", 64, 7, 2, 3, bits=FP)
     x = b.pool("maxpool", 3, 2, p=1)
     cin = 64
-    for stage, cout in enumerate((64, 128, 256, 512), start=1):
-        for blk in range(2):
+    for stage, (cout, n_blocks) in enumerate(zip((64, 128, 256, 512), blocks, strict=True),
+                                             start=1):
+        for blk in range(n_blocks):
             s = 2 if (stage > 1 and blk == 0) else 1
             pre = f"layer{stage}.{blk}"
             h = b.conv(f"{pre}.conv1", cout, 3, s, 1, src=x)
@@ -126,7 +141,7 @@ def resnet18(size: int = 224, classes: int = 1000) -> WorkloadGraph:
             cin = cout
     b.global_avgpool("avgpool", src=x)
     b.linear("fc", classes, bits=FP)
-    return b.build(source="XNOR-Net (Rastegari 2016) / Bi-Real (Liu 2018) ResNet-18 topology")
+    return b.build(source=source)
 
 
 def vgg_small(size: int = 32, classes: int = 10) -> WorkloadGraph:
@@ -175,10 +190,49 @@ def finn_cnv() -> WorkloadGraph:
     return b.build(source="FINN (Umuroglu et al., FPGA 2017) CNV topology")
 
 
+def binareye_cifar10(width: int = 256) -> WorkloadGraph:
+    """BinarEye's CIFAR-10 network (Moons et al., CICC 2018; 86% at 14.4 uJ/frame).
+    ASSUMED layer list (the paper's table was not read): the 8-conv + 1-FC
+    "256X" BinaryNet of its sister chip (Bankman et al., JSSC 2019): eight 2x2
+    binary convs of ``width`` channels (BinarEye's widest setting, 4 x 64), a
+    2x2 max-pool after convs 1, 3 and 5, one binary FC layer 256*4*4 -> 10;
+    the input is 3 x 32 x 32 at 8 bits (7-bit pixels in that chip, rounded up
+    to a width the workload format knows). A 2x2 stride-1 conv cannot keep the
+    size with symmetric padding: the convs alternate padding 1 (size + 1) and
+    0 (size - 1), so every pair keeps the size, as the chip's own padding does."""
+    b = GraphBuilder("binareye_cifar10", (3, 32, 32))
+    for i in range(8):
+        b.conv(f"conv{i}", width, 2, 1, 1 - i % 2, bits=(1, 8) if i == 0 else (1, 1))
+        if i % 2 and i < 7:
+            b.pool(f"pool{i // 2}", 2)
+    b.linear("fc", 10)
+    return b.build(source="BinarEye (Moons et al., CICC 2018) CIFAR-10 net; layer list ASSUMED "
+                          "from the 256X BinaryNet of Bankman et al., JSSC 2019")
+
+
+def vgg16(size: int = 224, classes: int = 1000, bits: tuple[int, int] = (1, 8)) -> WorkloadGraph:
+    """VGG-16 (Simonyan & Zisserman, ICLR 2015, configuration D): the network UNPU
+    demonstrates (Lee et al., JSSC 2019). Every layer at ``bits`` (UNPU runs all
+    layers on its bit-serial array: 1-bit weights; its 16-bit activations are
+    not a width the workload format knows, 8 is the closest)."""
+    b = GraphBuilder("vgg16", (3, size, size))
+    for stage, (cout, n) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
+        for i in range(n):
+            b.conv(f"conv{stage}_{i + 1}", cout, 3, bits=bits)
+        b.pool(f"pool{stage}", 2)
+    b.linear("fc6", 4096, bits=bits)
+    b.linear("fc7", 4096, bits=bits)
+    b.linear("fc8", classes, bits=bits)
+    return b.build(source="VGG-16 (Simonyan & Zisserman 2015) config D, all layers at 1/8 bits")
+
+
 PUBLISHED = {
     "resnet18": resnet18,
     "vgg_small": vgg_small,
     "sfc": lambda: finn_mlp("sfc", 256),
     "lfc": lambda: finn_mlp("lfc", 1024),
     "cnv": finn_cnv,
+    "resnet34": resnet34,
+    "binareye_cifar10": binareye_cifar10,
+    "vgg16": vgg16,
 }

@@ -7,7 +7,15 @@ Format v1::
                  "stride", "padding", "dilation", "groups", "w_bits", "a_bits",
                  "macs", "binary_ops", "weight_bits",            # derived, for readers
                  "stats": {"kernel": {...}, "window": {...}},   # optional
-                 "packed_weights": hex, "thresholds": [...]}]}  # optional
+                 "packed_weights": hex, "thresholds": [...],   # optional
+                 "foldable": false, "fold_reason": str,        # optional
+                 "params": {...}}]}                             # optional, LayerParams
+
+``params`` vectors (weight, bias, input_shift, mean, var, gamma, beta) are hex
+strings of little-endian float32 values (8 hex digits each); ``weight_scale``
+(derived from the weights, e.g. mean|W|) of float64 values (16 digits);
+``eps`` a number, ``flip`` a list of channels, ``act_scale`` a name,
+``input_quant`` [scale, zero_point, bits, signed, narrow].
 
 ``macs``/``binary_ops``/``weight_bits`` are written for other tools to read;
 on load they are recomputed and checked against the file.
@@ -19,17 +27,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from bnnarch.errors import FieldError, SpecError, WorkloadError
-from bnnarch.fsio import atomic_write_text, prefixed, read_json
-from bnnarch.spec.yamlsrc import load_yaml_with_lines
+from bnnarch.fsio import atomic_write_text, prefixed, read_json, read_yaml
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import (
     FP_BITS,
     QUANT_BITS,
     KernelStats,
     Layer,
+    LayerParams,
     LayerStats,
     ReuseStats,
     WindowStats,
@@ -94,7 +103,80 @@ def layer_to_dict(layer: Layer) -> dict[str, Any]:
         d["packed_weights"] = layer.packed_weights
     if layer.thresholds is not None:
         d["thresholds"] = list(layer.thresholds)
+    if layer.fold_reason is not None:
+        d["foldable"] = False
+        d["fold_reason"] = layer.fold_reason
+    if layer.params is not None:
+        d["params"] = params_to_dict(layer.params)
     return d
+
+
+_PARAM_DTYPE = {"weight_scale": "<f8"}  # derived (mean|W|): kept at double precision
+
+
+def _hex(values: tuple[float, ...], dtype: str) -> str:
+    """Values as hex of their little-endian float32/float64 bytes (exact)."""
+    return np.asarray(values, dtype=dtype).tobytes().hex()
+
+
+def _from_hex(s: Any, dtype: str, where: str) -> tuple[float, ...]:
+    digits = 2 * np.dtype(dtype).itemsize
+    if not isinstance(s, str) or len(s) % digits:
+        raise WorkloadError(f"{where}: expected hex of little-endian float{4 * digits} values "
+                            f"({digits} hex digits each)")
+    try:
+        return tuple(float(v) for v in np.frombuffer(bytes.fromhex(s), dtype=dtype))
+    except ValueError:
+        raise WorkloadError(f"{where}: not a hex string") from None
+
+
+_PARAM_VECTORS = ("weight", "weight_scale", "bias", "input_shift", "mean", "var", "gamma", "beta")
+
+
+def params_to_dict(p: LayerParams) -> dict[str, Any]:
+    d: dict[str, Any] = {k: _hex(getattr(p, k), _PARAM_DTYPE.get(k, "<f4"))
+                         for k in _PARAM_VECTORS if getattr(p, k) is not None}
+    if p.act_scale is not None:
+        d["act_scale"] = p.act_scale
+    if p.flip:
+        d["flip"] = list(p.flip)
+    if p.eps is not None:
+        d["eps"] = p.eps
+    if p.input_quant is not None:
+        d["input_quant"] = list(p.input_quant)
+    return d
+
+
+def params_from_dict(d: Any, where: str) -> LayerParams | None:
+    """Optional ``params`` (absent in older files: None)."""
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise WorkloadError(f"{where}.params: expected an object")
+    unknown = sorted(set(d) - {*_PARAM_VECTORS, "act_scale", "flip", "eps", "input_quant"})
+    if unknown:
+        raise WorkloadError(f"{where}.params: unknown key(s) {', '.join(unknown)}")
+    vec: dict[str, tuple[float, ...]] = {}
+    for k in _PARAM_VECTORS:
+        if k in d:
+            vec[k] = _from_hex(d[k], _PARAM_DTYPE.get(k, "<f4"), f"{where}.params.{k}")
+    flip = d.get("flip", [])
+    if not isinstance(flip, list) or not all(isinstance(c, int) for c in flip):
+        raise WorkloadError(f"{where}.params.flip: expected a list of channel indices")
+    eps = d.get("eps")
+    if eps is not None and (not isinstance(eps, int | float) or eps < 0):
+        raise WorkloadError(f"{where}.params.eps: expected a number >= 0, got {eps!r}")
+    act = d.get("act_scale")
+    if act is not None and not isinstance(act, str):
+        raise WorkloadError(f"{where}.params.act_scale: expected a string")
+    iq = d.get("input_quant")
+    if iq is not None and (not isinstance(iq, list) or len(iq) != 5
+                           or not all(isinstance(v, int | float) for v in iq)):
+        raise WorkloadError(f"{where}.params.input_quant: expected [scale, zero_point, bits, "
+                            "signed, narrow]")
+    quant = (float(iq[0]), float(iq[1]), int(iq[2]), int(iq[3]), int(iq[4])) if iq else None
+    return LayerParams(**vec, act_scale=act, flip=tuple(flip),  # type: ignore[arg-type]
+                       eps=float(eps) if eps is not None else None, input_quant=quant)
 
 
 def graph_to_dict(graph: WorkloadGraph) -> dict[str, Any]:
@@ -164,7 +246,7 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
     allowed = {
         "name", "op", "inputs", "in_shape", "out_shape", "groups", "w_bits", "a_bits",
         "macs", "binary_ops", "weight_bits", "stats", "packed_weights", "thresholds",
-        *_PAIR_KEYS,
+        "params", "foldable", "fold_reason", *_PAIR_KEYS,
     }
     unknown = sorted(set(d) - allowed)
     if unknown:
@@ -195,6 +277,8 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
             stats=_stats_from(d.get("stats"), where),
             packed_weights=d.get("packed_weights"),
             thresholds=tuple(int(t) for t in d["thresholds"]) if d.get("thresholds") else None,
+            params=params_from_dict(d.get("params"), where),
+            fold_reason=_fold_reason(d, where),
             **{k: _pair(d[k], f"{where}.{k}") for k in _PAIR_KEYS if k in d},
         )
     except (TypeError, ValueError, OverflowError) as e:
@@ -208,6 +292,24 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
                 f"{where}: {key}={d[key]} in file but shapes give {getattr(layer, key)}"
             )
     return layer
+
+
+def _fold_reason(d: dict[str, Any], where: str) -> str | None:
+    """``foldable: false`` + ``fold_reason``; thresholds mean foldable."""
+    foldable = d.get("foldable", True)
+    if not isinstance(foldable, bool):
+        raise WorkloadError(f"{where}.foldable: expected true or false, got {foldable!r}")
+    if foldable:
+        if "fold_reason" in d:
+            raise WorkloadError(f"{where}: fold_reason given but foldable is not false")
+        return None
+    if d.get("thresholds"):
+        raise WorkloadError(f"{where}: a layer with thresholds cannot be foldable: false")
+    reason = d.get("fold_reason")
+    if not isinstance(reason, str) or not reason:
+        raise WorkloadError(f"{where}: foldable: false needs a fold_reason (why BN + sign "
+                            "cannot become integer thresholds)")
+    return reason
 
 
 def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGraph:
@@ -303,7 +405,7 @@ def parse_precision_map(data: Any, source: str, graph: WorkloadGraph | None = No
 
 
 def load_precision_map(path: str | Path, graph: WorkloadGraph | None = None) -> PrecisionMap:
-    data, _ = load_yaml_with_lines(path, "precision map")
+    data = read_yaml(path, "precision map")
     return parse_precision_map(data, str(path), graph)
 
 

@@ -9,9 +9,8 @@ bit-serially at ``full_precision.bits``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bnnarch.errors import WorkloadError
 
@@ -36,6 +35,44 @@ ALL_OPS = COMPUTE_OPS + POST_OPS
 
 Shape = tuple[int, int, int]
 Pair = tuple[int, int]
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for non-negative integers, exact (no float)."""
+    return -(-a // b)
+
+
+class LayerGeometry(NamedTuple):
+    """A compute layer seen as ``groups`` matrix products of M output pixels x
+    K reduction positions x N output channels (the one geometry the mapper,
+    the reuse schemes, the RTL and the dataflow template use).
+
+    A fully connected layer is one pixel with K = its flattened input; a
+    transposed conv is counted by sub-pixel decomposition (each output pixel
+    gathers ceil(kh/sh) * ceil(kw/sw) taps per input channel; the
+    zero-inserted positions are never computed)."""
+
+    groups: int
+    cin_g: int  # input channels per group (fully connected: the flattened input)
+    cout_g: int  # output channels per group: N
+    out_h: int
+    out_w: int
+    in_h: int
+    in_w: int
+    taps: int  # kernel positions per input channel that contribute to an output
+    in_rows_per_out_row: int  # input rows one more output row needs (the stride)
+
+    @property
+    def m(self) -> int:
+        return self.out_h * self.out_w
+
+    @property
+    def n(self) -> int:
+        return self.cout_g
+
+    @property
+    def k(self) -> int:
+        return self.taps * self.cin_g
 
 
 @dataclass(frozen=True)
@@ -68,9 +105,9 @@ class WindowStats:
 
 @dataclass(frozen=True)
 class ReuseStats:
-    """Exact counts that the computation-reuse model (bnnarch.reuse) needs,
+    """Exact counts that the computation-reuse model (bnnarch.array.reuse) needs,
     measured on trained weights and real binary activations of ``frames`` input
-    images (bnnarch.reuse.stats). Binary conv2d layers only.
+    images (bnnarch.nn.reuse_stats). Binary conv2d layers only.
 
     Kernel side (weights; within each group, per input channel, a 2-D kernel is
     a *representative* if no earlier output filter has the same pattern —
@@ -106,6 +143,54 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
+class LayerParams:
+    """Real-valued parameters a golden forward needs (bnnarch.workload.golden);
+    float32 values (stored exactly in the JSON, bnnarch.workload.io). Optional:
+    shapes-only workloads have none, and the simulator never reads them.
+
+    Compute layers (conv2d / linear / conv_transpose2d):
+      ``weight``        real weights in torch ``weight.flatten()`` order, for
+                        layers whose weights are not 1-bit (full precision, or
+                        k-bit values as the model uses them);
+      ``weight_scale``  1-bit weights: per output channel, w = scale_c * (+-1)
+                        (XNOR-Net / Bi-Real alpha = mean|W|; 1.0 for plain sign);
+      ``bias``          per output channel;
+      ``input_shift``   per input channel, added before the activation
+                        quantizer (ReActNet's RSign shift);
+      ``act_scale``     ``"xnor_k"``: the output is multiplied by XNOR-Net's
+                        activation scale K = box filter of mean_c |input| over
+                        each window (Rastegari et al. 2016, sec. 3.2);
+      ``flip``          output channels whose ``packed_weights`` rows are
+                        negated (batch-norm gamma < 0, see ``thresholds``);
+      ``input_quant``   (scale, zero_point, bits, signed, narrow) of a QONNX
+                        ``Quant`` on the layer's input (imported models):
+                        x -> (clip(round(x / scale + zp), min, max) - zp) * scale.
+    Batch-norm (``threshold``) layers: ``mean``, ``var``, ``gamma``, ``beta``
+    per channel and ``eps``: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+    """
+
+    weight: tuple[float, ...] | None = None
+    weight_scale: tuple[float, ...] | None = None
+    bias: tuple[float, ...] | None = None
+    input_shift: tuple[float, ...] | None = None
+    act_scale: str | None = None
+    flip: tuple[int, ...] = ()
+    input_quant: tuple[float, float, int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    var: tuple[float, ...] | None = None
+    gamma: tuple[float, ...] | None = None
+    beta: tuple[float, ...] | None = None
+    eps: float | None = None
+
+    @property
+    def is_batchnorm(self) -> bool:
+        return self.mean is not None
+
+
+ACT_SCALES = ("xnor_k",)
+
+
+@dataclass(frozen=True)
 class Layer:
     name: str
     op: Op
@@ -124,6 +209,11 @@ class Layer:
     packed_weights: str | None = field(default=None, compare=False, repr=False)
     # Optional integer thresholds per output channel (BN folded), for RTL checks.
     thresholds: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    # Optional real-valued parameters for the golden forward (LayerParams).
+    params: LayerParams | None = field(default=None, compare=False, repr=False)
+    # Set on a binary layer whose batch-norm + sign cannot be folded into
+    # integer thresholds exactly: the reason (e.g. a residual add before the sign).
+    fold_reason: str | None = field(default=None, compare=False, repr=False)
 
     # ---- classification -------------------------------------------------
     @property
@@ -142,26 +232,27 @@ class Layer:
         return replace(self, w_bits=w_bits, a_bits=a_bits)
 
     # ---- GEMM view --------------------------------------------------------
-    def gemm(self) -> tuple[int, int, int, int]:
-        """(groups, M, N, K) of the layer seen as ``groups`` matrix products
-        M x K by K x N: M output pixels, N output channels per group, K the
-        reduction length (kh*kw*cin/groups).
+    @property
+    def geometry(self) -> LayerGeometry:
+        """The layer as GEMMs (compute layers only; see LayerGeometry)."""
+        g = self.groups
+        cin, h, w = self.in_shape
+        cout, ho, wo = self.out_shape
+        if self.op == "linear":
+            return LayerGeometry(1, cin * h * w, cout, 1, 1, 1, 1, 1, 1)
+        kh, kw = self.kernel
+        if self.op == "conv_transpose2d":
+            taps = ceil_div(kh, self.stride[0]) * ceil_div(kw, self.stride[1])
+            return LayerGeometry(g, cin // g, cout // g, ho, wo, h, w, taps, 1)
+        return LayerGeometry(g, cin // g, cout // g, ho, wo, h, w, kh * kw, self.stride[0])
 
-        A transposed conv is counted by sub-pixel decomposition: each output
-        pixel gathers ceil(kh/sh)*ceil(kw/sw) taps per input channel (the
-        zero-inserted positions are never computed)."""
+    def gemm(self) -> tuple[int, int, int, int]:
+        """(groups, M, N, K) of the layer's GEMMs; (1, 0, 0, 0) for a layer
+        that computes none."""
         if not self.is_compute:
             return (1, 0, 0, 0)
-        cin, _, _ = self.in_shape
-        cout, ho, wo = self.out_shape
-        g = self.groups
-        kh, kw = self.kernel
-        if self.op == "linear":
-            return (1, 1, cout, cin * self.in_shape[1] * self.in_shape[2])
-        if self.op == "conv_transpose2d":
-            kh = math.ceil(kh / self.stride[0])
-            kw = math.ceil(kw / self.stride[1])
-        return (g, ho * wo, cout // g, kh * kw * (cin // g))
+        geo = self.geometry
+        return (geo.groups, geo.m, geo.n, geo.k)
 
     @property
     def macs(self) -> int:
@@ -217,11 +308,10 @@ def conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def check_layer(layer: Layer) -> list[str]:
-    """Structural checks of one layer; returns problems (empty if fine)."""
+def _type_errors(layer: Layer) -> list[str]:
+    """Shapes, window pairs and groups: integers in range (checked before any
+    arithmetic on them)."""
     errs: list[str] = []
-    if not isinstance(layer.op, str) or layer.op not in ALL_OPS:
-        return [f"unknown op {layer.op!r} (known: {', '.join(ALL_OPS)})"]
     for nm, shp in (("in_shape", layer.in_shape), ("out_shape", layer.out_shape)):
         if len(shp) != 3 or any(not _is_int(v) or v <= 0 for v in shp):
             errs.append(f"{nm} must be three positive integers (C, H, W), got {list(shp)}")
@@ -234,6 +324,14 @@ def check_layer(layer: Layer) -> list[str]:
             errs.append(f"{nm} must be two integers in [{lo}, {MAX_DIM:,}], got {list(pair)}")
     if not _is_int(layer.groups):
         errs.append(f"groups must be an integer, got {layer.groups!r}")
+    return errs
+
+
+def check_layer(layer: Layer) -> list[str]:
+    """Structural checks of one layer; returns problems (empty if fine)."""
+    if not isinstance(layer.op, str) or layer.op not in ALL_OPS:
+        return [f"unknown op {layer.op!r} (known: {', '.join(ALL_OPS)})"]
+    errs = _type_errors(layer)
     if errs:
         return errs
     for nm in ("w_bits", "a_bits"):
@@ -257,6 +355,42 @@ def check_layer(layer: Layer) -> list[str]:
                     f"{list(layer.kernel)}, stride {list(layer.stride)}, padding "
                     f"{list(layer.padding)}, dilation {list(layer.dilation)} (expected {eh}x{ew})"
                 )
+    return errs + check_params(layer)
+
+
+def check_params(layer: Layer) -> list[str]:
+    """Lengths and kinds of ``layer.params`` (empty list if fine or absent)."""
+    p = layer.params
+    if p is None:
+        return []
+    cout, cin = layer.out_shape[0], layer.in_shape[0]
+    want: dict[str, int] = {}
+    if layer.is_compute:
+        want = {"weight": layer.weight_count, "weight_scale": cout, "bias": cout,
+                "input_shift": cin if layer.op != "linear" else layer.in_elems}
+        if p.is_batchnorm:
+            return ["batch-norm params (mean/var/gamma/beta) belong to a threshold layer"]
+    elif layer.op == "threshold":
+        want = {k: cout for k in ("mean", "var", "gamma", "beta")}
+    errs = []
+    for key in ("weight", "weight_scale", "bias", "input_shift", "mean", "var", "gamma", "beta"):
+        v = getattr(p, key)
+        if v is None:
+            continue
+        if key not in want:
+            errs.append(f"params.{key} does not apply to a {layer.op} layer")
+        elif len(v) != want[key]:
+            errs.append(f"params.{key} has {len(v)} values, the layer needs {want[key]}")
+    if p.act_scale is not None and p.act_scale not in ACT_SCALES:
+        errs.append(f"params.act_scale must be one of {', '.join(ACT_SCALES)}, got {p.act_scale!r}")
+    if p.input_quant is not None and (not layer.is_compute or len(p.input_quant) != 5
+                                      or not 1 <= p.input_quant[2] <= 8 or p.input_quant[0] <= 0):
+        errs.append("params.input_quant must be (scale > 0, zero_point, bits 1..8, signed, "
+                    "narrow) on a compute layer")
+    if any(not 0 <= c < cout for c in p.flip):
+        errs.append(f"params.flip holds a channel outside 0..{cout - 1}")
+    if layer.op == "threshold" and p.is_batchnorm and (p.var is None or p.eps is None):
+        errs.append("params: a batch-norm needs mean, var and eps")
     return errs
 
 

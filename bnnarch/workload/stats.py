@@ -3,7 +3,7 @@
 - ``kernel_stats``: binary 2-D kernels (kh x kw sign patterns) counted per
   input channel across output filters — the unit a kernel-pattern reuse
   scheme shares (identical kernels, or sign-inverted ones whose result is the
-  negation). See NOTES.md for the values seen on trained digit nets.
+  negation). docs/reuse.md lists the values seen on the trained digit nets.
 - ``window_diff_counts`` / ``window_stats``: for each channel, the kh x kw
   binary window at output position (i, j) against its horizontal neighbour
   (i, j + 1) (input-similarity reuse: a popcount derived from the

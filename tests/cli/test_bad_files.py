@@ -263,7 +263,7 @@ def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
 
     from bnnarch.spec import yamlsrc
 
-    monkeypatch.setattr(yamlsrc, "_LineLoader", yaml.SafeLoader)
+    monkeypatch.setattr(fsio, "_LineLoader", yaml.SafeLoader)
     with pytest.raises(SpecError, match=r"x.yaml: 1 error\(s\)\n  - <root>: not valid YAML: "
                                         r"nested too deeply"):
         yamlsrc.parse_yaml_with_lines("a: " + "[" * 3000 + "]" * 3000, "x.yaml")

@@ -82,9 +82,9 @@ def test_validate_lists_errors_and_unmappable_layers(tmp_path):
 
 
 def test_unmappable_layer_names_layer(tmp_path):
+    from bnnarch.array.simulate import simulate
     from bnnarch.errors import MappingError
-    from bnnarch.sim.simulate import simulate
-    from bnnarch.spec import parse_design
+    from bnnarch.template import parse_design
     from bnnarch.workload.io import load_workload
 
     text = (ROOT / "designs/xnor32.yaml").read_text().replace(
@@ -118,6 +118,6 @@ def test_validate_dataflow_against_workload():
 
 def test_batch_only_for_dataflow():
     r = _run("simulate", "designs/xnor32.yaml", "-w", "workloads/sfc.json", "--batch", "4")
-    assert r.returncode == 2 and "--batch applies to dataflow designs" in r.stderr
+    assert r.returncode == 2 and "--batch applies to designs that stream frames" in r.stderr
     r = _run("simulate", "designs/finn_sfc.yaml", "-w", "workloads/sfc.json", "--batch", "3", "-q")
     assert r.returncode == 0 and "batch" in r.stdout

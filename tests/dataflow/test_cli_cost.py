@@ -8,11 +8,10 @@ import json
 import pytest
 
 from bnnarch.cli import main
-from bnnarch.cost.tech import tech_for
 from bnnarch.dataflow.fold import divisors, fold, fold_layer
 from bnnarch.dataflow.simulate import simulate_dataflow
-from bnnarch.spec import load_design
-from bnnarch.spec.load import design_from_dict
+from bnnarch.tech import tech_for
+from bnnarch.template import design_from_dict, load_design
 from bnnarch.workload.io import load_workload
 
 KEYS = ("design", "workload", "clock_mhz", "total_cycles", "latency_s", "fps", "energy_pj",

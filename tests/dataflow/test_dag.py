@@ -13,7 +13,7 @@ from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.simulate import simulate_dataflow
 from bnnarch.dataflow.timing import swu_fill_pixels
 from bnnarch.errors import SimError, WorkloadError
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import load_workload
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bnnarch.dataflow.simulate import simulate_dataflow
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
 
 from .helpers import design, two_convs

@@ -6,9 +6,9 @@ import pytest
 
 from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.simulate import simulate_dataflow
+from bnnarch.dataflow.spec import DataflowSpec, workload_errors
 from bnnarch.errors import SpecError, WorkloadError
-from bnnarch.spec import parse_design
-from bnnarch.spec.dataflow import DataflowSpec, workload_errors
+from bnnarch.template import parse_design
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import load_workload
 
@@ -150,7 +150,7 @@ def test_forks_to_several_outputs_simulate() -> None:
 
 
 def test_shipped_dataflow_designs_round_trip(root, tmp_path) -> None:
-    from bnnarch.spec import dump_design, load_design
+    from bnnarch.template import dump_design, load_design
 
     for name in ("finn_sfc", "finn_lfc", "finn_cnv", "finn_cnv_pynq", "finn_resnet_digits"):
         spec = load_design(root / f"designs/{name}.yaml")

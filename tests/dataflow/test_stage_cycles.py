@@ -88,7 +88,7 @@ def test_maxpool_and_fused_thresholds() -> None:
 
 
 def test_precision_map_changes_passes_and_thresholds(root) -> None:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_workload
 
     g = load_workload(root / "workloads/sfc.json")

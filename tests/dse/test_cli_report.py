@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import need_tools
 from tests.dse.conftest import REPO, cli, write_spec
@@ -47,9 +49,20 @@ def test_export_rtl_rejects_a_trial_off_the_front(ran: tuple[Path, Path]) -> Non
 
 
 @pytest.mark.tools
+@pytest.mark.slow
 def test_export_rtl(ran: tuple[Path, Path]) -> None:
     need_tools("yosys", "verilator")
     spec, out = ran
-    first = next(csv.DictReader((out / "pareto.csv").read_text().splitlines()))["trial"]
+    rows = list(csv.DictReader((out / "pareto.csv").read_text().splitlines()))
+    # the smallest array on the front: its PyRTL simulation is the quickest to verify
+    first = min(rows, key=lambda r: int(r["array.rows"]) * int(r["array.cols"]))["trial"]
     cli("explore", str(spec), "--no-run", "--report", "--out", str(out), "--export-rtl", first)
-    assert (out / "rtl" / f"tiny_t{first}" / "design.v").exists()
+    dest = out / "rtl" / f"tiny_t{first}"
+    assert (dest / "design.v").exists()
+    rep = json.loads((dest / "report.json").read_text())
+    assert rep["ok"] and rep["layers"], rep["failures"]  # something was verified
+    bits = yaml.safe_load((out / "pareto" / f"tiny_t{first}" / "precision.yaml").read_text())
+    for lay in rep["layers"]:  # at the point's precision: w_bits x a_bits passes
+        b = bits["layers"][lay["name"]]
+        assert lay["bit_exact"] and lay["cycle_match"]
+        assert lay["tiles"][0]["tile"][-1] == b["w_bits"] * b["a_bits"]

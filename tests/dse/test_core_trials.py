@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 import bnnarch.dse._runner as runner
-from bnnarch.dse import load_study, open_study
+from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import (
     FAIL_REASON_ATTR,
     OWNER_ATTR,
@@ -59,13 +59,12 @@ def _fake_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _spec(tmp: Path, name: str, trials: int = 8) -> Any:
-    return load_study(write_spec(tmp, name=name, hardware=HARDWARE, sampler="random",
+    return load_study_spec(write_spec(tmp, name=name, hardware=HARDWARE, sampler="random",
                                  trials=trials, seed=4), sweep=True)
 
 
 def _read(url: str, name: str) -> list[FrozenTrial]:
     """Trials as any other program reads them."""
-    url = url.replace("postgresql://", "postgresql+psycopg2://")  # the driver installed
     return optuna.load_study(study_name=name, storage=url).get_trials()
 
 
@@ -103,7 +102,10 @@ def check_fast_path_equals_optuna_api(tmp: Path, url: str, monkeypatch: pytest.M
                       TrialState.COMPLETE] * 2
     assert got[2].user_attrs == {FAIL_REASON_ATTR: "RuntimeError: boom 2"}
     assert got[3].values == [math.inf, -math.inf]
-    assert got[0].constraints == {"area<=1": -4.0} and got[4].constraints == {"area<=1": 0.0}
+    # the list format Optuna's samplers write and optuna-dashboard reads; names in user attrs
+    assert got[0].constraints == {"0": -4.0} and got[4].constraints == {"0": 0.0}
+    assert got[0].system_attrs["constraints"] == [-4.0]
+    assert got[0].user_attrs["constraint_names"] == ["area<=1"]
     assert got[0].system_attrs[OWNER_ATTR] == owner_id()
 
 
@@ -138,7 +140,8 @@ def check_finished_trial_not_overwritten(tmp: Path, url: str) -> None:
     assert after[0].state == TrialState.FAIL and after[0].values is None
     assert after[0].user_attrs == {FAIL_REASON_ATTR: "worker elsewhere:1:1 died"}
     assert study.get_trials()[0].state == TrialState.FAIL  # the cached reader too
-    with pytest.raises(StudyError, match="study holds 1 trials where this worker expected 0"):
+    with pytest.raises(StudyError, match="study holds 1 trials where this worker expected 0: "
+                       "another Optuna client created a trial meanwhile"):
         core.create(0, params, dists, owner="x:1:1")
     with pytest.raises(ValueError, match="objective 1 is NaN"):
         core.finish(tid, state=TrialState.COMPLETE, values=[1.0, math.nan])

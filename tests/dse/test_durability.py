@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnarch.dse import load_study, open_study
+from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import OWNER_ATTR
 from tests.dse.conftest import REPO, cli, popen, write_spec
 
@@ -30,7 +30,7 @@ def _states(db: Path) -> dict[str, int]:
 
 
 def _snapshot(spec_path: Path, *, sweep: bool = True) -> list[tuple]:
-    spec = load_study(spec_path, sweep=sweep)
+    spec = load_study_spec(spec_path, sweep=sweep)
     study = open_study(spec, storage=None, create=False)
     return [(t.number, t.state.name, tuple(sorted(t.params.items())),
              tuple(t.values) if t.values else None,
@@ -89,7 +89,7 @@ def _grid_spec(tmp: Path, name: str) -> Path:
 
 
 def _check_grid(spec_path: Path) -> set[str]:
-    spec = load_study(spec_path, sweep=True)
+    spec = load_study_spec(spec_path, sweep=True)
     trials = open_study(spec, storage=None, create=False).get_trials()
     assert len(trials) == spec.trials == GRID_POINTS
     assert sorted(t.number for t in trials) == list(range(GRID_POINTS))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bnnarch.nn.train
-from bnnarch.dse import CachedEvaluator, load_study
+from bnnarch.dse import CachedEvaluator, load_study_spec
 from bnnarch.dse._accuracy import CheckpointEvaluator
 from bnnarch.errors import SpecError, StudyError
 from tests.dse.conftest import REPO, write_spec
@@ -54,7 +54,7 @@ def test_negative_steps(tmp_path: Path) -> None:
                       objectives=["accuracy", "latency"], trials=2,
                       evaluation={"fine_tune_steps": -1})
     with pytest.raises(SpecError, match="evaluation.fine_tune_steps"):
-        load_study(path)
+        load_study_spec(path)
 
 
 def test_a_study_with_fine_tune_steps_runs(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_a_study_with_fine_tune_steps_runs(tmp_path: Path) -> None:
                       objectives=["accuracy", "latency"], trials=2,
                       constraints=[{"metric": "accuracy_drop", "max": 0.05}],
                       evaluation={"fine_tune_steps": 3, "cache": False})
-    ctx = build_context(load_study(path))
+    ctx = build_context(load_study_spec(path))
     assert ctx.baseline is not None and 0.9 < ctx.baseline <= 1.0
     out = evaluate_candidate(ctx, {"array.rows": 16, "array.cols": 16}, DOWN_1, name="t0")
     assert out.invalid_reason is None

@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from bnnarch.dse import dominates, load_study, open_study, pareto_trials, run_study
-from bnnarch.dse._report import write_report
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec import load_design
+from bnnarch.array.simulate import simulate
+from bnnarch.dse import (
+    dominates,
+    load_study_spec,
+    open_study,
+    pareto_trials,
+    run_study,
+    write_report,
+)
+from bnnarch.template import load_design
 from bnnarch.workload.io import load_precision_map, load_workload
 from tests.dse.conftest import REPO, write_spec
 
@@ -37,7 +43,7 @@ def _joint_spec(tmp: Path) -> Path:
 
 
 def test_front_is_non_dominated_and_exports_simulate(tmp_path: Path) -> None:
-    spec = load_study(_joint_spec(tmp_path))
+    spec = load_study_spec(_joint_spec(tmp_path))
     study = run_study(spec, progress=False)
     trials = study.get_trials()
     assert len(trials) == spec.trials
@@ -82,7 +88,7 @@ def test_front_is_non_dominated_and_exports_simulate(tmp_path: Path) -> None:
 
 
 def test_budget_already_met_runs_nothing(tmp_path: Path) -> None:
-    spec = load_study(write_spec(tmp_path, name="grid6"), sweep=True)
+    spec = load_study_spec(write_spec(tmp_path, name="grid6"), sweep=True)
     study = run_study(spec, progress=False, sweep=True)
     first = [(t.number, t.params, t.values) for t in study.get_trials()]
     assert len(first) == 6
@@ -96,14 +102,14 @@ def test_larger_budget_extends_and_changed_spec_is_refused(tmp_path: Path) -> No
     from bnnarch.errors import StudyError
 
     path = write_spec(tmp_path, name="ext", sampler="random", trials=3)
-    run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    run_study(load_study_spec(path, sweep=True), progress=False, sweep=True)
     path = write_spec(tmp_path, name="ext", sampler="random", trials=5)
-    study = run_study(load_study(path, sweep=True), progress=False, sweep=True)
+    study = run_study(load_study_spec(path, sweep=True), progress=False, sweep=True)
     assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
     path = write_spec(tmp_path, name="ext", sampler="random", trials=5,
                       objectives=["latency", "area"])
     with pytest.raises(StudyError, match="created from a different spec"):
-        run_study(load_study(path, sweep=True), progress=False, sweep=True)
+        run_study(load_study_spec(path, sweep=True), progress=False, sweep=True)
     with pytest.raises(StudyError, match="does not exist\\): run it first"):
-        open_study(load_study(write_spec(tmp_path, name="never"), sweep=True), storage=None,
+        open_study(load_study_spec(write_spec(tmp_path, name="never"), sweep=True), storage=None,
                    create=False)

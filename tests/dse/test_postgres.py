@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnarch.dse import load_study, open_study
+from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import OWNER_ATTR, file_lock
 from tests.conftest import missing
 from tests.dse.conftest import REPO, popen, write_spec
@@ -29,6 +30,8 @@ from tests.dse.test_core_trials import (
     check_finished_trial_not_overwritten,
 )
 from tests.dse.test_durability import GRID, GRID_POINTS
+from tests.dse.test_optuna_ecosystem import check_stock_client_beside_ours
+from tests.dse.test_signals import check_signal_stops_workers
 
 pytestmark = pytest.mark.postgres
 
@@ -124,7 +127,7 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, pg_url: str) -> None
     for p in procs:
         _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    spec = load_study(spec_path, sweep=True)
+    spec = load_study_spec(spec_path, sweep=True)
     trials = open_study(spec, storage=pg_url, create=False).get_trials()
     assert sorted(t.number for t in trials) == list(range(GRID_POINTS))
     assert all(t.state.name == "COMPLETE" for t in trials)
@@ -140,3 +143,12 @@ def test_fast_path_trials_on_postgres_equal_optuna_api_trials(
 
 def test_finished_trial_not_overwritten_on_postgres(tmp_path: Path, pg_url: str) -> None:
     check_finished_trial_not_overwritten(tmp_path, pg_url)
+
+
+def test_stock_optuna_client_beside_ours_on_postgres(tmp_path: Path, pg_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    check_stock_client_beside_ours(tmp_path, pg_url, monkeypatch, "random")
+
+
+def test_sigterm_stops_two_workers_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    check_signal_stops_workers(tmp_path, pg_url, signal.SIGTERM)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnarch.dse import load_study, parse_study
+from bnnarch.dse import load_study_spec, parse_study
 from bnnarch.errors import SpecError
 from tests.dse.conftest import REPO, cli, write_spec
 
@@ -83,7 +83,7 @@ def test_precision_groups_and_patterns(tmp_path: Path) -> None:
         "search": True, "layers": ["fc*", "conv*"],
         "groups": {"g1": ["fc1", "fc2"], "g2": "fc2", "g3": "nothing*"}})
     with pytest.raises(SpecError) as ei:
-        load_study(spec)
+        load_study_spec(spec)
     errs = _paths(ei.value)
     assert "precision.layers.1" in errs and "matches no compute layer" in errs["precision.layers.1"]
     assert "is also in group 'g1'" in errs["precision.groups.g2"]
@@ -94,13 +94,13 @@ def test_grid_checks(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, hardware={"dram.bandwidth_gbps": {"low": 1.0, "high": 8.0},
                                           "array.rows": [8, 16]}, trials=5)
     with pytest.raises(SpecError) as ei:
-        load_study(spec, sweep=True)
+        load_study_spec(spec, sweep=True)
     errs = _paths(ei.value)
     assert "a grid needs choices, a step or log: true" in errs["hardware.dram.bandwidth_gbps"]
     spec = write_spec(tmp_path, trials=7)
     with pytest.raises(SpecError, match=r"trials \(line \d+\): 7 exceeds the grid size \(6\)"):
-        load_study(spec, sweep=True)
-    assert load_study(write_spec(tmp_path), sweep=True).trials == 6
+        load_study_spec(spec, sweep=True)
+    assert load_study_spec(write_spec(tmp_path), sweep=True).trials == 6
 
 
 def test_cli_bad_spec_exits_nonzero_with_paths(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import validation_checks as vc
 
-from bnnarch.cost.tech import tech_for
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array.simulate import simulate_layer
+from bnnarch.tech import tech_for
 
 
 def test_horowitz_points_reproduced() -> None:

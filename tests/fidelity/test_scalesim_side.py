@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import validation_checks as vc
 
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array.simulate import simulate_layer
 
 # Values printed by SCALE-Sim 3.0.0 itself (8x8 array, CALC bandwidth) for the
 # first two small layers, measured when this test was written.

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bnnarch.cli import main
-from bnnarch.dse import load_study
+from bnnarch.dse import load_study_spec as load_study
 from bnnarch.errors import BnnarchError
 from bnnarch.workload.io import load_precision_map, load_workload
 from tests.fuzz.mutate import mutated, text_mutated

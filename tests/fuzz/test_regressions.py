@@ -141,3 +141,18 @@ def test_denormal_rates_regressions(tmp_path: Path, design: str, old: str, new: 
     rc, out = _cli("simulate", str(p), "-w", SFC, "--json", str(tmp_path / "r.json"))
     assert rc == 2 and message in out, out
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("line,message", [
+    # ValueError from PyYAML's int/float constructors on a tagged scalar
+    ("seed: !!int citiny", "not valid YAML: a tagged value cannot be built (ValueError: "
+                           "invalid literal for int() with base 10: 'citiny')"),
+    ("seed: !!float null", "not valid YAML: a tagged value cannot be built (ValueError: "
+                           "could not convert string to float: 'null')"),
+])
+def test_study_yaml_tag_regressions(line: str, message: str) -> None:
+    text = STUDY + "hardware:\n  array.rows: [8, 16]\n" + line + "\n"
+    with pytest.raises(SpecError) as ei:
+        parse_study(text, "s.yaml", sweep=True)
+    assert [fe.path for fe in ei.value.errors] == [""]
+    assert message in ei.value.errors[0].message

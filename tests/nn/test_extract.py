@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from bnnarch.errors import ModelError, WorkloadError
+from bnnarch.nn.extract import extract
 from bnnarch.nn.layers import quant_layers
 from bnnarch.nn.zoo import ZOO, build_model, input_shape
 from bnnarch.workload import builder
-from bnnarch.workload.extract import extract
 from bnnarch.workload.io import graph_from_dict, graph_to_dict
 
 

@@ -141,7 +141,9 @@ def test_switchable_layer_bits() -> None:
 
 def test_bn_fold_threshold_matches_float_model() -> None:
     torch.manual_seed(0)
-    lin = QLinear(16, 8, method="xnor", bias=False)
+    with pytest.raises(ModelError, match=r"XNOR-Net's activation scale K"):
+        fold_bn_threshold(QLinear(16, 8, method="xnor"), torch.nn.BatchNorm1d(8))
+    lin = QLinear(16, 8, method="bireal", bias=False)  # alpha = mean|W| scaling, no K
     bn = torch.nn.BatchNorm1d(8)
     with torch.no_grad():
         bn.running_mean.uniform_(-2, 2)

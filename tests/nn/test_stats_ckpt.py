@@ -60,7 +60,10 @@ def test_checkpoint_stats_on_hand_built_model(tiny_ckpt: tuple[Path, float], tmp
     ks = g["layer1.0.conv2"].stats.kernel
     assert ks.kernels == 16 and ks.distinct == 4 and ks.distinct_signfolded == 4
     assert g["layer1.0.conv2"].stats.window.pairs == 32 * 4 * 8 * 7  # images x channels x rows x pairs per row
-    assert g["layer1.0.conv2"].thresholds is not None and len(g["layer1.0.conv2"].thresholds) == 4
+    # Bi-Real: the shortcut is added between batch-norm and sign, so no integer thresholds
+    assert g["layer1.0.conv2"].thresholds is None
+    assert "residual add 'layer1.0.add_1'" in g["layer1.0.conv2"].fold_reason
+    assert g["layer1.0.conv2"].params.weight_scale is not None
     assert len(g["layer1.0.conv2"].packed_weights) == 4 * 36 // 4
     assert g["conv1"].stats is None and g["conv1"].packed_weights is None  # full precision
 

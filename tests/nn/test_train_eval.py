@@ -12,10 +12,10 @@ import torch
 from bnnarch.errors import ModelError
 from bnnarch.nn.checkpoint import load_checkpoint
 from bnnarch.nn.evaluate import evaluate_under_precision
+from bnnarch.nn.extract import extract
 from bnnarch.nn.layers import get_precision
 from bnnarch.nn.train import evaluate, task_data
 from bnnarch.nn.zoo import input_shape
-from bnnarch.workload.extract import extract
 
 
 def test_tiny_training_beats_chance(tiny_ckpt: tuple[Path, float]) -> None:

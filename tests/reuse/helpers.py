@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from bnnarch.spec import load_design
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.spec import ArraySpec
+from bnnarch.template import load_design
 from bnnarch.workload.layer import Layer, LayerStats, conv_out
 
 ROOT = Path(__file__).resolve().parents[2]

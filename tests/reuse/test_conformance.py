@@ -1,6 +1,6 @@
 """One conformance suite that every reuse scheme subclasses: the numpy
 reference executes the scheme bit-exactly and counts exactly what the model
-(bnnarch.reuse.effect, from measured ReuseStats) charges; hand-built layers
+(bnnarch.array.reuse.effect, from measured ReuseStats) charges; hand-built layers
 with known repetition give the known extremes; the simulator's cycles stay
 within the hardware's bounds."""
 
@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from bnnarch.reuse import reference as ref
-from bnnarch.reuse.effect import SchemeCount, input_similarity_count, kernel_pattern_count
-from bnnarch.reuse.hook import without_reuse
-from bnnarch.reuse.stats import reuse_stats
-from bnnarch.sim.simulate import simulate_layer
-from bnnarch.spec.array import ArraySpec
+from bnnarch.array.reuse import reference as ref
+from bnnarch.array.reuse.effect import SchemeCount, input_similarity_count, kernel_pattern_count
+from bnnarch.array.reuse.hook import without_reuse
+from bnnarch.array.simulate import simulate_layer
+from bnnarch.array.spec import ArraySpec
+from bnnarch.nn.reuse_stats import reuse_stats
 from bnnarch.workload.layer import Layer
 from tests.conftest import need_module
 

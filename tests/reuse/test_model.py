@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bnnarch.array.simulate import simulate
 from bnnarch.cli import main
 from bnnarch.errors import SpecError
-from bnnarch.reuse.stats import reuse_stats
-from bnnarch.sim.simulate import simulate
-from bnnarch.spec.load import design_from_dict
+from bnnarch.nn.reuse_stats import reuse_stats
+from bnnarch.template import design_from_dict
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import graph_from_dict, graph_to_dict, save_workload
 from tests.conftest import not_applicable
@@ -74,7 +74,7 @@ def test_spec_errors_name_the_field(field: str, value: int, msg: str) -> None:
 
 
 def test_simulate_reports_reuse_totals_and_no_reuse_design_unchanged() -> None:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
 
     g = toy_graph()
     on = simulate(load_design(ROOT / "designs" / "xnor32_reuse.yaml"), g)
@@ -104,7 +104,7 @@ def test_cli_reuse_table_plot_and_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_layer_without_stats_is_reported_not_guessed() -> None:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
 
     b = GraphBuilder("bare", (8, 8, 8))
     b.conv("c", 16, 3)
@@ -117,7 +117,7 @@ def test_layer_without_stats_is_reported_not_guessed() -> None:
 def test_both_engines_agree_with_reuse() -> None:
     import inspect
 
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
 
     if "engine" not in inspect.signature(simulate).parameters:
         not_applicable("simulate() has a single engine")
@@ -130,7 +130,7 @@ def test_both_engines_agree_with_reuse() -> None:
 
 
 def test_energy_policy_never_applies_a_losing_scheme() -> None:
-    from bnnarch.spec import load_design
+    from bnnarch.template import load_design
 
     spec = load_design(ROOT / "designs" / "xnor32_reuse.yaml")
     energy = spec.model_copy(update={"reuse": spec.reuse.model_copy(update={"policy": "energy"})})

@@ -10,11 +10,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnnarch.reuse import reference as ref
-from bnnarch.reuse.effect import reuse_effect
-from bnnarch.reuse.hook import without_reuse
-from bnnarch.reuse.stats import reuse_stats
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array.reuse import reference as ref
+from bnnarch.array.reuse.effect import reuse_effect
+from bnnarch.array.reuse.hook import without_reuse
+from bnnarch.array.simulate import simulate_layer
+from bnnarch.nn.reuse_stats import reuse_stats
 
 from .helpers import conv, random_bits, spec_with, with_stats
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bnnarch.reuse import reference as ref
-from bnnarch.reuse.effect import input_similarity_count, kernel_pattern_count
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array.reuse import reference as ref
+from bnnarch.array.reuse.effect import input_similarity_count, kernel_pattern_count
+from bnnarch.array.simulate import simulate_layer
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer
@@ -59,10 +59,10 @@ def trained(name: str) -> tuple[WorkloadGraph, dict[str, tuple[np.ndarray, np.nd
         missing(f"no checkpoint in checkpoints/ matches {wl.name} (model "
                 f"{dict(g.meta).get('model')!r})")
     from bnnarch.nn.checkpoint import load_checkpoint
-    from bnnarch.reuse.stats import capture, task_images
+    from bnnarch.nn.reuse_stats import capture, task_images
 
     layers = [la for la in g if la.stats is not None and la.stats.reuse is not None]
-    assert layers, (f"{wl.name} has no reuse statistics: run `python -m bnnarch.reuse.stats "
+    assert layers, (f"{wl.name} has no reuse statistics: run `python -m bnnarch.nn.reuse_stats "
                     f"{ckp.relative_to(ROOT)} {wl.relative_to(ROOT)}`")
     rest = layers[1:-1] or layers
     pick = {layers[0].name, layers[-1].name,
@@ -147,10 +147,10 @@ def test_meta_kwargs_parse() -> None:
 
 @pytest.mark.parametrize("name", WORKLOADS)
 def test_shipped_stats_reproduce_from_checkpoint(name: str, tmp_path: Path) -> None:
-    """The workload's ReuseStats are exactly what bnnarch.reuse.stats measures
+    """The workload's ReuseStats are exactly what bnnarch.nn.reuse_stats measures
     on its checkpoint (nothing hand-edited, nothing stale)."""
     g, _, _ = trained(name)
-    from bnnarch.reuse.stats import main
+    from bnnarch.nn.reuse_stats import main
 
     ckp = _checkpoint_for(g)
     out = tmp_path / "w.json"
@@ -163,7 +163,7 @@ def test_shipped_stats_reproduce_from_checkpoint(name: str, tmp_path: Path) -> N
 
 def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
     wl = need_file(ROOT / "workloads" / "digits_bnn.json")
-    from bnnarch.reuse.summary import main
+    from bnnarch.report.reuse_summary import main
 
     assert main([str(wl), "--design", str(ROOT / "designs" / "xnor32_reuse.yaml")]) == 0
     out = capsys.readouterr().out
@@ -173,7 +173,7 @@ def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
 def test_stats_cli_rejects_a_foreign_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                               ) -> None:
     ckp = need_file(ROOT / "checkpoints" / "digits_bnn.pt")
-    from bnnarch.reuse.stats import main
+    from bnnarch.nn.reuse_stats import main
     from bnnarch.workload.builder import GraphBuilder
     from bnnarch.workload.io import save_workload
 

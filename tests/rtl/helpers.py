@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnnarch.spec.array import ArraySpec
-from bnnarch.spec.load import design_from_dict
+from bnnarch.array.spec import ArraySpec
+from bnnarch.template import design_from_dict
 
 SIMULATORS = ("Simulation", "FastSimulation", "CompiledSimulation")
 

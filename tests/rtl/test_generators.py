@@ -7,12 +7,12 @@ import numpy as np
 import pyrtl
 import pytest
 
+from bnnarch.array.timing import popcount_tree_depth
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import golden, program, random_data, unpack_results
 from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, pe_core
 from bnnarch.rtl.popcount import TREES
 from bnnarch.rtl.run import SIMULATORS, run_program
-from bnnarch.sim.timing import popcount_tree_depth
 
 from .helpers import small_spec
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bnnarch.array.timing import tile_compute_cycles
 from bnnarch.cli import main
 from bnnarch.errors import RtlError
 from bnnarch.rtl import export
@@ -18,7 +19,6 @@ from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import program, random_data
 from bnnarch.rtl.run import run_program
 from bnnarch.rtl.synth import area_for, cache_key, cell_ge, parse_stat, synthesized_area_mm2
-from bnnarch.sim.timing import tile_compute_cycles
 from tests.conftest import need_tools
 
 from .helpers import small_spec

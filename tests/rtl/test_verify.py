@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bnnarch.array.timing import GemmTile, tile_compute_cycles
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import decode_packed, golden, layer_data, program, random_data
 from bnnarch.rtl.run import run_program
 from bnnarch.rtl.verify import builtin_layers, check_layer, first_mismatch
-from bnnarch.sim.timing import GemmTile, tile_compute_cycles
 from bnnarch.workload.layer import Layer
 from tests.conftest import missing
 

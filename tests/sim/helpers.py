@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnnarch.spec.load import design_from_dict
+from bnnarch.template import design_from_dict
 from bnnarch.workload.layer import Layer
 
 

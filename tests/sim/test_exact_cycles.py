@@ -1,4 +1,4 @@
-"""Exact cycle counts against hand-derived formulas (see bnnarch/sim/timing.py)."""
+"""Exact cycle counts against hand-derived formulas (see bnnarch/array/timing.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from bnnarch.sim.engine import run_tiles
-from bnnarch.sim.mapper import Tile, map_layer
-from bnnarch.sim.simulate import simulate_layer
-from bnnarch.sim.timing import GemmTile, tile_compute_cycles
+from bnnarch.array.engine import run_tiles
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.schedule import Tile
+from bnnarch.array.simulate import simulate_layer
+from bnnarch.array.timing import GemmTile, tile_compute_cycles
 
 from .helpers import conv, design
 
@@ -135,7 +136,7 @@ def test_fast_recurrence_equals_simpy_engine():
         tiles = [Tile(rng.choice([0, 64, 800, 5000]), rng.choice([0, 100, 3000]),
                       rng.choice([0, 0, 256]), rng.randint(1, 900), rng.choice([0, 16, 2000]), g)
                  for _ in range(rng.randint(1, 12))]
-        from bnnarch.sim.engine import run_tiles_fast
+        from bnnarch.array.engine import run_tiles_fast
 
         assert run_tiles_fast(tiles, spec) == run_tiles(tiles, spec), (trial, over, tiles)
 
@@ -143,8 +144,8 @@ def test_fast_recurrence_equals_simpy_engine():
 def test_recurrence_engine_equals_simpy_on_shipped_workloads():
     from pathlib import Path
 
-    from bnnarch.sim.simulate import simulate
-    from bnnarch.spec import load_design
+    from bnnarch.array.simulate import simulate
+    from bnnarch.template import load_design
     from bnnarch.workload.io import load_workload
 
     root = Path(__file__).resolve().parents[2]
@@ -170,13 +171,13 @@ def test_unknown_engine():
 ])
 def test_closed_form_dram_equals_tile_by_tile(layer):
     """Every candidate's closed-form DRAM traffic equals the built schedule's."""
-    from bnnarch.sim import mapper
-    from bnnarch.sim.candidates import ORDERS, enumerate_candidates
+    from bnnarch.array import mapper
+    from bnnarch.array.candidates import ORDERS, enumerate_candidates
 
     spec = design(buffers__weights__capacity_kib=2, buffers__activations__capacity_kib=2,
                   buffers__outputs__capacity_kib=8)
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
-    geo = mapper._geometry(layer)
+    geo = layer.geometry
     _g, cin_g, cout_g, ho, *_ = geo
     sizes_m = mapper._candidates(ho, 1)
     c = enumerate_candidates(layer, spec, engine, geometry=geo, sizes_m=sizes_m,
@@ -189,6 +190,6 @@ def test_closed_form_dram_equals_tile_by_tile(layer):
         order, tiling, counts = mapper._unpack(c, i, ORDERS)
         s = mapper._build(layer, spec, engine, order, tiling, counts, passes, wb, ab, 16, ab)
         assert s.dram_bits == int(c.dram[i]), (order, tiling)
-        from bnnarch.sim.engine import run_tiles_fast
+        from bnnarch.array.engine import run_tiles_fast
 
         assert run_tiles_fast(s.tiles, spec).cycles >= int(c.bound[i])

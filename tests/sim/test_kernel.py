@@ -1,4 +1,4 @@
-"""The compiled search kernel (bnnarch.sim._kernel) against the references:
+"""The compiled search kernel (bnnarch.array._kernel) against the references:
 mapper._build's tiles and the SimPy engine (run_tiles), on every candidate of
 several layers x designs; and its branch and bound against an exhaustive
 argmin."""
@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnarch.sim import _kernel, mapper
-from bnnarch.sim.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
-from bnnarch.sim.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
+from bnnarch.array import _kernel, mapper
+from bnnarch.array.candidates import ORDER3, ORDERS, SPILLED, enumerate_candidates
+from bnnarch.array.energy import LEDGER
+from bnnarch.array.engine import buffer_slots, dram_latency_cycles, recurrence_cycles, run_tiles
 from bnnarch.workload.layer import Layer
 
 from .helpers import conv, design
@@ -44,7 +45,7 @@ DESIGNS = [
 def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-def]
     wb, ab, passes, engine = mapper.layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
-    geo = mapper._geometry(layer)
+    geo = layer.geometry
     g, cin_g, cout_g, ho, _wo, h_in, *_ = geo
     a = spec.array
     align = 1 if engine == "mac_unit" else (a.rows if a.interconnect == "broadcast" else a.cols)
@@ -55,7 +56,8 @@ def _setup(layer: Layer, spec, held=(False, False)):  # type: ignore[no-untyped-
         sizes_n=mapper._candidates(cout_g, align) if g == 1 else [cout_g],
         sizes_g=mapper._candidates(g, 1) if g > 1 else [1],
         in_rows=mapper._in_rows_table(layer, ho, h_in), passes=passes, wb=wb,
-        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held)
+        ab=ab, acc=acc, out_b=ab, mac_units=spec.full_precision.units, held=held,
+        ledger=LEDGER if spec.mapping.objective == "energy" else None)
     return c, (wb, ab, passes, engine, acc, geo)
 
 
@@ -110,7 +112,7 @@ def test_kernel_equals_python_reference_on_every_candidate(layer, over, held):
 
 def test_map_layer_schedule_is_the_searched_one():
     """map_layer's built schedule runs in the cycles the kernel found for it."""
-    from bnnarch.sim.engine import run_tiles_fast
+    from bnnarch.array.engine import run_tiles_fast
 
     for over in DESIGNS:
         spec = design(**over)

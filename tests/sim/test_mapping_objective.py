@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from bnnarch.cost.energy import compute_layer_energy
-from bnnarch.sim import mapper
-from bnnarch.sim.candidates import ORDERS
-from bnnarch.sim.engine import run_tiles_fast
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array import mapper
+from bnnarch.array.candidates import ORDERS
+from bnnarch.array.energy import compute_layer_energy
+from bnnarch.array.engine import run_tiles_fast
+from bnnarch.array.simulate import simulate_layer
 
 from .helpers import design
 from .test_kernel import DESIGNS, LAYERS, _setup

@@ -7,7 +7,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnnarch.sim.simulate import simulate_layer
+from bnnarch.array.simulate import simulate_layer
 from bnnarch.workload.layer import Layer, conv_out
 
 from .helpers import design

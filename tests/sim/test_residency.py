@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bnnarch.array.mapper import map_layer
+from bnnarch.array.residency import hold_plan
+from bnnarch.array.simulate import output_bits, simulate
 from bnnarch.errors import SpecError
-from bnnarch.sim.mapper import map_layer
-from bnnarch.sim.residency import hold_plan
-from bnnarch.sim.simulate import output_bits, simulate
-from bnnarch.spec import load_design
+from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer

@@ -9,8 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bnnarch.errors import SpecError
-from bnnarch.spec import load_design, parse_design
-from bnnarch.spec.load import dump_design
+from bnnarch.template import dump_design, load_design, parse_design
 
 ROOT = Path(__file__).resolve().parents[2]
 
