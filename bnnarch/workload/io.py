@@ -35,6 +35,7 @@ from bnnarch.fsio import atomic_write_text, prefixed, read_json, read_yaml
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import (
     FP_BITS,
+    MAX_DIM,
     QUANT_BITS,
     KernelStats,
     Layer,
@@ -324,10 +325,13 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
     if not isinstance(layers_raw, list) or not layers_raw:
         raise WorkloadError(f"{source}: 'layers' must be a non-empty list")
     layers = tuple(layer_from_dict(x, f"{source}: layers[{i}]") for i, x in enumerate(layers_raw))
-    try:
-        shape = tuple(int(v) for v in d.get("input_shape", layers[0].in_shape))
-    except (TypeError, ValueError, OverflowError):
-        raise WorkloadError(f"{source}: input_shape must be [C, H, W]") from None
+    shape = d.get("input_shape", list(layers[0].in_shape))
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_DIM
+                       for v in shape)):
+        raise WorkloadError(f"{source}: input_shape must be [C, H, W] of integers in "
+                            f"[1, {MAX_DIM:,}], got {shape!r}")
+    shape = tuple(shape)
     meta_raw = d.get("meta") or {}
     if not isinstance(meta_raw, dict):
         raise WorkloadError(f"{source}: meta must be an object, got {type(meta_raw).__name__}")

@@ -106,7 +106,11 @@ def parse_topology_rows(text: str, source: str = "<csv>") -> list[TopologyRow]:
     a file without one is accepted too."""
     rows: list[TopologyRow] = []
     seen: dict[str, int] = {}
-    lines = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        lines = list(reader)
+    except csv.Error as e:  # e.g. a bare carriage return inside a field
+        raise WorkloadError(f"{source}: line {reader.line_num}: not a CSV row ({e})") from None
     for lineno, raw in enumerate(lines, start=1):
         fields = [f.strip() for f in raw]
         if not any(fields):

@@ -80,6 +80,10 @@ def test_workload_regressions(change: dict[str, object], message: str) -> None:
     ({"meta": [{"source": "x"}]}, "w.json: meta must be an object, got list"),
     ({"name": ["cnv"]}, "w.json: name must be a string, got ['cnv']"),
     ({"input_shape": [1, float("inf"), 28]}, "w.json: input_shape must be [C, H, W]"),
+    # ZeroDivisionError / "Negative delay -1" in the dataflow pipeline
+    ({"input_shape": [1, 0, 28]}, "w.json: input_shape must be [C, H, W] of integers in "
+                                  "[1, 1,048,576], got [1, 0, 28]"),
+    ({"input_shape": [-1, 28, 28]}, "got [-1, 28, 28]"),
 ])
 def test_workload_top_level_regressions(top: dict[str, object], message: str) -> None:
     d = _sfc_layer() | top
@@ -156,3 +160,11 @@ def test_study_yaml_tag_regressions(line: str, message: str) -> None:
         parse_study(text, "s.yaml", sweep=True)
     assert [fe.path for fe in ei.value.errors] == [""]
     assert message in ei.value.errors[0].message
+
+
+def test_csv_with_a_bare_carriage_return_in_a_field(tmp_path: Path) -> None:
+    """_csv.Error: new-line character seen in unquoted field (scalesim.py)."""
+    p = tmp_path / "t.csv"
+    p.write_bytes(b"Layer name, IFMAP Height,\nconv1\r\"x, 28,\n")
+    rc, out = _cli("simulate", str(ROOT / "designs" / "xnor32.yaml"), "-w", str(p))
+    assert rc == 2 and "t.csv: line 2: not a CSV row (" in out, out
