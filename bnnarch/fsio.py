@@ -51,11 +51,15 @@ def spec_error(path: str, message: str) -> BnnarchError:
     return SpecError(path, [FieldError("", message)])
 
 
+def _a(what: str) -> str:
+    return f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+
+
 def _open_error(e: OSError, what: str) -> str:
     if e.errno == errno.ENOENT:
         return f"no such {what} file"
     if e.errno == errno.EISDIR:
-        return f"is a directory, not a {what} file"
+        return f"is a directory, not {_a(what)} file"
     if e.errno in (errno.EACCES, errno.EPERM):
         return f"cannot read the {what} file: permission denied"
     return f"cannot read the {what} file: {e.strerror or e}"
@@ -71,7 +75,7 @@ def read_bytes(path: str | Path, what: str = "input", *, limit_bytes: int = MAX_
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "Is a directory")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
-            raise error(p, f"is not a regular file (a {what} file was expected)")
+            raise error(p, f"is not a regular file ({_a(what)} file was expected)")
         if st.st_size > limit_bytes:
             raise error(p, _too_large(st.st_size, limit_bytes, what))
         with open(path, "rb") as fh:  # tests replace ``open`` here
