@@ -53,10 +53,22 @@ CHIPS: tuple[dict[str, Any], ...] = (
 )
 
 
+KINDS: dict[str, str] = {
+    "validation": ("compared with something independent of the model that could disagree "
+                   "with it: a peer simulator's code or runs, or published measurements"),
+    "consistency": ("compared with a number derived from the same source, formula or choice "
+                    "the model was built from: it catches slips in the implementation, and "
+                    "cannot show that the model's assumptions are right"),
+    "context": "placed next to published numbers; no pass/fail",
+}
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
     title: str
+    kind: str  # a key of KINDS
+    basis: str  # where the expected values come from (what makes it that kind)
     command: str
     passed: bool
     columns: tuple[str, ...]
@@ -64,6 +76,11 @@ class Check:
     difference: str
     explanation: str
     notes: tuple[str, ...] = field(default=())
+    graded: bool = True  # False: a comparison without a pass/fail threshold
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"check {self.id!r}: kind must be one of {', '.join(KINDS)}")
 
 
 def _cd(a: int, b: int) -> int:
@@ -132,6 +149,8 @@ def check_systolic_closed_forms(layers: tuple[Layer, ...] = SMALL_LAYERS,
                                  ours - (count - 1)))
     return Check(
         id="scalesim-closed-forms",
+        kind="validation",
+        basis="SCALE-Sim 3.0.0's compute code, confirmed by running SCALE-Sim",
         title="Systolic compute cycles = SCALE-Sim 3.0.0's closed forms (+1, count vs index)",
         command=".venv/bin/python -m pytest tests/fidelity/test_scalesim_side.py",
         passed=ok,
@@ -164,6 +183,8 @@ def check_csv_roundtrip(workload: str = "workloads/resnet18.json") -> Check:
         out.append((orig.name, *a, imp.macs, "same" if same else "DIFFERENT"))
     return Check(
         id="csv-roundtrip",
+        kind="consistency",
+        basis="our own SCALE-Sim CSV exporter, read back by our importer",
         title="SCALE-Sim topology CSV export -> import keeps every layer's GEMM",
         command=".venv/bin/python -m pytest tests/fidelity/test_scalesim_csv.py",
         passed=ok, columns=("layer", "M", "N", "K", "MACs", "after round trip"),
@@ -192,6 +213,8 @@ def check_horowitz() -> Check:
     ok = all(abs(o - p) <= 1e-9 * max(1.0, p) for _, _, p, o in pts)
     return Check(
         id="horowitz-45nm",
+        kind="consistency",
+        basis="the Horowitz points the technology table was built from",
         title="Technology table reproduces Horowitz (ISSCC 2014) 45 nm points",
         command=".venv/bin/python -m pytest tests/fidelity/test_published.py -k horowitz",
         passed=ok, columns=("action", "unit", "Horowitz 2014", "bnnarch.tech", "diff"),
@@ -241,6 +264,8 @@ def check_binary_op_energy(designs: tuple[str, ...] = DESIGNS) -> Check:
                      round(e["onchip_fj_at_ref"], 2), "in band" if inband else "OUTSIDE"))
     return Check(
         id="binary-op-energy",
+        kind="validation",
+        basis="energy per op measured on published BNN chips",
         title=f"Energy per 1-bit XNOR-popcount op within the BNN-ASIC band ({lo}-{hi} fJ/op)",
         command=".venv/bin/python -m pytest tests/fidelity/test_published.py -k energy",
         passed=ok,
@@ -276,6 +301,8 @@ def check_tops_per_w(designs: tuple[str, ...] = DESIGNS) -> Check:
         rows.append((f"{c['chip']} — {c['cite']}", c["node_nm"], tw, c["note"]))
     return Check(
         id="tops-per-w",
+        kind="context",
+        basis="published BNN chips",
         title="Shipped designs in TOPS/W next to published BNN chips",
         command=".venv/bin/bnnarch simulate designs/<d>.yaml --workload workloads/resnet18.json",
         passed=True, columns=("design / chip", "node nm", "TOPS/W", "note"), rows=tuple(rows),
@@ -318,6 +345,8 @@ def check_bit_serial() -> Check:
             rows.append((label, f"{wb}/{ab}", p, c11, c, round(c / c11, 3), expect, rule))
     return Check(
         id="bit-serial",
+        kind="consistency",
+        basis="the pass-count rule the timing model implements",
         title="Bit-serial scaling: cycles of a layer scale with w_bits x a_bits",
         command=".venv/bin/python -m pytest tests/fidelity/test_published.py -k bit_serial",
         passed=ok,
@@ -367,6 +396,8 @@ def check_xnornet() -> Check:
     )
     return Check(
         id="xnornet-bounds",
+        kind="consistency",
+        basis="XNOR-Net's own formula, which our op counting implements",
         title="XNOR-Net's stated bounds as a worked example of our op counting",
         command=".venv/bin/python -m pytest tests/fidelity/test_published.py -k xnornet",
         passed=ok, columns=("quantity", "bnnarch", "XNOR-Net", "how"), rows=rows,

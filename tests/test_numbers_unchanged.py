@@ -3,8 +3,9 @@ package was reorganised (templates as plug-ins, the array template in one
 package): total and per-layer cycles exactly, energy and area to the last
 printed digit. Recorded with the SimPy engine and model area; array designs
 are re-run here with the recurrence engine (equal results, tested in
-tests/sim) to keep this fast. A deliberate model change updates the file
-with the command in its header and says why in the commit."""
+tests/sim) to keep this fast. A deliberate change of the model or of a shipped
+file re-records its rows with ``python bench/record_numbers.py --only NAME``
+and says why in the commit."""
 
 from __future__ import annotations
 

@@ -4,7 +4,11 @@ bnnarch extract --module package.module:factory --input-shape N,C,H,W --out W.js
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
+from typing import Any
+
+from bnnarch.errors import ModelError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         graph = extract(model, input_shape(args.model, args.small), name=name,
                         meta={"model": args.model, "source": e.source, "task": e.task, "size": size})
     save_workload(graph, out)
-    n_stats = sum(1 for l in graph.layers if l.stats is not None)
+    n_stats = sum(1 for ly in graph.layers if ly.stats is not None)
     print(f"wrote {out}: {len(graph)} layers, {len(graph.compute_layers())} compute, "
           f"{graph.macs:,} MACs" + (f", statistics on {n_stats} layers" if n_stats else ""))
     return 0
@@ -80,8 +84,7 @@ def _run_module(args: argparse.Namespace, out: Path, name: str) -> int:
     import numpy as np
     import torch
 
-    from bnnarch.errors import ModelError
-    from bnnarch.nn.extract_any import extract, load_module, parse_shape
+    from bnnarch.nn.extract_any import extract
     from bnnarch.workload.io import save_workload
 
     if not args.input_shape:
@@ -105,3 +108,36 @@ def _run_module(args: argparse.Namespace, out: Path, name: str) -> int:
     print(f"wrote {out}: {len(graph)} layers, {len(graph.compute_layers())} compute, "
           f"{graph.macs:,} MACs")
     return 0
+
+
+def load_module(spec: str) -> Any:
+    """``package.module:factory`` -> the module that ``factory()`` returns
+    (``factory`` may also be a ``torch.nn.Module`` instance or class)."""
+    import torch
+
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise ModelError(f"--module {spec!r}: expected package.module:factory")
+    try:
+        pkg = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ModelError(f"--module {spec!r}: cannot import {mod_name!r} ({e})") from None
+    obj = getattr(pkg, attr, None)
+    if obj is None:
+        raise ModelError(f"--module {spec!r}: {mod_name!r} has no attribute {attr!r}")
+    made = obj if isinstance(obj, torch.nn.Module) else obj() if callable(obj) else obj
+    if not isinstance(made, torch.nn.Module):
+        raise ModelError(f"--module {spec!r}: {attr} gave a {type(made).__name__}, "
+                         "not a torch.nn.Module")
+    return made
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,1,16,16`` -> (1, 1, 16, 16): a batch (N, C, H, W) or (N, F)."""
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (2, 4) or min(shape, default=0) <= 0:
+        raise ModelError(f"--input-shape {text!r}: expected N,C,H,W or N,F (positive integers)")
+    return shape

@@ -53,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(spec, ArraySpec):
         raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")
     names = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+    held: dict[str, tuple[bool, bool]] = {}
     if args.workload:
+        from bnnarch.rtl.sim_schedule import held_maps
         from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
         graph = load_workload(args.workload)
         if args.precision:
             graph = apply_precision(graph, load_precision_map(args.precision, graph))
         layers = select_layers(list(graph), names, spec)
+        held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
     else:
         if names:
             raise RtlError("--layers needs --workload")
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                        lint=not args.no_lint,
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
-                       skip_unsupported=bool(args.workload) and not names)
+                       skip_unsupported=bool(args.workload) and not names, held=held)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:

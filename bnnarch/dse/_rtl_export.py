@@ -60,6 +60,7 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
     design.yaml and precision.yaml) on ``workload``'s layers into ``out``."""
     from bnnarch.array.spec import ArraySpec
     from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
+    from bnnarch.rtl.sim_schedule import held_maps
     from bnnarch.template import load_design
     from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
@@ -71,8 +72,10 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
         return RtlExport(trial, out, False, 0, 0, (reason,))
     graph = load_workload(workload)
     pmap = load_precision_map(point / "precision.yaml", graph)
-    layers = select_layers(list(apply_precision(graph, pmap).layers), None, design)
-    opts = FlowOptions(verify=True, skip_unsupported=True, **(tools or tool_options()))
+    graph = apply_precision(graph, pmap)
+    layers = select_layers(list(graph.layers), None, design)
+    opts = FlowOptions(verify=True, skip_unsupported=True, held=held_maps(graph, design),
+                       **(tools or tool_options()))
     res = run_flow(design, out, layers, opts)
     rep = res.report
     return RtlExport(trial, out, res.ok and bool(rep["layers"]), len(rep["layers"]),

@@ -130,6 +130,7 @@ class EvaluationSpec(_Strict):
     evaluator: str = Field(default="checkpoint",
                            pattern=r"^(checkpoint|proxy|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
     """checkpoint | proxy | ``module:function`` (a Python hook, ``bnnarch.dse._hooks``)."""
+    # default = bnnarch.nn.train.BN_CALIB_IMAGES (no torch import here; a test keeps them equal)
     recalibration_images: int = Field(default=256, ge=0, le=100000)
     fine_tune_steps: int = Field(default=0, ge=0, le=100000)
     """Optimizer steps of straight-through fine-tuning at each precision map

@@ -59,16 +59,22 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
             "checkpoint_kwargs": str(ck.kwargs), "stats_images": str(images),
             "packed_weights": PACKING, "thresholds": THRESHOLDS,
             **{f"metric.{k}": str(v) for k, v in ck.metrics.items()}}
-    graph = extract(model, shape, name=name, meta=meta)
     data = task_data(ck.task, shape[-1])
+    if packed:  # ops the golden forward could not replay (e.g. FINN's 2x - 1 input scaling)
+        from bnnarch.nn.extract_any import unmodelled_ops
+
+        unmodelled = unmodelled_ops(model, data.x_test[:1])
+        if unmodelled:
+            meta["golden.unmodelled"] = "; ".join(unmodelled)
+    graph = extract(model, shape, name=name, meta=meta)
     counts = _window_counts(model, data.x_test[:images])
     layers = quant_layers(model)
     modules = dict(model.named_modules())
     bns = {n: m for n, m in modules.items() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)}
-    followers = {l.inputs[0]: l.name for l in graph.layers if l.op == "threshold" and l.inputs}
+    followers = {ly.inputs[0]: ly.name for ly in graph.layers if ly.op == "threshold" and ly.inputs}
     graph = graph.with_layers(tuple(
-        replace(l, params=module_params(modules[l.name]) if l.name in modules else None)
-        for l in graph.layers))
+        replace(ly, params=module_params(modules[ly.name]) if ly.name in modules else None)
+        for ly in graph.layers))
     users = consumers(graph)
     new = []
     for layer in graph.layers:
@@ -96,7 +102,7 @@ def extract_checkpoint(ck: Checkpoint | str | Path, *, name: str, images: int = 
                            params=params if packed else None,
                            thresholds=tuple(thr) if thr is not None else None))
     if not packed:
-        new = [replace(l, params=None) for l in new]
+        new = [replace(ly, params=None) for ly in new]
     # stats.reuse: exact counts for the reuse schemes (bnnarch.nn.reuse_stats), same test images
     from bnnarch.nn.reuse_stats import annotate, capture, frames_for
 

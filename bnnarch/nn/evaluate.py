@@ -8,7 +8,9 @@ map applies to both the simulator workload and the model.
 Changing bit-widths without re-estimating batch-norm statistics collapses
 accuracy (measured on our digit detector: mAP@0.5 0.98 -> 0.001-0.40;
 re-estimating on ~256 images restores 0.97-0.98); we always re-estimate
-them on ``calib_images`` training images before evaluating on the test split.
+them on ``calib_images`` training images before evaluating on the test split
+(default ``bnnarch.nn.train.BN_CALIB_IMAGES``, the size every shipped metric is
+stated at).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 from bnnarch.errors import ModelError
 from bnnarch.nn.checkpoint import Checkpoint, load_checkpoint
 from bnnarch.nn.layers import get_precision, set_precision
-from bnnarch.nn.train import evaluate, fine_tune, recalibrate_bn, task_data
+from bnnarch.nn.train import BN_CALIB_IMAGES, evaluate, fine_tune, recalibrate_bn, task_data
 from bnnarch.nn.zoo import input_shape
 
 
@@ -41,7 +43,7 @@ def load_model(checkpoint_or_model: str | Path | Checkpoint | nn.Module, task: s
 
 
 def evaluate_under_precision(checkpoint_or_model: str | Path | Checkpoint | nn.Module,
-                             pmap: dict[str, tuple[int, int]], *, calib_images: int = 256,
+                             pmap: dict[str, tuple[int, int]], *, calib_images: int = BN_CALIB_IMAGES,
                              task: str | None = None, size: int | None = None,
                              fine_tune_steps: int = 0, fine_tune_seed: int = 0,
                              threads: int | None = 1) -> float:

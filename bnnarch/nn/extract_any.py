@@ -2,10 +2,11 @@
 
 ``extract(module, example_input, *, name=None, stats_inputs=None)`` traces
 the module with torch.fx (the tracer of bnnarch.nn.extract, with more
-leaf modules), runs the traced graph once on ``example_input`` to get every
-shape and the tensors each conv / linear really multiplies with, and writes
-one workload layer per conv / linear / batch-norm / pooling / add / concat /
-upsample, as the zoo's extractor does. Recognised quantizers:
+leaf modules; the walk itself is bnnarch.nn.fx_walk), runs the traced
+graph once on ``example_input`` to get every shape and the tensors each
+conv / linear really multiplies with, and writes one workload layer per
+conv / linear / batch-norm / pooling / add / concat / upsample, as the zoo's
+extractor does. Recognised quantizers:
 
 * ours: ``bnnarch.nn.layers.QConv2d`` / ``QLinear`` (bits on the layer) and
   ``bnnarch.nn.quant.Quantizer`` modules;
@@ -21,54 +22,39 @@ upsample, as the zoo's extractor does. Recognised quantizers:
 
 A conv / linear gets the activation bits of the quantizer that produced its
 input (through max-pooling, nearest upsampling and reshapes) and the weight
-bits of the quantizer on its weight. 1-bit weights must be ``+-scale_c`` per
-output channel and 1-bit inputs ``+-s``: the scales go to
-``params.weight_scale``, the signs to ``packed_weights``.
+bits of the quantizer on its weight; a Brevitas k-bit quantizer read only by
+conv / linear layers becomes their ``params.input_quant``. A batch-norm
+binarized before every use (BN -> binary quantizer -> residual add) folds
+into integer thresholds like one read only by binary layers. 1-bit weights
+must be ``+-scale_c`` per output channel and 1-bit inputs ``+-s``: the
+scales go to ``params.weight_scale``, the signs to ``packed_weights``.
 
 The golden forward (bnnarch.workload.golden) replays sign quantizers (ties
-to +1), full-precision and our own k-bit layers. An operation the workload
-cannot record (a ReLU, a scalar multiply, a Brevitas k-bit activation
-quantizer, ...) is listed in ``meta["golden.unmodelled"]`` and the golden
-forward refuses that workload instead of computing something else.
+to +1), full-precision layers, our own k-bit layers and Brevitas k-bit input
+quantizers. An operation the workload cannot record (a ReLU, a scalar
+multiply, a k-bit quantizer read by an add, a 1-bit value summed without a
+folded batch-norm before it, ...) is listed in ``meta["golden.unmodelled"]``
+and the golden forward refuses that workload instead of computing something
+else.
 """
 
 from __future__ import annotations
 
-import math
-import operator
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
-from torch.nn import functional as F
 
-from bnnarch.errors import ModelError, WorkloadError
-from bnnarch.nn.layers import QuantMixin, pack_sign_bits
-from bnnarch.nn.params import batchnorm_params, f32_values, quant_layer_params
-from bnnarch.workload import extract as fxx
-from bnnarch.workload.foldable import consumers, fold_blocker
-from bnnarch.workload.graph import INPUT, WorkloadGraph
-from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams, LayerStats
+from bnnarch.errors import ModelError
+from bnnarch.nn import extract as fxx
+from bnnarch.nn import fx_walk
+from bnnarch.nn.fx_walk import AnyTracer, Values, Walk
+from bnnarch.nn.layers import pack_sign_bits
+from bnnarch.workload.foldable import consumers, flip_packed, fold_blocker, fold_thresholds
+from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.layer import QUANT_BITS, LayerParams, LayerStats
 from bnnarch.workload.stats import kernel_stats, window_diff_counts, window_stats
-
-_BINARIZERS: dict[type, int] = {}
-
-_CONV_FN = {F.conv2d: "conv2d", torch.conv2d: "conv2d", F.conv_transpose2d: "conv_transpose2d",
-            torch.conv_transpose2d: "conv_transpose2d", F.linear: "linear"}
-_SIGN_FN = {torch.sign}
-# ops that keep a quantized value quantized (layout, selection, nearest resampling)
-_KEEP_FN = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, operator.getitem,
-            torch.detach, F.max_pool2d, F.interpolate, F.dropout}
-_KEEP_METHOD = {"flatten", "view", "reshape", "squeeze", "unsqueeze", "contiguous", "detach",
-                "clone", "to", "float", "view_as", "reshape_as"}
-_KEEP_MOD = (nn.Identity, nn.Dropout, nn.Flatten, nn.Unflatten, nn.MaxPool2d, nn.Upsample,
-             nn.AdaptiveMaxPool2d)
-# sign-preserving ops: harmless right before a 1-bit quantizer
-_SIGN_SAFE_FN = {F.hardtanh, torch.tanh, F.tanh, torch.clamp, torch.clip}
-_SIGN_SAFE_MOD = (nn.Hardtanh, nn.Tanh)
 
 
 def register_binarizer(cls: type, bits: int = 1) -> None:
@@ -80,440 +66,27 @@ def register_binarizer(cls: type, bits: int = 1) -> None:
     if bits not in QUANT_BITS or isinstance(bits, bool):
         raise ModelError(f"register_binarizer({cls.__name__}): bits must be one of "
                          f"{', '.join(map(str, QUANT_BITS))}, got {bits!r}")
-    _BINARIZERS[cls] = int(bits)
+    fx_walk._BINARIZERS[cls] = int(bits)
 
 
-def _is_brevitas(m: nn.Module) -> bool:
-    return type(m).__module__.startswith("brevitas.")
-
-
-def _proxy_bits(proxy: Any) -> int:
-    """Bits of a Brevitas quant proxy (FP_BITS when disabled)."""
-    if proxy is None or not getattr(proxy, "is_quant_enabled", False):
-        return FP_BITS
-    return round(float(proxy.bit_width()))
-
-
-def _quantizer_bits(m: nn.Module) -> int | None:
-    """Bits of an activation-quantizer module; None if ``m`` is not one."""
-    for cls, b in _BINARIZERS.items():
-        if isinstance(m, cls):
-            return b
-    from bnnarch.nn.quant import Quantizer
-
-    if isinstance(m, Quantizer):
-        return int(m.bits)
-    if _is_brevitas(m) and hasattr(m, "act_quant") and not hasattr(m, "weight_quant"):
-        return _proxy_bits(m.act_quant)
-    return None
-
-
-def _is_compute_module(m: nn.Module) -> bool:
-    return isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
-
-
-class _AnyTracer(fxx._Tracer):
-    """Leaves: the zoo's leaves, Brevitas layers, registered binarizers."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        # types only: reading a quantizer's bits while tracing would record it in the graph
-        if _is_brevitas(m) or isinstance(m, tuple(_BINARIZERS)):
-            return True
-        if type(m) in (nn.Conv2d, nn.ConvTranspose2d, nn.Linear):
-            return True
-        return super().is_leaf_module(m, qualname)
-
-
-class _Values(ShapeProp):
-    """ShapeProp that keeps every node's value (one example input)."""
-
-    def __init__(self, gm: fx.GraphModule) -> None:
-        super().__init__(gm)
-        self.values: dict[str, Any] = {}
-
-    def run_node(self, n: fx.Node) -> Any:
-        r = super().run_node(n)
-        self.values[n.name] = r.detach() if isinstance(r, Tensor) else r
-        return r
-
-
-def _arg(node: fx.Node, i: int, key: str, default: Any = None) -> Any:
-    if len(node.args) > i:
-        return node.args[i]
-    return node.kwargs.get(key, default)
-
-
-def _bits_or_fail(bits: int, what: str, where: str) -> int:
-    if bits not in QUANT_BITS and bits != FP_BITS:
-        raise ModelError(f"{where}: {bits}-bit {what} (the workload supports "
-                         f"{', '.join(map(str, QUANT_BITS))} or full precision)")
-    return bits
-
-
-_RTOL = 1e-5  # an STE ``w + (sign(w) - w).detach()`` is +-1 only up to float32 rounding
-
-
-def _binary_scale(w: Tensor, where: str) -> np.ndarray:
-    """Per-row scale of 1-bit weights, checking they are +-scale_c."""
-    a = w.detach().abs().flatten(1).to(torch.float64)
-    scale = a.amax(1)
-    if not bool(((scale[:, None] - a) <= _RTOL * scale[:, None]).all()) \
-            or not bool((scale > 0).all()):
-        raise ModelError(f"{where}: weights quantized to 1 bit are not +-scale per output "
-                         "channel (a zero from torch.sign(0), or a scale per weight?)")
-    return scale.numpy()
-
-
-def _input_scale(x: Any, where: str) -> float:
-    """The s of a 1-bit input +-s (one value over the example input)."""
-    if not isinstance(x, Tensor):
-        return 1.0
-    a = x.detach().abs().to(torch.float64)
-    s = float(a.max())
-    if s <= 0 or not bool((s - a <= _RTOL * s).all()):
-        raise ModelError(f"{where}: its input is quantized to 1 bit but is not +-s "
-                         "(a zero from torch.sign(0)?): only sign quantizers with ties "
-                         "to +1 have a golden forward")
-    return s
-
-
-class _Walk:
-    """The fx graph -> workload layers (see module doc)."""
-
-    def __init__(self, gm: fx.GraphModule, values: dict[str, Any], name: str) -> None:
-        self.gm, self.values, self.name = gm, values, name
-        self.modules = dict(gm.named_modules())
-        self.ste = fxx._ste_internal(gm)
-        self.producer: dict[str, str] = {}
-        self.qbits: dict[str, int] = {}
-        self.layers: list[Layer] = []
-        self.weights: dict[str, tuple[Tensor, Any]] = {}  # layer -> (weight, input node value)
-        self.nodes: dict[str, fx.Node] = {}  # layer -> fx node (compute layers)
-        self.unmodelled: list[str] = []
-        self.sign_safe: list[tuple[fx.Node, str]] = []  # sign-preserving ops (see finish)
-        self.used: dict[str, int] = {}
-
-    def uniq(self, base: str) -> str:
-        k = self.used.get(base, 0)
-        self.used[base] = k + 1
-        return base if k == 0 else f"{base}_{k}"
-
-    def src(self, n: Any, where: str) -> str:
-        if not isinstance(n, fx.Node) or n.name not in self.producer:
-            raise WorkloadError(f"{where}: input {n!r} is not a tensor computed from the "
-                                "model input")
-        return self.producer[n.name]
-
-    def emit(self, node: fx.Node, lname: str, op: str, ins: list[fx.Node], **kw: Any) -> None:
-        where = f"model {self.name!r}, node {lname!r}"
-        self.layers.append(Layer(name=lname, op=op, inputs=tuple(self.src(i, where) for i in ins),  # type: ignore[arg-type]
-                                 in_shape=fxx._shape(ins[0]), out_shape=fxx._shape(node), **kw))
-        self.producer[node.name] = lname
-
-    def passthrough(self, node: fx.Node, x: fx.Node, where: str, bits: int | None = None,
-                    changes_value: bool = False) -> None:
-        self.producer[node.name] = self.src(x, where)
-        self.qbits[node.name] = self.qbits.get(x.name, FP_BITS) if bits is None else bits
-        if changes_value:
-            self.unmodelled.append(where)
-
-    def run(self) -> list[Layer]:
-        for node in self.gm.graph.nodes:
-            self.node(node)
-        return self.layers
-
-    def node(self, node: fx.Node) -> None:
-        tensors = [a for a in node.args if isinstance(a, fx.Node)]
-        derived = any(a.name in self.producer for a in node.all_input_nodes)
-        if node.op == "placeholder":
-            self.producer[node.name] = INPUT
-            self.qbits[node.name] = FP_BITS
-        elif node.op == "output":
-            return
-        elif node.op == "get_attr" or not derived or node.name in self.ste:
-            self.constant(node, tensors)
-        elif node.op == "call_module":
-            self.module(node)
-        else:
-            self.function(node, tensors)
-
-    def constant(self, node: fx.Node, tensors: list[fx.Node]) -> None:
-        """Weight-side chains: only their quantization matters."""
-        fn = node.target
-        if fn in _SIGN_FN or fn == "sign":
-            self.qbits[node.name] = 1
-        elif node.op == "call_module":
-            b = _quantizer_bits(self.modules[str(fn)])
-            self.qbits[node.name] = b if b is not None else FP_BITS
-        elif tensors and (fn in (operator.mul, torch.mul, operator.truediv, torch.div, "mul",
-                                 "div") or fn in _KEEP_FN or fn in _KEEP_METHOD):
-            self.qbits[node.name] = min(self.qbits.get(a.name, FP_BITS) for a in tensors)
-        elif fn in fxx._ADD and len(tensors) == 2 and any(a.name in self.ste for a in tensors):
-            self.qbits[node.name] = self._ste_bits(node, tensors)
-        else:
-            self.qbits[node.name] = FP_BITS
-
-    def _ste_bits(self, node: fx.Node, tensors: list[fx.Node]) -> int:
-        """``x + (q - x).detach()``: the bits of ``q``."""
-        det = next(a for a in tensors if a.name in self.ste)
-        inner = det.args[0] if det.args else None
-        if isinstance(inner, fx.Node) and inner.args and isinstance(inner.args[0], fx.Node):
-            return self.qbits.get(inner.args[0].name, FP_BITS)
-        return FP_BITS
-
-    def module(self, node: fx.Node) -> None:
-        mod = self.modules[str(node.target)]
-        lname = self.uniq(str(node.target))
-        x = node.args[0]
-        where = f"module {lname!r} ({type(mod).__name__})"
-        bits = _quantizer_bits(mod)
-        if _is_compute_module(mod):
-            self.compute_module(node, mod, lname, x)
-        elif bits is not None:
-            self.used[str(node.target)] -= 1
-            self.passthrough(node, x, where, bits=_bits_or_fail(bits, "activations", where))
-            if 1 < bits < FP_BITS and not isinstance(mod, QuantMixin):
-                self.unmodelled.append(f"{where}: {bits}-bit activation quantizer")
-        elif isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
-            self.emit(node, lname, "threshold", [x], params=batchnorm_params(mod))
-        elif isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
-            self.emit(node, lname, "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool",
-                      [x], kernel=fxx._pair(mod.kernel_size),
-                      stride=fxx._pair(mod.stride or mod.kernel_size),
-                      padding=fxx._pair(mod.padding))
-            self.qbits[node.name] = self.qbits.get(x.name, FP_BITS) \
-                if isinstance(mod, nn.MaxPool2d) else FP_BITS
-        elif isinstance(mod, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
-            _, h, w = fxx._shape(x)
-            _, oh, ow = fxx._shape(node)
-            if h % oh or w % ow:
-                raise WorkloadError(f"module {lname!r}: adaptive pooling {h}x{w} -> {oh}x{ow} "
-                                    "is not a whole-window pooling (no cost model)")
-            mx = isinstance(mod, nn.AdaptiveMaxPool2d)
-            self.emit(node, lname, "maxpool" if mx else "avgpool", [x],
-                      kernel=(h // oh, w // ow), stride=(h // oh, w // ow))
-            self.qbits[node.name] = self.qbits.get(x.name, FP_BITS) if mx else FP_BITS
-        elif isinstance(mod, nn.Upsample):
-            if mod.mode != "nearest":
-                self.unmodelled.append(f"{where}: {mod.mode} upsampling")
-            self.emit(node, lname, "upsample", [x], stride=fxx._factor(x, node))
-            self.qbits[node.name] = self.qbits.get(x.name, FP_BITS)
-        elif fxx._is_fold_module(mod) or isinstance(mod, _SIGN_SAFE_MOD):
-            self.used[str(node.target)] -= 1
-            keep = isinstance(mod, _KEEP_MOD)
-            self.passthrough(node, x, where, changes_value=not keep)
-            if isinstance(mod, _SIGN_SAFE_MOD):
-                self.unmodelled.pop()
-                self.sign_safe.append((node, where))
-        else:
-            raise WorkloadError(f"module {lname!r} ({type(mod).__name__}) has no cost model "
-                                "(supported: conv, linear, batch-norm, pooling, upsample, "
-                                "element-wise activations and quantizers)")
-
-    def compute_module(self, node: fx.Node, mod: nn.Module, lname: str, x: Any) -> None:
-        where = f"layer {lname!r} ({type(mod).__name__})"
-        if isinstance(mod, QuantMixin):
-            wb, ab = mod.w_bits, mod.a_bits
-        elif _is_brevitas(mod):
-            wb = _proxy_bits(getattr(mod, "weight_quant", None))
-            own = _proxy_bits(getattr(mod, "input_quant", None))
-            ab = own if own < FP_BITS else self.qbits.get(x.name, FP_BITS)
-            for proxy in ("output_quant", "bias_quant"):
-                if _proxy_bits(getattr(mod, proxy, None)) < FP_BITS:
-                    self.unmodelled.append(f"{where}: {proxy.replace('_', ' ')}")
-        else:
-            wb, ab = FP_BITS, self.qbits.get(x.name, FP_BITS)
-        wb = _bits_or_fail(wb, "weights", where)
-        ab = _bits_or_fail(ab, "activations", where)
-        op = ("conv_transpose2d" if isinstance(mod, nn.ConvTranspose2d)
-              else "linear" if isinstance(mod, nn.Linear) else "conv2d")
-        kw: dict[str, Any] = {}
-        if op != "linear":
-            kw = {"kernel": fxx._pair(mod.kernel_size), "stride": fxx._pair(mod.stride),
-                  "padding": fxx._pair(mod.padding), "dilation": fxx._pair(mod.dilation),
-                  "groups": mod.groups}
-        self.emit(node, lname, op, [x], w_bits=wb, a_bits=ab, **kw)
-        self.qbits[node.name] = FP_BITS
-        self.nodes[lname] = node
-        if isinstance(mod, QuantMixin):
-            self.layers[-1] = replace(self.layers[-1], params=quant_layer_params(mod))
-            pw = pack_sign_bits(mod.quantized_weight()) if wb == 1 else None
-            self.layers[-1] = replace(self.layers[-1], packed_weights=pw)
-            return
-        if _is_brevitas(mod) and wb < FP_BITS:
-            w = mod.quant_weight().value.detach()
-        else:
-            w = mod.weight.detach()
-        xin = self.values.get(x.name) if isinstance(x, fx.Node) else None
-        self.weights[lname] = (w, xin)
-        self.layers[-1] = self.with_params(self.layers[-1], w, mod.bias, xin, where)
-
-    def with_params(self, layer: Layer, w: Tensor, bias: Any, xin: Any, where: str) -> Layer:
-        b = f32_values(bias) if isinstance(bias, Tensor) else None
-        if layer.w_bits == 1:
-            scale = _binary_scale(w, where)
-            if layer.a_bits == 1:
-                scale = scale * _input_scale(xin, where)
-            elif layer.a_bits < FP_BITS:
-                self.unmodelled.append(f"{where}: {layer.a_bits}-bit activations")
-            return replace(layer, packed_weights=pack_sign_bits(w),
-                           params=LayerParams(weight_scale=tuple(float(v) for v in scale),
-                                              bias=b))
-        if layer.a_bits == 1:
-            s = _input_scale(xin, where)
-            if s != 1.0:
-                self.unmodelled.append(f"{where}: 1-bit input scaled by {s}")
-        elif layer.a_bits < FP_BITS:
-            self.unmodelled.append(f"{where}: {layer.a_bits}-bit activations")
-        return replace(layer, params=LayerParams(weight=f32_values(w), bias=b))
-
-    def function(self, node: fx.Node, tensors: list[fx.Node]) -> None:
-        fn = node.target
-        scope = fxx._scope(node)
-        label = fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))
-        where = f"op {label!r} in module {scope or '<top>'!r} (node {node.name!r})"
-        if fn in _CONV_FN:
-            self.functional_compute(node, _CONV_FN[fn], scope)
-        elif fn in _SIGN_FN or fn == "sign":
-            self.passthrough(node, tensors[0], where, bits=1)
-        elif fn in fxx._ADD or fn in ("add", "add_"):
-            ste = [a for a in tensors if a.name in self.ste]
-            if ste or len(tensors) < 2:
-                x = next((a for a in tensors if a.name not in self.ste), tensors[0])
-                bits = self._ste_bits(node, tensors) if ste else None
-                self.passthrough(node, x, where, bits=bits, changes_value=not ste)
-            else:
-                self.emit(node, self.uniq(f"{scope}.add" if scope else "add"), "add", tensors)
-                self.qbits[node.name] = FP_BITS
-        elif fn in (torch.cat, torch.concat, "cat"):
-            ins = list(node.args[0]) if node.args else list(node.kwargs["tensors"])
-            dim = _arg(node, 1, "dim", 0)
-            if dim not in (1, -3):
-                raise WorkloadError(f"{where}: concat along dim {dim} has no cost model "
-                                    "(only channels)")
-            self.emit(node, self.uniq(f"{scope}.cat" if scope else "cat"), "concat", ins)
-            bits = {self.qbits.get(a.name, FP_BITS) for a in ins}
-            self.qbits[node.name] = bits.pop() if len(bits) == 1 else FP_BITS
-        elif fn in (F.interpolate, torch.nn.functional.upsample):
-            if _arg(node, 3, "mode", "nearest") != "nearest":
-                self.unmodelled.append(f"{where}: non-nearest upsampling")
-            self.emit(node, self.uniq(f"{scope}.upsample" if scope else "upsample"), "upsample",
-                      [tensors[0]], stride=fxx._factor(tensors[0], node))
-            self.qbits[node.name] = self.qbits.get(tensors[0].name, FP_BITS)
-        elif fn in (F.max_pool2d, F.avg_pool2d):
-            k = fxx._pair(_arg(node, 1, "kernel_size"))
-            s = _arg(node, 2, "stride")
-            p = _arg(node, 3, "padding", 0)
-            kind = "maxpool" if fn is F.max_pool2d else "avgpool"
-            self.emit(node, self.uniq(f"{scope}.{kind}" if scope else kind), kind, [tensors[0]],
-                      kernel=k, stride=fxx._pair(s) if s else k, padding=fxx._pair(p))
-            self.qbits[node.name] = (self.qbits.get(tensors[0].name, FP_BITS)
-                                     if kind == "maxpool" else FP_BITS)
-        elif fn in fxx._ARITH2 or fn in ("sub", "mul", "div", "sub_", "mul_"):
-            live = [a for a in tensors if a.name in self.producer]
-            if len(live) > 1:
-                raise WorkloadError(f"{where}: element-wise product/difference of two tensors "
-                                    "has no cost model")
-            keep = fn in (operator.mul, torch.mul, "mul", "mul_", operator.truediv, torch.div)
-            b = self.qbits.get(live[0].name, FP_BITS)
-            self.passthrough(node, live[0], where, bits=b if keep else FP_BITS,
-                             changes_value=True)
-            if keep and b < FP_BITS:  # a scaled quantized value: the scale is measured
-                self.unmodelled.pop()
-        elif fn in _KEEP_FN or fn in _KEEP_METHOD:
-            self.passthrough(node, tensors[0], where)
-        elif fn in fxx._ELEMENTWISE_FN or fn in fxx._ELEMENTWISE_METHOD:
-            self.passthrough(node, tensors[0], where, bits=FP_BITS, changes_value=True)
-            if fn in _SIGN_SAFE_FN:
-                self.unmodelled.pop()
-                self.sign_safe.append((node, where))
-        else:
-            raise WorkloadError(f"{where}: no cost model for this operation")
-
-    def functional_compute(self, node: fx.Node, op: str, scope: str) -> None:
-        lname = self.uniq(scope or op)
-        where = f"layer {lname!r} ({getattr(node.target, '__name__', op)})"
-        x, wn, bn = node.args[0], _arg(node, 1, "weight"), _arg(node, 2, "bias")
-        wb = _bits_or_fail(self.qbits.get(wn.name, FP_BITS), "weights", where)
-        ab = _bits_or_fail(self.qbits.get(x.name, FP_BITS), "activations", where)
-        w = self.values[wn.name]
-        kw: dict[str, Any] = {}
-        if op == "conv2d":
-            pad = _arg(node, 4, "padding", 0)
-            if isinstance(pad, str):
-                if pad == "valid":
-                    pad = 0
-                elif tuple(w.shape[2:]) == tuple(s // 2 * 2 + 1 for s in w.shape[2:]):
-                    pad = (w.shape[2] // 2, w.shape[3] // 2)  # 'same', odd kernel
-                else:
-                    raise WorkloadError(f"{where}: padding {pad!r} with an even kernel")
-            kw = {"kernel": (int(w.shape[2]), int(w.shape[3])),
-                  "stride": fxx._pair(_arg(node, 3, "stride", 1)), "padding": fxx._pair(pad),
-                  "dilation": fxx._pair(_arg(node, 5, "dilation", 1)),
-                  "groups": int(_arg(node, 6, "groups", 1))}
-        elif op == "conv_transpose2d":
-            kw = {"kernel": (int(w.shape[2]), int(w.shape[3])),
-                  "stride": fxx._pair(_arg(node, 3, "stride", 1)),
-                  "padding": fxx._pair(_arg(node, 4, "padding", 0)),
-                  "groups": int(_arg(node, 6, "groups", 1)),
-                  "dilation": fxx._pair(_arg(node, 7, "dilation", 1))}
-        self.emit(node, lname, op, [x], w_bits=wb, a_bits=ab, **kw)
-        self.qbits[node.name] = FP_BITS
-        self.nodes[lname] = node
-        bias = self.values.get(bn.name) if isinstance(bn, fx.Node) else bn
-        xin = self.values.get(x.name)
-        self.weights[lname] = (w, xin)
-        self.layers[-1] = self.with_params(self.layers[-1], w, bias, xin, where)
-
-    def finish_unmodelled(self) -> list[str]:
-        """Sign-preserving ops count as modelled when only 1-bit quantizers read them."""
-        out = list(self.unmodelled)
-        for node, where in self.sign_safe:
-            ok = all(self.qbits.get(u.name) == 1 or self._is_one_bit_compute_input(u, node)
-                     for u in node.users)
-            if not ok:
-                out.append(where)
-        return out
-
-    def _is_one_bit_compute_input(self, user: fx.Node, node: fx.Node) -> bool:
-        if user.op == "call_module":
-            mod = self.modules[str(user.target)]
-            return isinstance(mod, QuantMixin) and mod.a_bits == 1 and user.args[0] is node
-        return False
-
-
-def _thresholds(layer: Layer, bn: LayerParams) -> tuple[list[int], list[bool]]:
-    """bnnarch.nn.layers.fold_bn_threshold on stored params (float64)."""
-    p = layer.params
-    cout = layer.out_shape[0]
-    alpha = np.asarray(p.weight_scale if p and p.weight_scale else [1.0] * cout)
-    bias = np.asarray(p.bias if p and p.bias else [0.0] * cout)
-    mu, var, g, bt = (np.asarray(v, dtype=np.float64) for v in (bn.mean, bn.var, bn.gamma, bn.beta))  # type: ignore[arg-type]
-    sg = np.sqrt(var.astype(np.float32) + np.float32(bn.eps or 0.0)).astype(np.float64)
-    k = layer.weight_count // cout
-    thr, flip = [], []
-    for c in range(cout):
-        if g[c] == 0.0 or alpha[c] == 0.0:
-            thr.append(-(k + 1) if bt[c] >= 0 else k + 1)
-            flip.append(False)
-            continue
-        t = (mu[c] - bt[c] * sg[c] / g[c] - bias[c]) / alpha[c]
-        thr.append(math.ceil((t if g[c] > 0 else -t) - 1e-9))
-        flip.append(bool(g[c] < 0))
-    return thr, flip
-
-
-def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> WorkloadGraph:
+def _fold(graph: WorkloadGraph, walk: Walk) -> WorkloadGraph:
+    """Integer thresholds where BN + sign fold exactly (bnnarch.workload.foldable,
+    or the batch-norm is binarized before every use); else ``fold_reason``."""
     users = consumers(graph)
     out = []
     for layer in graph.layers:
         if layer.is_binary and layer.is_compute:
             reason = fold_blocker(graph, layer.name, users)
+            outs = users.get(layer.name, [])
+            if reason is not None and len(outs) == 1 and graph[outs[0]].op == "threshold" \
+                    and not (layer.params and layer.params.act_scale) \
+                    and walk.binarized(outs[0]):
+                reason = None  # e.g. Brevitas: BN -> binary QuantIdentity -> residual add
             if reason is None:
-                bn = graph[users[layer.name][0]].params
-                thr, flip = _thresholds(layer, bn)  # type: ignore[arg-type]
-                w = weights[layer.name][0] if layer.name in weights else None
-                pw = pack_sign_bits(w, flip) if w is not None else _flip_packed(layer, flip)
+                bn = graph[outs[0]].params
+                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]
+                w = walk.weights[layer.name][0] if layer.name in walk.weights else None
+                pw = pack_sign_bits(w, flip) if w is not None else flip_packed(layer, flip)
                 params = replace(layer.params or LayerParams(),
                                  flip=tuple(c for c, f in enumerate(flip) if f))
                 layer = replace(layer, thresholds=tuple(thr), packed_weights=pw, params=params)
@@ -523,29 +96,19 @@ def _fold(graph: WorkloadGraph, weights: dict[str, tuple[Tensor, Any]]) -> Workl
     return graph.with_layers(tuple(out))
 
 
-def _flip_packed(layer: Layer, flip: list[bool]) -> str:
-    from bnnarch.workload.golden import unpack_sign_bits
-
-    cout = layer.out_shape[0]
-    bits = unpack_sign_bits(layer.packed_weights or "", cout, layer.weight_count // cout,
-                            f"layer {layer.name!r}")
-    bits = np.where(np.asarray(flip)[:, None], 1 - bits, bits).astype(np.uint8)
-    return np.packbits(bits.reshape(-1), bitorder="big").tobytes().hex()
-
-
-def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor,
+def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: Walk, images: Tensor,
            batch: int = 64) -> WorkloadGraph:
     """Kernel / window / reuse statistics of binary convs on real inputs."""
     from bnnarch.nn.reuse_stats import annotate
 
-    wanted = {l.name: walk.nodes[l.name] for l in graph.layers
-              if l.is_binary and l.op == "conv2d" and l.name in walk.nodes}
+    wanted = {ly.name: walk.nodes[ly.name] for ly in graph.layers
+              if ly.is_binary and ly.op == "conv2d" and ly.name in walk.nodes}
     in_node = {n: (nd.args[0].name if isinstance(nd.args[0], fx.Node) else "")
                for n, nd in wanted.items()}
     keep = set(in_node.values())
     xs: dict[str, list[np.ndarray]] = {n: [] for n in wanted}
     for i in range(0, len(images), batch):
-        vals = _Values(gm)
+        vals = Values(gm)
         with torch.no_grad():
             vals.run(images[i:i + batch])
         for n in wanted:
@@ -570,20 +133,16 @@ def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: _Walk, images: Tensor
     return annotate(graph.with_layers(tuple(layers)), captured)
 
 
-def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None,
-            stats_inputs: Tensor | None = None) -> WorkloadGraph:
-    """Workload of ``module`` on inputs shaped like ``example_input`` (a batch:
-    (N, C, H, W) or (N, F)); ``stats_inputs`` (a batch of real inputs) adds
-    the kernel / window / reuse statistics of its binary convs."""
-    name = name or type(module).__name__
+def _walk(module: nn.Module, example_input: Tensor, name: str) -> tuple[fx.GraphModule, Walk]:
+    """Trace ``module``, run it once on ``example_input`` and walk its graph."""
     if not isinstance(example_input, Tensor) or example_input.dim() not in (2, 4):
         raise ModelError(f"extract({name!r}): example_input must be a tensor (N, C, H, W) or "
                          f"(N, F), got {getattr(example_input, 'shape', type(example_input))}")
-    gm = fxx.trace(module, _AnyTracer())
+    gm = fxx.trace(module, AnyTracer())
     was = module.training
     module.eval()
     gm.eval()
-    vals = _Values(gm)
+    vals = Values(gm)
     try:
         with torch.no_grad():
             vals.propagate(example_input)
@@ -592,19 +151,30 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
                          f"({type(e).__name__}: {e})") from None
     finally:
         module.train(was)
-    walk = _Walk(gm, vals.values, name)
-    layers = walk.run()
+    walk = Walk(gm, vals.values, name)
+    walk.run()
+    return gm, walk
+
+
+def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None,
+            stats_inputs: Tensor | None = None) -> WorkloadGraph:
+    """Workload of ``module`` on inputs shaped like ``example_input`` (a batch:
+    (N, C, H, W) or (N, F)); ``stats_inputs`` (a batch of real inputs) adds
+    the kernel / window / reuse statistics of its binary convs."""
+    name = name or type(module).__name__
+    gm, walk = _walk(module, example_input, name)
     shape = tuple(int(v) for v in example_input.shape[1:])
     in_shape = shape if len(shape) == 3 else (shape[0], 1, 1)
     meta = {"extractor": "torch.fx (bnnarch.nn.extract_any)", "source": type(module).__name__,
             "packed_weights": "rows=cout, row=(cin,kh,kw) flattened in torch order, bit1=+1, "
                               "MSB-first bytes, zero-padded to a byte; rows in params.flip negated",
             "thresholds": "out=1 iff sum(+-1 products) >= T (per output channel)"}
-    unmodelled = walk.finish_unmodelled()
+    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), ())  # type: ignore[arg-type]
+    graph = _fold(graph, walk)
+    unmodelled = walk.finish_unmodelled() + walk.lost_signs(graph)
     if unmodelled:
         meta["golden.unmodelled"] = "; ".join(unmodelled)
-    graph = WorkloadGraph(name, in_shape, tuple(layers), tuple(sorted(meta.items())))  # type: ignore[arg-type]
-    graph = _fold(graph, walk.weights)
+    graph = replace(graph, meta=tuple(sorted(meta.items())), _index=None)
     if stats_inputs is not None:
         was = module.training
         module.eval()
@@ -615,34 +185,8 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
     return graph
 
 
-def load_module(spec: str) -> nn.Module:
-    """``package.module:factory`` -> the module that ``factory()`` returns
-    (``factory`` may also be an ``nn.Module`` instance or class)."""
-    import importlib
-
-    mod_name, sep, attr = spec.partition(":")
-    if not sep or not mod_name or not attr:
-        raise ModelError(f"--module {spec!r}: expected package.module:factory")
-    try:
-        pkg = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ModelError(f"--module {spec!r}: cannot import {mod_name!r} ({e})") from None
-    obj = getattr(pkg, attr, None)
-    if obj is None:
-        raise ModelError(f"--module {spec!r}: {mod_name!r} has no attribute {attr!r}")
-    made = obj if isinstance(obj, nn.Module) else obj() if callable(obj) else obj
-    if not isinstance(made, nn.Module):
-        raise ModelError(f"--module {spec!r}: {attr} gave a {type(made).__name__}, "
-                         "not a torch.nn.Module")
-    return made
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,1,16,16`` -> (1, 1, 16, 16): a batch (N, C, H, W) or (N, F)."""
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) not in (2, 4) or min(shape, default=0) <= 0:
-        raise ModelError(f"--input-shape {text!r}: expected N,C,H,W or N,F (positive integers)")
-    return shape
+def unmodelled_ops(module: nn.Module, example_input: Tensor) -> list[str]:
+    """What a workload of ``module`` cannot replay in the golden forward (the
+    items of ``meta["golden.unmodelled"]`` of ``extract``), for other extractors."""
+    meta = dict(extract(module, example_input).meta)
+    return meta["golden.unmodelled"].split("; ") if "golden.unmodelled" in meta else []

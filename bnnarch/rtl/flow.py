@@ -50,6 +50,9 @@ class FlowOptions:
     synth: bool = True
     area_cache: Path | None = None
     skip_unsupported: bool = False  # layers picked automatically: skip what cannot run
+    held: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    """Per layer, whether ``simulate`` holds its input / output on chip
+    (``bnnarch.rtl.sim_schedule.held_maps`` of the workload; absent: neither)."""
 
 
 @dataclass
@@ -160,7 +163,8 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
         if progress:
             progress(layer.name)
         try:
-            lc = check_layer(arr, layer, rng, opts.simulator, keep=replay)
+            lc = check_layer(arr, layer, rng, opts.simulator, keep=replay,
+                             held=opts.held.get(layer.name, (False, False)))
         except RtlError as e:
             if not opts.skip_unsupported:
                 raise

@@ -32,7 +32,7 @@ from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.workload.golden import im2col as _im2col
-from bnnarch.workload.golden import unpack_sign_bits
+from bnnarch.workload.golden import unpack_sign_bits, xnor_popcount
 from bnnarch.workload.layer import Layer
 
 
@@ -76,18 +76,19 @@ def values_from_planes(planes: np.ndarray, signed: bool) -> np.ndarray:
 
 def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
     """Numpy reference: (dot[G, M, N] int64, sign[G, M, N] uint8)."""
-    g, _m, n, _k = data.shape
-    if data.xnor:
-        w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
-        a = data.a_planes[:, :, 0, :].astype(np.int64) * 2 - 1
-    elif data.w_bits == 1:
+    g, m, n, k = data.shape
+    thr = data.thresholds.reshape(g, 1, n)
+    if data.xnor:  # the workload golden forward's XNOR-popcount (every tap valid here)
+        dot = xnor_popcount(data.a_planes[None, :, :, 0, :], np.ones((m, k), np.uint8),
+                            data.w_planes[:, :, 0, :])[0]
+        return dot, (dot >= thr).astype(np.uint8)
+    if data.w_bits == 1:
         w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
         a = values_from_planes(data.a_planes, signed=False)
     else:
         w = values_from_planes(data.w_planes, signed=True)
         a = values_from_planes(data.a_planes, signed=False)
     dot = np.einsum("gmk,gnk->gmn", a, w)
-    thr = data.thresholds.reshape(g, 1, n)
     return dot, (dot >= thr).astype(np.uint8)
 
 

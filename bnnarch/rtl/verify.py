@@ -7,9 +7,10 @@
 2. cycle-exact: the RTL's cycle count to ``done`` (defined in
    ``bnnarch.rtl.run``) equals ``bnnarch.array.timing.tile_compute_cycles``
    for the whole layer run as one tile, and — tile by tile over the schedule
-   the simulator's mapper chooses — the sum over its tiles equals the
-   mapper's ``compute_cycles`` (each distinct tile shape is run once on random
-   operands and counted with its multiplicity);
+   ``simulate`` runs (``bnnarch.rtl.sim_schedule``: held feature maps
+   included; layers with computation reuse refused) — the sum over its tiles
+   equals that schedule's ``compute_cycles`` (each distinct tile shape is run
+   once on random operands and counted with its multiplicity);
 3. (``bnnarch.rtl.export``) the Verilog testbench replays the run in Icarus
    and (optionally) as a Verilator-built simulation, each matching PyRTL
    cycle by cycle (and Verilator matching Icarus).
@@ -25,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from bnnarch.array.spec import ArraySpec
-from bnnarch.array.timing import GemmTile, tile_compute_cycles
-from bnnarch.errors import BnnarchError, RtlError
+from bnnarch.errors import RtlError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import (
     LayerData,
@@ -38,6 +38,7 @@ from bnnarch.rtl.golden import (
     unpack_results,
 )
 from bnnarch.rtl.run import RunResult, run_program
+from bnnarch.rtl.sim_schedule import NOT_HELD, simulated_schedule
 from bnnarch.workload.layer import Layer
 
 
@@ -168,34 +169,27 @@ class LayerCheck:
         }
 
 
-def _schedule(layer: Layer, spec: ArraySpec) -> tuple[int, str, list[tuple[tuple, int]]]:
+def _schedule(layer: Layer, spec: ArraySpec, held: tuple[bool, bool] = NOT_HELD
+              ) -> tuple[int, str, list[tuple[tuple, int]]]:
     """(compute cycles, description, [(tile (g, m, n, k, passes), count)]) of
-    the simulator mapper's schedule for the layer."""
-    try:
-        from bnnarch.array.mapper import map_layer
-
-        s = map_layer(layer, spec)
-    except BnnarchError:
-        raise
-    except Exception as e:  # noqa: BLE001 - no usable mapper: the whole layer is one tile
-        g, m, n, k = layer.gemm()
-        tile = GemmTile(m=m, n=n, k_bits=k, groups=g, passes=layer.w_bits * layer.a_bits)
-        a = spec.array
-        cyc = tile_compute_cycles(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
-                                  a.effective_dataflow)
-        return cyc, f"whole layer as one tile (mapper unavailable: {type(e).__name__})", [
-            ((g, m, n, k, tile.passes), 1)]
+    the schedule ``simulate`` runs for the layer (``bnnarch.rtl.sim_schedule``:
+    held feature maps included; reuse and mapper failures are an RtlError)."""
+    s = simulated_schedule(layer, spec, held)
     if s.engine != "array":
         raise RtlError(f"layer {layer.name!r} runs on the {s.engine}, not on the array")
     shapes = Counter((t.gemm.groups, t.gemm.m, t.gemm.n, t.gemm.k_bits, t.gemm.passes)
                      for t in s.tiles)
     desc = f"order={s.order} tiling={list(s.tiling)} tiles={s.n_tiles}"
+    if any(held):
+        desc += " on-chip:" + "+".join(w for w, h in zip(("in", "out"), held, strict=True) if h)
     return s.compute_cycles, desc, sorted(shapes.items())
 
 
 def check_layer(arr: RtlArray, layer: Layer, rng: np.random.Generator,
-                simulator: str = "auto", keep: bool = False) -> LayerCheck:
-    """All RTL checks of one workload layer (see module docstring)."""
+                simulator: str = "auto", keep: bool = False,
+                held: tuple[bool, bool] = NOT_HELD) -> LayerCheck:
+    """All RTL checks of one workload layer (see module docstring); ``held``:
+    whether ``simulate`` keeps its input / output on chip (``held_maps``)."""
     t0 = time.monotonic()
     fp = arr.spec.full_precision
     if layer.is_full_precision and fp.mode == "bit_serial":
@@ -203,7 +197,7 @@ def check_layer(arr: RtlArray, layer: Layer, rng: np.random.Generator,
         layer = layer.with_bits(fp.bits, fp.bits)
     data = layer_data(layer, rng)
     real = bool(layer.packed_weights) and layer.w_bits == 1
-    sim_cycles, desc, shapes = _schedule(layer, arr.spec)
+    sim_cycles, desc, shapes = _schedule(layer, arr.spec, held)
     whole: RunCheck | None = None
     try:
         whole = check_run(arr, data, "whole layer as one tile", simulator, keep)

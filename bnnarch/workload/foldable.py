@@ -18,9 +18,14 @@ output and nothing else. This module decides it on a workload graph (with
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
+import numpy as np
+
+from bnnarch.workload.golden import unpack_sign_bits
 from bnnarch.workload.graph import WorkloadGraph
+from bnnarch.workload.layer import Layer, LayerParams
 
 
 def consumers(graph: WorkloadGraph) -> dict[str, list[str]]:
@@ -62,3 +67,36 @@ def fold_blocker(graph: WorkloadGraph, name: str, users: dict[str, list[str]] | 
         if c.params is not None and c.params.input_shift is not None:
             return f"{r!r} shifts its input before the sign (RSign)"
     return None
+
+
+def fold_thresholds(layer: Layer, bn: LayerParams) -> tuple[list[int], list[bool]]:
+    """Integer thresholds and flipped channels of a foldable binary layer from
+    stored params: bnnarch.nn.layers.fold_bn_threshold's rule (sigma in float32
+    as torch computes it, the rest in float64): bit = y' >= T_c, y' = -y on
+    channels with gamma < 0."""
+    p = layer.params
+    cout = layer.out_shape[0]
+    alpha = np.asarray(p.weight_scale if p and p.weight_scale else [1.0] * cout)
+    bias = np.asarray(p.bias if p and p.bias else [0.0] * cout)
+    mu, var, g, bt = (np.asarray(v, dtype=np.float64) for v in (bn.mean, bn.var, bn.gamma, bn.beta))  # type: ignore[arg-type]
+    sg = np.sqrt(var.astype(np.float32) + np.float32(bn.eps or 0.0)).astype(np.float64)
+    k = layer.weight_count // cout
+    thr, flip = [], []
+    for c in range(cout):
+        if g[c] == 0.0 or alpha[c] == 0.0:
+            thr.append(-(k + 1) if bt[c] >= 0 else k + 1)
+            flip.append(False)
+            continue
+        t = (mu[c] - bt[c] * sg[c] / g[c] - bias[c]) / alpha[c]
+        thr.append(math.ceil((t if g[c] > 0 else -t) - 1e-9))
+        flip.append(bool(g[c] < 0))
+    return thr, flip
+
+
+def flip_packed(layer: Layer, flip: list[bool]) -> str:
+    """``layer.packed_weights`` with the rows of flipped channels negated."""
+    cout = layer.out_shape[0]
+    bits = unpack_sign_bits(layer.packed_weights or "", cout, layer.weight_count // cout,
+                            f"layer {layer.name!r}")
+    bits = np.where(np.asarray(flip)[:, None], 1 - bits, bits).astype(np.uint8)
+    return np.packbits(bits.reshape(-1), bitorder="big").tobytes().hex()

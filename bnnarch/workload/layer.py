@@ -154,6 +154,7 @@ class LayerParams:
                         k-bit values as the model uses them);
       ``weight_scale``  1-bit weights: per output channel, w = scale_c * (+-1)
                         (XNOR-Net / Bi-Real alpha = mean|W|; 1.0 for plain sign);
+                        per weight row (input channel) of a transposed conv;
       ``bias``          per output channel;
       ``input_shift``   per input channel, added before the activation
                         quantizer (ReActNet's RSign shift);
@@ -366,7 +367,8 @@ def check_params(layer: Layer) -> list[str]:
     cout, cin = layer.out_shape[0], layer.in_shape[0]
     want: dict[str, int] = {}
     if layer.is_compute:
-        want = {"weight": layer.weight_count, "weight_scale": cout, "bias": cout,
+        rows = cin if layer.op == "conv_transpose2d" else cout  # torch weight dim 0
+        want = {"weight": layer.weight_count, "weight_scale": rows, "bias": cout,
                 "input_shift": cin if layer.op != "linear" else layer.in_elems}
         if p.is_batchnorm:
             return ["batch-norm params (mean/var/gamma/beta) belong to a threshold layer"]

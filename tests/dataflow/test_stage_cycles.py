@@ -21,17 +21,28 @@ CASES = [
 ]
 
 
+def _finn_mw_mh_vectors(op: str, cin: int, hw: int, cout: int, k: int, s: int) -> tuple[int, int, int]:
+    """FINN's MVTU matrix from the layer's definition alone (no padding here):
+    MW = k*k*Cin (conv; an FC layer's whole flattened input), MH = Cout, one
+    vector per output pixel."""
+    if op == "linear":
+        return cin * hw * hw, cout, 1
+    out_hw = (hw - k) // s + 1
+    return k * k * cin, cout, out_hw * out_hw
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_mvtu_stage_matches_finn_formula(case: tuple) -> None:
     op, cin, hw, cout, k, s, pe, simd = case
+    mw, mh, vectors = _finn_mw_mh_vectors(op, cin, hw, cout, k, s)
+    assert mh % pe == 0 and mw % simd == 0  # FINN's folding constraint
+    finn = (mh // pe) * (mw // simd) * vectors
     g = one_layer(op, cin, hw, cout, k, s)
     layer = g["l"]
     r = simulate_dataflow(design({"l": (pe, simd)}, batch=3), g)
     stages = {st["stage"]: st for st in dict(r.extra)["stages"]}
-    mw_mh = (stages["l"]["mw"], stages["l"]["mh"])
-    vectors = 1 if op == "linear" else layer.out_shape[1] * layer.out_shape[2]
-    finn = (mw_mh[1] // pe) * (mw_mh[0] // simd) * vectors
-    assert finn == mvtu_cycles(layer, pe, simd)
+    assert (stages["l"]["mw"], stages["l"]["mh"]) == (mw, mh)  # the report agrees
+    assert mvtu_cycles(layer, pe, simd) == finn
     assert stages["l"]["ii_cycles"] == finn  # busy cycles per frame, from the simulation
     lr = r.layers[0]
     assert lr.compute_cycles == max(finn, swu_cycles(layer, simd) if op == "conv2d" else 0)

@@ -16,9 +16,10 @@ from torch.nn import functional as F
 
 from bnnarch.commands import extract as extract_cmd
 from bnnarch.errors import ModelError, WorkloadError
-from bnnarch.nn import extract_any
+from bnnarch.nn import fx_walk
 from bnnarch.nn.extract_any import extract, register_binarizer
 from bnnarch.workload.golden import golden_forward
+from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 from tests.conftest import need_module
 
@@ -106,7 +107,7 @@ def test_plain_pytorch_bnn_bits_folding_and_exact_golden() -> None:
     model = _randomise_bn(PlainBNN())
     x = torch.randn(48, 1, 8, 8)
     g = extract(model, x[:1], name="plain", stats_inputs=x)
-    bits = {l.name: (l.w_bits, l.a_bits) for l in g.compute_layers()}
+    bits = {ly.name: (ly.w_bits, ly.a_bits) for ly in g.compute_layers()}
     assert bits == {"conv0": (32, 32), "conv1": (1, 1), "conv2": (1, 1), "fc": (1, 1)}
     assert "maxpool 'pool' between batch-norm 'bn1'" in g["conv1"].fold_reason
     assert g["conv2"].thresholds is not None and g["conv2"].params.flip  # folded, flipped rows
@@ -151,7 +152,7 @@ class RegNet(nn.Module):
 
 
 def test_registered_binarizer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(extract_any, "_BINARIZERS", {})
+    monkeypatch.setattr(fx_walk, "_BINARIZERS", {})
     model = _randomise_bn(RegNet())
     x = torch.randn(16, 1, 6, 6)
     with pytest.raises(WorkloadError, match=r"op 'ge' in module 'q0'.*no cost model"):
@@ -204,6 +205,18 @@ def test_unmodelled_op_blocks_the_golden_forward() -> None:
     with pytest.raises(WorkloadError, match=r"golden forward of 'r'.*module 'relu' \(ReLU\)"):
         golden_forward(g, np.zeros((1, 1, 6, 6)))
 
+    class SignIntoAdd(nn.Module):  # a sign whose +-1 values an add reads: no layer carries it
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return ste_sign(self.conv(x)) + x
+
+    meta = dict(extract(SignIntoAdd(), torch.randn(1, 1, 6, 6)).meta)
+    assert "the 1-bit value of node 'add' (on 'conv') read by 'add_1', not a conv / linear" \
+        in meta["golden.unmodelled"]
+
 
 def test_example_input_must_be_a_batch() -> None:
     with pytest.raises(ModelError, match=r"example_input must be a tensor \(N, C, H, W\)"):
@@ -243,14 +256,23 @@ def test_brevitas_bits_from_quantizers() -> None:
             x = self.pool(self.act2(self.bn2(self.conv2(x))))
             return self.fc(torch.flatten(x, 1))
 
-    g = extract(Mixed().eval(), torch.randn(1, 1, 8, 8), name="mixed")
-    bits = {l.name: (l.w_bits, l.a_bits) for l in g.compute_layers()}
+    torch.manual_seed(0)
+    model = _randomise_bn(Mixed())
+    x = torch.randn(16, 1, 8, 8)
+    g = extract(model, x[:1], name="mixed")
+    bits = {ly.name: (ly.w_bits, ly.a_bits) for ly in g.compute_layers()}
     assert bits == {"conv0": (8, 8), "conv1": (1, 1), "conv2": (4, 2), "fc": (2, 4)}
-    assert [l.op for l in g.layers] == ["conv2d", "threshold", "conv2d", "threshold", "conv2d",
+    assert [ly.op for ly in g.layers] == ["conv2d", "threshold", "conv2d", "threshold", "conv2d",
                                         "threshold", "maxpool", "linear"]
     assert g["fc"].macs == 256 * 10 and g["conv1"].packed_weights
     assert "reads batch-norm 'bn1' at 2-bit activations" in g["conv1"].fold_reason
-    assert "module 'act2' (QuantReLU): 4-bit activation quantizer" in dict(g.meta)["golden.unmodelled"]
+    # k-bit quantizers right before a conv / linear (through max-pooling) ride on it
+    assert g["conv2"].params.input_quant[2:] == (2, 1, 0)  # QuantHardTanh: 2-bit signed
+    assert g["fc"].params.input_quant[2:] == (4, 0, 0)  # QuantReLU: 4-bit unsigned
+    assert "golden.unmodelled" not in dict(g.meta)
+    gold = golden_forward(g, x.numpy())["fc"].reshape(16, 10)
+    with torch.no_grad():
+        np.testing.assert_array_equal(gold.argmax(1), model(x).numpy().argmax(1))
 
 
 def test_brevitas_binary_model_golden_exact() -> None:
@@ -263,8 +285,8 @@ def test_brevitas_binary_model_golden_exact() -> None:
             self.bn0 = nn.BatchNorm2d(8)
             self.act0 = qnn.QuantIdentity(act_quant=bin_act)
             self.conv1 = qnn.QuantConv2d(8, 16, 3, padding=1, bias=False, weight_quant=bin_w)
-            self.bn1 = nn.BatchNorm2d(16)
-            self.act1 = qnn.QuantIdentity(act_quant=bin_act)
+            self.bn1 = nn.BatchNorm2d(16)  # a QuantTensor flows from act1 to fc:
+            self.act1 = qnn.QuantIdentity(act_quant=bin_act, return_quant_tensor=True)
             self.fc = qnn.QuantLinear(16 * 64, 10, bias=False, weight_quant=bin_w)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,3 +356,79 @@ def test_cli_module_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         with pytest.raises(ModelError, match=msg):
             extract_cmd.run(_ns(out=str(target), **kw))
         assert not target.exists()
+
+
+def test_transposed_convs_golden_exact_and_bilinear_flagged() -> None:
+    class Up(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.act = BinAct()
+            self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+            self.bin_up = BinConvT(6, 4, 4, stride=2, padding=1, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bin_up(self.act(self.up(self.act(self.bn(self.conv(x))))))
+
+    torch.manual_seed(0)
+    model = _randomise_bn(Up())
+    x = torch.randn(8, 1, 5, 5)
+    g = extract(model, x[:1], name="up")
+    assert [(ly.op, ly.w_bits, ly.a_bits) for ly in g.compute_layers()] == [
+        ("conv2d", 32, 32), ("conv_transpose2d", 32, 1), ("conv_transpose2d", 1, 1)]
+    assert g["up"].out_shape == (6, 10, 10) and g["bin_up"].out_shape == (4, 20, 20)
+    gold = golden_forward(g, x.numpy())
+    with torch.no_grad():
+        ref = model.double()(x.double()).numpy()
+    np.testing.assert_array_equal(gold["bin_up"], ref)  # +-1 x +-1 sums: exact in float64
+    bil = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Upsample(scale_factor=2, mode="bilinear"))
+    g2 = extract(bil, torch.randn(1, 1, 6, 6), name="bil")
+    assert g2["1"].out_shape == (2, 8, 8)
+    assert dict(g2.meta)["golden.unmodelled"] == "module '1' (Upsample): bilinear upsampling"
+
+
+class BinConvT(nn.ConvTranspose2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, ste_sign(self.weight), None, self.stride, self.padding)
+
+
+BREVITAS_DIGITS = Path(__file__).resolve().parents[2] / "checkpoints" / "brevitas_digits.pth"
+
+
+@pytest.mark.skipif(not BREVITAS_DIGITS.exists(), reason="checkpoints/brevitas_digits.pth missing")
+def test_trained_brevitas_digits_pytorch_route_equals_import_and_model() -> None:
+    """The shipped Brevitas BNN (binarized BN outputs summed in residual adds,
+    8-bit input and classifier) through the PyTorch route: the same layers,
+    bits and MACs as its imported QONNX workload, thresholds on every binary
+    layer, and a golden forward equal to the torch model on all 360 test
+    digits (integers of every binary conv, predictions)."""
+    _brevitas()
+    from bnnarch.nn import brevitas_zoo
+    from bnnarch.nn.data import digits
+
+    model, _ = brevitas_zoo.load(BREVITAS_DIGITS)
+    x = digits("test", 16)[0]
+    g = extract(model, x[:1], name="brevitas_digits")
+    imp = load_workload(BREVITAS_DIGITS.parents[1] / "workloads" / "brevitas_digits.json")
+    def key(w: WorkloadGraph) -> list[tuple]:
+        return [(ly.name, ly.op, ly.w_bits, ly.a_bits, ly.in_shape, ly.out_shape, ly.macs)
+                for ly in w.layers]
+
+    assert key(g) == key(imp)
+    assert "golden.unmodelled" not in dict(g.meta)
+    binary = [ly.name for ly in g.compute_layers() if ly.is_binary]
+    assert binary == ["conv1", "conv2", "conv3", "conv4"]
+    assert all(g[n].thresholds is not None for n in binary)  # BN -> binary QuantIdentity
+    assert g["fc"].params.input_quant[2:] == (8, 1, 0)  # 8-bit signed input of the classifier
+    got: dict[str, torch.Tensor] = {}
+    hooks = [getattr(model, n).register_forward_hook(
+        lambda m, a, o, n=n: got.__setitem__(n, o.detach())) for n in binary]
+    with torch.no_grad():
+        out = model(x).numpy()
+    for h in hooks:
+        h.remove()
+    gold = golden_forward(g, x.numpy())
+    for n in binary:  # +-1 weights (scale 1) x +-1 inputs: the conv outputs are the integers
+        np.testing.assert_array_equal(gold[n], got[n].numpy().astype(np.int64), err_msg=n)
+    np.testing.assert_array_equal(gold["fc"].reshape(out.shape).argmax(1), out.argmax(1))

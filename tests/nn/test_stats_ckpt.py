@@ -59,7 +59,8 @@ def test_checkpoint_stats_on_hand_built_model(tiny_ckpt: tuple[Path, float], tmp
     g = extract_checkpoint(ck2, name="hand", images=32)
     ks = g["layer1.0.conv2"].stats.kernel
     assert ks.kernels == 16 and ks.distinct == 4 and ks.distinct_signfolded == 4
-    assert g["layer1.0.conv2"].stats.window.pairs == 32 * 4 * 8 * 7  # images x channels x rows x pairs per row
+    # images x channels x rows x pairs per row
+    assert g["layer1.0.conv2"].stats.window.pairs == 32 * 4 * 8 * 7
     # Bi-Real: the shortcut is added between batch-norm and sign, so no integer thresholds
     assert g["layer1.0.conv2"].thresholds is None
     assert "residual add 'layer1.0.add_1'" in g["layer1.0.conv2"].fold_reason
@@ -129,3 +130,19 @@ def test_cli_extract_shapes_only(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"--width applies to the small variant only"):
         extract_cmd.run(_ns(model="cnv", width=8, out=str(tmp_path / "y.json")))
     assert not (tmp_path / "y.json").exists()
+
+
+def test_checkpoint_of_a_model_with_unrecorded_ops_says_so(tmp_path: Path) -> None:
+    """FINN's SFC scales its input (2x - 1) outside any layer: the workload lists
+    it and the golden forward refuses instead of computing another model."""
+    from bnnarch.errors import WorkloadError
+    from bnnarch.nn.zoo import build_model
+    from bnnarch.workload.golden import golden_forward
+
+    model = build_model("sfc", small=True)
+    ck = Checkpoint("sfc", {"small": True}, "classify", model.state_dict(), {})
+    g = extract_checkpoint(ck, name="sfc", images=8)
+    assert "op 'mul' in module '<top>'" in dict(g.meta)["golden.unmodelled"]
+    assert g["fc1"].thresholds is not None  # BN + sign between hidden layers folds
+    with pytest.raises(WorkloadError, match=r"golden forward of 'sfc'.*op 'sub'"):
+        golden_forward(g, np.zeros((1, 1, 16, 16)))

@@ -46,8 +46,9 @@ def test_precision_map_names_are_workload_names(tiny_ckpt: tuple[Path, float]) -
 def test_evaluate_recalibrates_bn(tiny_ckpt: tuple[Path, float]) -> None:
     path, acc = tiny_ckpt
     ck = load_checkpoint(path)
-    # same precision: recalibration on 256 images keeps the metric close
-    assert evaluate_under_precision(path, {}) == pytest.approx(acc, abs=0.08)
+    # same precision: fit() states its metric at the calibration evaluation uses
+    # (BN_CALIB_IMAGES), so re-evaluating the checkpoint gives the same number
+    assert evaluate_under_precision(path, {}) == pytest.approx(acc, abs=1e-9)
     # 4-bit everywhere the model was binary: without recalibration BN stats are
     # those of 1-bit activations; with it the model still works
     model = ck.build()

@@ -159,8 +159,8 @@ def test_full_precision_conv_and_linear_match_numpy() -> None:
 
 def test_params_round_trip_exactly(tmp_path: Path) -> None:
     g = _chain(True)
-    g = g.with_layers(tuple(replace(l, params=replace(l.params, weight_scale=(0.1,) * 8))
-                            if l.op == "conv2d" else l for l in g.layers))
+    g = g.with_layers(tuple(replace(ly, params=replace(ly.params, weight_scale=(0.1,) * 8))
+                            if ly.op == "conv2d" else ly for ly in g.layers))
     path = save_workload(g, tmp_path / "g.json")
     back = load_workload(path)
     for a, b in zip(g.layers, back.layers, strict=True):
@@ -180,8 +180,8 @@ def _layer_dict(**kw: object) -> dict:
 
 
 @pytest.mark.parametrize(("kw", "msg"), [
-    ({"params": {"weight_scale": "00"}}, r"params.weight_scale: expected hex of little-endian "
-                                         r"float64 values \(16 hex digits each\)"),
+    ({"params": {"weight_scale": "00"}}, (r"params.weight_scale: expected hex of little-endian "
+                                         r"float64 values \(16 hex digits each\)")),
     ({"params": {"bias": "zz" * 4}}, r"params.bias: not a hex string"),
     ({"params": {"bias": "00000000"}}, r"params.bias has 1 values, the layer needs 8"),
     ({"params": {"colour": "00"}}, r"params: unknown key\(s\) colour"),
@@ -206,7 +206,7 @@ def test_golden_errors_name_the_problem() -> None:
         golden_forward(g, np.zeros((1, 4, 5, 5)))
     with pytest.raises(WorkloadError, match=r"no layer named 'nope'"):
         golden_forward(g, np.zeros((1, 4, 6, 6)), upto="nope")
-    bare = g.with_layers(tuple(replace(l, params=None) for l in g.layers))
+    bare = g.with_layers(tuple(replace(ly, params=None) for ly in g.layers))
     with pytest.raises(WorkloadError, match=r"layer 'c1' \(conv2d\) has no params: the golden "
                                             r"forward needs a workload extracted with its weights"):
         golden_forward(bare, np.zeros((4, 6, 6)))
