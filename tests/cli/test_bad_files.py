@@ -303,3 +303,32 @@ def test_an_interrupted_write_leaves_no_file(tmp_path: Path) -> None:
         fsio.atomic_write(tmp_path / "r.json", half)
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert (tmp_path / "r.json").read_text() == '{"old": 1}\n'  # the old file, whole
+
+
+def test_other_read_errors_and_deep_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "w.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match=r"w.json: not valid JSON \(nested too deeply\)"):
+        fsio.read_json(p, "workload")
+
+    def io_error(*_: object, **__: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(fsio, "open", io_error, raising=False)
+    with pytest.raises(InputError, match=r"w.json: cannot read the workload file: "
+                                         r"Input/output error"):
+        fsio.read_bytes(p, "workload")
+
+
+def test_parse_yaml_with_another_error_class_names_the_line() -> None:
+    with pytest.raises(WorkloadError, match=r"^p.yaml: not valid YAML: did not find expected node "
+                                             r"content \(line 3\)$"):
+        fsio.parse_yaml("a: 1\nb: [\n", "p.yaml", error=fsio.prefixed(WorkloadError))
+
+
+def test_layer_groups_of_another_type_from_the_python_api() -> None:
+    from bnnarch.workload.layer import Layer, check_layer
+
+    la = Layer(name="c", op="conv2d", inputs=("input",), in_shape=(8, 8, 8),
+               out_shape=(8, 8, 8), kernel=(3, 3), padding=(1, 1), groups=2.0)  # type: ignore[arg-type]
+    assert check_layer(la) == ["groups must be an integer, got 2.0"]
