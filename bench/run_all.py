@@ -16,6 +16,7 @@ BENCHES = (
     ["sim_speed.py"],          # simulate ResNet-18 on 32x32 and 128x128 (target <= 0.5 CPU s)
     ["dse_bench.py", "--trials", "60", "--joint-trials", "4"],  # trials/s, s per joint trial
     ["rtl_bench.py"],          # verify an 8x8 x 64-bit design on a real layer (target <= 60 s)
+    ["rtl_system_bench.py"],   # system RTL on digits_bnn: per layer <= 2 min, network <= 10 min
     ["import_bench.py"],       # import a ResNet-18 QONNX (target <= 10 CPU s, <= 1 GB)
     ["compare_templates.py", "--markdown"],  # shared array vs dataflow on the same workloads
     ["make_validation.py"],    # regenerate docs/validation.md

@@ -31,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verilator-sim", action="store_true",
                    help="also build the testbenches with Verilator 5 (--binary) and compare "
                         "its simulation with PyRTL and Icarus (a C++ build, ~5-20 s per testbench)")
+    p.add_argument("--system", action="store_true",
+                   help="also run each 1-bit layer through the memory system (DMA, ping-pong "
+                        "buffers, DRAM model) and the array, and compare total cycles, stalls, "
+                        "DRAM bits and outputs with the simulator")
+    p.add_argument("--network", action="store_true",
+                   help="run all 1-bit layers of --workload back to back on the system RTL "
+                        "(total cycles against the simulator's sum)")
     p.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--area-cache", help="synthesis cache JSON "
@@ -53,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(spec, ArraySpec):
         raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")
     names = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+    graph = None
+    if args.network and not args.workload:
+        raise RtlError("--network needs --workload")
     held: dict[str, tuple[bool, bool]] = {}
     if args.workload:
         from bnnarch.rtl.sim_schedule import held_maps
@@ -74,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                        lint=not args.no_lint,
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
-                       skip_unsupported=bool(args.workload) and not names, held=held)
+                       skip_unsupported=bool(args.workload) and not names,
+                       system=args.system, network=args.network, held=held)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             prog.update(task, completed=started[0], description=f"layer {name}")
             started[0] += 1
 
-        result = run_flow(spec, out, layers, opts, progress=advance)
+        result = run_flow(spec, out, layers, opts, progress=advance, graph=graph, names=names)
     rep = result.report
     con = Console()
     for lay in rep["layers"]:
@@ -102,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if rep["area"]:
         con.print(f"area: {rep['area']['cells']} cells, {rep['area']['area_mm2']:.4f} mm^2 "
                   f"({rep['area']['ge_per_pe']} GE per PE, {spec.technology.node_nm} nm)")
+    _print_system(con, rep.get("system"))
     vsim = rep["tools"].get("verilator_sim")
     if vsim:
         con.print(f"verilator {rep['tools']['verilator_version']}: built and ran "
@@ -112,3 +124,29 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]check failed:[/red] {f}")
         return 1
     return 0
+
+
+def _print_system(con, section: dict | None) -> None:
+    """One line per system check, the network total and the DMA/control area."""
+    if not section:
+        return
+    rows = list(section.get("layers", []))
+    net = section.get("network")
+    for lay in rows + (net["layers"] if net else []):
+        mark = "ok" if not lay["failures"] else "FAIL"
+        con.print(f"{mark:4} system {lay['name']:<20} cycles rtl {lay['rtl_cycles']} sim "
+                  f"{lay['sim_cycles']} stalls rtl {lay['rtl_stall_cycles']} sim "
+                  f"{lay['sim_stall_cycles']} dram r/w rtl {lay['rtl_dram_read_bits']}/"
+                  f"{lay['rtl_dram_write_bits']} sim {lay['sim_dram_read_bits']}/"
+                  f"{lay['sim_dram_write_bits']} bit_exact={lay['bit_exact']} "
+                  f"icarus={lay['icarus']}" + (f" verilator={lay['verilator']}"
+                                               if lay["verilator"] else ""), soft_wrap=True)
+    if net:
+        con.print(f"network {net['workload']}: {net['layers_run']} "
+                  f"layers, rtl {net['rtl_cycles']} cycles, sim {net['sim_cycles']}, "
+                  f"cycle_match={net['cycle_match']} bit_exact={net['bit_exact']}",
+                  soft_wrap=True)
+    area = section.get("area")
+    if area:
+        con.print(f"DMA + buffer control: {area['cells']} cells, {area['ge']} GE, "
+                  f"{area['area_mm2']:.5f} mm^2 (logic; memories listed in report.json)")

@@ -117,7 +117,9 @@ def buffer_depths(spec: ArraySpec) -> BufferDepths:
     w_depth = b.weights.tile_bits // (w_lanes * a.simd_bits)
     a_depth = b.activations.tile_bits // (a_lanes * a.simd_bits)
     row, col = (w_depth, a_depth) if a.interconnect == "broadcast" else (a_depth, w_depth)
-    out = b.outputs.tile_bits // (a.rows * a.cols * (a.acc_bits + 1))
+    # acc_bits per output, as the mapper counts the output tile (the sign bit
+    # beside each result is the threshold unit's output, not a partial sum)
+    out = b.outputs.tile_bits // (a.rows * a.cols * a.acc_bits)
     for nm, d in (("row", row), ("col", col), ("out", out)):
         if d < 1:
             raise RtlError(f"design {spec.name!r}: {nm} buffer holds no word per lane")
@@ -126,24 +128,25 @@ def buffer_depths(spec: ArraySpec) -> BufferDepths:
     return BufferDepths(min(row, cap), min(col, cap), min(out, cap), min(out, cap))
 
 
-def build_array(spec: ArraySpec) -> RtlArray:
+def build_array(spec: ArraySpec, depths: BufferDepths | None = None) -> RtlArray:
     """Generate the whole array + buffers + controller into a new Block.
 
     Inputs: ``start`` and the ``cfg_*`` words (see controller). Outputs:
     ``done`` (sticky until the next start) and per row r the output-buffer
     write port ``o{r}_we``, ``o{r}_addr``, ``o{r}_dot`` (C x acc_bits, lane 0
     in the low bits) and ``o{r}_sign`` (C bits) so that results and their
-    write cycle are visible in a trace.
+    write cycle are visible in a trace. ``depths``: words per lane buffer
+    (default: the spec's tile capacities, ``buffer_depths``).
     """
     check_supported(spec)
     a = spec.array
     if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
         from bnnarch.rtl.stationary import build_stationary
 
-        return build_stationary(spec)
+        return build_stationary(spec, depths)
     R, C, S, AB = a.rows, a.cols, a.simd_bits, a.acc_bits
     broadcast = a.interconnect == "broadcast"
-    depths = buffer_depths(spec)
+    depths = depths or buffer_depths(spec)
     addr_bits = _addr_bits(max(depths.row, depths.col, depths.out, depths.thr))
     tree = TREES[a.popcount_tree]
     block = pyrtl.Block()
@@ -190,15 +193,29 @@ def _emit_row(arr: RtlArray, r: int, ctrl: dict[str, pyrtl.WireVector], cfg: Cfg
         dot, sign = output_stage(acc, double, bias, thr, AB)
         dots.append(dot)
         signs.append(sign)
-    dot_v = pyrtl.concat_list(dots)
-    sign_v = pyrtl.concat_list(signs)
     we = ctrl["valid"] & ctrl["last"]
     m = arr.out_mems[r]
     addr = ctrl["fold"][: m.addrwidth]
+    prev = m[addr]  # partial sums of earlier reduction tiles (cfg_cont)
+    for c, thr in enumerate(thrs):
+        dots[c], signs[c] = continued(dots[c], prev[c * AB: (c + 1) * AB], cfg.cont, thr, AB)
+    dot_v = pyrtl.concat_list(dots)
+    sign_v = pyrtl.concat_list(signs)
     m[addr] <<= pyrtl.MemBlock.EnabledWrite(pyrtl.concat(sign_v, dot_v), enable=we)
     for nm, w in (("we", we), ("addr", addr), ("dot", dot_v), ("sign", sign_v)):
         o = pyrtl.Output(w.bitwidth, name=f"o{r}_{nm}")
         o <<= w
+
+
+def continued(dot: pyrtl.WireVector, prev: pyrtl.WireVector, cont: pyrtl.WireVector,
+              thr: pyrtl.WireVector, acc_bits: int) -> tuple[pyrtl.WireVector,
+                                                             pyrtl.WireVector]:
+    """With ``cont`` the tile's result is added to the partial sum the output
+    buffer holds from earlier tiles of the same outputs (a reduction split
+    over tiles); the threshold compares the sum. One adder and one
+    comparator of acc_bits."""
+    total = pyrtl.select(cont, (dot + prev)[:acc_bits], dot)
+    return total, pyrtl.signed_ge(total, thr)
 
 
 def _read(mem: pyrtl.MemBlock, addr: pyrtl.WireVector) -> pyrtl.WireVector:

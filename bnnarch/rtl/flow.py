@@ -32,6 +32,7 @@ from bnnarch.rtl import export
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.synth import SynthResult, area_for
 from bnnarch.rtl.verify import LayerCheck, RunCheck, check_layer
+from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 
 ICARUS_MAX_CYCLES = 50_000
@@ -50,6 +51,8 @@ class FlowOptions:
     synth: bool = True
     area_cache: Path | None = None
     skip_unsupported: bool = False  # layers picked automatically: skip what cannot run
+    system: bool = False  # per-layer checks of the memory system + array (bnnarch.rtl.sysflow)
+    network: bool = False  # the workload's 1-bit layers back to back on the system
     held: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     """Per layer, whether ``simulate`` holds its input / output on chip
     (``bnnarch.rtl.sim_schedule.held_maps`` of the workload; absent: neither)."""
@@ -114,8 +117,12 @@ def _synth_summary(res: SynthResult) -> str:
 
 
 def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOptions,
-             progress: Callable[[str], None] | None = None) -> FlowResult:
-    """Generate, verify and report one design (see module docstring)."""
+             progress: Callable[[str], None] | None = None,
+             graph: WorkloadGraph | None = None,
+             names: Sequence[str] | None = None) -> FlowResult:
+    """Generate, verify and report one design (see module docstring).
+    ``graph`` / ``names``: the workload and requested layers, for the system
+    checks (``opts.system`` / ``opts.network``)."""
     out.mkdir(parents=True, exist_ok=True)
     report_path = out / "report.json"
     report_path.unlink(missing_ok=True)
@@ -203,12 +210,31 @@ def run_flow(spec: ArraySpec, out: Path, layers: Sequence[Layer], opts: FlowOpti
         "cycle_definition": "cycles from the edge sampling start=1 (cycle 0) to the first "
                             "cycle with done=1 (bnnarch.rtl.run)",
     }
+    failures += _system(report, spec, out, graph, names, layers, opts, progress, t0)
     if opts.verify and not checks:  # ok means something was verified
         failures.append("no layer could be verified: " + ("; ".join(
             f"{s['name']}: {s['reason']}" for s in skipped[:3]) or "no layer to check"))
         report["ok"] = False
     _write(report_path, json.dumps(report, indent=1) + "\n")
     return FlowResult(report, failures)
+
+
+def _system(report: dict[str, Any], spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
+            names: Sequence[str] | None, layers: Sequence[Layer], opts: FlowOptions,
+            progress: Callable[[str], None] | None, t0: float) -> list[str]:
+    """The system checks (bnnarch.rtl.sysflow), when asked, into ``report``;
+    their failures."""
+    if not (opts.system or opts.network):
+        return []
+    from bnnarch.rtl.sysflow import run_system_flow
+
+    report["system"], failures = run_system_flow(
+        spec, out, graph, names, layers, system=opts.system, network=opts.network,
+        seed=opts.seed, icarus=opts.icarus, verilator=opts.verilator_sim, synth=opts.synth,
+        progress=progress)
+    report["ok"] = report["ok"] and not failures
+    report["seconds"] = round(time.monotonic() - t0, 2)
+    return failures
 
 
 def select_layers(layers: Sequence[Layer], names: Sequence[str] | None,

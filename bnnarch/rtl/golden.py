@@ -240,7 +240,7 @@ def program(arr: RtlArray, data: LayerData) -> Program:
            "cfg_fc_last": fc - 1, "cfg_fr_last": fr - 1, "cfg_g_last": g - 1,
            "cfg_wmsb": data.w_planes.shape[2] - 1, "cfg_xnor": int(data.xnor),
            "cfg_signed": int(data.w_bits > 1), "cfg_bias": (2 * kw * S - k) & mask,
-           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1)}
+           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1), "cfg_cont": 0}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fr, fc, sim)
 

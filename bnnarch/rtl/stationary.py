@@ -19,7 +19,10 @@ accumulator buffer (one word per streamed item, read-modify-write) over the
 K folds and bit-serial passes; the last of them writes dot product and sign
 into the output buffer. Loop nest (outer -> inner): group g, outer fold fo
 (ws: filter folds, is: pixel folds), K fold fk, stationary plane ps,
-streamed plane pt. +-1 weights with multi-bit activations are refused here.
+streamed plane pt. +-1 weights with multi-bit activations: the output stage
+forms 2*sum(b*a) - sum(a); on ws a lane-sum column beside column 0 supplies
+sum(a) per streamed pixel (``_asum_taps``), on is each column adds up its
+stationary pixel's sum(a) while it preloads (``_stationary_sum``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bnnarch.rtl.array import (
     _read,
     _stage_reg,
     buffer_depths,
+    continued,
 )
 from bnnarch.rtl.controller import delay_line
 from bnnarch.rtl.golden import LayerData, Program, _pack_words, max_abs_dot
@@ -51,7 +55,7 @@ def _depths(spec: ArraySpec) -> BufferDepths:
     a, b = spec.array, spec.buffers
     ws = a.effective_dataflow == "ws"
     stat, stream = (b.weights, b.activations) if ws else (b.activations, b.weights)
-    out = b.outputs.tile_bits // (a.cols * (a.acc_bits + 1))
+    out = b.outputs.tile_bits // (a.cols * a.acc_bits)  # as array.buffer_depths
     base = buffer_depths(spec)  # checks the common limits
     cap = 1 << 20
     return BufferDepths(min(stream.tile_bits // (a.rows * a.simd_bits), cap),
@@ -59,14 +63,14 @@ def _depths(spec: ArraySpec) -> BufferDepths:
                         min(max(out, 1), cap), base.thr)
 
 
-def build_stationary(spec: ArraySpec) -> RtlArray:
+def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> RtlArray:
     """Generate a ws / is systolic array + buffers + controller (module doc).
     Area: R x C PEs of S XNOR/AND + combinational popcount + a psum adder of
     log2(R S) bits + weight and operand registers; per column one shift-add
     accumulator and output stage."""
     a = spec.array
     R, C, S, AB = a.rows, a.cols, a.simd_bits, a.acc_bits
-    depths = _depths(spec)
+    depths = depths or _depths(spec)
     addr_bits = _addr_bits(max(depths.row, depths.col, depths.out, depths.thr,
                                depths.out * 2))
     ws = a.effective_dataflow == "ws"
@@ -80,6 +84,8 @@ def build_stationary(spec: ArraySpec) -> RtlArray:
                for n in (*LIMITS, "wmsb")}
         xnor, signed = pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed")
         bias = pyrtl.Input(AB, name="cfg_bias")
+        cont = pyrtl.Input(1, name="cfg_cont")
+        pm1 = pyrtl.Input(1, name="cfg_pm1")
         ctl, shift_en, sp, tp, busy = _controller(start, lim, signed, addr_bits, R, C, ws)
         arr.col_mems = [pyrtl.MemBlock(S, _addr_bits(depths.col), name=f"colbuf{c}")
                         for c in range(C)]
@@ -94,8 +100,12 @@ def build_stationary(spec: ArraySpec) -> RtlArray:
         pipe = delay_line(ctl, R + C - 2, "st_d")
         psum_bits = (R * S).bit_length()
         a_in = [_delay(_read(arr.row_mems[r], tp), r) for r in range(R)]
+        asums = _asum_taps(arr, a_in, pipe[R - 1], tree, psum_bits) if ws else [
+            pyrtl.Const(0, AB)] * C
         for c in range(C):
             above = _read(arr.col_mems[c], sp)
+            if not ws:
+                asums[c] = _stationary_sum(above, pipe[0], shift_en, tree, AB, c)
             psum: pyrtl.WireVector = pyrtl.Const(0, psum_bits)
             for r in range(R):
                 with pyrtl.name_scope(f"pe{r}_{c}"):
@@ -107,7 +117,8 @@ def build_stationary(spec: ArraySpec) -> RtlArray:
                     if r + 1 < R:
                         psum = _stage_reg(psum)
                     a_in[r] = _stage_reg(a_in[r])
-            _column_out(arr, c, pipe[R - 1 + c], psum, xnor, bias)
+            _column_out(arr, c, pipe[R - 1 + c], psum, xnor,
+                        pyrtl.select(pm1, asums[c], bias), cont, xnor | pm1)
         last = pipe[R + C - 2]
         done = pyrtl.Register(1, name="done_r")
         done.next <<= (last["valid"] & last["final"]) | (done & ~(start & ~busy))
@@ -118,7 +129,8 @@ def build_stationary(spec: ArraySpec) -> RtlArray:
 
 
 def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
-                psum: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector) -> None:
+                psum: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector,
+                cont: pyrtl.WireVector, double: pyrtl.WireVector) -> None:
     """Bottom of column c: shift-add into accbuf c; on the last K fold / pass
     write dot and sign to outbuf c (and the o{c}_* ports)."""
     AB = arr.acc_bits
@@ -129,13 +141,60 @@ def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
     acc_mem[ctl["s"][: acc_mem.addrwidth]] <<= pyrtl.MemBlock.EnabledWrite(
         acc_next, enable=ctl["valid"])
     thr = _read(arr.thr_mems[c], ctl["thr"])
-    dot, sign = output_stage(acc_next, xnor, bias, thr, AB)
+    dot, sign = output_stage(acc_next, double, bias, thr, AB)
     we = ctl["valid"] & ctl["last"]
     addr = ctl["oaddr"][: out_mem.addrwidth]
+    dot, sign = continued(dot, out_mem[addr][:AB], cont, thr, AB)
     out_mem[addr] <<= pyrtl.MemBlock.EnabledWrite(pyrtl.concat(sign, dot), enable=we)
     for nm, wv in (("we", we), ("addr", addr), ("dot", dot), ("sign", sign)):
         o = pyrtl.Output(wv.bitwidth, name=f"o{c}_{nm}")
         o <<= wv
+
+
+def _asum_taps(arr: RtlArray, a_in: list[pyrtl.WireVector], ctl: dict[str, pyrtl.WireVector],
+               tree, psum_bits: int) -> list[pyrtl.WireVector]:
+    """ws with +-1 weights and multi-bit activations: a lane-sum column beside
+    column 0 (the same streamed words, all-ones weights, AND mode) adds
+    sum(a) of each streamed pixel over the K folds and activation planes into
+    its own accumulator buffer; tap c delays that sum by c cycles, when column
+    c finishes the same pixel (the output stage forms 2*sum(b*a) - sum(a)).
+    Area: R popcounts, a psum chain and one accumulator, C-1 registers of
+    acc_bits."""
+    AB = arr.acc_bits
+    psum: pyrtl.WireVector = pyrtl.Const(0, psum_bits)
+    for r, a in enumerate(a_in):
+        with pyrtl.name_scope(f"asum_r{r}"):
+            psum = (psum + tree(a, identity_stage))[:psum_bits]
+            if r + 1 < len(a_in):
+                psum = _stage_reg(psum)
+    mem = pyrtl.MemBlock(AB, arr.acc_mems[0].addrwidth, name="asumbuf", asynchronous=True)
+    arr.acc_mems.append(mem)
+    total = shift_add(_read(mem, ctl["s"]), psum, PassCtrl(ctl["valid"], ctl["first"],
+                                                          ctl["shift"], pyrtl.Const(0, 1)), AB)
+    mem[ctl["s"][: mem.addrwidth]] <<= pyrtl.MemBlock.EnabledWrite(total, enable=ctl["valid"])
+    taps = [total]
+    for _ in range(1, arr.cols):
+        taps.append(_stage_reg(taps[-1]))
+    return taps
+
+
+def _stationary_sum(word: pyrtl.WireVector, ctl: dict[str, pyrtl.WireVector],
+                    preload: pyrtl.WireVector, tree, acc_bits: int, c: int) -> pyrtl.Register:
+    """is with +-1 weights and multi-bit activations: column c's sum(a) of its
+    stationary pixel, added up from the words entering the column during
+    each preload (popcount << activation plane; the first word of an output
+    fold restarts it, a reload for another weight plane is not counted).
+    Stable from the end of the last preload to the fold's last output.
+    Area: one popcount of S bits, a shifter and an acc_bits adder per column."""
+    with pyrtl.name_scope(f"ssum{c}"):
+        pop = tree(word, identity_stage).zero_extended(acc_bits)
+        shifted = pyrtl.shift_left_logical(pop, ctl["shift"])
+        total = pyrtl.Register(acc_bits, name=f"ssum{c}")
+        restart = preload & ctl["first"] & (ctl["s"] == 0)
+        add = preload & ctl["pt0"]
+        total.next <<= pyrtl.select(restart, shifted, pyrtl.select(
+            add, (total + shifted)[:acc_bits], total))
+    return total
 
 
 def _fold_end(reg, phase, zero, drain_len: int) -> None:
@@ -231,7 +290,7 @@ def _controller(start, lim, signed, A: int, R: int, C: int, ws: bool):
         "valid": stream, "first": (reg["pt"] == 0) & (reg["ps"] == 0) & (reg["fk"] == 0),
         "last": last, "final": last & end_fo & end_g & end_s,
         "shift": (reg["ps"] + reg["pt"])[:SHIFT_BITS],
-        "neg": signed & (wplane == lim["wmsb"]), "s": reg["i"],
+        "neg": signed & (wplane == lim["wmsb"]), "s": reg["i"], "pt0": reg["pt"] == 0,
         "oaddr": (reg["obase"] + reg["i"])[:A],
         "thr": reg["olin"] if ws else (reg["gs"] + reg["i"])[:A],
     }
@@ -243,9 +302,6 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     g, _m, n, k = data.shape
     R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
     ws = arr.dataflow == "ws"
-    if data.w_bits == 1 and data.a_bits > 1:
-        raise RtlError(f"layer {data.name!r}: w_bits=1 with a_bits={data.a_bits} is not "
-                       f"supported by the {arr.dataflow} RTL generator")
     stat, strm = (data.w_planes, data.a_planes) if ws else (data.a_planes, data.w_planes)
     kw = ceil_div(k, S)
     fk_n, fo_n = ceil_div(kw, R), ceil_div(stat.shape[1], C)
@@ -304,7 +360,8 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
            "cfg_pt_last": pt_n - 1, "cfg_fo_last": fo_n - 1, "cfg_g_last": g - 1,
            "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1,
            "cfg_xnor": int(data.xnor), "cfg_signed": int(data.w_bits > 1),
-           "cfg_bias": (2 * kpad - k) & mask}
+           "cfg_bias": (2 * kpad - k) & mask, "cfg_cont": 0,
+           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1)}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fk_n, fo_n, sim)
 

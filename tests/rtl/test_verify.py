@@ -13,7 +13,7 @@ from bnnarch.errors import RtlError
 from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import decode_packed, golden, layer_data, program, random_data
 from bnnarch.rtl.run import run_program
-from bnnarch.rtl.verify import builtin_layers, check_layer, first_mismatch
+from bnnarch.rtl.verify import builtin_layers, check_layer, check_run, first_mismatch
 from bnnarch.workload.layer import Layer
 from tests.conftest import missing
 
@@ -37,7 +37,7 @@ def test_builtin_layers_bit_and_cycle_exact(design: str) -> None:
     arr = build_array(small_spec(kib=4, **DESIGNS[design]))
     rng = np.random.default_rng(1)
     w1a4 = Layer("w1a4", "conv2d", ("input",), (3, 5, 5), (4, 3, 3), kernel=(3, 3), a_bits=4)
-    extra = [w1a4] if arr.dataflow == "os" else []
+    extra = [w1a4]
     for layer in builtin_layers() + extra:
         lc = check_layer(arr, layer, rng, "FastSimulation")
         assert lc.failures() == []
@@ -89,12 +89,18 @@ def test_mismatch_names_output_and_cycle() -> None:
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "is"])
-def test_pm1_weights_with_multibit_activations_refused_on_stationary(dataflow: str) -> None:
-    arr = build_array(small_spec(interconnect="systolic", dataflow=dataflow))
-    data = random_data("w1a2", 1, 3, 2, 9, 1, 2, np.random.default_rng(0))
-    with pytest.raises(RtlError, match=f"w_bits=1 with a_bits=2 is not supported by the "
-                                       f"{dataflow} RTL generator"):
-        program(arr, data)
+@pytest.mark.parametrize("rows,cols,simd", [(1, 3, 8), (3, 4, 16)])
+def test_pm1_weights_with_multibit_activations_on_stationary(dataflow: str, rows: int,
+                                                             cols: int, simd: int) -> None:
+    """+-1 weights x 2..4-bit activations on weight- and input-stationary
+    arrays (ws: the lane-sum column; is: each column's preload sum):
+    bit-exact and cycle-exact, several K folds and groups."""
+    arr = build_array(small_spec(rows=rows, cols=cols, simd_bits=simd, interconnect="systolic",
+                                 dataflow=dataflow, kib=4))
+    rng = np.random.default_rng(5)
+    for g, m, n, k, ab in [(1, 5, 4, 20, 2), (2, 3, 5, 40, 3), (1, 7, 3, 70, 4)]:
+        rc = check_run(arr, random_data("w1", g, m, n, k, 1, ab, rng), "w1", "FastSimulation")
+        assert rc.bit_exact and rc.cycle_match, rc.error
 
 
 def test_too_large_array_is_refused() -> None:

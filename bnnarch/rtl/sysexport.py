@@ -1,0 +1,236 @@
+"""Verilog of the memory system, its replay testbench (Icarus / Verilator)
+and its Yosys area (side effects: files and subprocesses).
+
+The testbench replays a PyRTL system run (``bnnarch.rtl.sysrun``): the
+descriptor tables are loaded with ``$readmemh``, the array's done is applied
+cycle by cycle and the words the pack unit wrote into the output staging
+buffer at the same cycles; a behavioural DRAM channel in the testbench
+(``_dram_model``: fixed latency, one beat per cycle, in order) answers the
+DMA's own requests with the run's load data and checks every store beat;
+every rising edge prints the outputs, which are compared with PyRTL's trace
+(``export.compare_trace``).
+
+Area: generic Yosys synthesis of the whole system module with its memories
+kept as memory cells (``memory -nomap``): the DMA, slot control and address
+logic are counted in gate equivalents (``synth.cell_ge``); the memories are
+listed by size, not counted: the staging buffers stand for the spec's buffers
+(priced by the SRAM area model, ``bnnarch.array.area``), the descriptor tables
+are priced nowhere.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pyrtl
+
+from bnnarch.errors import RtlError
+from bnnarch.rtl import export
+from bnnarch.rtl.synth import cell_ge, parse_stat
+from bnnarch.rtl.sysrun import SystemRun
+from bnnarch.rtl.system import RtlSystem
+from bnnarch.tech import tech_for
+
+MODULE = "bnnarch_system"
+SYNTH_SCRIPT = """read_verilog {src}
+hierarchy -top {top}
+proc
+opt
+memory -nomap
+opt
+techmap
+opt
+abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX
+opt_clean
+stat
+"""
+
+
+def system_verilog(sys: RtlSystem) -> str:
+    buf = io.StringIO()
+    pyrtl.output_to_verilog(buf, add_reset=False, block=sys.block, module_name=MODULE)
+    return buf.getvalue()
+
+
+def _duck(sys: RtlSystem) -> Any:
+    """What export's testbench helpers read from an RtlArray."""
+    cache = sys.__dict__.setdefault("_tb_cache", {})
+    return SimpleNamespace(block=sys.block, sim_cache=cache, output_names=sys.output_names)
+
+
+def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
+              prefix: str) -> tuple[str, dict[str, str]]:
+    """Testbench text replaying ``runs`` back to back, and its hex files."""
+    header, init = export._tb_skeleton(_duck(sys), include)
+    header = [ln.replace(f"{export.MODULE} block(", f"{MODULE} block(") for ln in header]
+    widths = {w.name: w.bitwidth for w in sys.block.wirevector_subset(pyrtl.Input)}
+    mems = {m.name: m for m in (sys.ldesc, sys.sdesc, sys.instage, sys.outstage)}
+    names = sys.output_names
+    fmt = " ".join(["%0d", "%0d"] + ["%h"] * len(names))
+    mod = header.index("module tb();")
+    begin = header.index("    initial begin")
+    out = header[: mod + 1] + ["    integer tb_layer = 0;", "    integer tb_cycle = 0;"]
+    out += header[mod + 1: begin]
+    out += ["    task tb_reset;", "    begin", *init, "    end", "    endtask", ""]
+    out += [header[begin], "        clk = 1'd0;"]
+    files: dict[str, str] = {}
+    for i, run in enumerate(runs):
+        reads, writes = run.dram_words
+        files[f"{prefix}_{i}_dram_rd.hex"] = "".join(f"{w:x}\n" for w in reads) or "0\n"
+        files[f"{prefix}_{i}_dram_wr.hex"] = "".join(f"{w:x}\n" for w in writes) or "0\n"
+        out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;",
+                "        dram_reset;",
+                f'        $readmemh("{prefix}_{i}_dram_rd.hex", dram_rd);',
+                f'        $readmemh("{prefix}_{i}_dram_wr.hex", dram_wr);']
+        for mname, image in run.descriptors.items():
+            if not image:
+                continue
+            digits = -(-mems[mname].bitwidth // 4)
+            fname = f"{prefix}_{i}_{mname}.hex"
+            files[fname] = "".join(f"@{a:x} {v:0{digits}x}\n" for a, v in sorted(image.items()))
+            out.append(f'        $readmemh("{fname}", block.{mname});')
+        pokes: dict[int, list[tuple[int, int]]] = {}
+        for cyc, addr, word in run.pokes:
+            pokes.setdefault(cyc, []).append((addr, word))
+        last: dict[str, int] = {}
+        wout = sys.outstage.bitwidth
+        for t in range(len(run.trace["done"])):
+            for nm, vals in run.inputs.items():
+                if nm == "rdata":  # the testbench's DRAM model drives it
+                    continue
+                v = vals[t]
+                if last.get(nm) != v:
+                    out.append(f"        {nm} = {widths[nm]}'h{v:x};")
+                    last[nm] = v
+            out.append("        #10;")
+            for addr, word in pokes.get(t, ()):
+                out.append(f"        block.outstage[{addr}] = {wout}'h{word:x};")
+    out += ["        $finish;", "    end", "",
+            "    always @(posedge clk) begin",
+            f'        $display("{fmt}", tb_layer, tb_cycle, {", ".join(names)});',
+            "        tb_cycle <= tb_cycle + 1;", "    end", *_dram_model(sys, max(
+                [len(r.dram_words[0]) for r in runs] + [len(r.dram_words[1]) for r in runs]
+                + [1])), "endmodule", ""]
+    return "\n".join(out), files
+
+
+def _dram_model(sys: RtlSystem, depth: int) -> list[str]:
+    """Behavioural DRAM channel of the testbench: a request seen at the
+    rising edge of cycle t is served in order from cycle t + lat on, one beat
+    per cycle: read beats (the run's load streams, in order) drive ``rdata``
+    from the falling edge before their cycle; write beats are compared with
+    the stores the run expects (``DRAMERR`` lines on a difference)."""
+    bw, lat = sys.bw_bits, sys.lat_cycles
+    err = '$display("%0d DRAMERR cycle %0d: '
+    return [
+        f"    reg [{bw - 1}:0] dram_rd [0:{depth - 1}];",
+        f"    reg [{bw - 1}:0] dram_wr [0:{depth - 1}];",
+        "    integer dram_first, dram_beats, dram_i, dram_rn, dram_wn;",
+        "    reg dram_write, dram_now;",
+        "    task dram_reset;",
+        "    begin",
+        "        dram_first = -1; dram_beats = 0; dram_i = 0; dram_rn = 0; dram_wn = 0;",
+        f"        dram_write = 1'b0; dram_now = 1'b0; rdata = {bw}'h0;",
+        "    end",
+        "    endtask",
+        "    always @(negedge clk) begin  // is the cycle that starts now a beat?",
+        "        dram_now = dram_i < dram_beats && tb_cycle >= dram_first;",
+        "        if (dram_now) dram_i = dram_i + 1;",
+        "        if (dram_now && !dram_write) begin",
+        "            rdata = dram_rd[dram_rn]; dram_rn = dram_rn + 1;",
+        "        end else begin",
+        f"            rdata = {bw}'h0;",
+        "        end",
+        "    end",
+        "    always @(posedge clk) begin",
+        "        if (beat !== dram_now)",
+        f'            {err}DMA beat %0d, DRAM beat %0d", tb_layer, tb_cycle, beat, dram_now);',
+        "        if (dram_now && dram_write) begin",
+        "            if (wdata !== dram_wr[dram_wn])",
+        (f'                {err}write beat %0d %h, expected %h", tb_layer, tb_cycle,'
+         " dram_wn, wdata, dram_wr[dram_wn]);"),
+        "            dram_wn = dram_wn + 1;",
+        "        end",
+        "        if (req_valid) begin",
+        f"            dram_first = tb_cycle + {lat}; dram_i = 0; dram_write = req_write;",
+        f"            dram_beats = (req_bits + {bw - 1}) / {bw};",
+        "        end",
+        "    end",
+    ]
+
+
+def replay(sys: RtlSystem, workdir: Path, runs: Sequence[SystemRun], name: str,
+           icarus: bool, verilator: bool) -> tuple[list[str | None], list[str | None], float]:
+    """Write ``<name>.v`` replaying ``runs`` and run it in Icarus and/or
+    Verilator; per run "match" or the first difference (None: tool not
+    run), and the Verilator seconds."""
+    text, files = testbench(sys, runs, "system.v", name)
+    for fname, body in files.items():
+        (workdir / fname).write_text(body)
+    (workdir / f"{name}.v").write_text(text)
+    duck = _duck(sys)
+    res_i: list[str | None] = [None] * len(runs)
+    res_v: list[str | None] = [None] * len(runs)
+    secs = 0.0
+    lines_i = export.run_icarus(workdir, f"{name}.v") if icarus else None
+    lines_v = None
+    if verilator:
+        t0 = time.monotonic()
+        lines_v = export.run_verilator(workdir, f"{name}.v")
+        secs = time.monotonic() - t0
+    trace_i = [ln for ln in lines_i if " DRAMERR " not in ln] if lines_i is not None else None
+    trace_v = [ln for ln in lines_v if " DRAMERR " not in ln] if lines_v is not None else None
+    for k, run in enumerate(runs):
+        trace = SimpleNamespace(trace=run.trace)
+        for tool, lines, res in (("Icarus", lines_i, res_i), ("Verilator", lines_v, res_v)):
+            bad = [ln for ln in (lines or []) if ln.startswith(f"{k} DRAMERR ")]
+            if bad:
+                res[k] = (f"{tool}'s DRAM model: {bad[0][len(f'{k} DRAMERR '):]} "
+                          f"({name}.v, run {k})")
+        if trace_i is not None and res_i[k] is None:
+            d = export.compare_trace(duck, trace, trace_i, k, "Icarus")
+            res_i[k] = "match" if d is None else d + f" ({name}.v, run {k})"
+        if trace_v is not None and res_v[k] is None:
+            d = export.compare_trace(duck, trace, trace_v, k, "Verilator")
+            res_v[k] = "match" if d is None else d + f" ({name}.v, run {k})"
+    return res_i, res_v, secs
+
+
+def system_area(sys: RtlSystem, workdir: Path, timeout_s: float = 600) -> dict[str, Any]:
+    """Yosys area of the DMA, slot control and address logic (module doc)."""
+    yosys = shutil.which("yosys")
+    if yosys is None:
+        raise RtlError("yosys is not installed (the project's setup.sh installs it)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "system.v").write_text(system_verilog(sys))
+    (workdir / "synth_system.ys").write_text(SYNTH_SCRIPT.format(src="system.v", top=MODULE))
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([yosys, "-q", "-l", "yosys_system.log", "-s", "synth_system.ys"],
+                           cwd=workdir, capture_output=True, text=True, timeout=timeout_s,
+                           check=False)
+    except subprocess.TimeoutExpired:
+        raise RtlError(f"yosys timed out after {timeout_s:.0f} s on the memory system") from None
+    log_path = workdir / "yosys_system.log"
+    log = log_path.read_text() if log_path.exists() else p.stdout
+    if p.returncode:
+        raise RtlError(f"yosys failed on the memory system:\n{(p.stderr or log)[-2000:]}")
+    cells = parse_stat(log)
+    logic = {c: n for c, n in cells.items() if not c.startswith("$mem")}
+    ge = sum(n * cell_ge(c) for c, n in logic.items())
+    um2 = ge * tech_for(sys.spec.technology.node_nm).nand2_um2
+    macros = [{"name": m.name, "words": 1 << m.addrwidth, "bits": m.bitwidth}
+              for m in (sys.ldesc, sys.sdesc, sys.instage, sys.outstage)]
+    return {"cells": sum(logic.values()), "ge": round(ge, 1), "area_mm2": um2 / 1e6,
+            "cell_types": logic, "sram_macros": macros,
+            "sram_note": "memories, not in area_mm2: the staging buffers stand for the spec's "
+                         "buffers (priced by the SRAM area model); the descriptor tables "
+                         "(ldesc, sdesc) are priced nowhere",
+            "yosys_seconds": round(time.monotonic() - t0, 2)}
