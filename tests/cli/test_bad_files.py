@@ -229,6 +229,13 @@ def test_unwritable_output_dirs_and_files_of_other_commands(tmp_path: Path,
                      "--out", str(afile))
     assert rc == 2 and f"cannot write --out directory {afile}: it exists and is not a directory" \
         in err
+    rc, _, err = run(capsys, "explore", str(ROOT / "explore" / "ci_tiny.yaml"), "--no-run",
+                     "--json", str(afile / "s.json"))
+    assert rc == 2 and f"cannot write --json file {afile / 's.json'}: {afile} is not a directory" \
+        in err
+    rc, _, err = run(capsys, "import", str(tmp_path / "m.onnx"), "--out", str(afile / "w.json"))
+    assert rc == 2 and f"cannot write --out file {afile / 'w.json'}: {afile} is not a directory" \
+        in err
     rc, _, err = run(capsys, "extract", "bireal18", "--small", "--out", str(tmp_path))
     assert rc == 2 and f"cannot write --out file {tmp_path}: it is a directory" in err
     assert afile.read_text() == "x"
