@@ -205,6 +205,15 @@ class StudySpec(_Strict):
         return Path(self.source).resolve().parent / "runs" / f"{self.name}.db"
 
 
+def _finite(raw: dict[str, Any], where: str, errs: list[FieldError]) -> bool:
+    """low/high/step are finite (a NaN or infinite range never ends a grid)."""
+    for k in ("low", "high", "step"):
+        if raw.get(k) is not None and not math.isfinite(raw[k]):
+            errs.append(FieldError(f"{where}.{k}", f"must be a finite number, got {raw[k]!r}"))
+            return False
+    return True
+
+
 def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain | None:
     if isinstance(raw, list):
         raw = {"choices": raw}
@@ -244,11 +253,7 @@ def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain |
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
         errs.append(FieldError(f"{where}.step", f"must be a number > 0, got {step!r}"))
         ok = False
-    for k in ("low", "high", "step"):
-        if ok and raw.get(k) is not None and not math.isfinite(raw[k]):
-            errs.append(FieldError(f"{where}.{k}", f"must be a finite number, got {raw[k]!r}"))
-            ok = False
-    if not ok:
+    if not ok or not _finite(raw, where, errs):
         return None
     low, high = raw["low"], raw["high"]
     if low > high:
@@ -428,6 +433,18 @@ def _sampler(raw: Any, lines: dict[str, int], errs: list[FieldError], *, sweep: 
     return s
 
 
+def _grid_points(domains: list[Domain], lines: dict[str, int], errs: list[FieldError]) -> int:
+    """Points of the grid over ``domains`` (0: none, or too many: an error)."""
+    size = 1
+    for d in domains:
+        size = min(size * d.grid_size(), MAX_GRID_POINTS + 1)
+    if size > MAX_GRID_POINTS:
+        errs.append(FieldError("hardware", f"the grid has more than {MAX_GRID_POINTS:,} "
+                               "points (check the ranges and steps)", line_of(lines, "hardware")))
+        return 0
+    return size if domains else 0
+
+
 def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool) -> StudySpec:
     """Raw YAML data -> StudySpec, or SpecError listing every problem."""
     if not isinstance(data, dict):
@@ -449,10 +466,9 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         if value is None:
             return None
         p = (here / value).resolve()
-        if not p.exists():
-            errs.append(FieldError(key, f"no such file: {p}", line_of(lines, key)))
-        elif p.is_dir():
-            errs.append(FieldError(key, f"is a directory, not a file: {p}", line_of(lines, key)))
+        if not p.is_file():
+            why = "is a directory, not a file" if p.is_dir() else "no such file"
+            errs.append(FieldError(key, f"{why}: {p}", line_of(lines, key)))
         return p
 
     design, workload = _file("design", raw.design), _file("workload", raw.workload)
@@ -564,15 +580,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
                 errs.append(FieldError(f"hardware.{d.path}", "a grid needs choices, a step or "
                                        "log: true for a float range",
                                        line_of(lines, f"hardware.{d.path}")))
-        size = 1
-        for d in domains:
-            size = min(size * d.grid_size(), MAX_GRID_POINTS + 1)
-        size = size if domains else 0
-        if size > MAX_GRID_POINTS:
-            errs.append(FieldError("hardware", f"the grid has more than {MAX_GRID_POINTS:,} "
-                                   "points (check the ranges and steps)",
-                                   line_of(lines, "hardware")))
-            size = 0
+        size = _grid_points(domains, lines, errs)
         if trials is None:
             trials = size
         elif size and trials > size:

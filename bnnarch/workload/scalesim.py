@@ -100,17 +100,21 @@ def _is_header(fields: list[str]) -> bool:
     return len(fields) > 1 and not fields[1].strip().lstrip("-").isdigit()
 
 
+def _csv_rows(text: str, source: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as e:  # e.g. a bare carriage return inside a field
+        raise WorkloadError(f"{source}: line {reader.line_num}: not a CSV row ({e})") from None
+
+
 def parse_topology_rows(text: str, source: str = "<csv>") -> list[TopologyRow]:
     """Rows of a SCALE-Sim conv topology CSV, checked; every problem names the
     line and column. A header line is expected first (as SCALE-Sim skips it);
     a file without one is accepted too."""
     rows: list[TopologyRow] = []
     seen: dict[str, int] = {}
-    reader = csv.reader(io.StringIO(text))
-    try:
-        lines = list(reader)
-    except csv.Error as e:  # e.g. a bare carriage return inside a field
-        raise WorkloadError(f"{source}: line {reader.line_num}: not a CSV row ({e})") from None
+    lines = _csv_rows(text, source)
     for lineno, raw in enumerate(lines, start=1):
         fields = [f.strip() for f in raw]
         if not any(fields):
