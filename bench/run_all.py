@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 BENCHES = (
     ["sim_speed.py"],          # simulate ResNet-18 on 32x32 and 128x128 (target <= 0.5 CPU s)
+    ["dataflow_speed.py"],     # compiled dataflow engine vs SimPy (target <= 1 CPU s per workload)
     ["dse_bench.py", "--trials", "60", "--joint-trials", "4"],  # trials/s, s per joint trial
     ["rtl_bench.py"],          # verify an 8x8 x 64-bit design on a real layer (target <= 60 s)
     ["rtl_system_bench.py"],   # system RTL on digits_bnn: per layer <= 2 min, network <= 10 min

@@ -315,7 +315,9 @@ def merge_results(new: list[dict[str, Any]], path: Path) -> None:
     old: list[dict[str, Any]] = []
     if path.exists():
         old = json.loads(path.read_text()).get("runs", [])
-    key = lambda r: (r["workload"], tuple(r["array"]), r["dataflow"], r["n_layers"])
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["workload"], tuple(r["array"]), r["dataflow"], r["n_layers"])
+
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in new})
     path.parent.mkdir(parents=True, exist_ok=True)

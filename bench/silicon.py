@@ -79,34 +79,35 @@ def _spec(chip: str, *, vdd_v: float | None = None, clock_mhz: float | None = No
 
 def _bits(g: WorkloadGraph, w_bits: int, a_bits: int) -> WorkloadGraph:
     """Every compute layer at (w_bits, a_bits)."""
-    layers = tuple(l.with_bits(w_bits, a_bits) if l.is_compute else l for l in g)
+    layers = tuple(ly.with_bits(w_bits, a_bits) if ly.is_compute else ly for ly in g)
     return WorkloadGraph(g.name, g.input_shape, layers, g.meta)
 
 
-def core_energy_pj(l: LayerResult) -> dict[str, float]:
+def core_energy_pj(lr: LayerResult) -> dict[str, float]:
     """A layer's energy by component as the core at full utilisation sees it:
     without DRAM, leakage only over its compute cycles (not its stalls)."""
-    eb = {k: v for k, v in l.energy_breakdown_pj if k != "dram"}
-    if l.cycles:
-        eb["leakage"] = eb.get("leakage", 0.0) * l.compute_cycles / l.cycles
+    eb = {k: v for k, v in lr.energy_breakdown_pj if k != "dram"}
+    if lr.cycles:
+        eb["leakage"] = eb.get("leakage", 0.0) * lr.compute_cycles / lr.cycles
     return eb
 
 
-def _core_tops_per_w(l: LayerResult) -> float:
-    e = sum(core_energy_pj(l).values())
-    return l.ops / e if e > 0 else 0.0
+def _core_tops_per_w(lr: LayerResult) -> float:
+    e = sum(core_energy_pj(lr).values())
+    return lr.ops / e if e > 0 else 0.0
 
 
 def peak(r: SimResult) -> tuple[float, float, str]:
     """(core TOPS/W, core GOPS, layer name) of the best array layer of a run."""
-    l = max((x for x in r.layers if x.engine == "array"), key=_core_tops_per_w)
-    return _core_tops_per_w(l), l.ops * r.clock_mhz * 1e6 / l.compute_cycles / 1e9, l.name
+    best = max((x for x in r.layers if x.engine == "array"), key=_core_tops_per_w)
+    return (_core_tops_per_w(best), best.ops * r.clock_mhz * 1e6 / best.compute_cycles / 1e9,
+            best.name)
 
 
 def peak_breakdown(r: SimResult) -> dict[str, float]:
     """Share of each component in the best layer's core energy."""
-    l = max((x for x in r.layers if x.engine == "array"), key=_core_tops_per_w)
-    eb = core_energy_pj(l)
+    best = max((x for x in r.layers if x.engine == "array"), key=_core_tops_per_w)
+    eb = core_energy_pj(best)
     tot = sum(eb.values())
     return {k: v / tot for k, v in sorted(eb.items(), key=lambda kv: -kv[1]) if v > 0}
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def counter_add(c: Counter[str], key: str, amount: float) -> None:
+    """``c[key] += amount`` for the float-valued Counters of energy (pJ) and area
+    breakdowns, which typeshed's ``Counter`` (int counts) does not express;
+    subtract with ``-amount`` (exact in IEEE arithmetic)."""
+    c[key] += amount  # type: ignore[assignment]  # float values, see above
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,14 @@ class Candidates:
 _PART = np.array([[(c >> s) & 1 for s in (3, 2, 1, 0)] for c in range(16)], dtype=bool)
 
 
+def _vector_tile(m: np.ndarray, n: np.ndarray, k_bits: np.ndarray, groups: np.ndarray,
+                 passes: int) -> GemmTile:
+    """A GemmTile whose extents are arrays (one row per tile kind, one column
+    per candidate): the cycle model's integer arithmetic vectorises over them."""
+    return GemmTile(m=m, n=n, k_bits=k_bits, groups=groups,  # type: ignore[arg-type]  # arrays
+                    passes=passes)
+
+
 def _cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
     return -(-np.asarray(a) // np.asarray(b))
 
@@ -134,15 +142,16 @@ def enumerate_candidates(layer: Layer, spec: ArraySpec, engine: str, *,
     if engine == "mac_unit":
         cyc = _cdiv(gs * mt * wo * nt * kt * taps, mac_units)
     else:
-        tile = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
-        cyc = folds(tile, a.rows, a.cols, a.simd_bits, a.interconnect, a.effective_dataflow) \
+        tile = _vector_tile(mt * wo, nt, kt * taps, gs, passes)
+        cyc = np.asarray(
+            folds(tile, a.rows, a.cols, a.simd_bits, a.interconnect, a.effective_dataflow)
             * fold_cycles(tile, a.rows, a.cols, a.simd_bits, a.interconnect,
-                          a.effective_dataflow) + drain_cycles(a.simd_bits, a.interconnect)
+                          a.effective_dataflow) + drain_cycles(a.simd_bits, a.interconnect))
     mult = mn * gn * nn * kn
     comp = (mult * cyc).sum(axis=0)
     cyc16 = np.ascontiguousarray(cyc.T)
     if ledger is not None:  # order-independent action counts of the ledger, per tiling
-        gem = GemmTile(m=mt * wo, n=nt, k_bits=kt * taps, groups=gs, passes=passes)
+        gem = _vector_tile(mt * wo, nt, kt * taps, gs, passes)
         w_rd, a_rd, psum_rmw = ((mult * x).sum(axis=0) for x in ledger.operand_reads(gem, spec))
         word_ops = (mult * gs * passes * mt * wo * nt * _cdiv(kt * taps, a.simd_bits)).sum(axis=0)
     first = w_tile + (0 if in_held else a_tile)

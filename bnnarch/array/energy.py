@@ -14,6 +14,7 @@ from bnnarch.array.candidates import Ledger
 from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div, words
+from bnnarch.result import counter_add
 from bnnarch.tech import Tech, tech_for
 
 COMPONENTS = (
@@ -110,9 +111,9 @@ def postproc_energy(elements: int, spec: ArraySpec, data_bits: int, dram_bits: i
     (compare/add/max; Horowitz 32b add), activations read and written once."""
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     e: Counter[str] = Counter()
-    e["postproc"] += elements * t.fa_bit_pj * 32
-    e["sram_activations"] += 2 * elements * data_bits * _sram_pj(spec, t, "activations")
-    e["dram"] += dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit)
+    counter_add(e, "postproc", elements * t.fa_bit_pj * 32)
+    counter_add(e, "sram_activations", 2 * elements * data_bits * _sram_pj(spec, t, "activations"))
+    counter_add(e, "dram", dram_bits * (spec.dram.energy_pj_per_bit or t.dram_pj_per_bit))
     return e
 
 

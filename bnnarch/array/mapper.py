@@ -175,8 +175,8 @@ def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedu
 
 def _subset(c: Candidates, keep: np.ndarray) -> Candidates:
     """The candidates at ``keep`` (in their sorted order)."""
-    return Candidates(*(None if getattr(c, f.name) is None else getattr(c, f.name)[keep]
-                        for f in fields(Candidates)))
+    return replace(c, **{f.name: getattr(c, f.name)[keep] for f in fields(Candidates)
+                         if getattr(c, f.name) is not None})
 
 
 def _row_w(layer: Layer) -> int:

@@ -25,7 +25,7 @@ from bnnarch.array.schedule import Tile
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import MappingError, SimError
-from bnnarch.result import LayerResult, SimResult
+from bnnarch.result import LayerResult, SimResult, counter_add
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
 from bnnarch.workload.layer import Layer
@@ -200,7 +200,7 @@ def simulate(spec: ArraySpec, graph: WorkloadGraph, precision: PrecisionMap | No
     for r in layers:
         leak = leakage_pj(total_area, r.cycles, spec)
         eb = Counter(dict(r.energy_breakdown_pj))
-        eb["leakage"] += leak
+        counter_add(eb, "leakage", leak)
         with_leak.append(replace(r, energy_pj=r.energy_pj + leak,
                                  energy_breakdown_pj=tuple(sorted(eb.items()))))
     res = SimResult(spec.name, g.name, "array", spec.clock_mhz, tuple(with_leak), total_area,

@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
               if result.target_cycles else "")
     console.print(f"{target}II bound {ii:,} cycles -> {spec.clock_mhz * 1e6 / ii:,.1f} frames/s "
                   f"at {spec.clock_mhz:g} MHz; {result.lanes:,} PE x SIMD lanes")
+    if result.fifo_bits is not None:
+        console.print(f"FIFOs auto-sized for II {result.fifo_target_cycles:,} cycles: "
+                      f"{result.fifo_bits:,} bits (simulate lists each)")
     if args.json_out:
         _write(Path(args.json_out), json.dumps(result.to_dict(), indent=1) + "\n")
         console.print(f"wrote {args.json_out}")

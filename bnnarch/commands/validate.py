@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print(msg + ")")
         from bnnarch.tech import supply_warnings
 
-        t = spec.technology
-        for w in supply_warnings(t.node_nm, t.vdd_v, spec.clock_mhz):
+        t = spec.technology  # type: ignore[attr-defined]  # every template's design has one
+        clock_mhz = spec.clock_mhz  # type: ignore[attr-defined]  # every template's design has one
+        for w in supply_warnings(t.node_nm, t.vdd_v, clock_mhz):
             print(f"warning: {path}: {w}")
     return status

@@ -83,7 +83,7 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
     acc = spec.acc_bits
     if s.kind == "mvtu":
         bitprods = s.mw * s.mh * s.vectors * s.w_bits * s.a_bits
-        busy = s.out_natural * s.item_cycles
+        busy = s.busy_cycles
         e["xnor"] += bitprods * t.xnor_pj
         e["popcount"] += bitprods * t.popcount_pj_per_bit
         e["accumulate"] += busy * s.pe * acc * t.fa_bit_pj

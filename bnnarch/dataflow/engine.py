@@ -168,6 +168,10 @@ def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats
     def read(f: int):
         for _ in range(per_vector_in):
             yield from _get(env, inp, st, f)
+            if s.read_item_cycles:  # early_fc: the first fold on each input item
+                st.begin(f, env.now)
+                st.busy[f] += s.read_item_cycles
+                yield env.timeout(s.read_item_cycles)
 
     yield from _compute(env, s, read, out, st, frames)
 
@@ -248,7 +252,8 @@ def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Fifo, st: Sta
     yield from _compute(env, s, read, out, st, frames)
 
 
-_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "swu": _windowed, "pool": _windowed,
+_PROCS = {"mvtu": _mvtu, "threshold": _threshold, "dwc": _mvtu, "pipe": _mvtu, "swu": _windowed,
+          "pool": _windowed,
           "upsample": _windowed}
 _JOINS = {"add": _join, "concat": _join}
 

@@ -6,7 +6,10 @@ SFC/LFC/CNV) and residual / concatenating networks (FINN's ResNet-50 style).
 Stages:
 
 * ``input``       host stream, ``input_bits_per_cycle`` wide;
-* ``<conv>.swu``  sliding-window unit of a convolution, then ``<conv>`` its MVTU;
+* ``<conv>.swu``  sliding-window unit of a convolution, then ``<conv>`` its MVTU
+  (a grouped / depthwise conv too: FINN's VVAU is the MVTU with MW = K*K);
+* ``<deconv>.pad`` pixel padding of a transposed conv, then its SWU and MVTU;
+* ``<conv>.dwc``  data-width converter in front of an SWU (``dwc: true``);
 * ``<fc>``        MVTU of a fully connected layer;
 * ``<pool>``      line-buffered max-pool;
 * ``<thr>``       thresholding unit, only when a threshold layer does not
@@ -33,24 +36,30 @@ layer, where the producer emits the whole input vector as one item.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.dataflow.timing import (
+    as_conv,
+    dwc_cycles,
     effective_bits,
     input_vectors,
     mvtu_cycles_per_vector,
     mvtu_dims,
     passes,
+    swu_lanes,
     swu_read_cycles,
+    swu_simd,
     swu_write_cycles,
 )
 from bnnarch.errors import WorkloadError
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
 
-SUPPORTED = ("conv2d", "linear", "maxpool", "avgpool", "upsample", "threshold", "reshape",
-             "add", "concat")
+SUPPORTED = ("conv2d", "conv_transpose2d", "linear", "maxpool", "avgpool", "upsample",
+             "threshold", "reshape", "add", "concat")
 JOINS = ("add", "concat")
 
 
@@ -98,6 +107,10 @@ class Stage:
     # wiring: FIFOs read (one per input, several for a join) and further
     # output FIFOs (name, depth) of a forked stream
     in_fifos: tuple[str, ...] = ()
+    # an FC MVTU that starts on its first SIMD words (early_fc): producer
+    # pixels per input item (0: the whole vector) and busy cycles per item read
+    in_group: int = 0
+    read_item_cycles: int = 0
     more_outs: tuple[tuple[str, int], ...] = ()
 
     @property
@@ -121,7 +134,7 @@ class Stage:
             return max(self.hin * self.win * self.read_cycles, self.out_natural * self.item_cycles)
         if self.kind == "source":
             return -(-self.out_natural * self.pixel_bits // self.width_bits)
-        return self.out_natural * self.item_cycles
+        return self.out_natural * self.item_cycles + self.in_items * self.read_item_cycles
 
 
 
@@ -145,10 +158,7 @@ def layers_of(graph: WorkloadGraph) -> list[Layer]:
         elif len(layer.inputs) != 1:
             raise WorkloadError(f"layer {layer.name!r}: a {layer.op} layer takes one stream "
                                 f"(got inputs {list(layer.inputs)})")
-        if layer.op == "conv2d" and layer.groups != 1:
-            raise WorkloadError(f"layer {layer.name!r}: grouped/depthwise convolutions "
-                                f"(groups={layer.groups}) have no MVTU model")
-        if layer.op == "conv2d" and (layer.kernel[0] != layer.kernel[1]
+        if layer.op in ("conv2d", "conv_transpose2d") and (layer.kernel[0] != layer.kernel[1]
                                      or layer.stride[0] != layer.stride[1]):
             raise WorkloadError(f"layer {layer.name!r}: the SWU model needs square kernels "
                                 "and strides")
@@ -197,11 +207,14 @@ def fused_threshold(layer: Layer, by: dict[str, Layer], cons: dict[str, list[Lay
 
 def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                  folds: dict[str, tuple[int, int]],
-                 join_depths: dict[str, int | float] | None = None) -> list[Stage]:
+                 join_depths: dict[str, int | float] | None = None,
+                 auto_depths: dict[str, int | float] | None = None) -> list[Stage]:
     """Stages of the pipeline in stream order (the sinks are implicit).
 
     ``join_depths`` gives the depth of join input FIFOs (by FIFO name) that
-    ``fifo.depths`` does not set; missing ones get ``fifo.default_depth``."""
+    ``fifo.depths`` does not set; missing ones get ``fifo.default_depth``.
+    ``auto_depths`` sets any FIFO (by name) that ``fifo.depths`` does not set
+    (automatic sizing)."""
     layers = layers_of(graph)
     by = {layer.name: layer for layer in layers}
     cons = consumers(layers)
@@ -271,28 +284,111 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
                       simd=simd, mw=mw, mh=mh, passes=n_pass, vectors=input_vectors(layer),
                       w_bits=wb, a_bits=ab, out_bits=out_bits,
                       thresholds=(2 ** out_bits - 1) if nb is not None else 0,
-                      channels=oc if layer.op == "conv2d" else mh, in_channels=lc, **common)
-            if layer.op == "conv2d":
-                k, s = layer.kernel[0], layer.stride[0]
-                extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else s
-                raw.append(dict(name=f"{layer.name}.swu", kind="swu",
-                                out_natural=oh * ow, item_cycles=swu_write_cycles(k, lc, simd),
-                                read_cycles=swu_read_cycles(lc, simd), hin=lh, win=lw, hout=oh,
-                                wout=ow, k=k, stride=s, pad=layer.padding[0],
-                                dil=layer.dilation[0],
-                                line_rows=min(lh, (k - 1) * layer.dilation[0] + 1 + extra),
-                                channels=k * k * lc, in_channels=lc, out_bits=ab, a_bits=ab,
-                                simd=simd, **common))
-                mv |= dict(srcs=[f"{layer.name}.swu"], in_fifo=[f"{layer.name}.windows"])
+                      channels=mh if layer.op == "linear" else oc, in_channels=lc, **common)
+            if layer.op != "linear":
+                _conv_front(spec, layer, pe, simd, ab, common, raw, producer, cons)
+                mv |= dict(srcs=[raw[-1]["name"]], in_fifo=[f"{layer.name}.windows"])
+            elif spec.early_fc:
+                mv |= _early_fc(mv, next(d for d in raw if d["name"] == producer[src]))
             raw.append(mv)
+            for i in range(spec.mvtu_pipeline_cycles):
+                # a register stage: one output item per cycle, one cycle later
+                prev = raw[-1]["name"]
+                raw.append(dict(name=f"{layer.name}.reg{i}", kind="pipe",
+                                out_natural=mv["out_natural"], item_cycles=1,
+                                channels=mv["channels"], in_channels=mv["channels"],
+                                out_bits=out_bits, a_bits=out_bits, layer=layer.name,
+                                srcs=[prev], in_fifo=[f"{layer.name}.reg{i}"]))
         producer[layer.name] = raw[-1]["name"]
         bits[layer.name] = raw[-1]["out_bits"]
     return _wire(spec, raw, [producer[x.name] for x in layers if not cons[x.name]],
-                 join_depths or {})
+                 join_depths or {}, auto_depths or {})
+
+
+def _early_fc(mv: dict, prod: dict) -> dict:
+    """An FC MVTU that starts on its first SIMD words (``early_fc``, FINN's
+    MVAU: during the first neuron fold it reads each SIMD input word as it
+    arrives and keeps it for the other MH/PE - 1 folds). It takes items of
+    ``g`` producer pixels (``g*C`` a multiple of SIMD), is busy
+    ``g*C/SIMD`` cycles (x passes) per item, and the remaining folds after the
+    last one. Unchanged when the vector does not split into whole SIMD words
+    per pixel group."""
+    n_pix = prod["out_natural"]
+    if n_pix < 2 or mv["mw"] % n_pix:
+        return {}
+    c = mv["mw"] // n_pix
+    g = mv["simd"] // math.gcd(c, mv["simd"])
+    if n_pix % g:
+        return {}
+    per_item = g * c // mv["simd"] * mv["passes"]
+    return dict(in_group=g, read_item_cycles=per_item,
+                item_cycles=mv["item_cycles"] - n_pix // g * per_item)
+
+
+def _conv_front(spec: DataflowSpec, layer: Layer, pe: int, simd: int, ab: int,
+                common: dict, raw: list[dict], producer: dict[str, str],
+                cons: dict[str, list[Layer]]) -> None:
+    """The stages in front of a convolution's MVTU: a data-width converter
+    (``dwc: true``, FINN InsertDWC) when the producing MVTU's PE differs from
+    the SWU's input width, the pixel-padding stage of a transposed conv
+    (FINN FMPadding_Pixel, a pixel per cycle: the upsample stage's reader and
+    writer over the zero-inserted grid), and the SWU (``mmv`` windows per
+    window slot, FINN ConvolutionInputGenerator M)."""
+    name, (lc, lh, lw) = layer.name, layer.in_shape
+    conv = as_conv(layer)
+    ch, cw = conv.in_shape[1:]
+    _, oh, ow = layer.out_shape
+    lanes = swu_lanes(layer, pe, simd)
+    feed = common
+    prod = next((d for d in raw if d["name"] == producer[layer.inputs[0]]), None)
+    if (spec.dwc and prod is not None and prod["kind"] == "mvtu"
+            and len(cons[layer.inputs[0]]) == 1 and prod["pe"] != swu_simd(lc, lanes)):
+        raw.append(dict(name=f"{name}.dwc", kind="dwc", out_natural=lh * lw,
+                        item_cycles=dwc_cycles(lc, prod["pe"], swu_simd(lc, lanes)),
+                        pe=prod["pe"], simd=swu_simd(lc, lanes), channels=lc, in_channels=lc,
+                        out_bits=ab, a_bits=ab, **feed))
+        feed = dict(layer=name, srcs=[f"{name}.dwc"], in_fifo=[f"{name}.dwc"])
+    if layer.op == "conv_transpose2d":
+        raw.append(dict(name=f"{name}.pad", kind="upsample", out_natural=ch * cw, item_cycles=1,
+                        read_cycles=1, hin=lh, win=lw, hout=ch, wout=cw, up=layer.stride[0],
+                        line_rows=min(lh, 2), channels=lc, in_channels=lc, out_bits=ab,
+                        a_bits=ab, **feed))
+        feed = dict(layer=name, srcs=[f"{name}.pad"], in_fifo=[f"{name}.padded"])
+    k, dil = conv.kernel[0], conv.dilation[0]
+    extra = spec.swu.extra_rows if spec.swu.extra_rows is not None else conv.stride[0]
+    raw.append(dict(name=f"{name}.swu", kind="swu", out_natural=oh * ow,
+                    item_cycles=swu_write_cycles(k, lc, lanes) // spec.swu.mmv.get(name, 1),
+                    read_cycles=swu_read_cycles(lc, lanes), hin=ch, win=cw, hout=oh, wout=ow,
+                    k=k, stride=conv.stride[0], pad=conv.padding[0], dil=dil,
+                    line_rows=min(ch, (k - 1) * dil + 1 + extra), channels=k * k * lc,
+                    in_channels=lc, out_bits=ab, a_bits=ab, simd=simd, **feed))
+    swu = raw[-1]
+    for i in range(spec.swu_pipeline_cycles):
+        # a register stage after the SWU: one window per cycle, one cycle later
+        raw.append(dict(name=f"{name}.swureg{i}", kind="pipe", out_natural=swu["out_natural"],
+                        item_cycles=1, channels=swu["channels"], in_channels=swu["channels"],
+                        out_bits=ab, a_bits=ab, layer=name, srcs=[raw[-1]["name"]],
+                        in_fifo=[f"{name}.swureg{i}"]))
+
+
+INTERNAL_FIFOS = (".windows", ".padded", ".dwc")  # inside one layer's stages
+
+
+def register_fifo(fifo: str) -> bool:
+    """The one-entry FIFO in front of an MVTU or SWU pipeline register stage."""
+    return re.fullmatch(r".+\.(swu)?reg\d+", fifo) is not None
+
+
+def explicit_fifo(spec: DataflowSpec, fifo: str, consumer_layer: str) -> bool:
+    """Whether ``fifo.depths`` sets this FIFO (the input FIFO of a layer, or
+    every input FIFO of a join; never a FIFO inside a layer's stages)."""
+    return (consumer_layer in spec.fifo.depths and not fifo.endswith(INTERNAL_FIFOS)
+            and not register_fifo(fifo))
 
 
 def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
-          join_depths: dict[str, int | float]) -> list[Stage]:
+          join_depths: dict[str, int | float],
+          auto_depths: dict[str, int | float]) -> list[Stage]:
     """Stages with their FIFOs: one per (producer, consumer input) edge, named
     after the consumer's input (``<layer>``, ``<conv>.windows``, ``<join>.inN``;
     ``output`` / ``output.<stage>`` to the host)."""
@@ -301,19 +397,26 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
     natural = {d["name"]: d["out_natural"] for d in raw}
     for d in raw:
         for src, fname in zip(d["srcs"], d["in_fifo"], strict=True):
-            if d["kind"] == "mvtu" and src == f"{d['layer']}.swu":
+            if d["kind"] == "mvtu" and fname == f"{d['layer']}.windows":
                 depth: int | float = spec.fifo.swu_depth
+            elif fname.endswith(INTERNAL_FIFOS):
+                depth = spec.fifo.default_depth
+            elif register_fifo(fname):
+                depth = 1
             elif d["kind"] in JOINS and d["layer"] not in spec.fifo.depths:
                 depth = join_depths.get(fname, spec.fifo.default_depth)
             else:
                 depth = spec.fifo_depth(d["layer"])
+            if fname in auto_depths and not explicit_fifo(spec, fname, d["layer"]):
+                depth = auto_depths[fname]
             outs[src].append((fname, depth))
             # a fully connected layer takes the whole vector as one item
+            # (early_fc: a group of pixels)
             fc = d["kind"] == "mvtu" and d["vectors"] == 1
-            group_of[src].add(natural[src] if fc else 1)
+            group_of[src].add((d.get("in_group") or natural[src]) if fc else 1)
     for name in sinks:
-        outs[name].append(("output" if len(sinks) == 1 else f"output.{name}",
-                           spec.fifo.output_depth))
+        fname = "output" if len(sinks) == 1 else f"output.{name}"
+        outs[name].append((fname, auto_depths.get(fname, spec.fifo.output_depth)))
         group_of[name].add(1)
     stages: list[Stage] = []
     items: dict[str, int] = {}

@@ -1,7 +1,9 @@
 """simulate_dataflow(spec, graph, precision) -> SimResult for the dataflow template.
 
-Folding pass -> stages -> SimPy pipeline (``max(batch, 3)`` frames back to
-back; per-stage counters from the second-to-last frame, the steady state) -> per-layer results + energy ledger + area. What comes out of the
+Folding pass -> stages -> pipeline run (``max(batch, 3)`` frames back to
+back, by the compiled engine ``bnnarch.dataflow.fast`` or the SimPy one,
+equal results; per-stage counters from the second-to-last frame, the steady
+state) -> per-layer results + energy ledger + area. What comes out of the
 simulation, not a formula:
 
 * ``first_frame_latency_cycles`` (= ``total_cycles``, so ``latency_s`` keeps
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,6 +51,8 @@ from bnnarch.dataflow.cost import (
     weight_depth,
 )
 from bnnarch.dataflow.engine import PipelineDeadlock, PipelineRun, run_pipeline
+from bnnarch.dataflow.fast import run_pipeline_fast
+from bnnarch.dataflow.fifo_sizing import FifoSize, size_fifos
 from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
 from bnnarch.dataflow.spec import DataflowSpec
@@ -56,6 +61,12 @@ from bnnarch.result import LayerResult, SimResult
 from bnnarch.tech import tech_for
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
+
+Runner = Callable[[list[Stage], int], PipelineRun]
+# reuse the unbounded join-FIFO run when every join FIFO is at least as deep as
+# its peak there (the run is then the same); off only to test that claim
+REUSE_PROBE = True
+_RUNNERS: dict[str, Runner] = {"fast": run_pipeline_fast, "simpy": run_pipeline}
 
 
 @dataclass(frozen=True)
@@ -150,7 +161,8 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
             e += stage_energy_pj(r.stage, spec, t)
         area = sum(area_um2[r.stage.name] for r in rs)
         e["leakage"] += leakage_pj(area, ii, spec, t)
-        main = rs[-1]  # the MVTU of a conv (after its SWU), else the only stage
+        # the MVTU of a conv (after its SWU, before its pipeline registers), else the only stage
+        main = next((r for r in rs if r.stage.kind == "mvtu"), rs[-1])
         busy = max(r.busy_cycles for r in rs)
         period = main.period_cycles
         s = main.stage
@@ -180,18 +192,34 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
 
 def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                       precision: PrecisionMap | None = None, *,
-                      frames: int | None = None) -> DataflowResult:
-    """Simulate a workload (with an optional precision map) on a dataflow design."""
+                      frames: int | None = None, engine: str = "fast") -> DataflowResult:
+    """Simulate a workload (with an optional precision map) on a dataflow design.
+
+    ``engine``: ``fast`` (the compiled event loop, the default) or ``simpy``
+    (the SimPy processes); both give the same result."""
+    runner = _RUNNERS.get(engine)
+    if runner is None:
+        raise SimError(f"engine must be one of {', '.join(_RUNNERS)} (got {engine!r})")
     g = apply_precision(graph, precision or {})
     folding = fold(spec, g)
     n = max(frames or spec.batch, 3)
     stages = build_stages(spec, g, folding.folds())
     bypass: list[dict[str, Any]] = []
+    sizes: list[FifoSize] = []
     joins = {s.layer: s for s in stages if s.kind in JOINS}
-    if joins:
-        stages, bypass = _size_join_fifos(spec, g, folding, stages, n)
+    probe: PipelineRun | None = None
+    if spec.fifo_sizing == "auto" or folding.fifo_target_cycles is not None:
+        stages, sizes = size_fifos(spec, stages, n, folding.fifo_target_cycles)
+    elif joins:
+        stages, bypass, probe = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
-        run = run_pipeline(stages, n)
+        if probe is not None and REUSE_PROBE and all(
+                b["fifo_depth"] >= probe.fifo_peaks[b["fifo"]] for b in bypass):
+            # every join FIFO holds its peak with unbounded join FIFOs: no put
+            # finds one full, so this run is the probe's, event for event
+            run = replace(probe, fifo_depths={m: d for s in stages for m, d in s.out_fifos})
+        else:
+            run = runner(stages, n)
     except PipelineDeadlock as e:
         hints = [f"bypass FIFO {b['fifo']!r} has depth {b['fifo_depth']}, below the derived "
                  f"minimum {b['min_depth']} (branch lag {b['lag_cycles']:,} cycles): raise "
@@ -199,19 +227,22 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                  for b in bypass if b["fifo"] in e.full and b["fifo_depth"] < b["min_depth"]]
         raise SimError(f"design {spec.name!r} on workload {g.name!r}: {e}"
                        + ("; " + "; ".join(hints) if hints else "")) from None
-    return assemble(spec, g, folding, stages, run, bypass)
+    return assemble(spec, g, folding, stages, run, bypass, sizes)
 
 
 def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
-                     stages: list[Stage], frames: int) -> tuple[list[Stage], list[dict[str, Any]]]:
+                     stages: list[Stage], frames: int,
+                     runner: Runner = run_pipeline
+                     ) -> tuple[list[Stage], list[dict[str, Any]], PipelineRun]:
     """Derive each join FIFO's minimum depth (peak occupancy with unbounded
-    join FIFOs) and build the stages with ``fifo.depths`` or the derived depth."""
+    join FIFOs) and build the stages with ``fifo.depths`` or the derived
+    depth; also returns that unbounded run."""
     join_fifos = {n: s for s in stages if s.kind in JOINS for n in s.in_fifos}
     free = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"depths": {
         k: v for k, v in spec.fifo.depths.items()
         if k not in {s.layer for s in join_fifos.values()}}})})
     unbounded = build_stages(free, g, folding.folds(), dict.fromkeys(join_fifos, math.inf))
-    probe = run_pipeline(unbounded, frames)
+    probe = runner(unbounded, frames)
     minimum = {n: max(1, probe.fifo_peaks[n]) for n in join_fifos}
     derived = {n: max(spec.fifo.default_depth, m) for n, m in minimum.items()}
     sized = build_stages(spec, g, folding.folds(), derived)  # type: ignore[arg-type]
@@ -224,11 +255,12 @@ def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
                        "min_depth": minimum[n],
                        "depth_from": "fifo.depths" if j.layer in spec.fifo.depths else "derived",
                        "lag_cycles": latest - probe.fifo_first_put[n]})
-    return sized, report
+    return sized, report, probe
 
 
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
-             run: PipelineRun, bypass: list[dict[str, Any]] | None = None) -> DataflowResult:
+             run: PipelineRun, bypass: list[dict[str, Any]] | None = None,
+             sizes: list[FifoSize] | None = None) -> DataflowResult:
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     reports = _reports(stages, run)
     c = run.completion
@@ -281,6 +313,13 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
         extra.append((f"bypass {b['fifo']}", line))
     if bypass:
         extra.append(("bypass_fifos", bypass))
+    extra.append(("fifo_sizing", spec.fifo_sizing))
+    for z in sizes or []:
+        line = (f"depth {z.depth} ({z.origin}; peak {z.reference_peak:,} with unbounded "
+                f"FIFOs), {z.bits:,} bits, {z.area_um2:,.0f} um2, {z.energy_pj:,.1f} pJ/frame")
+        extra.append((f"fifo {z.fifo}", line))
+    if sizes:
+        extra.append(("fifos", [z.to_dict() for z in sizes]))
     extra.append(("stages", [r.to_dict() for r in reports]))
     extra.append(("folding", folding.to_dict()))
     extra.append(("frame_completion_cycles", list(c)))

@@ -26,9 +26,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bnnarch.errors import FieldError
 from bnnarch.spec.fields import Strict, Technology
@@ -47,6 +47,8 @@ class Budget(Strict):
 
     lanes: int | None = Field(default=None, ge=1, description="sum over layers of PE x SIMD")
     area_mm2: float | None = Field(default=None, gt=0, description="total modelled area")
+    fifo_bits: int | None = Field(default=None, ge=1, description="with lanes: total FIFO bits "
+                                  "(FIFOs auto-sized for the II searched)")
 
 
 class Folding(Strict):
@@ -64,13 +66,32 @@ class Folding(Strict):
 class Fifo(Strict):
     """FIFO depths in entries. An entry is one pixel vector (all channels of
     one pixel, FINN: MH/PE stream words) between spatial stages, or one whole
-    input vector in front of a fully connected layer."""
+    input vector in front of a fully connected layer.
+
+    ``sizing: auto`` (the default unless ``default_depth`` is given) sizes
+    every FIFO not listed in ``depths`` from the simulated occupancy, as
+    FINN's ``InsertAndSetFIFODepths`` (set_fifo_depths.py) does, then
+    shrinks each to the smallest depth that keeps the II
+    (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
+    ``swu_depth`` and ``output_depth``."""
+
+    sizing: Literal["auto", "fixed"] = Field(
+        default="auto", description="auto | fixed (unset: fixed if default_depth is given)")
 
     # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
     depths: dict[str, int] = Field(default={}, description="layer -> depth of its input FIFO")
     swu_depth: int = Field(default=2, ge=1, le=1 << 20, description="SWU -> MVTU window FIFO")
     output_depth: int = Field(default=2, ge=1, le=1 << 20, description="last stage -> host")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_depths_win(cls, data: Any) -> Any:
+        """Unset ``sizing``: ``fixed`` when ``default_depth`` is given, else
+        ``auto`` (resolved here, so a dumped spec keeps its meaning)."""
+        if isinstance(data, dict) and data.get("sizing") is None:
+            return {**data, "sizing": "fixed" if "default_depth" in data else "auto"}
+        return data
 
 
 class MultiBit(Strict):
@@ -90,6 +111,8 @@ class Swu(Strict):
 
     extra_rows: int | None = Field(default=None, ge=0, le=64,
                                    description="rows beyond K kept (default: stride)")
+    # FINN ConvolutionInputGenerator attribute M (convolutioninputgenerator_hls.py)
+    mmv: dict[str, int] = Field(default={}, description="conv layer -> windows per window slot")
 
 
 class DataflowSpec(Strict):
@@ -110,6 +133,20 @@ class DataflowSpec(Strict):
     fifo: Fifo = Fifo()
     multibit: MultiBit = MultiBit()
     swu: Swu = Swu()
+    # FINN InsertDWC (insert_dwc.py): a StreamingDataWidthConverter where an
+    # MVTU's output width (PE channels) differs from the next SWU's input width
+    dwc: bool = Field(default=False, description="insert data-width converters")
+    # finn-hlslib's MVAU (mvau.hpp) is an II=1 HLS pipeline a few cycles deep (weight
+    # read, XNOR/popcount tree, accumulate, threshold compare); its depth comes from
+    # HLS scheduling, so it is a parameter here (0: outputs leave with the last cycle)
+    mvtu_pipeline_cycles: int = Field(default=0, ge=0, le=64,
+                                      description="pipeline registers after each MVTU")
+    # the same for finn-hlslib's ConvolutionInputGenerator (slidingwindow.h), an
+    # II=1 pipeline whose depth (buffer read, output mux) is a parameter here
+    swu_pipeline_cycles: int = Field(default=0, ge=0, le=64,
+                                     description="pipeline registers after each SWU")
+    # FINN's MVAU reads an FC's input SIMD words as they arrive (first neuron fold)
+    early_fc: bool = Field(default=False, description="FC layers start on their first SIMD words")
 
     @property
     def target_cycles(self) -> int | None:
@@ -120,6 +157,11 @@ class DataflowSpec(Strict):
         if f.target_fps is not None:
             return max(1, int(self.clock_mhz * 1e6 // f.target_fps))
         return None
+
+    @property
+    def fifo_sizing(self) -> str:
+        """``auto`` or ``fixed`` (see :class:`Fifo`)."""
+        return self.fifo.sizing
 
     def fifo_depth(self, layer: str) -> int:
         return self.fifo.depths.get(layer, self.fifo.default_depth)
@@ -134,11 +176,17 @@ class DataflowSpec(Strict):
                 f"give at most one of target_fps, target_cycles, budget (got {', '.join(given)})"))
         if f.budget is not None and (f.budget.lanes is None) == (f.budget.area_mm2 is None):
             errs.append(FieldError("folding.budget", "give exactly one of lanes, area_mm2"))
+        if f.budget is not None and f.budget.fifo_bits is not None and f.budget.lanes is None:
+            errs.append(FieldError("folding.budget.fifo_bits", "a FIFO budget goes with a lanes "
+                                   "budget (lanes + FIFO bits)"))
         if f.target_fps is not None and f.target_fps > self.clock_mhz * 1e6:
             errs.append(FieldError(
                 "folding.target_fps",
                 f"{f.target_fps:g} frames/s needs more than one frame per cycle at "
                 f"{self.clock_mhz:g} MHz"))
+        for name, m in self.swu.mmv.items():
+            if m < 1:
+                errs.append(FieldError(f"swu.mmv.{name}", f"MMV must be >= 1 (got {m})"))
         for name, depth in self.fifo.depths.items():
             if depth < 1:
                 errs.append(FieldError(f"fifo.depths.{name}", f"depth must be >= 1 (got {depth})"))
@@ -173,6 +221,10 @@ def workload_errors(spec: DataflowSpec, graph: object) -> list[FieldError]:
         if mh % lf.pe:
             errs.append(FieldError(f"{path}.pe", f"PE {lf.pe} must divide MH = Cout = {mh} "
                                    "(FINN folding rule)"))
+    for name in spec.swu.mmv:
+        if name not in layers or layers[name].op not in ("conv2d", "conv_transpose2d"):
+            errs.append(FieldError(f"swu.mmv.{name}", f"no convolution named {name!r} in "
+                                   f"workload {graph.name!r}"))  # type: ignore[attr-defined]
     for name in spec.fifo.depths:
         if name not in layers:
             errs.append(FieldError(f"fifo.depths.{name}", f"no layer named {name!r} in workload "

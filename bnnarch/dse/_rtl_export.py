@@ -68,14 +68,15 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
     if not isinstance(design, ArraySpec):
         reason = (f"trial {trial}: a {getattr(design, 'template', '?')!r} design; the RTL "
                   "generator builds 'array' designs only")
-        _skip_report(out, design.name, reason)
+        _skip_report(out, design.name, reason)  # type: ignore[attr-defined]  # every design has one
         return RtlExport(trial, out, False, 0, 0, (reason,))
     graph = load_workload(workload)
     pmap = load_precision_map(point / "precision.yaml", graph)
     graph = apply_precision(graph, pmap)
     layers = select_layers(list(graph.layers), None, design)
+    switches: dict[str, Any] = tools or tool_options()  # icarus / lint / synth
     opts = FlowOptions(verify=True, skip_unsupported=True, held=held_maps(graph, design),
-                       **(tools or tool_options()))
+                       **switches)
     res = run_flow(design, out, layers, opts)
     rep = res.report
     return RtlExport(trial, out, res.ok and bool(rep["layers"]), len(rep["layers"]),

@@ -277,8 +277,8 @@ class _Known:
 def _evaluate(ctx: Context, trial: optuna.Trial | _Known, number: int) -> Outcome:
     """The candidate of trial ``number``: its parameters from ``trial``'s suggest_*."""
     spec = ctx.spec
-    hw = suggest_hardware(trial, spec.hardware)  # type: ignore[arg-type]
-    searched = (suggest_precision(trial, spec.precision, ctx.units)  # type: ignore[arg-type]
+    hw = suggest_hardware(trial, spec.hardware)  # type: ignore[arg-type]  # _Known duck-types Trial
+    searched = (suggest_precision(trial, spec.precision, ctx.units)  # type: ignore[arg-type]  # same
                 if spec.precision.search else {})
     return evaluate_candidate(ctx, hw, searched, name=f"{spec.name}_t{number}")
 
@@ -377,7 +377,7 @@ def _create_trial(study: optuna.Study, core: CoreTrials | None,
         trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id,
                                                                    template_trial=template))
         return trial._trial_id, trial, None
-    params = study.sampler.params_for(n, dists)  # type: ignore[attr-defined]
+    params = study.sampler.params_for(n, dists)  # type: ignore[union-attr]  # dists: a PointSampler
     if core is not None:  # grid/random on SQLite/PostgreSQL: one Core transaction
         return core.create(n, params, dists, owner=owner), None, params
     # grid/random on other storages: trial n with its params in one API call
@@ -410,8 +410,8 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
     dists = (param_distributions(spec.hardware, spec.precision, ctx.units)
              if isinstance(study.sampler, PointSampler) else None)
     core = core_trials(study._storage, study._study_id) if dists is not None else None
-    if core is not None:
-        core.check_distributions(dists)  # type: ignore[arg-type]
+    if core is not None and dists is not None:
+        core.check_distributions(dists)
     while max_trials is None or stats.trials < max_trials:
         check_stop()
         if deadline is not None and time.time() >= deadline:
@@ -436,7 +436,7 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
                 break
         with Heartbeat(study._storage, trial_id, beat_now=trial is not None):
             if trial is None:  # the fast path
-                state = run_stored(core, trial_id, n, ctx, params)  # type: ignore[arg-type]
+                state = run_stored(core, trial_id, n, ctx, params)  # type: ignore[arg-type]  # both set
             else:
                 state = run_one(study, trial, ctx, params)
         stats.trials += 1

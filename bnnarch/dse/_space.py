@@ -206,8 +206,7 @@ def precision_units(prec: PrecisionSpec, graph: WorkloadGraph) -> list[Precision
             units.append(PrecisionUnit(n, (n,)))
         elif g not in done:
             done.add(g)
-            members = tuple(m for m in groups[g] if m in searched)
-            units.append(PrecisionUnit(g, members))
+            units.append(PrecisionUnit(g, tuple(m for m in groups[g] if m in searched)))
     return units
 
 

@@ -10,6 +10,7 @@ a trial budget and a seed. Paths in the file are relative to the file.
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -304,13 +305,27 @@ def _check_domain_against_design(domain: Domain, where: str, base: dict[str, Any
 
 
 def _path_exists(model: type[BaseModel], path: str) -> bool:
+    """Whether a dotted path names a leaf field; a mapping field (e.g. the
+    dataflow template's ``folding.layers`` or ``swu.mmv``) takes one key
+    (a layer name) as the next part, an optional model its model."""
     cur: Any = model
-    for part in path.split("."):
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
         fields = getattr(cur, "model_fields", None)
-        if fields is None or part not in fields:
+        if fields is None or parts[i] not in fields:
             return False
-        ann = fields[part].annotation
-        cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        ann = fields[parts[i]].annotation
+        models = [a for a in (typing.get_args(ann) or (ann,))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if typing.get_origin(ann) is dict:
+            i += 1  # the key
+            if i >= len(parts):
+                return False
+            value = typing.get_args(ann)[1]
+            models = [value] if isinstance(value, type) and issubclass(value, BaseModel) else []
+        cur = models[0] if models else None
+        i += 1
     return cur is None
 
 

@@ -39,7 +39,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -166,7 +166,7 @@ def creation_lock(storage: BaseStorage, study_name: str) -> Iterator[None]:
         with file_lock(Path(url.removeprefix("sqlite:///") + ".lock")):
             yield
     elif url.startswith("postgresql"):
-        engine = rdb.engine  # type: ignore[attr-defined]
+        engine = rdb.engine  # type: ignore[attr-defined]  # a postgresql URL: an RDBStorage
         key = _lock_key(study_name)
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
@@ -279,10 +279,10 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def _run(self, rec: object, interval: int) -> None:
+    def _run(self, rec: Callable[[int], object], interval: int) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
-                rec(self._trial_id)  # type: ignore[operator]
+                rec(self._trial_id)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -298,8 +298,8 @@ def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 
-        setter = rdb._set_trial_attr_without_commit  # type: ignore[attr-defined]
-        session_factory = rdb.scoped_session  # type: ignore[attr-defined]
+        setter = rdb._set_trial_attr_without_commit  # type: ignore[attr-defined]  # optuna-private
+        session_factory = rdb.scoped_session  # type: ignore[attr-defined]  # optuna-private
     except (ImportError, AttributeError):
         for k, v in attrs.items():
             storage.set_trial_user_attr(trial_id, k, v)
@@ -338,10 +338,13 @@ class CoreTrials:
         self._values = models.TrialValueModel.__table__
         self._beats = models.TrialHeartbeatModel.__table__
         dialect = engine.dialect.name
+        insert: Any  # the dialect's INSERT with ON CONFLICT
         if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            insert = sqlite_insert
         else:
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+            insert = postgresql_insert
         self._upsert_user = self._attr_upsert(insert, self._user)
         self._upsert_system = self._attr_upsert(insert, self._system)
         self._postgres = dialect == "postgresql"
@@ -405,7 +408,8 @@ class CoreTrials:
                                        "meanwhile (the worker retries with the next number)")
             trial_id = conn.execute(self._insert_trial, {
                 "number": number, "study_id": self._study_id, "state": TrialState.RUNNING,
-                "datetime_start": _utc_now(), "datetime_complete": None}).inserted_primary_key[0]
+                "datetime_start": _utc_now(), "datetime_complete": None}
+            ).inserted_primary_key[0]  # type: ignore[index]  # a one-row INSERT has its key
             if params:
                 conn.execute(self._params.insert(), [
                     {"trial_id": trial_id, "param_name": k,

@@ -25,6 +25,7 @@ on the real weights and real activations of the checkpoint's data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,10 +118,11 @@ def _window_counts(model: nn.Module, images: Tensor, batch: int = 64) -> dict[st
     counts: dict[str, np.ndarray] = {}
     hooks = []
 
-    def make(name: str, m: QuantMixin) -> object:
+    def make(name: str, m: QuantMixin) -> Callable[[nn.Module, tuple[Tensor, ...]], None]:
         def hook(mod: nn.Module, args: tuple[Tensor, ...]) -> None:
             x = m.quantized_input(args[0])
-            c = window_diff_counts((x >= 0).numpy(), mod.kernel_size, mod.stride, mod.padding)  # type: ignore[arg-type]
+            geo = (mod.kernel_size, mod.stride, mod.padding)  # a QConv2d: three int pairs
+            c = window_diff_counts((x >= 0).numpy(), *geo)  # type: ignore[arg-type]  # see geo
             counts[name] = counts.get(name, 0) + c
         return hook
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from bnnarch.nn.layers import QuantMixin, quant_layers
+from bnnarch.nn.layers import QConv2d, QLinear, quant_layers
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,12 @@ class TorchRun:
     inputs: dict[str, np.ndarray]  # real-valued input of each binary layer (if captured)
 
 
-def _preact(m: QuantMixin, x: Tensor) -> Tensor:
+def _preact(m: QConv2d | QLinear, x: Tensor) -> Tensor:
     a = m.quantized_input(x)
     w = torch.where(m.quantized_weight() >= 0, 1.0, -1.0).to(a.dtype)
     if isinstance(m, nn.Linear):
         return F.linear(torch.flatten(a, 1), w)[:, :, None, None]
-    return F.conv2d(a, w, None, m.stride, m.padding, m.dilation, m.groups)  # type: ignore[attr-defined]
+    return F.conv2d(a, w, None, m.stride, m.padding, m.dilation, m.groups)
 
 
 @torch.no_grad()
@@ -56,8 +56,9 @@ def torch_run(model: nn.Module, images: Tensor, *, batch: int = 64, double: bool
     hooks = []
     for name, m in quant_layers(model).items():
         if (m.w_bits, m.a_bits) == (1, 1):
-            def hook(mod: nn.Module, args: tuple[Tensor, ...], name: str = name) -> None:
-                y = _preact(mod, args[0])  # type: ignore[arg-type]
+            def hook(mod: nn.Module, args: tuple[Tensor, ...], name: str = name,
+                     layer: QConv2d | QLinear = m) -> None:  # mod is layer
+                y = _preact(layer, args[0])
                 acc.setdefault(name, []).append(torch.round(y).to(torch.int64).numpy())
                 if capture_inputs:
                     ins.setdefault(name, []).append(args[0].numpy().copy())

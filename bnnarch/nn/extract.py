@@ -25,6 +25,7 @@ Imported lazily (needs torch); bnnarch.workload.{layer,graph,io} never import to
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
@@ -36,7 +37,7 @@ from torch.nn import functional as F
 
 from bnnarch.errors import ModelError, WorkloadError
 from bnnarch.workload.graph import INPUT, WorkloadGraph
-from bnnarch.workload.layer import FP_BITS, Layer
+from bnnarch.workload.layer import FP_BITS, Layer, Op
 
 _ADD = {operator.add, operator.iadd, torch.add}
 _ARITH2 = {operator.sub, operator.isub, torch.sub, operator.mul, operator.imul, torch.mul,
@@ -111,7 +112,7 @@ def _shape(node: fx.Node) -> tuple[int, int, int]:
         raise WorkloadError(f"node {node.name!r} produces no single tensor (cannot cost it)")
     s = tuple(int(v) for v in tm.shape[1:])
     if len(s) == 3:
-        return s  # type: ignore[return-value]
+        return s
     if len(s) == 1:
         return (s[0], 1, 1)
     if len(s) == 2:
@@ -130,9 +131,9 @@ def _scope(node: fx.Node) -> str:
     return next(reversed(stack), "") if stack else ""
 
 
-def to_networkx(gm: fx.GraphModule) -> nx.DiGraph:
+def to_networkx(gm: fx.GraphModule) -> nx.DiGraph[str]:
     """The fx graph as a networkx DiGraph (node attribute ``node`` = fx.Node)."""
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     for n in gm.graph.nodes:
         g.add_node(n.name, node=n)
         for a in n.all_input_nodes:
@@ -156,132 +157,187 @@ def _ste_internal(gm: fx.GraphModule) -> set[str]:
     return out
 
 
-def extract(model: nn.Module, input_shape: tuple[int, int, int], *, name: str,
-            meta: dict[str, str] | None = None) -> WorkloadGraph:
-    """Trace ``model`` on one ``input_shape`` image and return its WorkloadGraph."""
-    gm = trace(model)
+def _scoped(scope: str, base: str) -> str:
+    """``<scope>.<base>`` for a functional op inside a module, ``<base>`` at the top."""
+    return f"{scope}.{base}" if scope else base
+
+
+class _Extraction:
+    """The state of one extraction: which workload layer produces each fx node."""
+
+    def __init__(self, gm: fx.GraphModule, name: str) -> None:
+        self.name = name
+        self.ste = _ste_internal(gm)
+        self.modules = dict(gm.named_modules())
+        self.producer: dict[str, str] = {}  # fx node name -> workload layer name (or INPUT)
+        self.layers: list[Layer] = []
+        self.used: dict[str, int] = {}
+        self.quantizers = 0
+
+    def uniq(self, base: str) -> str:
+        k = self.used.get(base, 0)
+        self.used[base] = k + 1
+        return base if k == 0 else f"{base}_{k}"
+
+    def node(self, n: object, where: str) -> fx.Node:
+        """``n`` as an fx node already computed from the model input."""
+        if not isinstance(n, fx.Node) or n.name not in self.producer:
+            raise WorkloadError(f"{where}: input {n!r} is not a tensor computed from the model input")
+        return n
+
+    def src(self, n: object, where: str) -> str:
+        return self.producer[self.node(n, where).name]
+
+    def emit(self, node: fx.Node, layer_name: str, op: Op, ins: Sequence[object],
+             **kw: Any) -> None:
+        where = f"model {self.name!r}, node {layer_name!r}"
+        nodes = [self.node(i, where) for i in ins]
+        layer = Layer(name=layer_name, op=op, inputs=tuple(self.producer[n.name] for n in nodes),
+                      in_shape=_shape(nodes[0]), out_shape=_shape(node), **kw)
+        self.layers.append(layer)
+        self.producer[node.name] = layer_name
+
+    def visit(self, node: fx.Node) -> None:
+        if node.op == "placeholder":
+            self.producer[node.name] = INPUT
+        elif node.op in ("output", "get_attr") or node.name in self.ste:
+            return
+        elif node.op == "call_module":
+            self._module(node)
+        elif node.op in ("call_function", "call_method"):
+            self._function(node)
+
+    # -- leaf modules --------------------------------------------------------------------------
+
+    def _input(self, node: fx.Node, lname: str) -> fx.Node:
+        return self.node(node.args[0], f"model {self.name!r}, node {lname!r}")
+
+    def _module(self, node: fx.Node) -> None:
+        mod = self.modules[str(node.target)]
+        lname = self.uniq(str(node.target))
+        if isinstance(mod, nn.Conv2d | nn.ConvTranspose2d):
+            bits = (mod.w_bits, mod.a_bits) if _is_qlayer(mod) else (FP_BITS, FP_BITS)
+            op: Op = "conv_transpose2d" if isinstance(mod, nn.ConvTranspose2d) else "conv2d"
+            self.emit(node, lname, op, [self._input(node, lname)], kernel=_pair(mod.kernel_size),
+                      stride=_pair(mod.stride), padding=_pair(mod.padding),
+                      dilation=_pair(mod.dilation), groups=mod.groups, w_bits=bits[0], a_bits=bits[1])
+        elif isinstance(mod, nn.Linear):
+            bits = (mod.w_bits, mod.a_bits) if _is_qlayer(mod) else (FP_BITS, FP_BITS)
+            self.emit(node, lname, "linear", [self._input(node, lname)], w_bits=bits[0], a_bits=bits[1])
+        elif isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
+            self.emit(node, lname, "threshold", [self._input(node, lname)])
+        elif isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
+            self.emit(node, lname, "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool",
+                      [self._input(node, lname)], kernel=_pair(mod.kernel_size),
+                      stride=_pair(mod.stride or mod.kernel_size), padding=_pair(mod.padding))
+        elif isinstance(mod, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+            self._adaptive_pool(node, lname, isinstance(mod, nn.AdaptiveAvgPool2d))
+        elif isinstance(mod, nn.Upsample):
+            x = self._input(node, lname)
+            self.emit(node, lname, "upsample", [x], stride=_factor(x, node))
+        elif _is_fold_module(mod):
+            from bnnarch.nn.quant import Quantizer
+
+            self.quantizers += isinstance(mod, Quantizer)
+            self.used[str(node.target)] -= 1
+            self.producer[node.name] = self.src(node.args[0], f"module {lname!r}")
+        else:
+            raise WorkloadError(f"module {lname!r} ({type(mod).__name__}) has no cost model "
+                                "(supported: conv, linear, batch-norm, pooling, upsample, "
+                                "element-wise activations and quantizers)")
+
+    def _adaptive_pool(self, node: fx.Node, lname: str, average: bool) -> None:
+        x = self._input(node, lname)
+        _, h, w = _shape(x)
+        _, oh, ow = _shape(node)
+        if h % oh or w % ow:
+            raise WorkloadError(f"module {lname!r}: adaptive pooling {h}x{w} -> {oh}x{ow} "
+                                "is not a whole-window pooling (no cost model)")
+        self.emit(node, lname, "avgpool" if average else "maxpool",
+                  [x], kernel=(h // oh, w // ow), stride=(h // oh, w // ow))
+
+    # -- functions and tensor methods ----------------------------------------------------------
+
+    def _function(self, node: fx.Node) -> None:
+        fn = node.target
+        scope = _scope(node)
+        label = fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))
+        where = f"op {label!r} in module {scope or '<top>'!r} (node {node.name!r})"
+        tensor_args = [a for a in node.args if isinstance(a, fx.Node)]
+        if fn in _ADD or fn in ("add", "add_"):
+            self._add(node, tensor_args, scope, where)
+        elif fn in (torch.cat, torch.concat, "cat"):
+            self._concat(node, scope, where)
+        elif fn in (F.interpolate, torch.nn.functional.upsample):
+            self.emit(node, self.uniq(_scoped(scope, "upsample")), "upsample",
+                      [tensor_args[0]], stride=_factor(tensor_args[0], node))
+        elif fn in (F.max_pool2d, F.avg_pool2d):
+            k = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["kernel_size"])
+            s = node.args[2] if len(node.args) > 2 else node.kwargs.get("stride")
+            p = node.args[3] if len(node.args) > 3 else node.kwargs.get("padding", 0)
+            kind: Op = "maxpool" if fn is F.max_pool2d else "avgpool"
+            self.emit(node, self.uniq(_scoped(scope, kind)), kind, [tensor_args[0]],
+                      kernel=k, stride=_pair(s) if s else k, padding=_pair(p))
+        elif fn in _ARITH2 or fn in ("sub", "mul", "div", "sub_", "mul_"):
+            live = [a for a in tensor_args
+                    if a.name not in self.ste and self.producer.get(a.name) is not None]
+            if len(live) > 1:
+                raise WorkloadError(f"{where}: element-wise product/difference of two tensors "
+                                    "has no cost model")
+            self.producer[node.name] = self.src(tensor_args[0], where)
+        elif fn in _ELEMENTWISE_FN or fn in _ELEMENTWISE_METHOD:
+            self.producer[node.name] = self.src(tensor_args[0], where)
+        else:
+            raise WorkloadError(f"{where}: no cost model for this operation")
+
+    def _add(self, node: fx.Node, tensor_args: list[fx.Node], scope: str, where: str) -> None:
+        """``a + b`` is a residual add; an STE's ``x + (q - x).detach()`` or
+        ``tensor + scalar`` folds into its producer."""
+        ste_add = any(a.name in self.ste for a in tensor_args)
+        if ste_add or len(tensor_args) < 2:
+            self.quantizers += ste_add
+            self.producer[node.name] = self.src(
+                tensor_args[0] if not ste_add else
+                next(a for a in tensor_args if a.name not in self.ste), where)
+        else:
+            self.emit(node, self.uniq(_scoped(scope, "add")), "add", tensor_args)
+
+    def _concat(self, node: fx.Node, scope: str, where: str) -> None:
+        tensors = node.args[0] if node.args else node.kwargs["tensors"]
+        if not isinstance(tensors, list | tuple):
+            raise WorkloadError(f"{where}: concat of {tensors!r}, not of a list of tensors")
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if dim not in (1, -3):
+            raise WorkloadError(f"{where}: concat along dim {dim} has no cost model (only channels)")
+        self.emit(node, self.uniq(_scoped(scope, "cat")), "concat", list(tensors))
+
+
+def _shape_prop(gm: fx.GraphModule, model: nn.Module, input_shape: tuple[int, int, int],
+                name: str) -> None:
+    """Annotate ``gm``'s nodes with their output shapes (fake tensors: no arithmetic)."""
     was_training = model.training
     gm.eval()
     try:
-        with torch.no_grad():  # fake tensors: shapes only, no arithmetic
+        with torch.no_grad():
             fake = FakeTensorMode(allow_non_fake_inputs=True)
             ShapeProp(gm, fake_mode=fake).propagate(torch.zeros(1, *input_shape))
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"model {name!r}: shape propagation failed ({type(e).__name__}: {e})") from None
     finally:
         model.train(was_training)
+
+
+def extract(model: nn.Module, input_shape: tuple[int, int, int], *, name: str,
+            meta: dict[str, str] | None = None) -> WorkloadGraph:
+    """Trace ``model`` on one ``input_shape`` image and return its WorkloadGraph."""
+    gm = trace(model)
+    _shape_prop(gm, model, input_shape, name)
     graph = to_networkx(gm)
-    ste = _ste_internal(gm)
-    modules = dict(gm.named_modules())
-    producer: dict[str, str] = {}  # fx node name -> workload layer name (or INPUT)
-    layers: list[Layer] = []
-    used: dict[str, int] = {}
-    quantizers = 0
-
-    def uniq(base: str) -> str:
-        k = used.get(base, 0)
-        used[base] = k + 1
-        return base if k == 0 else f"{base}_{k}"
-
-    def src(n: Any, where: str) -> str:
-        if not isinstance(n, fx.Node) or n.name not in producer:
-            raise WorkloadError(f"{where}: input {n!r} is not a tensor computed from the model input")
-        return producer[n.name]
-
-    def emit(node: fx.Node, layer_name: str, op: str, ins: list[fx.Node], **kw: Any) -> None:
-        where = f"model {name!r}, node {layer_name!r}"
-        layer = Layer(name=layer_name, op=op, inputs=tuple(src(i, where) for i in ins),  # type: ignore[arg-type]
-                      in_shape=_shape(ins[0]), out_shape=_shape(node), **kw)
-        layers.append(layer)
-        producer[node.name] = layer_name
-
+    state = _Extraction(gm, name)
     for nname in nx.topological_sort(graph):
-        node: fx.Node = graph.nodes[nname]["node"]
-        tensor_args = [a for a in node.args if isinstance(a, fx.Node)]
-        if node.op == "placeholder":
-            producer[node.name] = INPUT
-        elif node.op in ("output", "get_attr") or node.name in ste:
-            continue
-        elif node.op == "call_module":
-            mod = modules[str(node.target)]
-            lname = uniq(str(node.target))
-            x = node.args[0]
-            if isinstance(mod, nn.Conv2d | nn.ConvTranspose2d):
-                bits = (mod.w_bits, mod.a_bits) if _is_qlayer(mod) else (FP_BITS, FP_BITS)
-                emit(node, lname, "conv_transpose2d" if isinstance(mod, nn.ConvTranspose2d) else "conv2d",
-                     [x], kernel=_pair(mod.kernel_size), stride=_pair(mod.stride),
-                     padding=_pair(mod.padding), dilation=_pair(mod.dilation), groups=mod.groups,
-                     w_bits=bits[0], a_bits=bits[1])
-            elif isinstance(mod, nn.Linear):
-                bits = (mod.w_bits, mod.a_bits) if _is_qlayer(mod) else (FP_BITS, FP_BITS)
-                emit(node, lname, "linear", [x], w_bits=bits[0], a_bits=bits[1])
-            elif isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
-                emit(node, lname, "threshold", [x])
-            elif isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
-                emit(node, lname, "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool", [x],
-                     kernel=_pair(mod.kernel_size), stride=_pair(mod.stride or mod.kernel_size),
-                     padding=_pair(mod.padding))
-            elif isinstance(mod, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
-                _, h, w = _shape(x)
-                _, oh, ow = _shape(node)
-                if h % oh or w % ow:
-                    raise WorkloadError(f"module {lname!r}: adaptive pooling {h}x{w} -> {oh}x{ow} "
-                                        "is not a whole-window pooling (no cost model)")
-                emit(node, lname, "avgpool" if isinstance(mod, nn.AdaptiveAvgPool2d) else "maxpool",
-                     [x], kernel=(h // oh, w // ow), stride=(h // oh, w // ow))
-            elif isinstance(mod, nn.Upsample):
-                emit(node, lname, "upsample", [x], stride=_factor(x, node))
-            elif _is_fold_module(mod):
-                from bnnarch.nn.quant import Quantizer
-
-                quantizers += isinstance(mod, Quantizer)
-                used[str(node.target)] -= 1
-                producer[node.name] = src(x, f"module {lname!r}")
-            else:
-                raise WorkloadError(f"module {lname!r} ({type(mod).__name__}) has no cost model "
-                                    "(supported: conv, linear, batch-norm, pooling, upsample, "
-                                    "element-wise activations and quantizers)")
-        elif node.op in ("call_function", "call_method"):
-            fn = node.target
-            scope = _scope(node)
-            label = fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))
-            where = f"op {label!r} in module {scope or '<top>'!r} (node {node.name!r})"
-            if fn in _ADD or fn in ("add", "add_"):
-                ste_add = any(a.name in ste for a in tensor_args)
-                if ste_add or len(tensor_args) < 2:
-                    quantizers += ste_add
-                    producer[node.name] = src(tensor_args[0] if not ste_add else
-                                              next(a for a in tensor_args if a.name not in ste), where)
-                else:
-                    emit(node, uniq(f"{scope}.add" if scope else "add"), "add", tensor_args)
-            elif fn in (torch.cat, torch.concat, "cat"):
-                ins = list(node.args[0]) if node.args else list(node.kwargs["tensors"])
-                dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-                if dim not in (1, -3):
-                    raise WorkloadError(f"{where}: concat along dim {dim} has no cost model (only channels)")
-                emit(node, uniq(f"{scope}.cat" if scope else "cat"), "concat", ins)
-            elif fn in (F.interpolate, torch.nn.functional.upsample):
-                emit(node, uniq(f"{scope}.upsample" if scope else "upsample"), "upsample",
-                     [tensor_args[0]], stride=_factor(tensor_args[0], node))
-            elif fn in (F.max_pool2d, F.avg_pool2d):
-                k = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["kernel_size"])
-                s = node.args[2] if len(node.args) > 2 else node.kwargs.get("stride")
-                p = node.args[3] if len(node.args) > 3 else node.kwargs.get("padding", 0)
-                kind = "maxpool" if fn is F.max_pool2d else "avgpool"
-                emit(node, uniq(f"{scope}.{kind}" if scope else kind), kind, [tensor_args[0]],
-                     kernel=k, stride=_pair(s) if s else k, padding=_pair(p))
-            elif fn in _ARITH2 or fn in ("sub", "mul", "div", "sub_", "mul_"):
-                live = [a for a in tensor_args if a.name not in ste and producer.get(a.name) is not None]
-                if len(live) > 1:
-                    raise WorkloadError(f"{where}: element-wise product/difference of two tensors "
-                                        "has no cost model")
-                producer[node.name] = src(tensor_args[0], where)
-            elif fn in _ELEMENTWISE_FN or fn in _ELEMENTWISE_METHOD:
-                producer[node.name] = src(tensor_args[0], where)
-            else:
-                raise WorkloadError(f"{where}: no cost model for this operation")
-    m = {"extractor": "torch.fx", "quantizers_folded": str(quantizers), **(meta or {})}
-    return WorkloadGraph(name, input_shape, tuple(layers), tuple(sorted(m.items())))
+        state.visit(graph.nodes[nname]["node"])
+    m = {"extractor": "torch.fx", "quantizers_folded": str(state.quantizers), **(meta or {})}
+    return WorkloadGraph(name, input_shape, tuple(state.layers), tuple(sorted(m.items())))
 
 
 def _factor(x: fx.Node, y: fx.Node) -> tuple[int, int]:

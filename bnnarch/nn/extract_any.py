@@ -84,7 +84,7 @@ def _fold(graph: WorkloadGraph, walk: Walk) -> WorkloadGraph:
                 reason = None  # e.g. Brevitas: BN -> binary QuantIdentity -> residual add
             if reason is None:
                 bn = graph[outs[0]].params
-                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]
+                thr, flip = fold_thresholds(layer, bn)  # type: ignore[arg-type]  # BN params set
                 w = walk.weights[layer.name][0] if layer.name in walk.weights else None
                 pw = pack_sign_bits(w, flip) if w is not None else flip_packed(layer, flip)
                 params = replace(layer.params or LayerParams(),
@@ -124,7 +124,7 @@ def _stats(graph: WorkloadGraph, gm: fx.GraphModule, walk: Walk, images: Tensor,
             wbits = (w[0] >= 0).numpy() if w is not None else None
             if wbits is None:
                 mod = walk.modules[str(wanted[layer.name].target)]
-                wbits = (mod.quantized_weight().detach() >= 0).numpy()  # type: ignore[operator]
+                wbits = (mod.quantized_weight().detach() >= 0).numpy()
             kst = kernel_stats(wbits) if layer.kernel[0] * layer.kernel[1] > 1 else None
             wst = window_stats(window_diff_counts(x, layer.kernel, layer.stride, layer.padding))
             layer = replace(layer, stats=LayerStats(kernel=kst, window=wst))
@@ -169,12 +169,12 @@ def extract(module: nn.Module, example_input: Tensor, *, name: str | None = None
             "packed_weights": "rows=cout, row=(cin,kh,kw) flattened in torch order, bit1=+1, "
                               "MSB-first bytes, zero-padded to a byte; rows in params.flip negated",
             "thresholds": "out=1 iff sum(+-1 products) >= T (per output channel)"}
-    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), ())  # type: ignore[arg-type]
+    graph = WorkloadGraph(name, in_shape, tuple(walk.layers), ())
     graph = _fold(graph, walk)
     unmodelled = walk.finish_unmodelled() + walk.lost_signs(graph)
     if unmodelled:
         meta["golden.unmodelled"] = "; ".join(unmodelled)
-    graph = replace(graph, meta=tuple(sorted(meta.items())), _index=None)
+    graph = replace(graph, meta=tuple(sorted(meta.items())))
     if stats_inputs is not None:
         was = module.training
         module.eval()

@@ -7,8 +7,9 @@ every shape and the tensors each conv / linear multiplies with (``Values``).
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,11 +22,11 @@ from bnnarch.nn import extract as fxx
 from bnnarch.nn.layers import QuantMixin, pack_sign_bits
 from bnnarch.nn.params import batchnorm_params, f32_values, quant_layer_params
 from bnnarch.workload.graph import INPUT, WorkloadGraph
-from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams
+from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, LayerParams, Op
 
 _BINARIZERS: dict[type, int] = {}
 
-_CONV_FN = {F.conv2d: "conv2d", torch.conv2d: "conv2d", F.conv_transpose2d: "conv_transpose2d",
+_CONV_FN: dict[Any, Op] = {F.conv2d: "conv2d", torch.conv2d: "conv2d", F.conv_transpose2d: "conv_transpose2d",
             torch.conv_transpose2d: "conv_transpose2d", F.linear: "linear"}
 _SIGN_FN = {torch.sign}
 # ops that keep a quantized value quantized (layout, selection, nearest resampling)
@@ -127,6 +128,14 @@ def _arg(node: fx.Node, i: int, key: str, default: Any = None) -> Any:
     return node.kwargs.get(key, default)
 
 
+def _first_input(node: fx.Node, where: str) -> fx.Node:
+    """The node's first argument, the tensor an op reads."""
+    x = node.args[0] if node.args else None
+    if not isinstance(x, fx.Node):
+        raise WorkloadError(f"{where}: input {x!r} is not a tensor computed from the model input")
+    return x
+
+
 def _bits_or_fail(bits: int, what: str, where: str) -> int:
     if bits not in QUANT_BITS and bits != FP_BITS:
         raise ModelError(f"{where}: {bits}-bit {what} (the workload supports "
@@ -191,10 +200,12 @@ class Walk:
                                 "model input")
         return self.producer[n.name]
 
-    def emit(self, node: fx.Node, lname: str, op: str, ins: list[fx.Node], **kw: Any) -> None:
+    def emit(self, node: fx.Node, lname: str, op: Op, ins: Sequence[object], **kw: Any) -> None:
         where = f"model {self.name!r}, node {lname!r}"
-        self.layers.append(Layer(name=lname, op=op, inputs=tuple(self.src(i, where) for i in ins),  # type: ignore[arg-type]
-                                 in_shape=fxx._shape(ins[0]), out_shape=fxx._shape(node), **kw))
+        inputs = tuple(self.src(i, where) for i in ins)  # every input checked to be a node
+        self.layers.append(Layer(name=lname, op=op, inputs=inputs,
+                                 in_shape=fxx._shape(cast(fx.Node, ins[0])),
+                                 out_shape=fxx._shape(node), **kw))
         self.producer[node.name] = lname
 
     def passthrough(self, node: fx.Node, x: fx.Node, where: str, bits: int | None = None,
@@ -253,8 +264,8 @@ class Walk:
     def module(self, node: fx.Node) -> None:
         mod = self.modules[str(node.target)]
         lname = self.uniq(str(node.target))
-        x = node.args[0]
         where = f"module {lname!r} ({type(mod).__name__})"
+        x = _first_input(node, where)
         bits = _quantizer_bits(mod)
         if _is_compute_module(mod):
             self.compute_module(node, mod, lname, x)
@@ -325,7 +336,7 @@ class Walk:
             wb, ab = FP_BITS, self.qbits.get(x.name, FP_BITS)
         wb = _bits_or_fail(wb, "weights", where)
         ab = _bits_or_fail(ab, "activations", where)
-        op = ("conv_transpose2d" if isinstance(mod, nn.ConvTranspose2d)
+        op: Op = ("conv_transpose2d" if isinstance(mod, nn.ConvTranspose2d)
               else "linear" if isinstance(mod, nn.Linear) else "conv2d")
         kw: dict[str, Any] = {}
         if op != "linear":
@@ -341,9 +352,10 @@ class Walk:
             self.layers[-1] = replace(self.layers[-1], packed_weights=pw)
             return
         if _is_brevitas(mod) and wb < FP_BITS:
-            w = mod.quant_weight().value.detach()
+            brevitas_mod: Any = mod  # brevitas ships no type information
+            w = brevitas_mod.quant_weight().value.detach()
         else:
-            w = mod.weight.detach()
+            w = cast(Tensor, mod.weight).detach()  # conv / linear: a Parameter
         xin = self.values.get(x.name) if isinstance(x, fx.Node) else None
         self.weights[lname] = (w, xin)
         iq = self.qparams.get(f"{node.name}.input", self.qparams.get(getattr(x, "name", "")))
@@ -415,13 +427,15 @@ class Walk:
         """Concat, upsampling and functional pooling: a layer each; False if ``fn``
         is none of them."""
         if fn in (torch.cat, torch.concat, "cat"):
-            ins = list(node.args[0]) if node.args else list(node.kwargs["tensors"])
+            ins = node.args[0] if node.args else node.kwargs["tensors"]
+            if not isinstance(ins, list | tuple):
+                raise WorkloadError(f"{where}: concat of {ins!r}, not of a list of tensors")
             dim = _arg(node, 1, "dim", 0)
             if dim not in (1, -3):
                 raise WorkloadError(f"{where}: concat along dim {dim} has no cost model "
                                     "(only channels)")
             self.emit(node, self.uniq(f"{scope}.cat" if scope else "cat"), "concat", ins)
-            bits = {self.qbits.get(a.name, FP_BITS) for a in ins}
+            bits = {self.qbits.get(a.name, FP_BITS) for a in ins if isinstance(a, fx.Node)}
             self.qbits[node.name] = bits.pop() if len(bits) == 1 else FP_BITS
         elif fn in (F.interpolate, torch.nn.functional.upsample):
             if _arg(node, 3, "mode", "nearest") != "nearest":
@@ -433,7 +447,7 @@ class Walk:
             k = fxx._pair(_arg(node, 1, "kernel_size"))
             s = _arg(node, 2, "stride")
             p = _arg(node, 3, "padding", 0)
-            kind = "maxpool" if fn is F.max_pool2d else "avgpool"
+            kind: Op = "maxpool" if fn is F.max_pool2d else "avgpool"
             self.emit(node, self.uniq(f"{scope}.{kind}" if scope else kind), kind, [tensors[0]],
                       kernel=k, stride=fxx._pair(s) if s else k, padding=fxx._pair(p))
             self.qbits[node.name] = (self.qbits.get(tensors[0].name, FP_BITS)
@@ -442,10 +456,10 @@ class Walk:
             return False
         return True
 
-    def functional_compute(self, node: fx.Node, op: str, scope: str) -> None:
+    def functional_compute(self, node: fx.Node, op: Op, scope: str) -> None:
         lname = self.uniq(scope or op)
         where = f"layer {lname!r} ({getattr(node.target, '__name__', op)})"
-        x, wn, bn = node.args[0], _arg(node, 1, "weight"), _arg(node, 2, "bias")
+        x, wn, bn = _first_input(node, where), _arg(node, 1, "weight"), _arg(node, 2, "bias")
         wb = _bits_or_fail(self.qbits.get(wn.name, FP_BITS), "weights", where)
         ab = _bits_or_fail(self.qbits.get(x.name, FP_BITS), "activations", where)
         w = self.values[wn.name]

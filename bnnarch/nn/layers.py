@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ class QuantMixin:
     w_bits: int
     a_bits: int
     method: str
+    weight: Tensor  # of the nn.Conv2d / nn.Linear it is mixed into
 
     def _init_quant(self, w_bits: int, a_bits: int, method: str, in_channels: int) -> None:
         if method not in METHODS:
@@ -56,6 +58,8 @@ class QuantMixin:
         self.a_bits = _check_bits("a_bits", a_bits)
         self.method = method
         self.fp_act = False  # ReLU instead of the quantizer (full-precision twins only)
+        wq: Q.Quantizer
+        aq: Q.Quantizer
         if method == "bnn":
             wq, aq = Q.ScaledSign(scale=False), Q.SignSTE()
         elif method == "xnor":
@@ -70,7 +74,7 @@ class QuantMixin:
         self.shift = Q.LearnableBias(in_channels) if method == "reactnet" else None
 
     def quantized_weight(self) -> Tensor:
-        w = self.weight  # type: ignore[attr-defined]
+        w = self.weight
         if self.w_bits >= FP:
             return w
         if self.w_bits == 1:
@@ -109,8 +113,8 @@ class QConv2d(QuantMixin, nn.Conv2d):
         # XNOR-Net (Rastegari et al. 2016, sec. 3.2): sign(I) * sign(W) scaled by
         # K alpha, K = mean_c |I| averaged over each kh x kw window (zero padding
         # counted, as the paper's box-filter convolution k = 1/(kh kw)).
-        k = F.avg_pool2d(x.abs().mean(1, keepdim=True), self.kernel_size, self.stride,
-                         self.padding)
+        padding = cast(tuple[int, int], self.padding)  # __init__ passes an int: never a string
+        k = F.avg_pool2d(x.abs().mean(1, keepdim=True), self.kernel_size, self.stride, padding)
         y = self._conv_forward(self.quantized_input(x), self.quantized_weight(), None) * k
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
@@ -136,10 +140,10 @@ class QLinear(QuantMixin, nn.Linear):
 QLAYERS = (QConv2d, QLinear)
 
 
-def quant_layers(model: nn.Module) -> dict[str, QuantMixin]:
+def quant_layers(model: nn.Module) -> dict[str, QConv2d | QLinear]:
     """Qualified name -> quantized layer, in definition order. These names are
     the layer names of the extracted workload (bnnarch.nn.extract)."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, QLAYERS)}  # type: ignore[misc]
+    return {n: m for n, m in model.named_modules() if isinstance(m, QLAYERS)}
 
 
 def get_precision(model: nn.Module) -> dict[str, tuple[int, int]]:
@@ -185,7 +189,7 @@ def set_progress(model: nn.Module, p: float) -> None:
             m.set_progress(p)
 
 
-def fold_bn_threshold(layer: QuantMixin, bn: nn.BatchNorm2d | nn.BatchNorm1d
+def fold_bn_threshold(layer: QConv2d | QLinear, bn: nn.BatchNorm2d | nn.BatchNorm1d
                       ) -> tuple[list[int], list[bool]]:
     """Fold conv/linear (+bias) -> BN -> sign into integer thresholds.
 
@@ -204,15 +208,19 @@ def fold_bn_threshold(layer: QuantMixin, bn: nn.BatchNorm2d | nn.BatchNorm1d
                          "output by a function of the real-valued input")
     qw = layer.quantized_weight().detach()
     alpha = qw.abs().flatten(1).mean(1)
-    bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(alpha)  # type: ignore[attr-defined]
-    sigma = torch.sqrt(bn.running_var + bn.eps)
+    bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(alpha)
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        raise ModelError("thresholds need a batch-norm with running statistics "
+                         "(track_running_stats=True)")
+    sigma = torch.sqrt(var + bn.eps)
     gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(sigma)
     beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(sigma)
     k = int(qw[0].numel())
     thr: list[int] = []
     flip: list[bool] = []
     for c in range(qw.shape[0]):
-        g, bt, mu, sg, al, b = (float(v[c]) for v in (gamma, beta, bn.running_mean, sigma, alpha, bias))
+        g, bt, mu, sg, al, b = (float(v[c]) for v in (gamma, beta, mean, sigma, alpha, bias))
         if g == 0.0 or al == 0.0:
             thr.append(-(k + 1) if bt >= 0 else k + 1)
             flip.append(False)

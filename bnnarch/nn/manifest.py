@@ -80,9 +80,9 @@ def write(directory: str | Path) -> None:
     lines += ["", "Commands:", ""]
     lines += [f"- `{r['file']}`: `{r['command']}`" for r in rows]
     lines += ["", "Extracted workloads (shapes + statistics + packed weights + thresholds):", "",
-              "    bnnarch extract bireal18 --checkpoint checkpoints/digits_bnn.pt --out workloads/digits_bnn.json",
-              "    bnnarch extract centernet --checkpoint checkpoints/digits_det.pt --out workloads/digits_det.json",
-              "    bnnarch extract unet --checkpoint checkpoints/digits_seg.pt --out workloads/digits_seg.json",
+              *(f"    bnnarch extract {model} --checkpoint checkpoints/digits_{task}.pt "
+                f"--out workloads/digits_{task}.json"
+                for model, task in (("bireal18", "bnn"), ("centernet", "det"), ("unet", "seg"))),
               "",
               "Imported (QONNX exported by Brevitas; `brevitas_digits.onnx` is written by the",
               "training command above, `--onnx`):", "",

@@ -28,7 +28,7 @@ def binary_weight_scale(mod: QuantMixin) -> tuple[float, ...]:
     import copy
 
     with torch.no_grad():
-        qw = copy.deepcopy(mod).double().quantized_weight()  # type: ignore[attr-defined]
+        qw = copy.deepcopy(mod).double().quantized_weight()  # type: ignore[attr-defined]  # an nn.Module
     return tuple(float(v) for v in qw.abs().flatten(1).mean(1))
 
 

@@ -4,7 +4,8 @@ Every quantizer is an ``nn.Module`` whose forward returns the quantized value
 with a straight-through gradient written as ``q.detach() + (s - s.detach())``
 where ``s`` is a *surrogate* whose derivative is the wanted backward (no
 custom ``autograd.Function``: torch.fx traces into such a Function and
-silently drops its backward, while ``x + (q - x).detach()`` traces correctly). No shape-dependent Python in forward (fx-safe).
+silently drops its backward, while ``x + (q - x).detach()`` traces correctly).
+No shape-dependent Python in forward (fx-safe).
 
 Sources:
 - BNN sign + clipped STE: Hubara, Courbariaux et al., "Binarized Neural
@@ -116,6 +117,8 @@ class ErrorDecaySign(Quantizer):
     where p in [0, 1] is training progress (``set_progress``); T_min = 0.1,
     T_max = 10 as in the paper. ``balance=True`` applies the IR-Net Libra
     weight standardization (zero mean, unit std per filter) and the 2^round(log2 mean|w|) scale."""
+
+    t: Tensor  # the buffer registered in __init__
 
     def __init__(self, balance: bool = False) -> None:
         super().__init__()

@@ -82,7 +82,10 @@ def _iou(b: np.ndarray, gts: np.ndarray) -> np.ndarray:
     x2 = np.minimum(b[2], gts[:, 2])
     y2 = np.minimum(b[3], gts[:, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda a: (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+
+    def area(a: np.ndarray) -> np.ndarray:
+        return (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+
     return inter / (area(b) + area(gts) - inter + 1e-9)
 
 

@@ -70,9 +70,9 @@ def task_data(task: str, size: int = 16) -> TaskData:
         te = canvases("test", N_TEST_CANVASES, 0)
         if task == "segment":
             return TaskData(task, tr.images, te.images, (tr.masks,), (te.masks,), classes=SEG_CLASSES)
-        ytr = T.det_targets(tr.boxes, tr.labels, 10, tr.images.shape[-1])
-        yte = T.det_targets(te.boxes, te.labels, 10, te.images.shape[-1])
-        return TaskData(task, tr.images, te.images, ytr, yte, te.boxes, te.labels)
+        det_tr = T.det_targets(tr.boxes, tr.labels, 10, tr.images.shape[-1])
+        det_te = T.det_targets(te.boxes, te.labels, 10, te.images.shape[-1])
+        return TaskData(task, tr.images, te.images, det_tr, det_te, te.boxes, te.labels)
     raise ModelError(f"unknown task {task!r} (known: {', '.join(T.TASKS)})")
 
 

@@ -24,7 +24,7 @@ class ResNetBNN(BiRealBackbone):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = QLinear(widths[-1], classes, w_bits=FP, a_bits=FP, method=method)
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]  # logits, not a feature list
         x = super().forward(x)[-1]
         return self.fc(self.avgpool(x))
 
@@ -73,8 +73,8 @@ class ReActBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(cin)
         self.pool = nn.AvgPool2d(2, 2) if stride == 2 else None
         self.act1 = RPReLU(cin)
-        self.double = cout == 2 * cin
-        if self.double:
+        self.doubles_channels = cout == 2 * cin
+        if self.doubles_channels:
             self.pw_down1 = QConv2d(cin, cin, 1, 1, 0, method="reactnet")
             self.pw_down2 = QConv2d(cin, cin, 1, 1, 0, method="reactnet")
             self.bn2_1 = nn.BatchNorm2d(cin)
@@ -89,7 +89,7 @@ class ReActBlock(nn.Module):
 
         sc = x if self.pool is None else self.pool(x)
         h = self.act1(self.bn1(self.conv3x3(x)) + sc)
-        if self.double:
+        if self.doubles_channels:
             out = torch.cat([self.bn2_1(self.pw_down1(h)) + h, self.bn2_2(self.pw_down2(h)) + h], 1)
         else:
             out = self.bn2(self.pw(h)) + h
@@ -108,7 +108,10 @@ class ReActNetA(nn.Module):
     def __init__(self, in_ch: int = 3, classes: int = 1000, scale: float = 1.0,
                  stem_stride: int = 2, cfg: tuple[tuple[int, int, int], ...] = REACTNET_A) -> None:
         super().__init__()
-        c = lambda v: max(1, int(v * scale))
+
+        def c(v: int) -> int:
+            return max(1, int(v * scale))
+
         self.stem = QConv2d(in_ch, c(cfg[0][0]), 3, stem_stride, 1, w_bits=FP, a_bits=FP,
                             method="reactnet")
         self.bn = nn.BatchNorm2d(c(cfg[0][0]))
@@ -123,8 +126,8 @@ class ReActNetA(nn.Module):
 def reactnet_a(small: bool = False, width: int = 8, in_ch: int | None = None,
                classes: int | None = None) -> ReActNetA:
     if small:  # digits 1x16x16: stride-1 stem, 5 blocks
-        cfg = ((1, 2, 1), (2, 2, 1), (2, 4, 2), (4, 4, 1), (4, 8, 2))
-        cfg = tuple((a * width, b * width, s) for a, b, s in cfg)
+        base = ((1, 2, 1), (2, 2, 1), (2, 4, 2), (4, 4, 1), (4, 8, 2))
+        cfg = tuple((a * width, b * width, s) for a, b, s in base)
         return ReActNetA(in_ch or 1, classes or 10, 1.0, 1, cfg)
     return ReActNetA(in_ch or 3, classes or 1000)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -52,7 +54,7 @@ class CenterNetBNN(nn.Module):
         self.hm = QConv2d(c, classes, 1, 1, 0, w_bits=FP, a_bits=FP, method=method, bias=True)
         self.wh = QConv2d(c, 2, 1, 1, 0, w_bits=FP, a_bits=FP, method=method, bias=True)
         self.off = QConv2d(c, 2, 1, 1, 0, w_bits=FP, a_bits=FP, method=method, bias=True)
-        nn.init.constant_(self.hm.bias, -2.19)  # CenterNet: prior 0.1
+        nn.init.constant_(cast(Tensor, self.hm.bias), -2.19)  # CenterNet: prior 0.1 (bias=True)
         self.classes = classes
 
     def forward(self, x: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from bnnarch.array.reuse.hook import without_reuse
 from bnnarch.array.simulate import simulate
+from bnnarch.array.spec import ArraySpec
+from bnnarch.errors import BnnarchError, FieldError, SpecError
 from bnnarch.result import SimResult
 from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph
@@ -49,6 +51,11 @@ class Similarity:
     windows_identical_pct: float  # whole receptive fields identical to the left neighbour's
 
 
+def _pct(part: float, whole: float) -> float:
+    """`part` as a percentage of `whole` (0 when `whole` is 0)."""
+    return 100 * part / whole if whole else 0.0
+
+
 def similarity(g: WorkloadGraph) -> Similarity:
     kern = rep = rep_f = 0
     pairs = same_pairs = 0
@@ -69,9 +76,8 @@ def similarity(g: WorkloadGraph) -> Similarity:
             same_pairs += c if d == 0 else 0
             pos += c * k
             pos_diff += c * d
-    pct = (lambda a, b: 100 * a / b if b else 0.0)
-    return Similarity(n, pct(kern - rep, kern), pct(kern - rep_f, kern), pct(pos - pos_diff, pos),
-                      pct(same_pairs, pairs))
+    return Similarity(n, _pct(kern - rep, kern), _pct(kern - rep_f, kern), _pct(pos - pos_diff, pos),
+                      _pct(same_pairs, pairs))
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class DesignFigures:
 
 def figures(spec_path: str | Path, g: WorkloadGraph) -> DesignFigures:
     spec = load_design(spec_path)
+    if not isinstance(spec, ArraySpec):
+        raise SpecError(str(spec_path), [FieldError(
+            "template", "the reuse summary compares 'array' designs (reuse is an array option)")])
     on = simulate(spec, g)
     off = simulate(without_reuse(spec), g)
     return _figures(spec.name, on, off)
@@ -105,7 +114,6 @@ def _figures(name: str, on: SimResult, off: SimResult) -> DesignFigures:
     sb = sum(x.get(f"reuse_{x['reuse_scheme']}_skipped_xnor_bits", 0.0) for x in rows)
     ob = sum(x["reuse_operand_sram_bits"] for x in rows)
     osb = sum(x["reuse_sram_bits_saved"] for x in rows)
-    pct = (lambda a, b: 100 * a / b if b else 0.0)
     dp_on = dp_off = 0.0
     cc_on = cc_off = 0
     for a, b in zip(on.layers, off.layers, strict=True):
@@ -116,10 +124,10 @@ def _figures(name: str, on: SimResult, off: SimResult) -> DesignFigures:
             dp_on += sum(ea.get(k, 0.0) for k in DATAPATH) + ea.get("reuse", 0.0)
             dp_off += sum(eb.get(k, 0.0) for k in DATAPATH)
     return DesignFigures(
-        name, pct(sb, pb), pct(sw, pw), pct(osb, ob), pct(cc_on - cc_off, cc_off),
-        pct(on.compute_cycles - off.compute_cycles, off.compute_cycles),
-        pct(on.total_cycles - off.total_cycles, off.total_cycles),
-        pct(on.energy_pj - off.energy_pj, off.energy_pj), pct(dp_on - dp_off, dp_off),
+        name, _pct(sb, pb), _pct(sw, pw), _pct(osb, ob), _pct(cc_on - cc_off, cc_off),
+        _pct(on.compute_cycles - off.compute_cycles, off.compute_cycles),
+        _pct(on.total_cycles - off.total_cycles, off.total_cycles),
+        _pct(on.energy_pj - off.energy_pj, off.energy_pj), _pct(dp_on - dp_off, dp_off),
         sum(x["reuse_saved_pj"] for x in rows) / 1e6, sum(x["reuse_overhead_pj"] for x in rows) / 1e6,
         dict(on.area_breakdown_mm2).get("reuse", 0.0))
 
@@ -129,7 +137,7 @@ def markdown(workloads: list[str], designs: list[str]) -> str:
             "neighbour-window positions equal | neighbour windows identical |"),
            "|---|---|---|---|---|"]
     graphs = [(w, load_workload(w)) for w in workloads]
-    for w, g in graphs:
+    for _w, g in graphs:
         s = similarity(g)
         out.append(f"| {g.name} | {s.layers} | {s.kernels_shared_pct:.1f}% / "
                    f"{s.kernels_shared_signfolded_pct:.1f}% | {s.window_bits_equal_pct:.1f}% | "
@@ -157,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("workloads", nargs="+")
     p.add_argument("--design", action="append", help="design YAML (repeatable)")
     a = p.parse_args(argv)
-    print(markdown(a.workloads, a.design or list(DEFAULT_DESIGNS)))
+    try:
+        print(markdown(a.workloads, a.design or list(DEFAULT_DESIGNS)))
+    except BnnarchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from bnnarch.result import SimResult
@@ -18,10 +18,12 @@ def _si(x: float, unit: str) -> str:
 def layer_table(r: SimResult, max_rows: int | None = None) -> Table:
     t = Table(title=f"{r.design} on {r.workload} ({r.template}, {r.clock_mhz:g} MHz)",
               show_lines=False, header_style="bold")
-    for col, just in (("layer", "left"), ("op", "left"), ("w/a", "right"), ("engine", "left"),
-                      ("cycles", "right"), ("compute", "right"), ("stall", "right"),
-                      ("util %", "right"), ("energy uJ", "right"), ("DRAM kB", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("layer", "left"), ("op", "left"), ("w/a", "right"), ("engine", "left"),
+        ("cycles", "right"), ("compute", "right"), ("stall", "right"),
+        ("util %", "right"), ("energy uJ", "right"), ("DRAM kB", "right"))
+    for col, just in columns:
+        t.add_column(col, justify=just)
     rows = r.layers if max_rows is None else r.layers[:max_rows]
     for lr in rows:
         wa = f"{lr.w_bits}/{lr.a_bits}" if lr.engine in ("array", "mac_unit", "mvtu") else "-"

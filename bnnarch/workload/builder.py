@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bnnarch.workload.graph import INPUT, WorkloadGraph
-from bnnarch.workload.layer import FP_BITS, Layer, Shape, conv_out
+from bnnarch.workload.layer import FP_BITS, Layer, Op, Shape, conv_out
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -61,13 +61,13 @@ class GraphBuilder:
         return self._add(Layer(name, "linear", (src,), shp, (cout, 1, 1), w_bits=bits[0],
                                a_bits=bits[1]))
 
-    def pool(self, name: str, k: int, s: int | None = None, *, kind: str = "maxpool", p: int = 0,
+    def pool(self, name: str, k: int, s: int | None = None, *, kind: Op = "maxpool", p: int = 0,
              src: str | None = None) -> str:
         src = src or self.last
         c, h, w = self.shapes[src]
         s = s or k
         out = (c, conv_out(h, k, s, p), conv_out(w, k, s, p))
-        return self._add(Layer(name, kind, (src,), (c, h, w), out, (k, k), (s, s), (p, p)))  # type: ignore[arg-type]
+        return self._add(Layer(name, kind, (src,), (c, h, w), out, (k, k), (s, s), (p, p)))
 
     def global_avgpool(self, name: str, src: str | None = None) -> str:
         src = src or self.last

@@ -78,7 +78,7 @@ def fold_thresholds(layer: Layer, bn: LayerParams) -> tuple[list[int], list[bool
     cout = layer.out_shape[0]
     alpha = np.asarray(p.weight_scale if p and p.weight_scale else [1.0] * cout)
     bias = np.asarray(p.bias if p and p.bias else [0.0] * cout)
-    mu, var, g, bt = (np.asarray(v, dtype=np.float64) for v in (bn.mean, bn.var, bn.gamma, bn.beta))  # type: ignore[arg-type]
+    mu, var, g, bt = (np.asarray(v, dtype=np.float64) for v in (bn.mean, bn.var, bn.gamma, bn.beta))
     sg = np.sqrt(var.astype(np.float32) + np.float32(bn.eps or 0.0)).astype(np.float64)
     k = layer.weight_count // cout
     thr, flip = [], []

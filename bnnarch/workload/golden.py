@@ -248,7 +248,7 @@ class _Run:
             raise WorkloadError(f"layer {layer.name!r}: threshold layer without batch-norm "
                                 "params or producer thresholds")
         shape = (1, -1, 1, 1)
-        mean, var, gamma, beta = (_f32(v).reshape(shape) for v in (p.mean, p.var, p.gamma, p.beta))  # type: ignore[arg-type]
+        mean, var, gamma, beta = (_f32(v).reshape(shape) for v in (p.mean, p.var, p.gamma, p.beta))  # type: ignore[arg-type]  # all set: is_batchnorm
         return (x - mean) / np.sqrt(var + float(p.eps or 0.0)) * gamma + beta
 
     def _pool(self, layer: Layer, x: np.ndarray) -> np.ndarray:

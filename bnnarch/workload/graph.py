@@ -20,7 +20,8 @@ class WorkloadGraph:
     input_shape: tuple[int, int, int]
     layers: tuple[Layer, ...]
     meta: tuple[tuple[str, str], ...] = ()
-    _index: Mapping[str, int] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    # name -> position in ``layers``: rebuilt by __post_init__ (so also by dataclasses.replace)
+    _index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, int] = {}
@@ -54,8 +55,8 @@ class WorkloadGraph:
     def compute_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.is_compute]
 
-    def to_networkx(self) -> nx.DiGraph:
-        g = nx.DiGraph(name=self.name)
+    def to_networkx(self) -> nx.DiGraph[str]:
+        g: nx.DiGraph[str] = nx.DiGraph(name=self.name)
         g.add_node(INPUT, shape=self.input_shape)
         for layer in self.layers:
             g.add_node(layer.name, layer=layer)
@@ -64,7 +65,7 @@ class WorkloadGraph:
         return g
 
     def with_layers(self, layers: tuple[Layer, ...]) -> WorkloadGraph:
-        return replace(self, layers=layers, _index=None)
+        return replace(self, layers=layers)
 
     @property
     def macs(self) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ import onnx
 
 from bnnarch.errors import WorkloadError
 from bnnarch.workload.graph import INPUT, WorkloadGraph
-from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, conv_out
+from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer, Op, conv_out
 from bnnarch.workload.onnx_graph import OnnxView, attrs, int_bits, is_qonnx, where
 
 # element-wise nodes folded into their producer; True = values keep the
@@ -266,149 +267,199 @@ def _pair(v: Any, default: int) -> tuple[int, int]:
     return (int(v[0]), int(v[-1])) if v else (default, default)
 
 
-def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
-    """Walk the ONNX graph; layers with bits from the quantizers (invalid bit
-    widths recorded in ``bad_bits`` and stored as full precision)."""
-    imp = Imported()
-    acts: dict[str, Act] = {}
-    in_shape = view.shapes[view.input_name]
-    acts[view.input_name] = Act(INPUT, in_shape)
-    producers = {o: n for n in view.nodes for o in n.output}
-    namer = _Namer()
-    path = view.path
+_POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+          "ReduceMax")
 
-    def emit(node: onnx.NodeProto, lname: str, op: str, srcs: list[str], bits: int | None = None,
-             scale: float | None = None, origin_in: bool = False,
+
+class _Walk:
+    """The state of one graph walk: what is known about each run-time tensor."""
+
+    def __init__(self, view: OnnxView) -> None:
+        self.view = view
+        self.path = view.path
+        self.imp = Imported()
+        self.in_shape = view.shapes[view.input_name]
+        self.acts: dict[str, Act] = {view.input_name: Act(INPUT, self.in_shape)}
+        self.producers = {o: n for n in view.nodes for o in n.output}
+        self.namer = _Namer()
+
+    def emit(self, node: onnx.NodeProto, lname: str, op: Op, srcs: list[str],
+             bits: int | None = None, scale: float | None = None, origin_in: bool = False,
              quant: tuple[float, float, int, int, int] | None = None, **kw: Any) -> Layer:
-        w = f"{path}: {where(node)}"
-        out = view.shape(node.output[0], node)
-        first = acts[srcs[0]]
-        ishape = first.origin if origin_in else view.shape(srcs[0], node)
-        layer = Layer(name=lname, op=op,  # type: ignore[arg-type]
-                      inputs=tuple(acts[s].producer for s in srcs),
+        w = f"{self.path}: {where(node)}"
+        out = self.view.shape(node.output[0], node)
+        first = self.acts[srcs[0]]
+        ishape = first.origin if origin_in else self.view.shape(srcs[0], node)
+        layer = Layer(name=lname, op=op, inputs=tuple(self.acts[s].producer for s in srcs),
                       in_shape=chw(ishape, w), out_shape=chw(out, w), **kw)
-        imp.layers.append(layer)
-        imp.out_tensor[lname] = node.output[0]
-        acts[node.output[0]] = Act(lname, out, bits, scale, quant)
+        self.imp.layers.append(layer)
+        self.imp.out_tensor[lname] = node.output[0]
+        self.acts[node.output[0]] = Act(lname, out, bits, scale, quant)
         return layer
 
-    for node in view.nodes:
+    def visit(self, node: onnx.NodeProto) -> None:
+        view = self.view
         if all(o in view.consts for o in node.output if o):
-            continue
+            return
         data = [i for i in node.input if i and i not in view.consts]
         if not data:
-            continue
-        op = node.op_type
-        w = f"{path}: {where(node)}"
+            return
+        w = f"{self.path}: {where(node)}"
         for i in data:
-            if i not in acts:
+            if i not in self.acts:
                 raise WorkloadError(f"{w}: input {i!r} is not computed from the model input "
                                     "by a supported node")
-        x = acts[data[0]]
         a = attrs(node)
+        if not self._layer_node(node, a, data, w):
+            self._folded_node(node, a, data, w)
+
+    # -- nodes that make a workload layer ------------------------------------------------------
+
+    def _layer_node(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str],
+                    w: str) -> bool:
+        """Emit the layer of a cost-bearing node; False if the node is not one."""
+        op = node.op_type
         if op in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
-            _compute(view, node, a, data, acts, producers, imp, namer, emit)
+            _compute(self.view, node, a, data, self.acts, self.producers, self.imp, self.namer,
+                     self.emit)
         elif op in ("BatchNormalization", "MultiThreshold"):
-            if op == "MultiThreshold" and not is_qonnx(node):
-                raise WorkloadError(f"{w}: unknown domain {node.domain!r}")
-            if len(data) != 1 or data[0] != node.input[0]:
-                raise WorkloadError(f"{w}: its parameters must be constants")
-            bits = _bits_of(view, node) if op == "MultiThreshold" else None
-            scale = None
-            if op == "MultiThreshold" and bits == 1:
-                sc, bias = a.get("out_scale", 1.0), a.get("out_bias", 0.0)
-                scale = 1.0 if (sc, bias) == (2.0, -1.0) else None
-            lname = namer(node, "bn", False)
-            emit(node, lname, "threshold", data, bits=bits, scale=scale)
-            if op == "BatchNormalization":
-                imp.batchnorm[lname] = node
-        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                    "ReduceMean", "ReduceMax"):
-            kind = "maxpool" if "Max" in op else "avgpool"
-            lname = namer(node, kind, False)
-            _, _, h, wd = view.shape(data[0], node)
-            if op.startswith("Reduce"):
-                _global_reduce(view, node, a)
-            if op.startswith(("Global", "Reduce")):
-                k = s = (h, wd)
-                p = (0, 0)
-            else:
-                k = _pair(a.get("kernel_shape"), 1)
-                s = _pair(a.get("strides"), 1)
-                if a.get("dilations") and any(v != 1 for v in a["dilations"]):
-                    raise WorkloadError(f"{w}: dilated pooling has no cost model")
-                _, _, ho, wo = view.shape(node.output[0], node)
-                p = _pads(view, node, a, (h, wd), (ho, wo), k, s, (1, 1), imp.notes, lname)
-            keep = kind == "maxpool"
-            emit(node, lname, kind, data, bits=x.bits if keep else None,
-                 scale=x.scale if keep else None, quant=x.quant if keep else None,
-                 kernel=k, stride=s, padding=p)
+            self._threshold(node, a, data, w)
+        elif op in _POOLS:
+            self._pool(node, a, data, w)
         elif op in ("Add", "Sum") and len(data) >= 2:
-            emit(node, namer(node, "add", True), "add", data)
+            self.emit(node, self.namer(node, "add", True), "add", data)
         elif op == "Concat":
-            if len(data) != len([i for i in node.input if i]):
-                raise WorkloadError(f"{w}: concat of a constant with a tensor has no cost model")
-            rank = len(view.shape(node.output[0], node))
-            ax = a.get("axis", 1)
-            if ax not in (1, 1 - rank):
-                raise WorkloadError(f"{w}: concat along axis {ax} has no cost model "
-                                    "(only channels, axis 1)")
-            ins = [acts[i] for i in data]
-            known = [v.bits for v in ins if v.bits is not None]
-            bits = max(known) if len(known) == len(ins) else None
-            scales = {v.scale for v in ins}
-            quants = {v.quant for v in ins}
-            emit(node, namer(node, "cat", True), "concat", data, bits=bits,
-                 scale=scales.pop() if len(scales) == 1 else None,
-                 quant=quants.pop() if len(quants) == 1 else None)
+            self._concat(node, a, data, w)
         elif op in ("Resize", "Upsample"):
-            _, _, h, wd = view.shape(data[0], node)
+            self._upsample(node, a, data, w)
+        else:
+            return False
+        return True
+
+    def _threshold(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str], w: str) -> None:
+        op = node.op_type
+        if op == "MultiThreshold" and not is_qonnx(node):
+            raise WorkloadError(f"{w}: unknown domain {node.domain!r}")
+        if len(data) != 1 or data[0] != node.input[0]:
+            raise WorkloadError(f"{w}: its parameters must be constants")
+        bits = _bits_of(self.view, node) if op == "MultiThreshold" else None
+        scale = None
+        if op == "MultiThreshold" and bits == 1:
+            sc, bias = a.get("out_scale", 1.0), a.get("out_bias", 0.0)
+            scale = 1.0 if (sc, bias) == (2.0, -1.0) else None
+        lname = self.namer(node, "bn", False)
+        self.emit(node, lname, "threshold", data, bits=bits, scale=scale)
+        if op == "BatchNormalization":
+            self.imp.batchnorm[lname] = node
+
+    def _pool(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str], w: str) -> None:
+        op, view, x = node.op_type, self.view, self.acts[data[0]]
+        kind: Op = "maxpool" if "Max" in op else "avgpool"
+        lname = self.namer(node, kind, False)
+        _, _, h, wd = view.shape(data[0], node)
+        if op.startswith("Reduce"):
+            _global_reduce(view, node, a)
+        if op.startswith(("Global", "Reduce")):
+            k = s = (h, wd)
+            p = (0, 0)
+        else:
+            k = _pair(a.get("kernel_shape"), 1)
+            s = _pair(a.get("strides"), 1)
+            if a.get("dilations") and any(v != 1 for v in a["dilations"]):
+                raise WorkloadError(f"{w}: dilated pooling has no cost model")
             _, _, ho, wo = view.shape(node.output[0], node)
-            if ho % h or wo % wd:
-                raise WorkloadError(f"{w}: non-integer upsampling {h}x{wd} -> {ho}x{wo} has no "
-                                    "cost model")
-            nearest = a.get("mode", "nearest") == "nearest"
-            emit(node, namer(node, "upsample", False), "upsample", data,
-                 bits=x.bits if nearest else None, scale=x.scale if nearest else None,
-                 quant=x.quant if nearest else None, stride=(ho // h, wo // wd))
-        elif op == "QuantizeLinear":
+            p = _pads(view, node, a, (h, wd), (ho, wo), k, s, (1, 1), self.imp.notes, lname)
+        keep = kind == "maxpool"
+        self.emit(node, lname, kind, data, bits=x.bits if keep else None,
+                  scale=x.scale if keep else None, quant=x.quant if keep else None,
+                  kernel=k, stride=s, padding=p)
+
+    def _concat(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str], w: str) -> None:
+        if len(data) != len([i for i in node.input if i]):
+            raise WorkloadError(f"{w}: concat of a constant with a tensor has no cost model")
+        rank = len(self.view.shape(node.output[0], node))
+        ax = a.get("axis", 1)
+        if ax not in (1, 1 - rank):
+            raise WorkloadError(f"{w}: concat along axis {ax} has no cost model "
+                                "(only channels, axis 1)")
+        ins = [self.acts[i] for i in data]
+        known = [v.bits for v in ins if v.bits is not None]
+        bits = max(known) if len(known) == len(ins) else None
+        scales = {v.scale for v in ins}
+        quants = {v.quant for v in ins}
+        self.emit(node, self.namer(node, "cat", True), "concat", data, bits=bits,
+                  scale=scales.pop() if len(scales) == 1 else None,
+                  quant=quants.pop() if len(quants) == 1 else None)
+
+    def _upsample(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str], w: str) -> None:
+        x = self.acts[data[0]]
+        _, _, h, wd = self.view.shape(data[0], node)
+        _, _, ho, wo = self.view.shape(node.output[0], node)
+        if ho % h or wo % wd:
+            raise WorkloadError(f"{w}: non-integer upsampling {h}x{wd} -> {ho}x{wo} has no "
+                                "cost model")
+        nearest = a.get("mode", "nearest") == "nearest"
+        self.emit(node, self.namer(node, "upsample", False), "upsample", data,
+                  bits=x.bits if nearest else None, scale=x.scale if nearest else None,
+                  quant=x.quant if nearest else None, stride=(ho // h, wo // wd))
+
+    # -- nodes folded into their producer ------------------------------------------------------
+
+    def _folded_node(self, node: onnx.NodeProto, a: dict[str, Any], data: list[str],
+                     w: str) -> None:
+        """Quantizers, constant scaling and element-wise nodes: the output is the
+        producer's, with the bits / scale / quantizer they leave on it."""
+        op, view, x = node.op_type, self.view, self.acts[data[0]]
+        out = node.output[0]
+        if op == "QuantizeLinear":
             bits = _bits_of(view, node)
-            acts[node.output[0]] = Act(x.producer, x.origin, bits, None,
-                                       _quant_params(view, node, bits))
+            self.acts[out] = Act(x.producer, x.origin, bits, None, _quant_params(view, node, bits))
         elif op == "DequantizeLinear":
-            acts[node.output[0]] = Act(x.producer, x.origin, x.bits, None, x.quant)
+            self.acts[out] = Act(x.producer, x.origin, x.bits, None, x.quant)
         elif op in ("Quant", "BipolarQuant", "Trunc") and is_qonnx(node):
             bits = _bits_of(view, node)
             scale = None
             if bits == 1:
                 sc = view.const(node.input[1])
                 scale = _scalar(sc)
-            acts[node.output[0]] = Act(x.producer, x.origin, bits, scale,
-                                       _quant_params(view, node, bits))
+            self.acts[out] = Act(x.producer, x.origin, bits, scale, _quant_params(view, node, bits))
         elif op in _SCALE or op in _SHIFT:
-            if len(data) != 1:
-                raise WorkloadError(f"{w}: element-wise {op} of two tensors has no cost model")
-            c = view.const(next(i for i in node.input if i != data[0]))
-            if op in _SCALE and data[0] == node.input[0]:
-                cs = _scalar(c)
-                sc = x.scale * (cs if op == "Mul" else 1 / cs) if x.scale and cs else None
-                acts[node.output[0]] = Act(x.producer, x.origin, x.bits, sc)
-            else:
-                acts[node.output[0]] = Act(x.producer, x.origin)
+            self._scale_or_shift(node, data, w)
         elif op in _FOLD:
             if op == "Transpose":
                 _check_transpose(view, node, a)
             keep = _FOLD[op]
-            acts[node.output[0]] = Act(x.producer, x.origin, x.bits if keep else None,
-                                       x.scale if keep else None, x.quant if keep else None)
+            self.acts[out] = Act(x.producer, x.origin, x.bits if keep else None,
+                                 x.scale if keep else None, x.quant if keep else None)
         else:
             raise WorkloadError(
                 f"{w}: op {op!r} (domain {node.domain or 'ai.onnx'!r}) is not supported. "
                 f"Supported: {', '.join(SUPPORTED)}. If it only computes constants or is a "
                 "QONNX/FINN helper, fold it first with qonnx's cleanup (`qonnx-cleanup "
                 "MODEL.onnx`); otherwise replace it in the model before export")
+
+    def _scale_or_shift(self, node: onnx.NodeProto, data: list[str], w: str) -> None:
+        op, x = node.op_type, self.acts[data[0]]
+        if len(data) != 1:
+            raise WorkloadError(f"{w}: element-wise {op} of two tensors has no cost model")
+        c = self.view.const(next(i for i in node.input if i != data[0]))
+        if op in _SCALE and data[0] == node.input[0]:
+            cs = _scalar(c)
+            sc = x.scale * (cs if op == "Mul" else 1 / cs) if x.scale and cs else None
+            self.acts[node.output[0]] = Act(x.producer, x.origin, x.bits, sc)
+        else:
+            self.acts[node.output[0]] = Act(x.producer, x.origin)
+
+
+def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
+    """Walk the ONNX graph; layers with bits from the quantizers (invalid bit
+    widths recorded in ``bad_bits`` and stored as full precision)."""
+    walk = _Walk(view)
+    for node in view.nodes:
+        walk.visit(node)
+    imp, path = walk.imp, view.path
     for o in view.outputs:
-        if o not in acts and o not in view.consts:
+        if o not in walk.acts and o not in view.consts:
             raise WorkloadError(f"{path}: graph output {o!r} is not computed from the input")
     if not imp.compute:
         raise WorkloadError(f"{path}: no Conv / ConvTranspose / Gemm / MatMul layer found")
@@ -416,7 +467,8 @@ def build(view: OnnxView, name: str) -> tuple[WorkloadGraph, Imported]:
             "format": "qonnx" if view.has_qonnx else "onnx-qdq" if view.has_qdq else "onnx",
             "producer": f"{view.model.producer_name} {view.model.producer_version}".strip(),
             **imp.notes}
-    graph = WorkloadGraph(name, chw(in_shape, path), tuple(imp.layers), tuple(sorted(meta.items())))
+    graph = WorkloadGraph(name, chw(walk.in_shape, path), tuple(imp.layers),
+                          tuple(sorted(meta.items())))
     return graph, imp
 
 
@@ -441,7 +493,7 @@ def _check_transpose(view: OnnxView, node: onnx.NodeProto, a: dict[str, Any]) ->
 
 def _compute(view: OnnxView, node: onnx.NodeProto, a: dict[str, Any], data: list[str],
              acts: dict[str, Act], producers: dict[str, onnx.NodeProto], imp: Imported,
-             namer: _Namer, emit: Any) -> None:
+             namer: _Namer, emit: Callable[..., Layer]) -> None:
     op = node.op_type
     w = f"{view.path}: {where(node)}"
     if len(data) != 1 or data[0] != node.input[0]:

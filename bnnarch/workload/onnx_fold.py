@@ -81,6 +81,61 @@ def _affine(op: str, v: np.ndarray, k: np.ndarray, first: bool) -> np.ndarray:
     return v - k if first else k - v
 
 
+def _affine_step(view: OnnxView, n: onnx.NodeProto, t: str, c: int, rank: int,
+                 v: np.ndarray) -> np.ndarray | str:
+    """``v`` through one per-channel affine node ``n`` (reading tensor ``t``),
+    or the reason ``n`` is not one."""
+    op = n.op_type
+    if op == "BatchNormalization":
+        g, b, mu, var = (_per_channel(view.const(i), c) for i in n.input[1:5])
+        if g is None or b is None or mu is None or var is None:
+            return f"{where(n)} has non-constant or non-per-channel parameters"
+        eps = np.float32(attrs(n).get("epsilon", 1e-5))
+        sd = np.sqrt(var + eps)
+        return (v - mu[:, None]) / sd[:, None] * g[:, None] + b[:, None]
+    if op in ("Mul", "Div", "Add", "Sub"):
+        other = [i for i in n.input if i != t]
+        k = _per_channel(view.const(other[0]), c, rank) if len(other) == 1 else None
+        if k is None:
+            if op == "Add" and len(other) == 1 and view.const(other[0]) is None:
+                return (f"a residual add ({where(n)}) sits between its batch-norm "
+                        "and the binarizer (Bi-Real style): the sign depends on "
+                        "the other branch")
+            return f"{where(n)} is not a per-channel constant scale or shift"
+        return _affine(op, v, k[:, None], n.input[0] == t)
+    return f"{where(n)} sits between the layer and its binarizer"
+
+
+def _binarize(view: OnnxView, n: onnx.NodeProto, c: int, v: np.ndarray
+              ) -> tuple[np.ndarray | None, str | None] | None:
+    """The decision of binarizer ``n`` on ``v`` as ``_decision`` returns it, or
+    None if ``n`` is not a binarizer."""
+    op = n.op_type
+    if not is_qonnx(n) or op not in ("BipolarQuant", "Quant", "MultiThreshold"):
+        return None
+    a = attrs(n)
+    if op == "BipolarQuant":
+        s = view.const(n.input[1])
+        if s is None or s.size != 1 or float(s.reshape(-1)[0]) <= 0:
+            return None, f"{where(n)} has no positive scalar scale"
+        return v / np.float32(s.reshape(-1)[0]) >= 0, None
+    if op == "Quant":
+        bw = view.const(n.input[3])
+        s, zp = view.const(n.input[1]), view.const(n.input[2])
+        if (bw is None or int(bw.reshape(-1)[0]) != 1 or not a.get("signed", 1)
+                or s is None or zp is None or s.size != 1 or zp.size != 1
+                or float(s.reshape(-1)[0]) <= 0):
+            return None, f"{where(n)} is not a 1-bit signed quantizer with a scalar scale"
+        return v / np.float32(s.reshape(-1)[0]) + np.float32(zp.reshape(-1)[0]) >= 0, None
+    thr = view.const(n.input[1])
+    if thr is None or thr.shape[-1] != 1 or a.get("out_scale", 1.0) <= 0:
+        return None, f"{where(n)} is not a one-threshold, positive-scale MultiThreshold"
+    tv = _per_channel(thr.reshape(-1), c)
+    if tv is None:
+        return None, f"{where(n)} thresholds are not per channel"
+    return v >= tv[:, None], None
+
+
 def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
               ) -> tuple[np.ndarray | None, str | None]:
     """Follow ``start`` through per-channel affine nodes to the binarizer:
@@ -94,52 +149,14 @@ def _decision(view: OnnxView, start: str, c: int, rank: int, v: np.ndarray
         if len(cons) != 1:
             return None, f"its output feeds {len(cons)} nodes before any binarizer"
         n = cons[0]
-        op = n.op_type
-        a = attrs(n)
-        if op == "BatchNormalization":
-            g, b, mu, var = (_per_channel(view.const(i), c) for i in n.input[1:5])
-            if any(p is None for p in (g, b, mu, var)):
-                return None, f"{where(n)} has non-constant or non-per-channel parameters"
-            eps = np.float32(a.get("epsilon", 1e-5))
-            sd = np.sqrt(var + eps)  # type: ignore[operator]
-            v = (v - mu[:, None]) / sd[:, None] * g[:, None] + b[:, None]  # type: ignore[index]
-        elif op in ("Mul", "Div", "Add", "Sub"):
-            other = [i for i in n.input if i != t]
-            k = _per_channel(view.const(other[0]), c, rank) if len(other) == 1 else None
-            if k is None:
-                if op == "Add" and len(other) == 1 and view.const(other[0]) is None:
-                    return None, (f"a residual add ({where(n)}) sits between its batch-norm "
-                                  "and the binarizer (Bi-Real style): the sign depends on "
-                                  "the other branch")
-                return None, f"{where(n)} is not a per-channel constant scale or shift"
-            kk = k[:, None]
-            first = n.input[0] == t
-            v = _affine(op, v, kk, first)
-        elif op in _PASS:
-            pass
-        elif op == "BipolarQuant" and is_qonnx(n):
-            s = view.const(n.input[1])
-            if s is None or s.size != 1 or float(s.reshape(-1)[0]) <= 0:
-                return None, f"{where(n)} has no positive scalar scale"
-            return v / np.float32(s.reshape(-1)[0]) >= 0, None
-        elif op == "Quant" and is_qonnx(n):
-            bw = view.const(n.input[3])
-            s, zp = view.const(n.input[1]), view.const(n.input[2])
-            if (bw is None or int(bw.reshape(-1)[0]) != 1 or not a.get("signed", 1)
-                    or s is None or zp is None or s.size != 1 or zp.size != 1
-                    or float(s.reshape(-1)[0]) <= 0):
-                return None, f"{where(n)} is not a 1-bit signed quantizer with a scalar scale"
-            return v / np.float32(s.reshape(-1)[0]) + np.float32(zp.reshape(-1)[0]) >= 0, None
-        elif op == "MultiThreshold" and is_qonnx(n):
-            thr = view.const(n.input[1])
-            if thr is None or thr.shape[-1] != 1 or a.get("out_scale", 1.0) <= 0:
-                return None, f"{where(n)} is not a one-threshold, positive-scale MultiThreshold"
-            tv = _per_channel(thr.reshape(-1), c)
-            if tv is None:
-                return None, f"{where(n)} thresholds are not per channel"
-            return v >= tv[:, None], None
-        else:
-            return None, f"{where(n)} sits between the layer and its binarizer"
+        if n.op_type not in _PASS:
+            decided = _binarize(view, n, c, v)
+            if decided is not None:
+                return decided
+            stepped = _affine_step(view, n, t, c, rank, v)
+            if isinstance(stepped, str):
+                return None, stepped
+            v = stepped
         t = n.output[0]
     return None, "no binarizer within 32 nodes"
 
@@ -248,8 +265,7 @@ def annotate_weights(view: OnnxView, graph: WorkloadGraph, imp: Imported) -> Wor
         meta["packed_weights"] = PACKING
     if any(la.thresholds for la in layers):
         meta["thresholds"] = THRESHOLDS
-    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())),
-                   _index=None)
+    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())))
 
 
 __all__ = ["annotate_weights", "binary_weight", "fold_thresholds"]

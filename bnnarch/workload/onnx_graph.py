@@ -190,8 +190,9 @@ def quant(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, bits: float, signed:
         lo = -(2 ** (b - 1)) + int(narrow) if signed else 0
         hi = 2 ** (b - 1) - 1 if signed else 2 ** b - 1 - int(narrow)
         y = np.clip(y, lo, hi)
-        y = {"ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil,
-             "FLOOR": np.floor}[rounding.upper()](y)
+        rounders: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil, "FLOOR": np.floor}
+        y = rounders[rounding.upper()](y)
     return ((y - zp) * scale).astype(x.dtype)
 
 
@@ -245,60 +246,78 @@ def _reshape(x: np.ndarray, shape: np.ndarray, allowzero: int) -> np.ndarray:
     return x.reshape(s)
 
 
+# value of a node from its constant inputs (all present) and its attributes
+_Fold = Callable[[np.ndarray, list[np.ndarray], dict[str, Any]], np.ndarray]
+_FOLDERS: dict[str, _Fold] = {
+    "Identity": lambda x, ins, a: x,
+    "Cast": lambda x, ins, a: x.astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
+    "Neg": lambda x, ins, a: -x,
+    "Abs": lambda x, ins, a: np.abs(x),
+    "Sign": lambda x, ins, a: np.sign(x),
+    "Sqrt": lambda x, ins, a: np.sqrt(x),
+    "Add": lambda x, ins, a: x + ins[1],
+    "Sub": lambda x, ins, a: x - ins[1],
+    "Mul": lambda x, ins, a: x * ins[1],
+    "Div": lambda x, ins, a: x / ins[1],
+    "Transpose": lambda x, ins, a: np.transpose(x, a.get("perm")),
+    "Reshape": lambda x, ins, a: _reshape(x, ins[1], a.get("allowzero", 0)),
+    "Flatten": lambda x, ins, a: x.reshape(int(np.prod(x.shape[:a.get("axis", 1)])), -1),
+    "Squeeze": lambda x, ins, a: np.squeeze(x, tuple(int(v) for v in ins[1]) if len(ins) > 1
+                                            else None),
+    "Unsqueeze": lambda x, ins, a: np.expand_dims(x, tuple(int(v) for v in ins[1])),
+    "Concat": lambda x, ins, a: np.concatenate(ins, axis=a["axis"]),
+    "Gather": lambda x, ins, a: np.take(x, ins[1], axis=a.get("axis", 0)),
+    "BipolarQuant": lambda x, ins, a: bipolar(x, ins[1]),
+    "DequantizeLinear": lambda x, ins, a: dequantize_linear(
+        x, ins[1], ins[2] if len(ins) > 2 else None, a.get("axis", 1)),
+    "QuantizeLinear": lambda x, ins, a: quantize_linear(
+        x, ins[1], ins[2] if len(ins) > 2 else None, a.get("axis", 1)),
+    "Quant": lambda x, ins, a: quant(x, ins[1], ins[2], float(ins[3]), bool(a.get("signed", 1)),
+                                     bool(a.get("narrow", 0)), a.get("rounding_mode", "ROUND")),
+}
+
+
+def _constant(a: dict[str, Any]) -> np.ndarray | None:
+    """Value of an ONNX ``Constant`` node from its attributes."""
+    if "value" in a:
+        return numpy_helper.to_array(a["value"])
+    for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
+                    ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in a:
+            return np.asarray(a[key], dtype=dt)
+    return None
+
+
+def _slice(ins: list[np.ndarray | None]) -> np.ndarray | None:
+    """ONNX ``Slice`` of constant data (None if data, starts or ends is missing)."""
+    x, starts, ends = ins[0], ins[1], ins[2]
+    if x is None or starts is None or ends is None:
+        return None
+    opt_axes = ins[3] if len(ins) > 3 else None
+    opt_steps = ins[4] if len(ins) > 4 else None
+    axes = opt_axes if opt_axes is not None else range(len(starts))
+    steps = opt_steps if opt_steps is not None else [1] * len(starts)
+    sl = [slice(None)] * x.ndim
+    for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
+        sl[int(ax)] = slice(int(s), int(e), int(st))
+    return x[tuple(sl)]
+
+
 def _fold_one(node: onnx.NodeProto, ins: list[np.ndarray | None], a: dict[str, Any]
               ) -> np.ndarray | None:
     """Value of a node whose inputs are all constant, or None if not foldable here."""
     op = node.op_type
-    x = ins[0] if ins else None
-    table: dict[str, Callable[[], np.ndarray]] = {
-        "Identity": lambda: x,
-        "Cast": lambda: x.astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
-        "Neg": lambda: -x,
-        "Abs": lambda: np.abs(x),
-        "Sign": lambda: np.sign(x),
-        "Sqrt": lambda: np.sqrt(x),
-        "Add": lambda: x + ins[1],
-        "Sub": lambda: x - ins[1],
-        "Mul": lambda: x * ins[1],
-        "Div": lambda: x / ins[1],
-        "Transpose": lambda: np.transpose(x, a.get("perm")),
-        "Reshape": lambda: _reshape(x, ins[1], a.get("allowzero", 0)),
-        "Flatten": lambda: x.reshape(int(np.prod(x.shape[:a.get("axis", 1)])), -1),
-        "Squeeze": lambda: np.squeeze(x, tuple(int(v) for v in ins[1]) if len(ins) > 1
-                                      and ins[1] is not None else None),
-        "Unsqueeze": lambda: np.expand_dims(x, tuple(int(v) for v in ins[1])),
-        "Concat": lambda: np.concatenate(ins, axis=a["axis"]),
-        "Gather": lambda: np.take(x, ins[1], axis=a.get("axis", 0)),
-        "BipolarQuant": lambda: bipolar(x, ins[1]),
-        "DequantizeLinear": lambda: dequantize_linear(x, ins[1], ins[2] if len(ins) > 2 else None,
-                                                      a.get("axis", 1)),
-        "QuantizeLinear": lambda: quantize_linear(x, ins[1], ins[2] if len(ins) > 2 else None,
-                                                  a.get("axis", 1)),
-        "Quant": lambda: quant(x, ins[1], ins[2], float(ins[3]), bool(a.get("signed", 1)),
-                               bool(a.get("narrow", 0)), a.get("rounding_mode", "ROUND")),
-    }
     if op == "Constant":
-        if "value" in a:
-            return numpy_helper.to_array(a["value"])
-        for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
-                        ("value_int", np.int64), ("value_ints", np.int64)):
-            if key in a:
-                return np.asarray(a[key], dtype=dt)
-        return None
+        return _constant(a)
     if op == "Slice":
-        starts, ends = ins[1], ins[2]
-        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
-        steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-        sl = [slice(None)] * x.ndim
-        for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
-            sl[int(ax)] = slice(int(s), int(e), int(st))
-        return x[tuple(sl)]
-    fn = table.get(op)
+        return _slice(ins)
+    fn = _FOLDERS.get(op)
     if op in ("DequantizeLinear", "QuantizeLinear") and len(ins) > 2 and ins[2] is None:
         ins = ins[:2]  # optional zero point left empty
-    if fn is None or x is None or any(v is None for v in ins):
+    vals = [v for v in ins if v is not None]
+    if fn is None or not ins or len(vals) != len(ins):
         return None
-    return np.asarray(fn())
+    return np.asarray(fn(vals[0], vals, a))
 
 
 def fold_constants(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]

@@ -69,8 +69,7 @@ def import_onnx(path: str | Path, *, name: str | None = None,
     if pmap:
         graph = apply_precision(graph, pmap)
         graph = replace(graph, meta=tuple(sorted({**dict(graph.meta),
-                                                  "precision_map": str(precision)}.items())),
-                        _index=None)
+                                                  "precision_map": str(precision)}.items())))
     if view.has_quant:
         graph = annotate_weights(view, graph, imp)
     if images is not None:

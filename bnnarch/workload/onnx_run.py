@@ -17,12 +17,15 @@ Statistics (binary conv2d layers, their +-1 input as bits, x >= 0 -> 1):
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+from numpy.typing import ArrayLike
 from onnx import TensorProto, helper, numpy_helper
 
 from bnnarch.errors import WorkloadError
@@ -53,28 +56,29 @@ class _Lowering:
         self.k = 0
         self.opset = _opset(view.model)
 
-    def const(self, value: np.ndarray) -> str:
+    def const(self, value: ArrayLike) -> str:
         self.k += 1
         name = f"__bnnarch_c{self.k}"
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(self, op: str, ins: list[str], out: str | None = None, **kw: object) -> str:
+    def node(self, op: str, ins: list[str], out: str | None = None, **kw: Any) -> str:
         self.k += 1
         o = out or f"__bnnarch_t{self.k}"
         self.nodes.append(helper.make_node(op, ins, [o], name=f"__bnnarch_n{self.k}", **kw))
         return o
 
-    def axes_op(self, op: str, x: str, axes: list[int], **kw: object) -> str:
+    def axes_op(self, op: str, x: str, axes: list[int], **kw: Any) -> str:
         if self.opset >= 13:
             return self.node(op, [x, self.const(np.asarray(axes, np.int64))], **kw)
         return self.node(op, [x], axes=axes, **kw)
 
-    def _trunc(self, n: onnx.NodeProto, a: dict[str, object]) -> None:
+    def _trunc(self, n: onnx.NodeProto, a: dict[str, Any]) -> None:
         """QONNX Trunc (qonnx 1.0 trunc_v1: 5 inputs; trunc_v2: 6, with the output scale)."""
         v = self.view
-        consts = [v.const(i) for i in n.input[1:]]
-        if any(c is None for c in consts):
+        maybe = [v.const(i) for i in n.input[1:]]
+        consts = [c for c in maybe if c is not None]
+        if len(consts) != len(maybe):
             raise WorkloadError(f"{v.path}: {where(n)}: Trunc parameters must be constants")
         f32 = np.float32
         scale, zp = consts[0], consts[1]
@@ -154,7 +158,7 @@ class _Lowering:
                                 "yet; import without --images (statistics need a runnable model)")
 
 
-def lower(view: OnnxView, outputs: list[str] = ()) -> onnx.ModelProto:  # type: ignore[assignment]
+def lower(view: OnnxView, outputs: Sequence[str] = ()) -> onnx.ModelProto:
     """The model with QONNX nodes replaced by standard ONNX ones and the
     tensors ``outputs`` added as graph outputs."""
     m = onnx.ModelProto()
@@ -259,8 +263,7 @@ def annotate_activations(view: OnnxView, graph: WorkloadGraph, imp: Imported,
         layers.append(la)
     meta = {**dict(graph.meta), "stats_images": str(len(images)),
             "stats_runtime": "onnxruntime (QONNX ops lowered to standard ONNX)"}
-    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())),
-                   _index=None)
+    return replace(graph.with_layers(tuple(layers)), meta=tuple(sorted(meta.items())))
 
 
 __all__ = ["REUSE_FRAMES", "annotate_activations", "load_images", "lower", "run"]

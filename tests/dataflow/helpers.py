@@ -11,7 +11,9 @@ from bnnarch.workload.graph import WorkloadGraph
 
 def design(folds: dict[str, tuple[int, int]] | None = None, **kw: Any) -> Any:
     d: dict[str, Any] = {"name": "t", "template": "dataflow", "clock_mhz": 100,
-                         "input_bits_per_cycle": 4096}
+                         "input_bits_per_cycle": 4096,
+                         # the tests of fixed depths; fifo={"sizing": "auto"} for the other
+                         "fifo": {"sizing": "fixed"}}
     if folds is not None:
         d["folding"] = {"layers": {k: {"pe": p, "simd": s} for k, (p, s) in folds.items()}}
     for k, v in kw.items():

@@ -122,7 +122,7 @@ def test_deadlock_is_a_clean_cli_error(tmp_path, capsys) -> None:
     d = tmp_path / "d.yaml"
     d.write_text("name: d\ntemplate: dataflow\nclock_mhz: 100\ninput_bits_per_cycle: 4096\n"
                  "folding:\n  layers:\n    c0: {pe: 4, simd: 36}\n    c1: {pe: 4, simd: 36}\n"
-                 "fifo:\n  depths: {add: 2}\n")
+                 "fifo:\n  sizing: fixed\n  depths: {add: 2}\n")
     assert main(["simulate", str(d), "--workload", str(w)]) == 2
     err = capsys.readouterr().err
     assert "pipeline deadlocked" in err and "fifo.depths.add" in err and "Traceback" not in err
@@ -212,10 +212,11 @@ def test_concat_and_upsample() -> None:
     assert by["cat"].engine == "concat" and by["up"].engine == "upsample"
 
 
-def test_unsupported_ops_name_the_layer() -> None:
+def test_transposed_conv_that_is_no_pixel_padded_conv_names_the_layer() -> None:
     b = GraphBuilder("tc", (4, 8, 8))
     b.conv("c0", 4, 3)
-    b.deconv("up", 4, 4, 2)
-    with pytest.raises(WorkloadError, match="layer 'up': the dataflow template does not support "
-                                            "conv_transpose2d"):
+    b.deconv("up", 4, 3, 2)  # k=3, s=2: (H-1)*2 + 3 - 2*0 = 17, not 16
+    with pytest.raises(WorkloadError, match=r"layer 'up': transposed conv \(4, 8, 8\) -> "
+                                            r"\(4, 16, 16\) \(kernel 3, stride 2, padding 0\) "
+                                            "is not a pixel-padded stride-1 convolution"):
         simulate_dataflow(design(folding={"target_cycles": 100}), b.build())

@@ -22,7 +22,7 @@ def test_binary_op_energy_in_published_band() -> None:
     c = vc.check_binary_op_energy()
     assert c.passed, c.rows
     lo, hi = vc.BAND_FJ_PER_OP
-    for design, node, datapath, onchip, at_ref, _ in c.rows:
+    for design, node, datapath, onchip, _at_ref, _ in c.rows:
         assert datapath < onchip  # SRAM traffic adds to the datapath
         if node in (22, 28):  # the nodes of the band's chips: raw numbers in band too
             assert lo <= onchip <= hi, design

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
+from torch import fx, nn
 
 from bnnarch.errors import ModelError, WorkloadError
-from bnnarch.nn.extract import extract
+from bnnarch.nn.extract import _Extraction, extract
 from bnnarch.nn.layers import quant_layers
 from bnnarch.nn.zoo import ZOO, build_model, input_shape
 from bnnarch.workload import builder
+from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import graph_from_dict, graph_to_dict
 
 
-def _compute(g):  # type: ignore[no-untyped-def]
-    return [(l.name, l.op, l.in_shape, l.out_shape, l.kernel, l.stride, l.padding, l.macs,
-             l.w_bits, l.a_bits) for l in g.compute_layers()]
+def _compute(g: WorkloadGraph) -> list[tuple[object, ...]]:
+    return [(ly.name, ly.op, ly.in_shape, ly.out_shape, ly.kernel, ly.stride, ly.padding, ly.macs,
+             ly.w_bits, ly.a_bits) for ly in g.compute_layers()]
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
@@ -27,7 +28,7 @@ def test_every_zoo_model_extracts(name: str, small: bool) -> None:
     g = extract(model, input_shape(name, small), name=name)
     assert g.compute_layers()
     # precision-map names == workload compute-layer names
-    assert sorted(l.name for l in g.compute_layers()) == sorted(quant_layers(model))
+    assert sorted(ly.name for ly in g.compute_layers()) == sorted(quant_layers(model))
     assert graph_from_dict(graph_to_dict(g)) == g  # JSON round trip
 
 
@@ -43,7 +44,10 @@ def test_bireal18_matches_builder_resnet18() -> None:
     ref = builder.resnet18()
     g = extract(build_model("bireal18"), (3, 224, 224), name="bireal18")
     assert _compute(g) == _compute(ref)
-    ops = lambda gr, op: sum(l.op == op for l in gr.layers)
+
+    def ops(gr: WorkloadGraph, op: str) -> int:
+        return sum(ly.op == op for ly in gr.layers)
+
     for op in ("add", "maxpool", "avgpool"):
         assert ops(g, op) == ops(ref, op)
 
@@ -55,14 +59,14 @@ def test_cnv_hand_computed() -> None:
               "conv2": 12 * 12 * 128 * 576, "conv3": 10 * 10 * 128 * 1152,
               "conv4": 3 * 3 * 256 * 1152, "conv5": 1 * 1 * 256 * 2304,
               "fc0": 256 * 512, "fc1": 512 * 512, "fc2": 512 * 10}
-    assert {l.name: l.macs for l in g.compute_layers()} == expect
+    assert {ly.name: ly.macs for ly in g.compute_layers()} == expect
     assert g["conv0"].a_bits == 8 and g["conv1"].is_binary
-    assert sum(l.op == "threshold" for l in g.layers) == 9
+    assert sum(ly.op == "threshold" for ly in g.layers) == 9
 
 
 def test_xnor_resnet18_hand_computed() -> None:
     g = extract(build_model("resnet18"), (3, 224, 224), name="resnet18")
-    macs = {l.name: l.macs for l in g.compute_layers()}
+    macs = {ly.name: ly.macs for ly in g.compute_layers()}
     assert macs["conv1"] == 112 * 112 * 64 * 7 * 7 * 3
     assert macs["layer1.0.conv1"] == 56 * 56 * 64 * 9 * 64
     assert macs["layer2.0.conv1"] == 28 * 28 * 128 * 9 * 64
@@ -70,26 +74,26 @@ def test_xnor_resnet18_hand_computed() -> None:
     assert macs["layer4.1.conv2"] == 7 * 7 * 512 * 9 * 512
     assert macs["fc"] == 512 * 1000
     assert sum(macs.values()) == 1_814_073_344  # same convs as the builder's ResNet-18
-    assert sum(l.op == "add" for l in g.layers) == 8  # one shortcut per basic block
-    binary = [l for l in g.compute_layers() if l.is_binary]
+    assert sum(ly.op == "add" for ly in g.layers) == 8  # one shortcut per basic block
+    binary = [ly for ly in g.compute_layers() if ly.is_binary]
     assert len(binary) == 16
 
 
 def test_reactnet_a_structure() -> None:
     g = extract(build_model("reactnet_a"), (3, 224, 224), name="reactnet_a")
-    assert sum(l.op == "concat" for l in g.layers) == 5  # channel-doubling blocks
+    assert sum(ly.op == "concat" for ly in g.layers) == 5  # channel-doubling blocks
     assert g["blocks.12.pw"].out_shape == (1024, 7, 7)
     assert g["fc"].w_bits == 32
 
 
 def test_dense_models_capture_upsample_and_concat() -> None:
     g = extract(build_model("unet", small=True), (1, 64, 64), name="unet")
-    assert sum(l.op == "upsample" for l in g.layers) == 3
-    assert sum(l.op == "concat" for l in g.layers) == 3
+    assert sum(ly.op == "upsample" for ly in g.layers) == 3
+    assert sum(ly.op == "concat" for ly in g.layers) == 3
     assert g["head"].out_shape == (11, 64, 64)
     d = extract(build_model("centernet", small=True), (1, 64, 64), name="det")
     assert d["hm"].out_shape == (10, 16, 16)  # stride 4
-    assert sum(l.op == "upsample" for l in d.layers) == 2
+    assert sum(ly.op == "upsample" for ly in d.layers) == 2
 
 
 class _SteNet(nn.Module):
@@ -105,7 +109,7 @@ class _SteNet(nn.Module):
 
 def test_ste_counts_as_quantizer_not_add() -> None:
     g = extract(_SteNet(), (2, 8, 8), name="ste")
-    assert [l.op for l in g.layers] == ["conv2d"]
+    assert [ly.op for ly in g.layers] == ["conv2d"]
     assert g["conv"].inputs == ("input",)
     assert dict(g.meta)["quantizers_folded"] == "1"
 
@@ -148,3 +152,24 @@ def test_module_without_cost_model_named() -> None:
 def test_unknown_model_lists_known() -> None:
     with pytest.raises(ModelError, match=r"unknown model 'resnet99' \(known: .*bireal18.*unet"):
         build_model("resnet99")
+
+
+
+class _CatOfTensor(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(x, 1)  # type: ignore[call-overload]  # deliberately not a list
+
+
+def test_concat_of_a_tensor_not_a_list() -> None:
+    # a traced model fails shape propagation first ...
+    with pytest.raises(ModelError, match=r"'bad': shape propagation failed .*cat"):
+        extract(_CatOfTensor(), (1, 4, 4), name="bad")
+    # ... and a hand-built fx graph is refused by the concat rule itself
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    cat = graph.call_function(torch.cat, (x, 1))
+    graph.output(cat)
+    state = _Extraction(fx.GraphModule(nn.Module(), graph), "bad")
+    state.visit(x)
+    with pytest.raises(WorkloadError, match=r"op 'cat' in module '<top>'.*not of a list of tensors"):
+        state.visit(cat)

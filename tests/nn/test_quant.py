@@ -164,3 +164,9 @@ def test_bn_fold_threshold_matches_float_model() -> None:
     hexs = pack_sign_bits(lin.quantized_weight(), flip)
     bits = bin(int(hexs, 16))[2:].zfill(len(hexs) * 4)
     assert [int(b) for b in bits[:16]] == [int(v > 0) for v in wb[0].tolist()]
+
+
+def test_bn_fold_threshold_needs_running_statistics() -> None:
+    lin = QLinear(16, 8, method="bireal", bias=False)
+    with pytest.raises(ModelError, match=r"batch-norm with running statistics \(track_running_stats=True\)"):
+        fold_bn_threshold(lin, torch.nn.BatchNorm1d(8, track_running_stats=False))

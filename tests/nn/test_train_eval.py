@@ -34,9 +34,9 @@ def test_precision_map_names_are_workload_names(tiny_ckpt: tuple[Path, float]) -
     ck = load_checkpoint(tiny_ckpt[0])
     model = ck.build()
     g = extract(model, input_shape("bireal18", small=True), name="tiny")
-    names = [l.name for l in g.compute_layers()]
+    names = [ly.name for ly in g.compute_layers()]
     assert sorted(names) == sorted(get_precision(model))
-    pmap = {n: (8, 8) if l.w_bits < 32 else (32, 32) for n, l in ((l.name, l) for l in g.compute_layers())}
+    pmap = {ly.name: (8, 8) if ly.w_bits < 32 else (32, 32) for ly in g.compute_layers()}
     t = time.perf_counter()
     acc8 = evaluate_under_precision(ck, pmap)
     assert time.perf_counter() - t < 10  # ~1 s on an idle core

@@ -12,6 +12,7 @@ from bnnarch.array.mapper import map_layer
 from bnnarch.array.residency import hold_plan
 from bnnarch.array.simulate import output_bits, simulate
 from bnnarch.errors import SpecError
+from bnnarch.result import SimResult
 from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
@@ -65,7 +66,10 @@ def test_held_layers_skip_dram_for_their_maps():
         assert s.load_bits[1] == 0 < map_layer(x, spec_on).load_bits[1]  # no input-map loads
         assert r.dram_read_bits == s.load_bits[0] + s.load_bits[2]  # weights + partial sums
         assert r.dram_read_bits < by_name[r.name].dram_read_bits
-    dram = lambda res: sum(x.dram_read_bits + x.dram_write_bits for x in res.layers)
+
+    def dram(res: SimResult) -> int:
+        return sum(x.dram_read_bits + x.dram_write_bits for x in res.layers)
+
     assert dram(on) < 0.9 * dram(off)
     assert on.energy_pj < off.energy_pj
 

@@ -50,6 +50,7 @@ from bnnarch.array.reuse.effect import ReuseEffect, SchemeCount, geometry, pc_bi
 from bnnarch.array.schedule import Schedule
 from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import drain_cycles
+from bnnarch.result import counter_add
 from bnnarch.tech import GE_DFF, GE_FA, GE_XNOR2, tech_for
 from bnnarch.workload.layer import Layer
 
@@ -206,15 +207,15 @@ def adjust_energy(layer: Layer, plain: Schedule, e: Counter[str], eff: ReuseEffe
     saved = 0.0
     for comp in WORD_COMPONENTS:
         d = out[comp] * (1 - keep)
-        out[comp] -= d
+        counter_add(out, comp, -d)
         saved += d
     bits_saved = (w_rd + a_rd) * (1 - keep)
     for comp, bits in (("sram_weights", w_rd), ("sram_activations", a_rd)):
         d = bits * (1 - keep) * _sram_pj(spec, comp.removeprefix("sram_"))
-        out[comp] -= d
+        counter_add(out, comp, -d)
         saved += d
     over = overhead_pj(layer, c, spec) / c.frames
-    out["reuse"] += over
+    counter_add(out, "reuse", over)
     return out, replace(report, skipped_word_ops=c.skipped_word_ops / c.frames, saved_pj=saved,
                         overhead_pj=over, operand_words_saved=c.operand_words_saved / c.frames,
                         sram_bits_saved=bits_saved)

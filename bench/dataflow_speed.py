@@ -1,0 +1,101 @@
+"""Dataflow simulation speed: the compiled engine (bnnarch.dataflow.fast)
+against the SimPy-only run of the same pipeline, in one process, CPU time
+(time.process_time), results checked equal.
+
+    .venv/bin/python bench/dataflow_speed.py           # prints, writes bench/results/dataflow_speed.json
+    .venv/bin/python bench/dataflow_speed.py --full    # SimPy on every case (unet/centernet: minutes)
+
+Cases: every shipped workload the dataflow template accepts, at batch 8 —
+with its shipped design where there is one (finn_sfc, finn_lfc, finn_cnv,
+finn_resnet_digits), otherwise finn_resnet_digits's settings (folded by the
+pass at 2,304 cycles, i.e. each layer as fast as the pass can make it) —
+and CNV at batch 1000. The FIFO depths are the designs' (fixed); auto sizing
+is timed separately (``auto_sizing_cpu_s``) where one run takes <= 0.1 s. The compiled kernel is
+loaded once before timing (the first simulate, loading it from numba's
+cache, is reported as ``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bnnarch.dataflow.simulate import simulate_dataflow  # noqa: E402
+from bnnarch.template import load_design  # noqa: E402
+from bnnarch.workload.io import load_workload  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TARGET_CPU_S = 1.0
+SHIPPED = {"sfc": "finn_sfc", "lfc": "finn_lfc", "cnv": "finn_cnv",
+           "digits_bnn": "finn_resnet_digits"}
+GENERIC = "finn_resnet_digits"
+WORKLOADS = ("sfc", "lfc", "cnv", "vgg_small", "digits_bnn", "digits_det", "digits_seg",
+             "resnet18", "bireal18", "bireal34", "reactnet_a", "centernet", "unet")
+SIMPY_SKIPPED = ("centernet", "unet")  # minutes in SimPy: only with --full
+AUTO_MAX_RUN_S = 0.1  # auto sizing timed only where one run is at most this
+
+
+def _cpu(fn: Any) -> tuple[Any, float]:
+    t0 = time.process_time()
+    out = fn()
+    return out, time.process_time() - t0
+
+
+def case(workload: str, batch: int, simpy: bool) -> dict[str, Any]:
+    spec = load_design(ROOT / "designs" / f"{SHIPPED.get(workload, GENERIC)}.yaml")
+    spec = spec.model_copy(update={"batch": batch})
+    g = load_workload(ROOT / "workloads" / f"{workload}.json")
+    fast, fast_s = _cpu(lambda: simulate_dataflow(spec, g, engine="fast"))
+    row: dict[str, Any] = {"workload": workload, "design": spec.name, "batch": batch,
+                           "fast_cpu_s": fast_s, "meets_target": fast_s <= TARGET_CPU_S,
+                           "ii_cycles": fast.ii_cycles, "latency_cycles": fast.latency_cycles}
+    if simpy:
+        slow, slow_s = _cpu(lambda: simulate_dataflow(spec, g, engine="simpy"))
+        row |= {"simpy_cpu_s": slow_s, "speedup": slow_s / max(fast_s, 1e-6),
+                "equal": slow == fast}
+    if fast_s <= AUTO_MAX_RUN_S:  # auto sizing costs ~ FIFOs x log2(peak) runs
+        auto = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "auto"})})
+        r, auto_s = _cpu(lambda: simulate_dataflow(auto, g))
+        row |= {"auto_sizing_cpu_s": auto_s, "auto_ii_cycles": r.ii_cycles}
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="dataflow engine speed vs SimPy")
+    p.add_argument("--full", action="store_true", help="SimPy on every case, CNV batch 1000 too")
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args(argv)
+    spec = load_design(ROOT / "designs/finn_sfc.yaml")
+    # the first call loads the compiled kernel from numba's cache
+    _, first_s = _cpu(lambda: simulate_dataflow(spec, load_workload(ROOT / "workloads/sfc.json")))
+    rows = []
+    cases = [(w, 8) for w in WORKLOADS] + [("cnv", 1000)]
+    for w, batch in cases:
+        simpy = args.full or (w not in SIMPY_SKIPPED and batch < 1000)
+        row = case(w, batch, simpy)
+        rows.append(row)
+        sp = (f"SimPy {row['simpy_cpu_s']:.2f} s -> {row['speedup']:.0f}x, equal: {row['equal']}"
+              if "simpy_cpu_s" in row else "SimPy not run (--full)")
+        auto = (f"auto FIFO sizing {row['auto_sizing_cpu_s']:.2f} s (II "
+                f"{row['auto_ii_cycles']:,} vs {row['ii_cycles']:,})"
+                if "auto_sizing_cpu_s" in row else "auto sizing not timed")
+        print(f"{w:<11} batch {batch:<5} fast {row['fast_cpu_s']:.3f} CPU s "
+              f"({'met' if row['meets_target'] else 'MISSED'}); {sp}; {auto}", flush=True)
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / "dataflow_speed.json"
+        out.write_text(json.dumps({"first_simulate_cpu_s": first_s, "cases": rows},
+                                  indent=1) + "\n")
+        print(f"wrote {out}")
+    return 0 if all(r["meets_target"] and r.get("equal", True) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,659 @@
+"""Compiled event loop of the dataflow pipeline (numba): the same processes as
+the SimPy pipeline in ``bnnarch.dataflow.engine``, the same events in the
+same order.
+
+It replays SimPy 4's kernel rules instead of calling it: events are
+processed in ``(time, priority, eid)`` order (``Environment.schedule``:
+URGENT = 0 for process initialisation, NORMAL = 1 otherwise, ``eid`` the
+order of scheduling); a ``Store`` put appends the item at once when there is
+room (``Store._do_put``) and the put event is processed later at the same
+time, running ``_trigger_get`` (a waiting get takes the item) before the
+producer resumes; a get takes an item at once (``Store._do_get``) and its
+event runs ``_trigger_put`` (a blocked put adds its item) before the
+consumer resumes. A signal wakes its waiter through an event at the same
+time. The run stops when the sink's process event (one sink) or the
+``AllOf`` of the sinks (several) is processed, as ``env.run(until=...)``.
+So FIFO occupancy peaks, which depend on the order of a put and a get at the
+same cycle, come out as in SimPy, not only the times.
+
+Every process is a state machine over a row of ``ps`` (program counter and
+loop counters); its ``resume`` runs until it schedules an event or registers
+as a waiter, like a generator between two ``yield``s. Events that nobody
+waits on (a signal fired with no waiter, a process end nobody joins) are not
+scheduled: they would only take an eid, which keeps the relative order of
+all other events. An empty event heap before the stop is a deadlock
+(status 1); the caller then reruns SimPy for its message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# process kinds
+K_SRC, K_CMP, K_RDR, K_WRT, K_SNK, K_OUTER = 0, 1, 2, 3, 4, 5
+# stage parameters (columns of sp)
+P_NAT, P_GROUP, P_IC, P_NREAD, P_JOIN = 0, 1, 2, 3, 4
+P_HIN, P_WIN, P_HOUT, P_WOUT, P_K, P_STRIDE, P_PAD, P_DIL, P_UP = 5, 6, 7, 8, 9, 10, 11, 12, 13
+P_RC, P_CAP, P_GIN, P_PB, P_WB, P_RIC = 14, 15, 16, 17, 18, 19
+N_P = 20
+# process state (columns of ps)
+S_KIND, S_STAGE, S_PC, S_F, S_A, S_B, S_C, S_J, S_PEND, S_T0, S_SENT, S_NEED = range(12)
+S_CONT, S_FIFO, S_NITEMS = 12, 13, 14
+N_S = 15
+# fifo state (columns of fq)
+F_CAP, F_CNT, F_PEAK, F_PUTS, F_FIRST, F_PUTW, F_GETW = range(7)
+N_F = 7
+# windowed shared state (columns of ws)
+W_READ, W_FREED, W_GOTW, W_FREEDW = range(4)
+# stats planes
+T_BUSY, T_WIN, T_WOUT, T_DONE, T_START, T_RBUSY = range(6)
+# events
+E_RESUME, E_PUT, E_GET, E_SINKEND, E_STOP = range(5)
+URGENT, NORMAL = 0, 1
+# program counters shared by the state machines
+PC_INIT, PC_LOOP, PC_PUT, PC_PUTRET, PC_GETRET, PC_BUSYRET, PC_WAITRET, PC_END = range(8)
+PC_READ, PC_PIX, PC_ROW, PC_COL, PC_RBUSYRET = 8, 9, 10, 11, 12
+
+
+@njit(cache=True)
+def _push(hk: np.ndarray, hv: np.ndarray, n: int, t: int, prio: int, eid: int,
+          ety: int, a: int, b: int) -> int:
+    """Push onto the binary heap (keys: time, priority, eid; values: type, a, b)."""
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if (hk[parent, 0] < t or (hk[parent, 0] == t and (
+                hk[parent, 1] < prio or (hk[parent, 1] == prio and hk[parent, 2] < eid)))):
+            break
+        hk[i, 0], hk[i, 1], hk[i, 2] = hk[parent, 0], hk[parent, 1], hk[parent, 2]
+        hv[i, 0], hv[i, 1], hv[i, 2] = hv[parent, 0], hv[parent, 1], hv[parent, 2]
+        i = parent
+    hk[i, 0], hk[i, 1], hk[i, 2] = t, prio, eid
+    hv[i, 0], hv[i, 1], hv[i, 2] = ety, a, b
+    return n + 1
+
+
+@njit(cache=True)
+def _less(hk: np.ndarray, i: int, j: int) -> bool:
+    if hk[i, 0] != hk[j, 0]:
+        return hk[i, 0] < hk[j, 0]
+    if hk[i, 1] != hk[j, 1]:
+        return hk[i, 1] < hk[j, 1]
+    return hk[i, 2] < hk[j, 2]
+
+
+@njit(cache=True)
+def _pop(hk: np.ndarray, hv: np.ndarray, n: int) -> int:
+    """Remove the root (the caller has read it); returns the new size."""
+    n -= 1
+    hk[0, 0], hk[0, 1], hk[0, 2] = hk[n, 0], hk[n, 1], hk[n, 2]
+    hv[0, 0], hv[0, 1], hv[0, 2] = hv[n, 0], hv[n, 1], hv[n, 2]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= n:
+            break
+        m = left
+        if left + 1 < n and _less(hk, left + 1, left):
+            m = left + 1
+        if not _less(hk, m, i):
+            break
+        for c in range(3):
+            hk[i, c], hk[m, c] = hk[m, c], hk[i, c]
+            hv[i, c], hv[m, c] = hv[m, c], hv[i, c]
+        i = m
+    return n
+
+
+SNAPSHOTS = 16  # states kept to find a period (frames of the source)
+MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
+
+
+@njit(cache=True)
+def _snapshot_len(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray) -> int:
+    n_proc, n_st = ps.shape[0], ws.shape[0]
+    return (n_proc * N_S + fq.shape[0] * 4 + n_st * 4 + (n_proc + 8) * 5
+            + (n_st * 6 + 1) * MAX_WINDOW + 4)
+
+
+@njit(cache=True)
+def _lowest_frame(ps: np.ndarray) -> int:
+    """The oldest frame any running process is still working on."""
+    lo = 1 << 62
+    for p in range(ps.shape[0]):
+        if ps[p, S_KIND] != K_OUTER and ps[p, S_PC] != PC_END:
+            lo = min(lo, ps[p, S_F])
+    return lo
+
+
+@njit(cache=True)
+def _snapshot(  # noqa: C901 - normalises every part of the state
+        out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+              hk: np.ndarray, hv: np.ndarray, hn: int, sp: np.ndarray, stats: np.ndarray,
+              completion: np.ndarray, f0: int, t0: int) -> int:
+    """The whole state when the source starts frame ``f0`` at cycle ``t0``,
+    with frames counted from ``f0`` and times from ``t0``: every process's
+    counters, FIFO fills and waiters, line-buffer counters, the pending
+    events in heap order, and the counters of the frames still in flight.
+    Two equal snapshots mean the run from the second repeats the run from
+    the first, shifted by whole frames and cycles (the kernel is
+    deterministic and reads nothing else). Returns its length (0: too many
+    frames in flight to compare)."""
+    lo = _lowest_frame(ps)
+    if f0 - lo + 1 > MAX_WINDOW:
+        return 0
+    n = 0
+    for p in range(ps.shape[0]):
+        s = ps[p, S_STAGE]
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        for c in range(N_S):
+            v = ps[p, c]
+            if ps[p, S_KIND] == K_OUTER:
+                pass  # started its reader and writer; nothing else
+            elif c == S_F:
+                v -= f0
+            elif c == S_T0:  # read only when a wait ends
+                pc = ps[p, S_PC]
+                waiting = pc == PC_PUTRET or pc == PC_GETRET or pc == PC_WAITRET
+                v = v - t0 if waiting and ps[p, S_KIND] != K_SNK else 0
+            elif c == S_SENT:
+                v = v % sp[s, P_WB]  # the source's next busy cycles depend on this only
+            elif c == S_NEED and ps[p, S_KIND] == K_WRT:
+                v -= f0 * npix
+            out[n] = v
+            n += 1
+    for q in range(fq.shape[0]):
+        out[n], out[n + 1], out[n + 2], out[n + 3] = (
+            fq[q, F_CAP], fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW])
+        n += 4
+    for s in range(ws.shape[0]):
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        out[n], out[n + 1] = ws[s, W_READ] - f0 * npix, ws[s, W_FREED] - f0 * npix
+        out[n + 2], out[n + 3] = ws[s, W_GOTW], ws[s, W_FREEDW]
+        n += 4
+    # pending events in processing order (eids only order them)
+    order = np.arange(hn)
+    for i in range(1, hn):
+        j = i
+        while j > 0 and _less(hk, order[j], order[j - 1]):
+            order[j], order[j - 1] = order[j - 1], order[j]
+            j -= 1
+    for i in range(hn):
+        e = order[i]
+        out[n], out[n + 1] = hk[e, 0] - t0, hk[e, 1]
+        out[n + 2], out[n + 3], out[n + 4] = hv[e, 0], hv[e, 1], hv[e, 2]
+        n += 5
+    out[n] = f0 - lo
+    n += 1
+    for f in range(lo, f0 + 1):
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                v = stats[plane, s, f]
+                if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
+                    v -= t0
+                out[n] = v
+                n += 1
+        out[n] = completion[f] - t0 if completion[f] > 0 else -(1 << 62)
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _shifted(plane: int, v: int, dt: int) -> int:
+    if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
+        return v + dt
+    return v
+
+
+@njit(cache=True)
+def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: int,
+          sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
+          d_f: int, d_t: int, m: int) -> int:
+    """Skip ``m`` periods of ``d_f`` frames and ``d_t`` cycles: shift the
+    state by ``m*d_f`` frames and ``m*d_t`` cycles, move the counters of the
+    frames in flight with it and fill the skipped frames' counters with
+    those of the frame one period earlier (shifted by ``d_t``). Returns the
+    new time."""
+    sh_f, sh_t = m * d_f, m * d_t
+    lo = _lowest_frame(ps)
+    for p in range(ps.shape[0]):
+        if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
+            continue
+        s = ps[p, S_STAGE]
+        ps[p, S_F] += sh_f
+        ps[p, S_T0] += sh_t
+        if ps[p, S_KIND] == K_SRC:
+            ps[p, S_SENT] += sh_f * sp[s, P_NAT] * sp[s, P_PB]
+        elif ps[p, S_KIND] == K_WRT:
+            ps[p, S_NEED] += sh_f * sp[s, P_HIN] * sp[s, P_WIN]
+    for s in range(ws.shape[0]):
+        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        ws[s, W_READ] += sh_f * npix
+        ws[s, W_FREED] += sh_f * npix
+    for i in range(hn):
+        hk[i, 0] += sh_t
+    for f in range(f0, lo - 1, -1):  # frames in flight move with the state
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
+        completion[f + sh_f] = completion[f] + sh_t if completion[f] > 0 else 0
+    for f in range(lo, lo + sh_f):  # skipped frames repeat the frame a period earlier
+        for plane in range(6):
+            for s in range(stats.shape[1]):
+                stats[plane, s, f] = _shifted(plane, stats[plane, s, f - d_f], d_t)
+        completion[f] = completion[f - d_f] + d_t
+    return t0 + sh_t
+
+
+@njit(cache=True)
+def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
+        sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+               in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
+               out_idx: np.ndarray, frames: int, n_sinks: int,
+               stats: np.ndarray, completion: np.ndarray, skip: bool,
+               jump: np.ndarray) -> int:
+    """Run every process until the sinks have taken ``frames`` frames.
+    Returns 0 when done, 1 on a deadlock (no event left). With ``skip``, a
+    repeated state at the source's frame starts (see :func:`_snapshot`)
+    skips whole periods of frames (:func:`_jump`); ``jump`` receives (frame,
+    period in frames, period in cycles, periods skipped) of that jump."""
+    n_proc = ps.shape[0]
+    hk = np.zeros((n_proc + 8, 3), np.int64)
+    hv = np.zeros((n_proc + 8, 3), np.int64)
+    n_snap = SNAPSHOTS if skip else 0
+    snap_len = _snapshot_len(ps, fq, ws)
+    snaps = np.zeros((n_snap, snap_len), np.int64)
+    snap_meta = np.full((n_snap, 3), -1, np.int64)  # (length, frame, time)
+    scratch = np.zeros(snap_len, np.int64)
+    n_taken = 0
+    hn = 0
+    eid = 0
+    now = 0
+    sinks_done = 0
+    for p in range(n_proc):
+        if ps[p, S_KIND] != K_RDR and ps[p, S_KIND] != K_WRT:
+            hn = _push(hk, hv, hn, 0, URGENT, eid, E_RESUME, p, 0)
+            eid += 1
+    while True:
+        if hn == 0:
+            return 1
+        now = hk[0, 0]
+        ety, a, b = hv[0, 0], hv[0, 1], hv[0, 2]
+        hn = _pop(hk, hv, hn)
+        p = a
+        if ety == E_STOP:
+            return 0
+        if ety == E_SINKEND:
+            if n_sinks == 1:
+                return 0
+            sinks_done += 1
+            if sinks_done == n_sinks:  # AllOf succeeds: its event runs the stop callback
+                hn = _push(hk, hv, hn, now, NORMAL, eid, E_STOP, 0, 0)
+                eid += 1
+            continue
+        if ety == E_PUT:  # Store._trigger_get: a waiting get takes an item
+            q = a
+            p = b
+            w = fq[q, F_GETW]
+            if w >= 0 and fq[q, F_CNT] > 0:
+                fq[q, F_CNT] -= 1
+                fq[q, F_GETW] = -1
+                hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, w)
+                eid += 1
+        elif ety == E_GET:  # Store._trigger_put: a blocked put adds its item
+            q = a
+            p = b
+            w = fq[q, F_PUTW]
+            if w >= 0 and fq[q, F_CNT] < fq[q, F_CAP]:
+                fq[q, F_CNT] += 1
+                fq[q, F_PEAK] = max(fq[q, F_PEAK], fq[q, F_CNT])
+                fq[q, F_PUTS] += 1
+                if fq[q, F_FIRST] < 0:
+                    fq[q, F_FIRST] = now
+                fq[q, F_PUTW] = -1
+                hn = _push(hk, hv, hn, now, NORMAL, eid, E_PUT, q, w)
+                eid += 1
+        # ---- resume process p until it waits ----
+        kind = ps[p, S_KIND]
+        s = ps[p, S_STAGE]
+        while True:
+            pc = ps[p, S_PC]
+            f = ps[p, S_F]
+            # -- put sequence shared by every producer: one put per output FIFO in turn
+            if pc == PC_PUT:
+                q = out_idx[out_ptr[s] + ps[p, S_J]]
+                if fq[q, F_CNT] < fq[q, F_CAP]:
+                    fq[q, F_CNT] += 1
+                    fq[q, F_PEAK] = max(fq[q, F_PEAK], fq[q, F_CNT])
+                    fq[q, F_PUTS] += 1
+                    if fq[q, F_FIRST] < 0:
+                        fq[q, F_FIRST] = now
+                    hn = _push(hk, hv, hn, now, NORMAL, eid, E_PUT, q, p)
+                    eid += 1
+                else:
+                    fq[q, F_PUTW] = p
+                ps[p, S_PC] = PC_PUTRET
+                break
+            if pc == PC_PUTRET:
+                ps[p, S_J] += 1
+                if ps[p, S_J] < out_ptr[s + 1] - out_ptr[s]:
+                    ps[p, S_PC] = PC_PUT
+                    continue
+                stats[T_WOUT, s, f] += now - ps[p, S_T0]
+                ps[p, S_PC] = ps[p, S_CONT]
+                continue
+            if kind == K_OUTER:  # a windowed stage starts its reader and writer
+                for r in (p + 1, p + 2):
+                    hn = _push(hk, hv, hn, now, URGENT, eid, E_RESUME, r, 0)
+                    eid += 1
+                ps[p, S_PC] = PC_END
+                break
+            if pc == PC_END:
+                break
+            if kind == K_SRC:
+                if pc == PC_INIT:
+                    ps[p, S_F] = 0
+                    ps[p, S_PC] = PC_LOOP
+                    ps[p, S_A] = -1  # pixel index, -1: start of frame
+                    continue
+                if pc == PC_LOOP:
+                    if ps[p, S_A] < 0:
+                        if f == frames:
+                            ps[p, S_PC] = PC_END
+                            break
+                        if n_snap and f + 1 < frames:
+                            ln = _snapshot(scratch, ps, fq, ws, hk, hv, hn, sp, stats,
+                                           completion, f, now)
+                            for e in range(min(n_taken, n_snap)):
+                                if snap_meta[e, 0] != ln:
+                                    continue
+                                same = True
+                                for x in range(ln):
+                                    if snaps[e, x] != scratch[x]:
+                                        same = False
+                                        break
+                                if not same:
+                                    continue
+                                d_f = f - snap_meta[e, 1]
+                                m = (frames - 1 - f) // d_f
+                                if m >= 1:
+                                    jump[0], jump[1], jump[2], jump[3] = (
+                                        f, d_f, now - snap_meta[e, 2], m)
+                                    now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f,
+                                                now, d_f, now - snap_meta[e, 2], m)
+                                    n_snap = 0  # one jump: what is left is the end
+                                break
+                            if n_snap and ln > 0:
+                                e = n_taken % n_snap
+                                snaps[e, :ln] = scratch[:ln]
+                                snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2] = ln, f, now
+                                n_taken += 1
+                            f = ps[p, S_F]
+                        if stats[T_START, s, f] < 0:
+                            stats[T_START, s, f] = now
+                        ps[p, S_PEND] = 0
+                        ps[p, S_A] = 0
+                    if ps[p, S_A] == sp[s, P_NAT]:
+                        stats[T_DONE, s, f] = now
+                        ps[p, S_F] = f + 1
+                        ps[p, S_A] = -1
+                        continue
+                    sent = ps[p, S_SENT]
+                    pb, wb = sp[s, P_PB], sp[s, P_WB]
+                    busy = -(-(sent + pb) // wb) - (-(-sent // wb))
+                    ps[p, S_SENT] = sent + pb
+                    ps[p, S_PC] = PC_BUSYRET
+                    if busy:
+                        stats[T_BUSY, s, f] += busy
+                        hn = _push(hk, hv, hn, now + busy, NORMAL, eid, E_RESUME, p, 0)
+                        eid += 1
+                        break
+                    continue
+                if pc == PC_BUSYRET:
+                    ps[p, S_PEND] += 1
+                    ps[p, S_A] += 1
+                    ps[p, S_PC] = PC_LOOP
+                    if ps[p, S_PEND] == sp[s, P_GROUP]:
+                        ps[p, S_PEND] = 0
+                        ps[p, S_T0] = now
+                        ps[p, S_J] = 0
+                        ps[p, S_CONT] = PC_LOOP
+                        ps[p, S_PC] = PC_PUT
+                    continue
+            elif kind == K_CMP:
+                if pc == PC_INIT:
+                    ps[p, S_F] = 0
+                    ps[p, S_A] = -1  # output index, -1: start of frame
+                    ps[p, S_PC] = PC_LOOP
+                    continue
+                if pc == PC_LOOP:
+                    if ps[p, S_A] < 0:
+                        if f == frames:
+                            ps[p, S_PC] = PC_END
+                            break
+                        ps[p, S_PEND] = 0
+                        ps[p, S_A] = 0
+                    if ps[p, S_A] == sp[s, P_NAT]:
+                        stats[T_DONE, s, f] = now
+                        ps[p, S_F] = f + 1
+                        ps[p, S_A] = -1
+                        continue
+                    ps[p, S_B] = 0  # reads done for this output
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_READ:
+                    if ps[p, S_B] < sp[s, P_NREAD]:
+                        q = in_idx[in_ptr[s] + (ps[p, S_B] if sp[s, P_JOIN] else 0)]
+                        ps[p, S_T0] = now
+                        if fq[q, F_CNT] > 0:
+                            fq[q, F_CNT] -= 1
+                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                            eid += 1
+                        else:
+                            fq[q, F_GETW] = p
+                        ps[p, S_PC] = PC_GETRET
+                        break
+                    if stats[T_START, s, f] < 0:
+                        stats[T_START, s, f] = now
+                    ic = sp[s, P_IC]
+                    stats[T_BUSY, s, f] += ic
+                    hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    eid += 1
+                    ps[p, S_PC] = PC_BUSYRET
+                    break
+                if pc == PC_GETRET:
+                    stats[T_WIN, s, f] += now - ps[p, S_T0]
+                    ric = sp[s, P_RIC]
+                    if ric:  # early_fc: the first fold on each input item
+                        if stats[T_START, s, f] < 0:
+                            stats[T_START, s, f] = now
+                        stats[T_BUSY, s, f] += ric
+                        hn = _push(hk, hv, hn, now + ric, NORMAL, eid, E_RESUME, p, 0)
+                        eid += 1
+                        ps[p, S_PC] = PC_RBUSYRET
+                        break
+                    ps[p, S_B] += 1
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_RBUSYRET:
+                    ps[p, S_B] += 1
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_BUSYRET:
+                    ps[p, S_PEND] += 1
+                    ps[p, S_A] += 1
+                    ps[p, S_PC] = PC_LOOP
+                    if ps[p, S_PEND] == sp[s, P_GROUP]:
+                        ps[p, S_PEND] = 0
+                        ps[p, S_T0] = now
+                        ps[p, S_J] = 0
+                        ps[p, S_CONT] = PC_LOOP
+                        ps[p, S_PC] = PC_PUT
+                    continue
+            elif kind == K_RDR:
+                npix = sp[s, P_HIN] * sp[s, P_WIN]
+                gin = sp[s, P_GIN]
+                if pc == PC_INIT:
+                    ps[p, S_F] = 0
+                    ps[p, S_A] = 0  # pixel index i in the frame
+                    ps[p, S_PC] = PC_LOOP
+                    continue
+                if pc == PC_LOOP:  # while i < P: wait for line-buffer room
+                    if ps[p, S_A] >= npix:
+                        ps[p, S_F] = f + 1
+                        ps[p, S_A] = 0
+                        if f + 1 == frames:
+                            ps[p, S_PC] = PC_END
+                            break
+                        continue
+                    base = f * npix
+                    if base + ps[p, S_A] + gin - 1 - ws[s, W_FREED] >= max(sp[s, P_CAP], gin):
+                        ps[p, S_T0] = now
+                        ws[s, W_FREEDW] = p
+                        ps[p, S_PC] = PC_WAITRET
+                        break
+                    q = in_idx[in_ptr[s]]
+                    ps[p, S_T0] = now
+                    if fq[q, F_CNT] > 0:
+                        fq[q, F_CNT] -= 1
+                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                        eid += 1
+                    else:
+                        fq[q, F_GETW] = p
+                    ps[p, S_PC] = PC_GETRET
+                    break
+                if pc == PC_WAITRET:
+                    stats[T_WOUT, s, f] += now - ps[p, S_T0]
+                    ps[p, S_PC] = PC_LOOP
+                    continue
+                if pc == PC_GETRET:
+                    stats[T_WIN, s, f] += now - ps[p, S_T0]
+                    ps[p, S_B] = 0  # pixels of this item read
+                    ps[p, S_PC] = PC_PIX
+                    continue
+                if pc == PC_PIX:
+                    if ps[p, S_B] == gin:
+                        ps[p, S_PC] = PC_LOOP
+                        continue
+                    if stats[T_START, s, f] < 0:
+                        stats[T_START, s, f] = now
+                    rc = sp[s, P_RC]
+                    stats[T_RBUSY, s, f] += rc
+                    hn = _push(hk, hv, hn, now + rc, NORMAL, eid, E_RESUME, p, 0)
+                    eid += 1
+                    ps[p, S_PC] = PC_BUSYRET
+                    break
+                if pc == PC_BUSYRET:
+                    ws[s, W_READ] += 1
+                    ps[p, S_A] += 1
+                    ps[p, S_B] += 1
+                    w = ws[s, W_GOTW]
+                    if w >= 0:  # fire got_pixel
+                        ws[s, W_GOTW] = -1
+                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_RESUME, w, 0)
+                        eid += 1
+                    ps[p, S_PC] = PC_PIX
+                    continue
+            elif kind == K_WRT:
+                npix = sp[s, P_HIN] * sp[s, P_WIN]
+                if pc == PC_INIT:
+                    ps[p, S_F] = 0
+                    ps[p, S_PEND] = 0  # kept across frames
+                    ps[p, S_A] = 0  # output row r
+                    ps[p, S_B] = 0  # output column c
+                    ps[p, S_PC] = PC_COL
+                    if frames == 0:
+                        ps[p, S_PC] = PC_END
+                    continue
+                if pc == PC_COL:
+                    r, c = ps[p, S_A], ps[p, S_B]
+                    base = f * npix
+                    up, st_, pad, kk, dil = (sp[s, P_UP], sp[s, P_STRIDE], sp[s, P_PAD],
+                                             sp[s, P_K], sp[s, P_DIL])
+                    hin, win = sp[s, P_HIN], sp[s, P_WIN]
+                    if c == sp[s, P_WOUT]:  # end of row r: free the rows no later window needs
+                        if r == sp[s, P_HOUT] - 1:
+                            ws[s, W_FREED] = base + npix
+                        else:
+                            keep_from = (r + 1) // up * st_ - pad
+                            ws[s, W_FREED] = base + max(0, min(hin, keep_from)) * win
+                        w = ws[s, W_FREEDW]
+                        if w >= 0:
+                            ws[s, W_FREEDW] = -1
+                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_RESUME, w, 0)
+                            eid += 1
+                        ps[p, S_B] = 0
+                        ps[p, S_A] = r + 1
+                        if r + 1 == sp[s, P_HOUT]:
+                            stats[T_DONE, s, f] = now
+                            ps[p, S_A] = 0
+                            ps[p, S_F] = f + 1
+                            if f + 1 == frames:
+                                ps[p, S_PC] = PC_END
+                                break
+                        continue
+                    last_row = min(hin - 1, r // up * st_ - pad + (kk - 1) * dil)
+                    last_col = min(win - 1, c // up * st_ - pad + (kk - 1) * dil)
+                    ps[p, S_NEED] = base + last_row * win + last_col + 1
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_READ:  # wait for the window's last pixel
+                    if ws[s, W_READ] < ps[p, S_NEED]:
+                        ps[p, S_T0] = now
+                        ws[s, W_GOTW] = p
+                        ps[p, S_PC] = PC_WAITRET
+                        break
+                    ic = sp[s, P_IC]
+                    stats[T_BUSY, s, f] += ic
+                    hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    eid += 1
+                    ps[p, S_PC] = PC_BUSYRET
+                    break
+                if pc == PC_WAITRET:
+                    stats[T_WIN, s, f] += now - ps[p, S_T0]
+                    ps[p, S_PC] = PC_READ
+                    continue
+                if pc == PC_BUSYRET:
+                    ps[p, S_PEND] += 1
+                    ps[p, S_B] += 1
+                    ps[p, S_PC] = PC_COL
+                    if ps[p, S_PEND] == sp[s, P_GROUP]:
+                        ps[p, S_PEND] = 0
+                        ps[p, S_T0] = now
+                        ps[p, S_J] = 0
+                        ps[p, S_CONT] = PC_COL
+                        ps[p, S_PC] = PC_PUT
+                    continue
+            else:  # K_SNK: the host drains one output stream
+                if pc == PC_INIT:
+                    ps[p, S_F] = 0
+                    ps[p, S_A] = 0
+                    ps[p, S_PC] = PC_LOOP
+                    continue
+                if pc == PC_LOOP:
+                    if ps[p, S_A] == ps[p, S_NITEMS]:
+                        completion[f] = max(completion[f], now)
+                        ps[p, S_F] = f + 1
+                        ps[p, S_A] = 0
+                        if f + 1 == frames:  # the process ends: its event is scheduled
+                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_SINKEND, p, 0)
+                            eid += 1
+                            ps[p, S_PC] = PC_END
+                            break
+                        continue
+                    q = ps[p, S_FIFO]
+                    if fq[q, F_CNT] > 0:
+                        fq[q, F_CNT] -= 1
+                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                        eid += 1
+                    else:
+                        fq[q, F_GETW] = p
+                    ps[p, S_PC] = PC_GETRET
+                    break
+                if pc == PC_GETRET:
+                    ps[p, S_A] += 1
+                    ps[p, S_PC] = PC_LOOP
+                    continue
+            break
+    return 0
