@@ -1,5 +1,5 @@
 """Fuzz the user-facing entry points with broken versions of every shipped
-input (designs/*.yaml, explore/*.yaml, precision maps, small workloads):
+input (designs/**/*.yaml, explore/*.yaml, precision maps, small workloads):
 each run either succeeds or ends in a BnnarchError (exit 2 through the CLI),
 never a traceback and never a hang; a successful simulate leaves a complete
 JSON file and no temporary file.
@@ -33,7 +33,7 @@ from bnnarch.workload.io import load_precision_map, load_workload
 from tests.fuzz.mutate import mutated, text_mutated
 
 ROOT = Path(__file__).resolve().parents[2]
-DESIGNS = sorted((ROOT / "designs").glob("*.yaml"))
+DESIGNS = sorted((ROOT / "designs").rglob("*.yaml"))
 STUDIES = sorted((ROOT / "explore").glob("*.yaml"))
 # small workloads keep a simulate under ~0.3 s (the fuzz checks robustness, not speed)
 SMALL_WORKLOADS = ["sfc", "lfc", "cnv", "vgg_small"]
