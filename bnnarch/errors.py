@@ -36,6 +36,11 @@ class SpecError(BnnarchError):
         super().__init__("\n".join(lines))
 
 
+class InputError(BnnarchError):
+    """An input file cannot be read (missing, a directory, unreadable, too large,
+    not UTF-8, not valid JSON) or an output path cannot be written."""
+
+
 class WorkloadError(BnnarchError):
     """A workload file or graph is invalid, or a layer has no cost model."""
 

@@ -62,7 +62,9 @@ class Buffers(Strict):
 
 
 class Dram(Strict):
-    bandwidth_gbps: float = Field(gt=0, le=4096, description="GB/s")
+    # >= 1 MB/s: below it a transfer's cycle count overflows (a denormal
+    # bandwidth gave an infinite cycle count); no DRAM channel is that slow.
+    bandwidth_gbps: float = Field(ge=0.001, le=4096, description="GB/s")
     latency_ns: float = Field(default=100.0, ge=0, le=100000)
     energy_pj_per_bit: float | None = Field(default=None, gt=0, le=1000)
 
@@ -152,7 +154,9 @@ class ArraySpec(Strict):
     name: str = Field(min_length=1)
     template: Literal["array"] = "array"
     description: str = ""
-    clock_mhz: float = Field(gt=0, le=5000)
+    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
+    # accelerator is clocked below that.
+    clock_mhz: float = Field(ge=0.001, le=5000)
     technology: Technology = Technology()
     array: ArrayCore
     buffers: Buffers

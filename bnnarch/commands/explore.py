@@ -90,8 +90,12 @@ def run(args: argparse.Namespace, *, sweep: bool) -> int:
         write_report,
     )
     from bnnarch.errors import StudyError
-    from bnnarch.fsio import atomic_write_text
+    from bnnarch.fsio import atomic_write_text, check_writable
 
+    if args.out:
+        check_writable(args.out, "--out directory", directory=True)
+    if args.json and args.json != "-":
+        check_writable(args.json, "--json file")
     say = _say(sys.stderr if args.json == "-" else sys.stdout)
     if args.trials is not None and args.extend is not None:
         raise StudyError("give --trials or --extend, not both")

@@ -37,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bnnarch.errors import ModelError
+    from bnnarch.fsio import check_writable
     from bnnarch.nn.zoo import build_model, entry, input_shape
     from bnnarch.workload.io import save_workload
 
+    check_writable(args.out, "--out file")
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     name = args.name or out.stem

@@ -31,10 +31,14 @@ def run(args: argparse.Namespace) -> int:
     from bnnarch.dataflow.fold import fold
     from bnnarch.dataflow.spec import DataflowSpec
     from bnnarch.errors import BnnarchError, SpecError
+    from bnnarch.fsio import check_writable
     from bnnarch.spec import with_lines
     from bnnarch.template import dump_design, load_design
     from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
+    for flag, out in (("--json", args.json_out), ("--out", args.out)):
+        if out:
+            check_writable(out, f"{flag} file")
     spec = load_design(args.design)
     if not isinstance(spec, DataflowSpec):
         raise BnnarchError(f"{args.design}: 'fold' needs a dataflow design "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnnarch.fsio import check_writable
     from bnnarch.workload.io import save_workload
     from bnnarch.workload.onnx_import import import_onnx
 
-    out = Path(args.out)
+    out = check_writable(args.out, "--out file")
     graph = import_onnx(args.model, name=args.name or out.stem, precision=args.precision,
                         images=args.images)
     save_workload(graph, out)

@@ -50,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from bnnarch.array.spec import ArraySpec
+    from bnnarch.fsio import check_writable
     from bnnarch.rtl.flow import FlowOptions, run_flow, select_layers
     from bnnarch.rtl.verify import builtin_layers
     from bnnarch.template import load_design
 
+    check_writable(args.out, "--out directory", directory=True)
     spec = load_design(args.design)
     if not isinstance(spec, ArraySpec):
         raise RtlError(f"{args.design}: the RTL generator builds 'array' designs only")

@@ -28,13 +28,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bnnarch.api import simulate
-    from bnnarch.fsio import atomic_write_text
+    from bnnarch.fsio import atomic_write_text, check_writable
     from bnnarch.report.table import layer_table, totals_table
     from bnnarch.spec import with_lines
     from bnnarch.template import load_design
     from bnnarch.workload.io import load_precision_map, load_workload
 
+    for flag, out in (("--json", args.json_out), ("--plot", args.plot),
+                      ("--reuse-plot", args.reuse_plot)):
+        if out:
+            check_writable(out, f"{flag} file")
     spec = load_design(args.design)
+    reuse = getattr(spec, "reuse", None)
+    if args.reuse_plot and not (reuse is not None and reuse.any_enabled):
+        raise BnnarchError("--reuse-plot: the design enables no reuse scheme "
+                           "(set reuse.kernel_pattern / reuse.input_similarity enabled: true)")
     if args.batch is not None:
         if "batch" not in type(spec).model_fields:
             raise BnnarchError(f"--batch applies to designs that stream frames (dataflow); "

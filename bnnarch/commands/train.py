@@ -72,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from bnnarch.errors import ModelError
+    from bnnarch.fsio import check_writable
     from bnnarch.nn.checkpoint import Checkpoint, save_checkpoint
     from bnnarch.nn.layers import make_fp_twin
     from bnnarch.nn.train import fit, precision_metrics, task_data
     from bnnarch.nn.zoo import build_model, entry, input_shape
+
+    check_writable(args.out, "--out file")
 
     torch.set_num_threads(max(1, args.threads))
     e = entry(args.model)

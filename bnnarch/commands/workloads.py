@@ -14,12 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
+    from bnnarch.fsio import check_writable
     from bnnarch.workload.builder import PUBLISHED
     from bnnarch.workload.io import load_workload, save_workload
 
-    out = Path(args.out)
+    out = check_writable(args.out, "--out directory", directory=True)
     if args.from_csv:
         g = load_workload(args.from_csv)
         print(f"wrote {save_workload(g, out / (g.name + '.json'))}")

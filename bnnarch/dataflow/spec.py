@@ -57,7 +57,8 @@ class Folding(Strict):
     budget. Without a target every compute layer must be listed."""
 
     layers: dict[str, LayerFold] = Field(default_factory=dict)
-    target_fps: float | None = Field(default=None, gt=0)
+    # >= 0.001 frames/s: a denormal target overflowed the cycles-per-frame budget
+    target_fps: float | None = Field(default=None, ge=0.001)
     target_cycles: int | None = Field(default=None, ge=1, description="cycles per frame (II)")
     budget: Budget | None = None
 
@@ -118,7 +119,9 @@ class DataflowSpec(Strict):
     name: str = Field(min_length=1)
     template: Literal["dataflow"] = "dataflow"
     description: str = ""
-    clock_mhz: float = Field(gt=0, le=5000)
+    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
+    # accelerator is clocked below that.
+    clock_mhz: float = Field(ge=0.001, le=5000)
     technology: Technology = Technology()
     batch: int = Field(default=4, ge=1, le=100000, description="frames simulated back to back")
     # 64: FINN/BNN-PYNQ's input stream (top.cpp: Mem2Stream_Batch<64, ...> on a 64-bit AXI port)

@@ -38,6 +38,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A grid sweep runs one simulation per point (~0.01-1 s each): a grid above a
+# million points is a typo (a step of 1 over a huge range), not a study.
+MAX_GRID_POINTS = 1_000_000
+
+
 class Domain(_Strict):
     """One hardware parameter: ``choices`` or a ``low``..``high`` range
     (``step`` for a stepped range, ``log`` for a log-uniform one)."""
@@ -49,6 +54,18 @@ class Domain(_Strict):
     step: float | None = None
     log: bool = False
     choices: tuple[Any, ...] = ()
+
+    def grid_size(self) -> int:
+        """Points of ``grid_values()`` without building them; anything above
+        MAX_GRID_POINTS is reported as MAX_GRID_POINTS + 1."""
+        if self.kind == "choices":
+            return len(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.log:
+            n = math.log2(self.high / self.low) + 1e-9 if self.high / self.low < math.inf else math.inf
+        else:
+            n = (self.high - self.low) / (self.step if self.step is not None else 1) + 1e-9
+        return MAX_GRID_POINTS + 1 if not n < MAX_GRID_POINTS else math.floor(n) + 1
 
     def grid_values(self) -> list[Any]:
         """Finite values of this domain for a grid sweep (log ranges double)."""
@@ -189,6 +206,15 @@ class StudySpec(_Strict):
         return Path(self.source).resolve().parent / "runs" / f"{self.name}.db"
 
 
+def _finite(raw: dict[str, Any], where: str, errs: list[FieldError]) -> bool:
+    """low/high/step are finite (a NaN or infinite range never ends a grid)."""
+    for k in ("low", "high", "step"):
+        if raw.get(k) is not None and not math.isfinite(raw[k]):
+            errs.append(FieldError(f"{where}.{k}", f"must be a finite number, got {raw[k]!r}"))
+            return False
+    return True
+
+
 def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain | None:
     if isinstance(raw, list):
         raw = {"choices": raw}
@@ -228,7 +254,7 @@ def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain |
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
         errs.append(FieldError(f"{where}.step", f"must be a number > 0, got {step!r}"))
         ok = False
-    if not ok:
+    if not ok or not _finite(raw, where, errs):
         return None
     low, high = raw["low"], raw["high"]
     if low > high:
@@ -422,6 +448,18 @@ def _sampler(raw: Any, lines: dict[str, int], errs: list[FieldError], *, sweep: 
     return s
 
 
+def _grid_points(domains: list[Domain], lines: dict[str, int], errs: list[FieldError]) -> int:
+    """Points of the grid over ``domains`` (0: none, or too many: an error)."""
+    size = 1
+    for d in domains:
+        size = min(size * d.grid_size(), MAX_GRID_POINTS + 1)
+    if size > MAX_GRID_POINTS:
+        errs.append(FieldError("hardware", f"the grid has more than {MAX_GRID_POINTS:,} "
+                               "points (check the ranges and steps)", line_of(lines, "hardware")))
+        return 0
+    return size if domains else 0
+
+
 def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool) -> StudySpec:
     """Raw YAML data -> StudySpec, or SpecError listing every problem."""
     if not isinstance(data, dict):
@@ -443,8 +481,9 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         if value is None:
             return None
         p = (here / value).resolve()
-        if not p.exists():
-            errs.append(FieldError(key, f"no such file: {p}", line_of(lines, key)))
+        if not p.is_file():
+            why = "is a directory, not a file" if p.is_dir() else "no such file"
+            errs.append(FieldError(key, f"{why}: {p}", line_of(lines, key)))
         return p
 
     design, workload = _file("design", raw.design), _file("workload", raw.workload)
@@ -556,7 +595,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
                 errs.append(FieldError(f"hardware.{d.path}", "a grid needs choices, a step or "
                                        "log: true for a float range",
                                        line_of(lines, f"hardware.{d.path}")))
-        size = math.prod(len(d.grid_values()) for d in domains) if domains else 0
+        size = _grid_points(domains, lines, errs)
         if trials is None:
             trials = size
         elif size and trials > size:
@@ -580,7 +619,7 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
 
 def load_study_spec(path: str | Path, *, sweep: bool = False) -> StudySpec:
     """Read and validate a study YAML (``sweep``: checks for ``bnnarch sweep``)."""
-    data, lines = load_yaml_with_lines(path)
+    data, lines = load_yaml_with_lines(path, "study spec")
     return validate_study(data, lines, str(path), sweep=sweep)
 
 

@@ -3,6 +3,7 @@ enough to rebuild the model (``load_checkpoint``). Written atomically."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from bnnarch.errors import ModelError
-from bnnarch.fsio import atomic_write
+from bnnarch.fsio import MAX_CHECKPOINT_BYTES, atomic_write, prefixed, read_bytes
 from bnnarch.nn.zoo import build_model, entry
 
 FORMAT = "bnnarch-checkpoint"
@@ -51,10 +52,10 @@ def save_checkpoint(ck: Checkpoint, path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and check a checkpoint; every problem is a ModelError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such checkpoint")
+    data = read_bytes(path, "checkpoint", limit_bytes=MAX_CHECKPOINT_BYTES,
+                      error=prefixed(ModelError))
     try:
-        body = torch.load(path, map_location="cpu", weights_only=True)
+        body = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged file  # noqa: BLE001
         raise ModelError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else 'corrupt'})") from None

@@ -9,10 +9,7 @@ from typing import Any
 import yaml
 
 from bnnarch.errors import FieldError, SpecError
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
+from bnnarch.fsio import parse_yaml, read_text, spec_error
 
 
 def _flatten_lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
@@ -28,26 +25,24 @@ def _flatten_lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
             _flatten_lines(vnode, key, out)
 
 
-def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[str, int]]:
-    """Return (data, {dotted.path: line}). Raises SpecError on unreadable YAML."""
-    path = Path(path)
-    if not path.exists():
-        raise SpecError(str(path), [FieldError("", "no such file")])
-    text = path.read_text()
+def load_yaml_with_lines(path: str | Path, what: str = "design"
+                         ) -> tuple[Any, dict[str, int]]:
+    """Return (data, {dotted.path: line}). Raises SpecError naming the file on
+    an unreadable file (``what`` names its kind in the message) or bad YAML."""
+    text = read_text(path, what, error=spec_error)
     return parse_yaml_with_lines(text, str(path))
 
 
 def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError(source, [FieldError("", f"not valid YAML: {getattr(e, 'problem', e)}", line)]) from None
+    """(data, {dotted.path: line}) of a YAML document; every problem is a
+    SpecError naming ``source`` (see bnnarch.fsio.parse_yaml)."""
+    data, node = parse_yaml(text, source)
     lines: dict[str, int] = {}
     if node is not None:
-        _flatten_lines(node, "", lines)
+        try:
+            _flatten_lines(node, "", lines)
+        except RecursionError:
+            raise SpecError(source, [FieldError("", "not valid YAML: nested too deeply")]) from None
     return data, lines
 
 

@@ -31,10 +31,11 @@ import numpy as np
 import yaml
 
 from bnnarch.errors import FieldError, SpecError, WorkloadError
-from bnnarch.fsio import atomic_write_text
+from bnnarch.fsio import atomic_write_text, prefixed, read_json, read_yaml
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import (
     FP_BITS,
+    MAX_DIM,
     QUANT_BITS,
     KernelStats,
     Layer,
@@ -219,8 +220,9 @@ def _stats_from(d: dict[str, Any] | None, where: str) -> LayerStats | None:
             extra=tuple(sorted((str(a), float(b)) for a, b in (d.get("extra") or {}).items())),
             reuse=_reuse_stats_from(d.get("reuse")),
         )
-    except (KeyError, TypeError, ValueError) as e:
-        raise WorkloadError(f"{where}.stats: malformed statistics ({e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise WorkloadError(f"{where}.stats: malformed statistics "
+                            f"({type(e).__name__}: {e})") from None
 
 
 def _reuse_stats_from(r: dict[str, Any] | None) -> ReuseStats | None:
@@ -254,12 +256,20 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         if key not in d:
             raise WorkloadError(f"{where}: missing required key {key!r}")
     name = d["name"]
+    if not isinstance(name, str) or not name:
+        raise WorkloadError(f"{where}: name must be a non-empty string, got {name!r}")
     where = f"{where} ({name})"
+    inputs = d.get("inputs", [])
+    if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+        raise WorkloadError(f"{where}: inputs must be a list of layer names, got {inputs!r}")
+    for key in ("groups", "w_bits", "a_bits"):
+        if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool)):
+            raise WorkloadError(f"{where}: {key} must be an integer, got {d[key]!r}")
     try:
         layer = Layer(
-            name=str(name),
+            name=name,
             op=d["op"],
-            inputs=tuple(d.get("inputs", [])),
+            inputs=tuple(inputs),
             in_shape=tuple(d["in_shape"]),  # type: ignore[arg-type]
             out_shape=tuple(d["out_shape"]),  # type: ignore[arg-type]
             groups=int(d.get("groups", 1)),
@@ -272,7 +282,7 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
             fold_reason=_fold_reason(d, where),
             **{k: _pair(d[k], f"{where}.{k}") for k in _PAIR_KEYS if k in d},
         )
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise WorkloadError(f"{where}: {e}") from None
     problems = check_layer(layer)
     if problems:
@@ -315,11 +325,19 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
     if not isinstance(layers_raw, list) or not layers_raw:
         raise WorkloadError(f"{source}: 'layers' must be a non-empty list")
     layers = tuple(layer_from_dict(x, f"{source}: layers[{i}]") for i, x in enumerate(layers_raw))
-    try:
-        shape = tuple(int(v) for v in d.get("input_shape", layers[0].in_shape))
-    except (TypeError, ValueError):
-        raise WorkloadError(f"{source}: input_shape must be [C, H, W]") from None
-    meta = tuple(sorted((str(k), str(v)) for k, v in (d.get("meta") or {}).items()))
+    shape = d.get("input_shape", list(layers[0].in_shape))
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_DIM
+                       for v in shape)):
+        raise WorkloadError(f"{source}: input_shape must be [C, H, W] of integers in "
+                            f"[1, {MAX_DIM:,}], got {shape!r}")
+    shape = tuple(shape)
+    meta_raw = d.get("meta") or {}
+    if not isinstance(meta_raw, dict):
+        raise WorkloadError(f"{source}: meta must be an object, got {type(meta_raw).__name__}")
+    meta = tuple(sorted((str(k), str(v)) for k, v in meta_raw.items()))
+    if not isinstance(d.get("name", ""), str):
+        raise WorkloadError(f"{source}: name must be a string, got {d['name']!r}")
     try:
         return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)  # type: ignore[arg-type]
     except WorkloadError as e:
@@ -334,16 +352,11 @@ def save_workload(graph: WorkloadGraph, path: str | Path) -> Path:
 def load_workload(path: str | Path) -> WorkloadGraph:
     """Load a workload JSON, or a SCALE-Sim topology CSV (``.csv``)."""
     path = Path(path)
-    if not path.exists():
-        raise WorkloadError(f"{path}: no such workload file")
     if path.suffix.lower() == ".csv":
         from bnnarch.workload.scalesim import load_topology_csv
 
         return load_topology_csv(path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise WorkloadError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    data = read_json(path, "workload", error=prefixed(WorkloadError))
     return graph_from_dict(data, str(path))
 
 
@@ -396,13 +409,7 @@ def parse_precision_map(data: Any, source: str, graph: WorkloadGraph | None = No
 
 
 def load_precision_map(path: str | Path, graph: WorkloadGraph | None = None) -> PrecisionMap:
-    path = Path(path)
-    if not path.exists():
-        raise SpecError(str(path), [FieldError("", "no such file")])
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(str(path), [FieldError("", f"not valid YAML: {e}")]) from None
+    data = read_yaml(path, "precision map")
     return parse_precision_map(data, str(path), graph)
 
 

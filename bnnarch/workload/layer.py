@@ -295,18 +295,44 @@ class Layer:
         return c * h * w
 
 
+# Largest channel count / height / width a layer may have: the largest shipped
+# layer dimension is 25,088 (a flattened VGG feature map); 2^20 keeps every
+# real network and refuses sizes whose schedules would not fit in memory.
+MAX_DIM = 2**20
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def _type_errors(layer: Layer) -> list[str]:
+    """Shapes, window pairs and groups: integers in range (checked before any
+    arithmetic on them)."""
+    errs: list[str] = []
+    for nm, shp in (("in_shape", layer.in_shape), ("out_shape", layer.out_shape)):
+        if len(shp) != 3 or any(not _is_int(v) or v <= 0 for v in shp):
+            errs.append(f"{nm} must be three positive integers (C, H, W), got {list(shp)}")
+        elif max(shp) > MAX_DIM:
+            errs.append(f"{nm} {list(shp)}: a dimension above {MAX_DIM:,} is not a layer this "
+                        "simulator models")
+    for nm, lo in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
+        pair = getattr(layer, nm)
+        if len(pair) != 2 or any(not _is_int(v) or v < lo or v > MAX_DIM for v in pair):
+            errs.append(f"{nm} must be two integers in [{lo}, {MAX_DIM:,}], got {list(pair)}")
+    if not _is_int(layer.groups):
+        errs.append(f"groups must be an integer, got {layer.groups!r}")
+    return errs
+
+
 def check_layer(layer: Layer) -> list[str]:
     """Structural checks of one layer; returns problems (empty if fine)."""
-    errs: list[str] = []
-    if layer.op not in ALL_OPS:
+    if not isinstance(layer.op, str) or layer.op not in ALL_OPS:
         return [f"unknown op {layer.op!r} (known: {', '.join(ALL_OPS)})"]
-    for nm, shp in (("in_shape", layer.in_shape), ("out_shape", layer.out_shape)):
-        if len(shp) != 3 or any((not isinstance(v, int)) or v <= 0 for v in shp):
-            errs.append(f"{nm} must be three positive integers (C, H, W), got {list(shp)}")
+    errs = _type_errors(layer)
     if errs:
         return errs
     for nm in ("w_bits", "a_bits"):

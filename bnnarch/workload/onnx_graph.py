@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.external_data_helper
 from onnx import numpy_helper, shape_inference
 
 from bnnarch.errors import WorkloadError
+from bnnarch.fsio import MAX_CHECKPOINT_BYTES, prefixed, read_bytes
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas",
                  "finn", "qonnx")
@@ -95,10 +97,11 @@ class OnnxView:
 def load_model(path: str | Path) -> onnx.ModelProto:
     """Read and check an ONNX file; any problem is a WorkloadError naming the file."""
     p = Path(path)
-    if not p.is_file():
-        raise WorkloadError(f"{p}: no such ONNX file")
+    data = read_bytes(p, "ONNX", limit_bytes=MAX_CHECKPOINT_BYTES, error=prefixed(WorkloadError))
     try:
-        model = onnx.load(str(p))
+        model = onnx.load_model_from_string(data)
+        # what onnx.load does for weights stored beside the file
+        onnx.external_data_helper.load_external_data_for_model(model, str(p.parent))
     except Exception as e:  # protobuf decode / external data: a bad file  # noqa: BLE001
         raise WorkloadError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e}); "
                             "is the file complete and an .onnx export?") from None

@@ -16,6 +16,7 @@ Statistics (binary conv2d layers, their +-1 input as bits, x >= 0 -> 1):
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from numpy.typing import ArrayLike
 from onnx import TensorProto, helper, numpy_helper
 
 from bnnarch.errors import WorkloadError
+from bnnarch.fsio import MAX_CHECKPOINT_BYTES, prefixed, read_bytes
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import LayerStats
 from bnnarch.workload.onnx_build import Imported
@@ -224,8 +226,10 @@ def load_images(images: np.ndarray | str | Path, graph: WorkloadGraph) -> np.nda
     """Images as float32 (N, C, H, W) matching the model input ((N, C*H*W) accepted)."""
     if isinstance(images, str | Path):
         p = Path(images)
+        data = read_bytes(p, "image array (.npy)", limit_bytes=MAX_CHECKPOINT_BYTES,
+                          error=prefixed(WorkloadError))
         try:
-            arr = np.load(p, allow_pickle=False)
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
         except (OSError, ValueError) as e:
             raise WorkloadError(f"{p}: not a readable .npy array of images ({e})") from None
         src = str(p)

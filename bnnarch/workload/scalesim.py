@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnnarch.errors import WorkloadError
-from bnnarch.fsio import atomic_write_text
+from bnnarch.fsio import atomic_write_text, prefixed, read_text
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import FP_BITS, QUANT_BITS, Layer
 
@@ -100,13 +100,21 @@ def _is_header(fields: list[str]) -> bool:
     return len(fields) > 1 and not fields[1].strip().lstrip("-").isdigit()
 
 
+def _csv_rows(text: str, source: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as e:  # e.g. a bare carriage return inside a field
+        raise WorkloadError(f"{source}: line {reader.line_num}: not a CSV row ({e})") from None
+
+
 def parse_topology_rows(text: str, source: str = "<csv>") -> list[TopologyRow]:
     """Rows of a SCALE-Sim conv topology CSV, checked; every problem names the
     line and column. A header line is expected first (as SCALE-Sim skips it);
     a file without one is accepted too."""
     rows: list[TopologyRow] = []
     seen: dict[str, int] = {}
-    lines = list(csv.reader(io.StringIO(text)))
+    lines = _csv_rows(text, source)
     for lineno, raw in enumerate(lines, start=1):
         fields = [f.strip() for f in raw]
         if not any(fields):
@@ -209,10 +217,7 @@ def parse_topology_csv(text: str, source: str = "<csv>", name: str | None = None
 def load_topology_csv(path: str | Path, bits: tuple[int, int] = DEFAULT_BITS) -> WorkloadGraph:
     """Read a SCALE-Sim conv topology CSV as a workload (default bits 1/1)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkloadError(f"{path}: cannot read ({e})") from None
+    text = read_text(path, "topology CSV", error=prefixed(WorkloadError))
     return parse_topology_csv(text, str(path), path.stem, bits)
 
 

@@ -59,13 +59,18 @@ BAD = [
      r"input 'x' has a dynamic dimension 2 \('H'\); bnnarch needs static shapes"),
     (lambda t: t / "missing.onnx", [], r"missing\.onnx: no such ONNX file"),
     (lambda t: binary_conv_net(t / "m.onnx")[0], ["--images", "nope.npy"],
-     r"nope\.npy: not a readable \.npy array of images"),
+     r"nope\.npy: no such image array \(\.npy\) file"),
+    (lambda t: (t / "bad.npy").write_bytes(b"not numpy") and binary_conv_net(t / "m.onnx")[0],
+     ["--images", "bad.npy"], r"bad\.npy: not a readable \.npy array of images"),
+    (lambda t: (t / "dir.onnx").mkdir() or t / "dir.onnx", [],
+     r"dir\.onnx: is a directory, not an ONNX file"),
 ]
 
 
 @pytest.mark.parametrize(("make", "extra", "message"), BAD,
                          ids=["truncated", "not-onnx", "unsupported-op", "float-no-precision",
-                              "dynamic-shape", "missing", "bad-images"])
+                              "dynamic-shape", "missing", "missing-images", "bad-images",
+                              "directory"])
 def test_bad_input_exit_2_message_no_file(tmp_path, capsys, make, extra, message):
     model = make(tmp_path)
     out = tmp_path / "out" / "w.json"

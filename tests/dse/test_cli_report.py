@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import need_tools
 from tests.dse.conftest import REPO, cli, write_spec
 
 
@@ -50,9 +50,8 @@ def test_export_rtl_rejects_a_trial_off_the_front(ran: tuple[Path, Path]) -> Non
 
 @pytest.mark.tools
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("yosys") is None or shutil.which("verilator") is None,
-                    reason="needs yosys and verilator (setup.sh installs them)")
 def test_export_rtl(ran: tuple[Path, Path]) -> None:
+    need_tools("yosys", "verilator")
     spec, out = ran
     rows = list(csv.DictReader((out / "pareto.csv").read_text().splitlines()))
     # the smallest array on the front: its PyRTL simulation is the quickest to verify

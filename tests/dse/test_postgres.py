@@ -23,6 +23,7 @@ import pytest
 
 from bnnarch.dse import load_study_spec, open_study
 from bnnarch.dse._storage import OWNER_ATTR, file_lock
+from tests.conftest import missing
 from tests.dse.conftest import REPO, popen, write_spec
 from tests.dse.test_core_trials import (
     check_fast_path_equals_optuna_api,
@@ -75,18 +76,18 @@ def pg_url() -> Iterator[str]:
         _root(["apt-get", "update", "-qq"])
         p = _root(["apt-get", "install", "-y", "-qq", "postgresql"], env=env)
         if shutil.which("pg_ctlcluster") is None:
-            pytest.skip("PostgreSQL is not installed and apt-get could not install it: "
+            missing("PostgreSQL is not installed and apt-get could not install it: "
                         + p.stderr[-300:])
     user = db = f"bnnarch_test_{os.getpid()}"
     with file_lock(_LOCK):
         cl = _cluster()
         if cl is None:
-            pytest.skip("pg_lsclusters lists no PostgreSQL cluster")
+            missing("pg_lsclusters lists no PostgreSQL cluster")
         version, name, status = cl
         if status != "online":
             p = _root(["pg_ctlcluster", version, name, "start"])
             if p.returncode != 0:
-                pytest.skip(f"cannot start PostgreSQL {version}/{name}: {p.stderr.strip()[-300:]}")
+                missing(f"cannot start PostgreSQL {version}/{name}: {p.stderr.strip()[-300:]}")
             _STARTED.touch()
         port = "5432"
         m = re.search(r"^\S+\s+\S+\s+(\d+)", _sh(["pg_lsclusters", "-h"]).stdout, re.MULTILINE)

@@ -110,4 +110,4 @@ def test_cli_bad_spec_exits_nonzero_with_paths(tmp_path: Path) -> None:
     assert "objectives.1.name" in p.stderr and "sampler.name" in p.stderr
     assert "Traceback" not in p.stderr
     p = cli("explore", str(tmp_path / "none.yaml"), check=False)
-    assert p.returncode == 2 and "no such file" in p.stderr
+    assert p.returncode == 2 and "none.yaml: 1 error(s)\n  - <root>: no such study spec file" in p.stderr

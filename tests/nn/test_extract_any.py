@@ -21,6 +21,7 @@ from bnnarch.nn.extract_any import extract, register_binarizer
 from bnnarch.workload.golden import golden_forward
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
+from tests.conftest import need_file, need_module
 
 
 def ste_sign(x: torch.Tensor) -> torch.Tensor:
@@ -223,7 +224,7 @@ def test_example_input_must_be_a_batch() -> None:
 
 
 def _brevitas():  # imported lazily: ~2-9 s
-    pytest.importorskip("brevitas")
+    need_module("brevitas")
     import brevitas.nn as qnn
     from brevitas.quant import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 
@@ -395,13 +396,13 @@ class BinConvT(nn.ConvTranspose2d):
 BREVITAS_DIGITS = Path(__file__).resolve().parents[2] / "checkpoints" / "brevitas_digits.pth"
 
 
-@pytest.mark.skipif(not BREVITAS_DIGITS.exists(), reason="checkpoints/brevitas_digits.pth missing")
 def test_trained_brevitas_digits_pytorch_route_equals_import_and_model() -> None:
     """The shipped Brevitas BNN (binarized BN outputs summed in residual adds,
     8-bit input and classifier) through the PyTorch route: the same layers,
     bits and MACs as its imported QONNX workload, thresholds on every binary
     layer, and a golden forward equal to the torch model on all 360 test
     digits (integers of every binary conv, predictions)."""
+    need_file(BREVITAS_DIGITS)
     _brevitas()
     from bnnarch.nn import brevitas_zoo
     from bnnarch.nn.data import digits

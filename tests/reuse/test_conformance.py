@@ -19,6 +19,7 @@ from bnnarch.array.simulate import simulate_layer
 from bnnarch.array.spec import ArraySpec
 from bnnarch.nn.reuse_stats import reuse_stats
 from bnnarch.workload.layer import Layer
+from tests.conftest import need_module
 
 from .helpers import conv, random_bits, spec_with, with_stats
 
@@ -80,7 +81,7 @@ class SchemeConformance:
             assert getattr(cnt, f) == getattr(model, f), f
 
     def test_plain_matches_torch_conv(self) -> None:
-        torch = pytest.importorskip("torch")
+        torch = need_module("torch")
         layer = LAYERS[1]
         w, x = self.data(layer)
         y = torch.nn.functional.conv2d(torch.from_numpy(x * 2.0 - 1), torch.from_numpy(w * 2.0 - 1),

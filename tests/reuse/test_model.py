@@ -16,6 +16,7 @@ from bnnarch.nn.reuse_stats import reuse_stats
 from bnnarch.template import design_from_dict
 from bnnarch.workload.builder import GraphBuilder
 from bnnarch.workload.io import graph_from_dict, graph_to_dict, save_workload
+from tests.conftest import not_applicable
 
 from .helpers import ROOT, random_bits, with_stats
 
@@ -119,7 +120,7 @@ def test_both_engines_agree_with_reuse() -> None:
     from bnnarch.template import load_design
 
     if "engine" not in inspect.signature(simulate).parameters:
-        pytest.skip("simulate() has a single engine")
+        not_applicable("simulate() has a single engine")
     spec = load_design(ROOT / "designs" / "xnor32_reuse.yaml")
     g = toy_graph(3)
     a = simulate(spec, g, engine="simpy")  # type: ignore[call-arg]

@@ -21,6 +21,7 @@ from bnnarch.array.simulate import simulate_layer
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer
+from tests.conftest import missing, need_file, need_module, not_applicable
 
 from .helpers import ROOT, spec_with
 
@@ -48,15 +49,15 @@ def _checkpoint_for(g: WorkloadGraph) -> Path | None:
 
 @lru_cache(maxsize=3)
 def trained(name: str) -> tuple[WorkloadGraph, dict[str, tuple[np.ndarray, np.ndarray]], str]:
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     wl = ROOT / "workloads" / f"{name}.json"
     if not wl.exists():
-        pytest.skip(f"{wl.name} is not shipped yet (bnnarch.nn extraction)")
+        missing(f"{wl.name} is not shipped (bnnarch.nn extraction)")
     g = load_workload(wl)
     ckp = _checkpoint_for(g)
     if ckp is None:
-        pytest.skip(f"no checkpoint in checkpoints/ matches {wl.name} (model "
-                    f"{dict(g.meta).get('model')!r})")
+        missing(f"no checkpoint in checkpoints/ matches {wl.name} (model "
+                f"{dict(g.meta).get('model')!r})")
     from bnnarch.nn.checkpoint import load_checkpoint
     from bnnarch.nn.reuse_stats import capture, task_images
 
@@ -87,7 +88,7 @@ def _layer(name: str, i: int) -> tuple[Layer, np.ndarray, np.ndarray]:
     g, cap, _ = trained(name)
     names = sorted(cap, key=g.names().index)
     if i >= len(names):
-        pytest.skip(f"{name} has only {len(names)} distinct layers picked")
+        not_applicable(f"{name} has only {len(names)} distinct layers picked")
     la = g[names[i]]
     w, x = cap[la.name]
     assert x.shape[0] == la.stats.reuse.frames  # type: ignore[union-attr]
@@ -112,7 +113,7 @@ def test_kernel_pattern_on_trained_layer(name: str, i: int) -> None:
 def test_input_similarity_on_trained_layer(name: str, i: int) -> None:
     la, w, x = _layer(name, i)
     if la.groups != 1:
-        pytest.skip("input similarity is modelled for groups == 1")
+        not_applicable("input similarity is modelled for groups == 1")
     spec = spec_with(kernel_pattern={"enabled": False}, input_similarity={"enabled": True})
     out, cnt = ref.input_similarity(la, w, x, simd_bits=spec.array.simd_bits,
                                     max_diff_bits=spec.reuse.input_similarity.max_diff_bits)
@@ -161,9 +162,7 @@ def test_shipped_stats_reproduce_from_checkpoint(name: str, tmp_path: Path) -> N
 
 
 def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    wl = ROOT / "workloads" / "digits_bnn.json"
-    if not wl.exists():
-        pytest.skip("digits_bnn.json is not shipped yet")
+    wl = need_file(ROOT / "workloads" / "digits_bnn.json")
     from bnnarch.report.reuse_summary import main
 
     assert main([str(wl), "--design", str(ROOT / "designs" / "xnor32_reuse.yaml")]) == 0
@@ -173,9 +172,7 @@ def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_stats_cli_rejects_a_foreign_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                               ) -> None:
-    ckp = ROOT / "checkpoints" / "digits_bnn.pt"
-    if not ckp.exists():
-        pytest.skip("digits_bnn.pt is not shipped yet")
+    ckp = need_file(ROOT / "checkpoints" / "digits_bnn.pt")
     from bnnarch.nn.reuse_stats import main
     from bnnarch.workload.builder import GraphBuilder
     from bnnarch.workload.io import save_workload

@@ -5,7 +5,6 @@ Yosys, report.json's system fields (needs iverilog / verilator / yosys)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from bnnarch.rtl.sysrun import system_array
 from bnnarch.rtl.system import build_system
 from bnnarch.template import load_design
 from bnnarch.workload.io import load_workload
+from tests.conftest import need_tools
 
 pytestmark = pytest.mark.tools
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,7 @@ DIGITS = str(ROOT / "workloads" / "digits_bnn.json")
 
 
 def _need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (setup.sh installs them)")
+    need_tools(*tools)
 
 
 def test_cli_system_and_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import program, random_data
 from bnnarch.rtl.run import run_program
 from bnnarch.rtl.synth import area_for, cache_key, cell_ge, parse_stat, synthesized_area_mm2
+from tests.conftest import need_tools
 
 from .helpers import small_spec
 
@@ -27,9 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (setup.sh installs them)")
+    need_tools(*tools)
 
 
 def _exported(tmp_path: Path, spec):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from bnnarch.rtl.golden import decode_packed, golden, layer_data, program, rando
 from bnnarch.rtl.run import run_program
 from bnnarch.rtl.verify import builtin_layers, check_layer, check_run, first_mismatch
 from bnnarch.workload.layer import Layer
+from tests.conftest import missing
 
 from .helpers import small_spec
 
@@ -168,7 +169,7 @@ def test_shipped_trained_workload_layer() -> None:
         if layers:
             break
     else:
-        pytest.skip("no trained digits workload with packed weights is shipped")
+        missing("no trained digits workload with packed weights is shipped")
     layer = min(layers, key=lambda x: x.macs)
     arr = build_array(small_spec(rows=4, cols=4, simd_bits=32, kib=64))
     lc = check_layer(arr, layer, np.random.default_rng(0), "FastSimulation")

@@ -98,7 +98,7 @@ def test_unknown_template_and_not_a_mapping_and_bad_yaml():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(SpecError, match="no such file"):
+    with pytest.raises(SpecError, match="nope.yaml: 1 error.*\n  - <root>: no such design file"):
         load_design(tmp_path / "nope.yaml")
 
 

@@ -18,6 +18,7 @@ from bnnarch.workload.io import graph_to_dict, load_workload
 from bnnarch.workload.onnx_graph import read_view
 from bnnarch.workload.onnx_import import import_onnx
 from bnnarch.workload.onnx_run import run
+from tests.conftest import need_file
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("op", "in_shape", "out_shape", "kernel", "stride", "padding", "groups", "w_bits",
@@ -84,8 +85,8 @@ DIGITS_PTH = ROOT / "checkpoints/brevitas_digits.pth"
 DIGITS_ONNX = ROOT / "checkpoints/brevitas_digits.onnx"
 
 
-@pytest.mark.skipif(not DIGITS_ONNX.exists(), reason="checkpoints/brevitas_digits.onnx missing")
 def test_shipped_digits_workload_is_the_import_of_the_shipped_qonnx():
+    need_file(DIGITS_ONNX)
     from bnnarch.nn.data import digits
 
     x, _ = digits("test", 16)
@@ -96,11 +97,11 @@ def test_shipped_digits_workload_is_the_import_of_the_shipped_qonnx():
     assert [la.thresholds for la in g.layers] == [la.thresholds for la in shipped.layers]
 
 
-@pytest.mark.skipif(not DIGITS_PTH.exists(), reason="checkpoints/brevitas_digits.pth missing")
 def test_onnxruntime_on_the_qonnx_reproduces_the_brevitas_model():
     """The QONNX file run by onnxruntime (our lowering) and the Brevitas model
     in torch predict the same digit on the whole test set; the shipped
     accuracy is what they reach."""
+    need_file(DIGITS_PTH)
     from bnnarch.nn.data import digits
 
     torch.set_num_threads(1)
@@ -116,9 +117,8 @@ def test_onnxruntime_on_the_qonnx_reproduces_the_brevitas_model():
     assert acc == pytest.approx(meta["metrics"]["accuracy"], abs=1e-4) and acc >= 0.9
 
 
-@pytest.mark.skipif(not (ROOT / "workloads/brevitas_digits.json").exists(),
-                    reason="workloads/brevitas_digits.json missing")
 def test_rtl_verify_runs_on_an_imported_layer_with_its_real_weights(tmp_path):
+    need_file(ROOT / "workloads/brevitas_digits.json")
     from bnnarch.rtl.flow import FlowOptions, run_flow
     from bnnarch.template import load_design
 
@@ -131,10 +131,10 @@ def test_rtl_verify_runs_on_an_imported_layer_with_its_real_weights(tmp_path):
     assert rep["data"] == "packed_weights"
 
 
-@pytest.mark.skipif(not DIGITS_ONNX.exists(), reason="checkpoints/brevitas_digits.onnx missing")
 def test_golden_forward_of_the_imported_brevitas_model_is_the_qonnx_model():
     """On the whole digits test set: bit-identical integer pre-activations of
     every binary layer and the same predictions as onnxruntime on the QONNX file."""
+    need_file(DIGITS_ONNX)
     from bnnarch.nn.data import digits
     from bnnarch.workload.golden import golden_forward
     from bnnarch.workload.onnx_build import build

@@ -192,5 +192,5 @@ def test_precision_map_messages(tmp_path, text, message):
 
 
 def test_precision_map_missing_file(tmp_path):
-    with pytest.raises(SpecError, match="no such file"):
+    with pytest.raises(SpecError, match="<root>: no such precision map file"):
         load_precision_map(tmp_path / "none.yaml")
