@@ -204,7 +204,8 @@ class ArraySpec(Strict):
             if port < need:
                 errs.append(FieldError(
                     f"buffers.{buf}.port_bits",
-                    f"{port} bits/cycle is narrower than one {'SIMD word' if need == a.simd_bits else 'accumulator'} ({need} bits)",
+                    f"{port} bits/cycle is narrower than one "
+                    f"{'SIMD word' if need == a.simd_bits else 'accumulator'} ({need} bits)",
                 ))
         # Smallest tile any layer needs: one SIMD word per PE row/col and one
         # accumulator per PE.

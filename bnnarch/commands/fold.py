@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from bnnarch.errors import BnnarchError, SpecError
     from bnnarch.fsio import check_writable
     from bnnarch.spec import with_lines
-    from bnnarch.template import dump_design, load_design
+    from bnnarch.template import dump_design, load_design, template_of
     from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
 
     for flag, out in (("--json", args.json_out), ("--out", args.out)):
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     spec = load_design(args.design)
     if not isinstance(spec, DataflowSpec):
         raise BnnarchError(f"{args.design}: 'fold' needs a dataflow design "
-                           f"(template: {spec.template})")
+                           f"(template: {template_of(spec).name})")
     graph = load_workload(args.workload)
     if args.precision:
         graph = apply_precision(graph, load_precision_map(args.precision, graph))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from bnnarch.errors import BnnarchError, SpecError
+
+if TYPE_CHECKING:
+    from bnnarch.workload.graph import WorkloadGraph
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from bnnarch.fsio import atomic_write_text, check_writable
     from bnnarch.report.table import layer_table, totals_table
     from bnnarch.spec import with_lines
-    from bnnarch.template import load_design
+    from bnnarch.template import load_design, template_of
     from bnnarch.workload.io import load_precision_map, load_workload
 
     for flag, out in (("--json", args.json_out), ("--plot", args.plot),
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch is not None:
         if "batch" not in type(spec).model_fields:
             raise BnnarchError(f"--batch applies to designs that stream frames (dataflow); "
-                               f"a {spec.template} design runs one frame at a time")
+                               f"a {template_of(spec).name} design runs one frame at a time")
         spec = spec.model_copy(update={"batch": args.batch})
     if args.bits:
         graph = _load_csv_with_bits(args.workload, args.bits)
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_csv_with_bits(path: str, bits: str) -> object:
+def _load_csv_with_bits(path: str, bits: str) -> WorkloadGraph:
     """--bits W/A: only meaningful for a SCALE-Sim CSV (JSON workloads carry
     their own bit-widths; use --precision to change them)."""
     from bnnarch.errors import WorkloadError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -424,7 +425,8 @@ def _constraints(raw: list[Any], lines: dict[str, int], errs: list[FieldError],
         for k in bad:
             errs.append(FieldError(f"{where}.{k}", f"must be a number, got {bounds[k]!r}", ln))
         if not bad:
-            out.append(Constraint(metric=m, **{k: float(v) for k, v in bounds.items()}))
+            out.append(Constraint(metric=m, **{k: float(v) for k, v in bounds.items()
+                                               if v is not None}))
     return out
 
 
@@ -460,8 +462,7 @@ def _grid_points(domains: list[Domain], lines: dict[str, int], errs: list[FieldE
     return size if domains else 0
 
 
-def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool) -> StudySpec:
-    """Raw YAML data -> StudySpec, or SpecError listing every problem."""
+def _reject_non_study(data: Any, source: str) -> None:
     if not isinstance(data, dict):
         raise SpecError(source, [FieldError("", "a study spec must be a YAML mapping")])
     if not {"design", "workload", "objectives"} & set(data) and (
@@ -470,13 +471,21 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
                                             "study names a design:, a workload: and "
                                             "objectives:; see explore/README.md). To simulate "
                                             "a design: bnnarch simulate DESIGN -w WORKLOAD")])
-    try:
-        raw = _RawStudy.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(source, pydantic_errors(e, lines)) from None
-    errs: list[FieldError] = []
-    here = Path(source).resolve().parent
 
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The files a study names, resolved next to it, and what loading them gave."""
+
+    design: Path | None
+    workload: Path | None
+    checkpoint: Path | None
+    pmap_path: Path | None
+    base: dict[str, Any] | None  # the base design as a dict
+    graph: Any  # WorkloadGraph | None
+
+
+def _inputs(raw: _RawStudy, here: Path, lines: dict[str, int], errs: list[FieldError]) -> _Inputs:
     def _file(key: str, value: str | None) -> Path | None:
         if value is None:
             return None
@@ -486,32 +495,35 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
             errs.append(FieldError(key, f"{why}: {p}", line_of(lines, key)))
         return p
 
+    from bnnarch.template import load_design
+    from bnnarch.workload.io import load_precision_map, load_workload
+
     design, workload = _file("design", raw.design), _file("workload", raw.workload)
     checkpoint = _file("checkpoint", raw.checkpoint)
     pmap_path = _file("precision.map", raw.precision.map)
     base: dict[str, Any] | None = None
     if design is not None and design.exists():
         try:
-            from bnnarch.template import load_design
-
             base = load_design(design).model_dump(mode="json", exclude_none=True)
         except BnnarchError as e:
-            errs.append(FieldError("design", f"the base design is invalid: {e}", line_of(lines, "design")))
+            errs.append(FieldError("design", f"the base design is invalid: {e}",
+                                   line_of(lines, "design")))
     graph = None
     if workload is not None and workload.exists():
         try:
-            from bnnarch.workload.io import load_workload
-
             graph = load_workload(workload)
         except BnnarchError as e:
             errs.append(FieldError("workload", str(e), line_of(lines, "workload")))
     if graph is not None and pmap_path is not None and pmap_path.exists():
         try:
-            from bnnarch.workload.io import load_precision_map
-
             load_precision_map(pmap_path, graph)
         except BnnarchError as e:
             errs.append(FieldError("precision.map", str(e), line_of(lines, "precision.map")))
+    return _Inputs(design, workload, checkpoint, pmap_path, base, graph)
+
+
+def _hardware_domains(raw: _RawStudy, base: dict[str, Any] | None, lines: dict[str, int],
+                      errs: list[FieldError]) -> list[Domain]:
     domains: list[Domain] = []
     for path, spec in raw.hardware.items():
         where = f"hardware.{path}"
@@ -522,23 +534,28 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         errs.extend(FieldError(fe.path, fe.message, line_of(lines, fe.path)) for fe in sub)
         if d is not None:
             domains.append(d)
-    custom = _custom_metrics(raw.metrics, here, lines, errs)
-    objectives = _objectives(raw.objectives, lines, errs, {m.name: m.direction for m in custom})
-    constraints = _constraints(raw.constraints, lines, errs, tuple(m.name for m in custom))
-    sampler = _sampler(raw.sampler, lines, errs, sweep=sweep, n_obj=len(objectives))
-    task = raw.task or "classify"
+    return domains
+
+
+def _task_metric(task: str, objectives: list[Objective], constraints: list[Constraint],
+                 lines: dict[str, int], errs: list[FieldError]
+                 ) -> tuple[list[Objective], list[Constraint]]:
+    """Objectives/constraints with the task's metric under its own name
+    ('accuracy' is its alias); another task's metric is an error."""
     metric = TASK_METRIC[task]
     for i, o in enumerate(objectives):
         if o.name in METRICS and o.name != metric and o.name != "accuracy":
             errs.append(FieldError(f"objectives.{i}.name", f"task {task!r} reports {metric!r}, "
                                    f"not {o.name!r}", line_of(lines, f"objectives.{i}")))
-    # the task metric is stored under its own name; 'accuracy' is its alias
     objectives = [Objective(name=metric, direction=o.direction) if o.name in METRICS else o
                   for o in objectives]
     constraints = [Constraint(metric=metric, max=c.max, min=c.min) if c.metric in METRICS else c
                    for c in constraints]
-    needs_acc = (any(o.name in METRICS for o in objectives)
-                 or any(c.metric in (*METRICS, "accuracy_drop") for c in constraints))
+    return objectives, constraints
+
+
+def _check_evaluation(raw: _RawStudy, here: Path, metric: str, needs_acc: bool,
+                      lines: dict[str, int], errs: list[FieldError]) -> None:
     if ":" in raw.evaluation.evaluator:
         from bnnarch.dse._hooks import load_hook
 
@@ -551,7 +568,10 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
         errs.append(FieldError("checkpoint", f"objective/constraint {metric!r} needs a trained "
                                "checkpoint (or evaluation.evaluator: proxy)",
                                line_of(lines, "objectives")))
-    prec = raw.precision
+
+
+def _check_precision(prec: PrecisionSpec, graph: Any, *, sweep: bool,
+                     lines: dict[str, int], errs: list[FieldError]) -> None:
     for key, vals in (("bits", prec.bits), ("layers", prec.layers)):
         if not vals:
             errs.append(FieldError(f"precision.{key}", "must be a non-empty list",
@@ -582,10 +602,14 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
             if not units:
                 errs.append(FieldError("precision.layers", "no compute layer is searched",
                                        line_of(lines, "precision.layers")))
+
+
+def _trials(trials: int | None, sampler: SamplerSpec | None, domains: list[Domain],
+            prec: PrecisionSpec, lines: dict[str, int], errs: list[FieldError]) -> int | None:
+    """The trial budget (a grid defaults to its size)."""
     if not domains and not prec.search:
         errs.append(FieldError("hardware", "nothing to search: give hardware parameters "
                                "and/or precision.search: true", line_of(lines, "hardware")))
-    trials = raw.trials
     if sampler is not None and sampler.name == "grid":
         if prec.search:
             errs.append(FieldError("sampler.name", "a grid cannot search precision; use "
@@ -604,13 +628,39 @@ def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool
     if trials is None:
         errs.append(FieldError("trials", "required field is missing (only a grid defaults "
                                "to its size)", line_of(lines, "trials")))
+    return trials
+
+
+def validate_study(data: Any, lines: dict[str, int], source: str, *, sweep: bool) -> StudySpec:
+    """Raw YAML data -> StudySpec, or SpecError listing every problem."""
+    _reject_non_study(data, source)
+    try:
+        raw = _RawStudy.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(source, pydantic_errors(e, lines)) from None
+    errs: list[FieldError] = []
+    here = Path(source).resolve().parent
+    inp = _inputs(raw, here, lines, errs)
+    domains = _hardware_domains(raw, inp.base, lines, errs)
+    custom = _custom_metrics(raw.metrics, here, lines, errs)
+    objectives = _objectives(raw.objectives, lines, errs, {m.name: m.direction for m in custom})
+    constraints = _constraints(raw.constraints, lines, errs, tuple(m.name for m in custom))
+    sampler = _sampler(raw.sampler, lines, errs, sweep=sweep, n_obj=len(objectives))
+    task = raw.task or "classify"
+    objectives, constraints = _task_metric(task, objectives, constraints, lines, errs)
+    needs_acc = (any(o.name in METRICS for o in objectives)
+                 or any(c.metric in (*METRICS, "accuracy_drop") for c in constraints))
+    _check_evaluation(raw, here, TASK_METRIC[task], needs_acc, lines, errs)
+    prec = raw.precision
+    _check_precision(prec, inp.graph, sweep=sweep, lines=lines, errs=errs)
+    trials = _trials(raw.trials, sampler, domains, prec, lines, errs)
     if errs:
         raise SpecError(source, errs)
-    assert sampler is not None and design is not None and workload is not None and trials
-    prec_abs = prec.model_copy(update={"map": str(pmap_path) if pmap_path else None})
+    assert sampler is not None and inp.design is not None and inp.workload is not None and trials
+    prec_abs = prec.model_copy(update={"map": str(inp.pmap_path) if inp.pmap_path else None})
     return StudySpec(
         name=raw.name or Path(source).stem, description=raw.description, source=str(source),
-        design=design, workload=workload, checkpoint=checkpoint, task=task,
+        design=inp.design, workload=inp.workload, checkpoint=inp.checkpoint, task=task,
         hardware=tuple(domains), precision=prec_abs, objectives=tuple(objectives),
         constraints=tuple(constraints), sampler=sampler, trials=trials, seed=raw.seed,
         evaluation=raw.evaluation, storage=raw.storage, metrics=tuple(custom),

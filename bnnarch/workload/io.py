@@ -176,7 +176,7 @@ def params_from_dict(d: Any, where: str) -> LayerParams | None:
         raise WorkloadError(f"{where}.params.input_quant: expected [scale, zero_point, bits, "
                             "signed, narrow]")
     quant = (float(iq[0]), float(iq[1]), int(iq[2]), int(iq[3]), int(iq[4])) if iq else None
-    return LayerParams(**vec, act_scale=act, flip=tuple(flip),  # type: ignore[arg-type]
+    return LayerParams(**vec, act_scale=act, flip=tuple(flip),
                        eps=float(eps) if eps is not None else None, input_quant=quant)
 
 
@@ -270,8 +270,8 @@ def layer_from_dict(d: dict[str, Any], where: str) -> Layer:
             name=name,
             op=d["op"],
             inputs=tuple(inputs),
-            in_shape=tuple(d["in_shape"]),  # type: ignore[arg-type]
-            out_shape=tuple(d["out_shape"]),  # type: ignore[arg-type]
+            in_shape=tuple(d["in_shape"]),
+            out_shape=tuple(d["out_shape"]),
             groups=int(d.get("groups", 1)),
             w_bits=int(d.get("w_bits", 1)),
             a_bits=int(d.get("a_bits", 1)),
@@ -339,7 +339,7 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
     if not isinstance(d.get("name", ""), str):
         raise WorkloadError(f"{source}: name must be a string, got {d['name']!r}")
     try:
-        return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)  # type: ignore[arg-type]
+        return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)
     except WorkloadError as e:
         raise WorkloadError(f"{source}: {e}") from None
 
