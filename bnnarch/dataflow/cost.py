@@ -39,6 +39,7 @@ from collections import Counter
 
 from bnnarch.dataflow.plan import Stage
 from bnnarch.dataflow.spec import DataflowSpec
+from bnnarch.result import counter_add
 from bnnarch.tech import GE_DFF, GE_FA, GE_XNOR2, Tech, tech_for
 
 
@@ -84,33 +85,34 @@ def stage_energy_pj(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Coun
     if s.kind == "mvtu":
         bitprods = s.mw * s.mh * s.vectors * s.w_bits * s.a_bits
         busy = s.busy_cycles
-        e["xnor"] += bitprods * t.xnor_pj
-        e["popcount"] += bitprods * t.popcount_pj_per_bit
-        e["accumulate"] += busy * s.pe * acc * t.fa_bit_pj
+        counter_add(e, "xnor", bitprods * t.xnor_pj)
+        counter_add(e, "popcount", bitprods * t.popcount_pj_per_bit)
+        counter_add(e, "accumulate", busy * s.pe * acc * t.fa_bit_pj)
         bank_kib = _kib(weight_bits(s) // s.pe)
-        e["sram_weights"] += busy * s.pe * s.simd * (s.w_bits if s.passes == 1 else 1) \
-            * t.sram_access_pj_per_bit(bank_kib)
+        lane_bits = s.w_bits if s.passes == 1 else 1
+        counter_add(e, "sram_weights",
+                    busy * s.pe * s.simd * lane_bits * t.sram_access_pj_per_bit(bank_kib))
         if s.thresholds:
             outs = s.mh * s.vectors
-            e["threshold"] += outs * s.thresholds * acc * t.fa_bit_pj
+            counter_add(e, "threshold", outs * s.thresholds * acc * t.fa_bit_pj)
             tb = threshold_bits(s, spec)
-            e["sram_thresholds"] += outs * s.thresholds * acc * t.sram_access_pj_per_bit(
-                _kib(tb // s.pe))
+            counter_add(e, "sram_thresholds",
+                        outs * s.thresholds * acc * t.sram_access_pj_per_bit(_kib(tb // s.pe)))
     elif s.kind in ("swu", "pool", "upsample"):
         lb = line_buffer_bits(s)
         bits = lb // (s.line_rows * s.win)  # bits of one input pixel
         pj = t.sram_access_pj_per_bit(_kib(lb))
-        e["line_buffer"] += s.hin * s.win * bits * pj  # writes
-        e["line_buffer"] += s.out_natural * s.k * s.k * bits * pj  # window reads
+        counter_add(e, "line_buffer", s.hin * s.win * bits * pj)  # writes
+        counter_add(e, "line_buffer", s.out_natural * s.k * s.k * bits * pj)  # window reads
         if s.kind == "pool":
-            e["pool"] += s.out_natural * s.k * s.k * s.channels * s.a_bits * t.fa_bit_pj
+            counter_add(e, "pool", s.out_natural * s.k * s.k * s.channels * s.a_bits * t.fa_bit_pj)
     elif s.kind == "threshold":
-        e["threshold"] += s.out_natural * s.channels * s.thresholds * acc * t.fa_bit_pj
+        counter_add(e, "threshold", s.out_natural * s.channels * s.thresholds * acc * t.fa_bit_pj)
     elif s.kind == "add":
-        e["add"] += s.out_natural * s.channels * s.out_bits * t.fa_bit_pj
+        counter_add(e, "add", s.out_natural * s.channels * s.out_bits * t.fa_bit_pj)
     for _, depth in s.out_fifos:
         fb = int(depth) * s.item_bits
-        e["fifo"] += 2 * s.out_items * s.item_bits * t.sram_access_pj_per_bit(_kib(fb))
+        counter_add(e, "fifo", 2 * s.out_items * s.item_bits * t.sram_access_pj_per_bit(_kib(fb)))
     return e
 
 
@@ -121,21 +123,21 @@ def stage_area_um2(s: Stage, spec: DataflowSpec, t: Tech | None = None) -> Count
     acc = spec.acc_bits
     if s.kind == "mvtu":
         lane_bits = s.w_bits * s.a_bits if s.passes == 1 else 1
-        a["mvtu_logic"] += t.ge_um2(s.pe * s.simd * lane_bits * (GE_XNOR2 + GE_FA)
-                                    + s.pe * acc * (2 * GE_FA + GE_DFF)
-                                    + s.pe * s.thresholds * acc * GE_FA)
-        a["weight_mem"] += t.sram_area_um2(weight_bits(s))
-        a["threshold_mem"] += t.sram_area_um2(threshold_bits(s, spec))
+        counter_add(a, "mvtu_logic", t.ge_um2(s.pe * s.simd * lane_bits * (GE_XNOR2 + GE_FA)
+                                              + s.pe * acc * (2 * GE_FA + GE_DFF)
+                                              + s.pe * s.thresholds * acc * GE_FA))
+        counter_add(a, "weight_mem", t.sram_area_um2(weight_bits(s)))
+        counter_add(a, "threshold_mem", t.sram_area_um2(threshold_bits(s, spec)))
     elif s.kind in ("swu", "pool", "upsample"):
-        a["line_buffer"] += t.sram_area_um2(line_buffer_bits(s))
+        counter_add(a, "line_buffer", t.sram_area_um2(line_buffer_bits(s)))
         if s.kind == "pool":
-            a["pool_logic"] += t.ge_um2(s.channels * s.a_bits * (GE_FA + GE_DFF))
+            counter_add(a, "pool_logic", t.ge_um2(s.channels * s.a_bits * (GE_FA + GE_DFF)))
     elif s.kind == "threshold":
-        a["threshold_logic"] += t.ge_um2(s.pe * s.thresholds * acc * GE_FA)
+        counter_add(a, "threshold_logic", t.ge_um2(s.pe * s.thresholds * acc * GE_FA))
     elif s.kind == "add":
-        a["add_logic"] += t.ge_um2(s.channels * s.out_bits * GE_FA)
+        counter_add(a, "add_logic", t.ge_um2(s.channels * s.out_bits * GE_FA))
     for _, depth in s.out_fifos:
-        a["fifo"] += t.sram_area_um2(int(depth) * s.item_bits)
+        counter_add(a, "fifo", t.sram_area_um2(int(depth) * s.item_bits))
     return a
 
 

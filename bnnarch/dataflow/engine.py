@@ -35,7 +35,7 @@ from bnnarch.errors import SimError
 class Fifo(simpy.Store):
     """A Store that remembers its peak occupancy."""
 
-    def __init__(self, env: simpy.Environment, capacity: int, name: str) -> None:
+    def __init__(self, env: simpy.Environment, capacity: int | float, name: str) -> None:
         if capacity < 1:
             raise SimError(f'FIFO {name!r}: "capacity" must be > 0.')
         super().__init__(env, capacity=capacity)
@@ -52,6 +52,10 @@ class Fifo(simpy.Store):
             if self.first_put < 0:
                 self.first_put = int(self._env.now)
         return r
+
+
+# a stage's output: its FIFO, or every consumer's FIFO of a forked stream
+Outs = Fifo | list[Fifo]
 
 
 class Signal:
@@ -82,9 +86,10 @@ class StageStats:
         z = [0] * frames
         return cls(list(z), list(z), list(z), list(z), [-1] * frames, list(z))
 
-    def begin(self, f: int, now: int) -> None:
+    def begin(self, f: int, now: int | float) -> None:
+        """Record ``now`` (SimPy's ``env.now``; whole cycles here) as frame ``f``'s start."""
         if self.start[f] < 0:
-            self.start[f] = now
+            self.start[f] = int(now)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class PipelineRun:
     completion: tuple[int, ...]  # cycle at which frame f left the last stage
     stats: dict[str, StageStats]
     fifo_peaks: dict[str, int]
-    fifo_depths: dict[str, int]
+    fifo_depths: dict[str, int | float]  # math.inf: unbounded
     fifo_first_put: dict[str, int] = field(default_factory=dict)
 
 
@@ -107,7 +112,7 @@ class PipelineDeadlock(SimError):
         self.starved = starved
 
 
-def _put(env: simpy.Environment, fifo: Fifo | list[Fifo], item: Any, st: StageStats, f: int):
+def _put(env: simpy.Environment, fifo: Outs, item: Any, st: StageStats, f: int):
     t0 = env.now
     if isinstance(fifo, Fifo):
         yield fifo.put(item)
@@ -124,7 +129,7 @@ def _get(env: simpy.Environment, fifo: Fifo, st: StageStats, f: int):
     return item
 
 
-def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames: int):
+def _source(env: simpy.Environment, s: Stage, out: Outs, st: StageStats, frames: int):
     sent = 0  # bits sent so far (continuous stream over frames)
     for f in range(frames):
         st.begin(f, env.now)
@@ -142,7 +147,7 @@ def _source(env: simpy.Environment, s: Stage, out: Fifo, st: StageStats, frames:
         st.done[f] = int(env.now)
 
 
-def _compute(env: simpy.Environment, s: Stage, read: Callable[[int], Iterator[Any]], out: Fifo,
+def _compute(env: simpy.Environment, s: Stage, read: Callable[[int], Iterator[Any]], out: Outs,
              st: StageStats, frames: int):
     """A compute unit: per output pixel it takes its inputs (``read(f)``),
     computes for ``item_cycles`` and emits every ``out_group`` outputs as one
@@ -161,7 +166,7 @@ def _compute(env: simpy.Environment, s: Stage, read: Callable[[int], Iterator[An
         st.done[f] = int(env.now)
 
 
-def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
+def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Outs, st: StageStats,
           frames: int):
     per_vector_in = max(1, s.in_items // s.out_natural if s.out_natural else 0)
 
@@ -176,12 +181,12 @@ def _mvtu(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats
     yield from _compute(env, s, read, out, st, frames)
 
 
-def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
+def _threshold(env: simpy.Environment, s: Stage, inp: Fifo, out: Outs, st: StageStats,
                frames: int):
     yield from _mvtu(env, s, inp, out, st, frames)
 
 
-def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageStats,
+def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Outs, st: StageStats,
               frames: int):
     """SWU, pool or upsample: a reader filling a line buffer of ``line_rows``
     input rows and a writer emitting windows (an upsample: each input pixel
@@ -242,7 +247,7 @@ def _windowed(env: simpy.Environment, s: Stage, inp: Fifo, out: Fifo, st: StageS
     yield env.process(writer())
 
 
-def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Fifo, st: StageStats,
+def _join(env: simpy.Environment, s: Stage, inps: list[Fifo], out: Outs, st: StageStats,
           frames: int):
     """Add / concat: one item from every input FIFO per output pixel."""
     def read(f: int):
@@ -290,13 +295,13 @@ def run_pipeline(stages: list[Stage], frames: int, until: int | None = None) -> 
     writer: dict[str, str] = {}
     for s in stages:
         for name, depth in s.out_fifos:
-            fifos[name] = Fifo(env, depth, name)  # type: ignore[arg-type]
+            fifos[name] = Fifo(env, depth, name)
             writer[name] = s.name
     reader = {n: s.name for s in stages for n in s.in_fifos}
     stats = {s.name: StageStats.new(frames) for s in stages}
     completion = [0] * frames
 
-    def outs(s: Stage) -> Fifo | list[Fifo]:
+    def outs(s: Stage) -> Outs:
         qs = [fifos[n] for n, _ in s.out_fifos]
         return qs[0] if len(qs) == 1 else qs
 

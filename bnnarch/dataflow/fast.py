@@ -140,5 +140,5 @@ def try_pipeline_fast(stages: list[Stage], frames: int, *,
           for i, s in enumerate(stages)}
     return PipelineRun(frames, tuple(completion.tolist()), st,
                        {n: int(fq[i, k.F_PEAK]) for i, n in enumerate(fifo_names)},
-                       {n: depth[n] for n in fifo_names},  # type: ignore[misc]
+                       {n: depth[n] for n in fifo_names},
                        {n: int(fq[i, k.F_FIRST]) for i, n in enumerate(fifo_names)})

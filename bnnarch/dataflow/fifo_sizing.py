@@ -81,7 +81,7 @@ def with_depths(stages: list[Stage], depths: dict[str, int | float]) -> list[Sta
     out = []
     for s in stages:
         if s.out_fifo in depths or any(n in depths for n, _ in s.more_outs):
-            s = replace(s, out_depth=depths.get(s.out_fifo, s.out_depth),  # type: ignore[arg-type]
+            s = replace(s, out_depth=depths.get(s.out_fifo, s.out_depth),
                         more_outs=tuple((n, depths.get(n, d)) for n, d in s.more_outs))
         out.append(s)
     return out

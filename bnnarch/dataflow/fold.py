@@ -87,14 +87,16 @@ class FoldResult:
         return {lf.layer: (lf.pe, lf.simd) for lf in self.layers}
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        d: dict[str, object] = {
             "mode": self.mode, "target_cycles": self.target_cycles, "met": self.met,
             "ii_bound_cycles": self.ii_bound_cycles, "lanes": self.lanes,
             "layers": {lf.layer: {"pe": lf.pe, "simd": lf.simd} for lf in self.layers},
             "details": [lf.__dict__ | {"cycles": lf.cycles} for lf in self.layers],
             "fixed_stages": dict(self.fixed_stages),
-        } | ({"fifo_target_cycles": self.fifo_target_cycles, "fifo_bits": self.fifo_bits}
-             if self.fifo_target_cycles is not None else {})
+        }
+        if self.fifo_target_cycles is not None:
+            d |= {"fifo_target_cycles": self.fifo_target_cycles, "fifo_bits": self.fifo_bits}
+        return d
 
 
 @lru_cache(maxsize=4096)

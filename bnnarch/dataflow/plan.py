@@ -73,7 +73,9 @@ class Stage:
     in_items: int  # items taken from the input FIFO per frame
     out_natural: int  # natural outputs per frame (pixels, windows, vectors)
     out_group: int  # natural outputs per emitted item
-    out_depth: int  # capacity (items) of the FIFO after this stage
+    # capacity (items) of the FIFO after this stage; math.inf: unbounded (the
+    # simulator's run that derives bypass depths)
+    out_depth: int | float
     out_fifo: str  # name of that FIFO
     item_cycles: int  # busy cycles per natural output (MVTU vector, window, pixel)
     # line-buffered stages (swu, pool)
@@ -111,10 +113,10 @@ class Stage:
     # pixels per input item (0: the whole vector) and busy cycles per item read
     in_group: int = 0
     read_item_cycles: int = 0
-    more_outs: tuple[tuple[str, int], ...] = ()
+    more_outs: tuple[tuple[str, int | float], ...] = ()
 
     @property
-    def out_fifos(self) -> tuple[tuple[str, int], ...]:
+    def out_fifos(self) -> tuple[tuple[str, int | float], ...]:
         """Every (FIFO, depth) this stage writes: more than one when its stream forks."""
         return ((self.out_fifo, self.out_depth), *self.more_outs)
 
@@ -277,13 +279,13 @@ def build_stages(spec: DataflowSpec, graph: WorkloadGraph,
             mw, mh = mvtu_dims(layer)
             wb, ab = effective_bits(layer.w_bits, fp), effective_bits(layer.a_bits, fp)
             n_pass = passes(wb, ab, spec.multibit.mode)
-            nb = next_bits(layer.name)
-            out_bits = nb if nb is not None else spec.acc_bits
+            consumer_bits = next_bits(layer.name)
+            out_bits = consumer_bits if consumer_bits is not None else spec.acc_bits
             mv = dict(name=layer.name, kind="mvtu", out_natural=input_vectors(layer),
                       item_cycles=mvtu_cycles_per_vector(mw, mh, pe, simd, n_pass), pe=pe,
                       simd=simd, mw=mw, mh=mh, passes=n_pass, vectors=input_vectors(layer),
                       w_bits=wb, a_bits=ab, out_bits=out_bits,
-                      thresholds=(2 ** out_bits - 1) if nb is not None else 0,
+                      thresholds=(2 ** out_bits - 1) if consumer_bits is not None else 0,
                       channels=mh if layer.op == "linear" else oc, in_channels=lc, **common)
             if layer.op != "linear":
                 _conv_front(spec, layer, pe, simd, ab, common, raw, producer, cons)
@@ -430,9 +432,9 @@ def _wire(spec: DataflowSpec, raw: list[dict], sinks: list[str],
         (fname, depth), *more = outs[name]
         fields = {k: v for k, v in d.items() if k not in ("srcs", "in_fifo", "in_items")}
         st = Stage(in_items=items[d["srcs"][0]] if d["srcs"] else 0, out_group=group,
-                   out_depth=depth, out_fifo=fname,  # type: ignore[arg-type]
+                   out_depth=depth, out_fifo=fname,
                    in_fifos=tuple(d["in_fifo"]) if d["srcs"] else (),
-                   more_outs=tuple(more), **fields)  # type: ignore[arg-type]
+                   more_outs=tuple(more), **fields)
         items[name] = st.out_items
         stages.append(st)
     return stages

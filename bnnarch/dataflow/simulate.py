@@ -59,7 +59,7 @@ from bnnarch.dataflow.fold import FoldResult, fold
 from bnnarch.dataflow.plan import JOINS, Stage, build_stages
 from bnnarch.dataflow.spec import DataflowSpec
 from bnnarch.errors import SimError
-from bnnarch.result import LayerResult, SimResult
+from bnnarch.result import LayerResult, SimResult, counter_add
 from bnnarch.tech import tech_for
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap, apply_precision
@@ -162,7 +162,7 @@ def _layer_results(graph: WorkloadGraph, reports: list[StageReport], spec: Dataf
         for r in rs:
             e += stage_energy_pj(r.stage, spec, t)
         area = sum(area_um2[r.stage.name] for r in rs)
-        e["leakage"] += leakage_pj(area, ii, spec, t)
+        counter_add(e, "leakage", leakage_pj(area, ii, spec, t))
         # the MVTU of a conv (after its SWU, before its pipeline registers), else the only stage
         main = next((r for r in rs if r.stage.kind == "mvtu"), rs[-1])
         busy = max(r.busy_cycles for r in rs)
@@ -284,7 +284,8 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     k = (len(c) - 1) // 2
     ii_mean = (c[-1] - c[k]) / (len(c) - 1 - k) if len(c) > 1 else float(c[0])
     latency = c[0]
-    area_um2 = {s.name: sum(stage_area_um2(s, spec, t).values()) for s in stages}
+    area_um2: dict[str, float] = {s.name: sum(stage_area_um2(s, spec, t).values())
+                                  for s in stages}
     area_by: Counter[str] = Counter()
     for s in stages:
         area_by += stage_area_um2(s, spec, t)
@@ -292,7 +293,7 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     # the host input stage's energy (its FIFO) and leakage go to the first layer
     src = reports[0]
     e_src = stage_energy_pj(src.stage, spec, t)
-    e_src["leakage"] += leakage_pj(area_um2[src.stage.name], ii, spec, t)
+    counter_add(e_src, "leakage", leakage_pj(area_um2[src.stage.name], ii, spec, t))
     first = layers[0]
     eb = Counter(dict(first.energy_breakdown_pj)) + e_src
     layers[0] = replace(first, energy_pj=sum(eb.values()),
