@@ -339,7 +339,7 @@ def graph_from_dict(d: dict[str, Any], source: str = "<workload>") -> WorkloadGr
     if not isinstance(d.get("name", ""), str):
         raise WorkloadError(f"{source}: name must be a string, got {d['name']!r}")
     try:
-        return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)  # type: ignore[arg-type]
+        return WorkloadGraph(str(d.get("name", Path(source).stem)), shape, layers, meta)
     except WorkloadError as e:
         raise WorkloadError(f"{source}: {e}") from None
 
