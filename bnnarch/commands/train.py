@@ -61,6 +61,21 @@ def _command(args: argparse.Namespace, task: str, epochs: int) -> str:
     return " ".join(parts)
 
 
+def _checked_task(args: argparse.Namespace, model_task: str) -> str:
+    """The task to train (the model's own), after checking the numeric options."""
+    from bnnarch.errors import ModelError
+
+    task = args.task or model_task
+    if task != model_task:
+        raise ModelError(f"model {args.model!r} is a {model_task} model; --task {task} does not "
+                         "apply")
+    if args.epochs is not None and args.epochs <= 0:
+        raise ModelError(f"--epochs must be > 0, got {args.epochs}")
+    if not 0.0 <= args.switchable <= 1.0:
+        raise ModelError(f"--switchable must be in [0, 1], got {args.switchable}")
+    return str(task)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import (
@@ -81,14 +96,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out file")
 
     torch.set_num_threads(max(1, args.threads))
-    e = entry(args.model)
-    task = args.task or e.task
-    if task != e.task:
-        raise ModelError(f"model {args.model!r} is a {e.task} model; --task {task} does not apply")
-    if args.epochs is not None and args.epochs <= 0:
-        raise ModelError(f"--epochs must be > 0, got {args.epochs}")
-    if not 0.0 <= args.switchable <= 1.0:
-        raise ModelError(f"--switchable must be in [0, 1], got {args.switchable}")
+    task = _checked_task(args, entry(args.model).task)
     epochs = args.epochs or DEFAULT_EPOCHS[task]
     kwargs: dict = {"small": True}
     if args.width:

@@ -227,19 +227,28 @@ def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain |
     for k in unknown:
         errs.append(FieldError(f"{where}.{k}", "unknown key (expected choices or low/high/step/log)"))
     if "choices" in raw:
-        ch = raw["choices"]
-        extra = sorted(set(raw) & {"low", "high", "step", "log"})
-        if extra:
-            errs.append(FieldError(where, f"give either choices or a range, not both ({extra[0]})"))
-        if not isinstance(ch, list) or not ch:
-            errs.append(FieldError(f"{where}.choices", "must be a non-empty list"))
-            return None
-        if len({repr(c) for c in ch}) != len(ch):
-            errs.append(FieldError(f"{where}.choices", "has duplicate values"))
-        if not all(c is None or isinstance(c, str | int | float | bool) for c in ch):
-            errs.append(FieldError(f"{where}.choices", "values must be numbers, strings or booleans"))
-            return None
-        return Domain(path=path, kind="choices", choices=tuple(ch))
+        return _choices_domain(path, raw, where, errs)
+    return _range_domain(path, raw, where, errs)
+
+
+def _choices_domain(path: str, raw: dict[str, Any], where: str,
+                    errs: list[FieldError]) -> Domain | None:
+    ch = raw["choices"]
+    extra = sorted(set(raw) & {"low", "high", "step", "log"})
+    if extra:
+        errs.append(FieldError(where, f"give either choices or a range, not both ({extra[0]})"))
+    if not isinstance(ch, list) or not ch:
+        errs.append(FieldError(f"{where}.choices", "must be a non-empty list"))
+        return None
+    if len({repr(c) for c in ch}) != len(ch):
+        errs.append(FieldError(f"{where}.choices", "has duplicate values"))
+    if not all(c is None or isinstance(c, str | int | float | bool) for c in ch):
+        errs.append(FieldError(f"{where}.choices", "values must be numbers, strings or booleans"))
+        return None
+    return Domain(path=path, kind="choices", choices=tuple(ch))
+
+
+def _range_fields_ok(raw: dict[str, Any], where: str, errs: list[FieldError]) -> bool:
     ok = True
     for k in ("low", "high"):
         if k not in raw:
@@ -255,8 +264,14 @@ def _domain(path: str, raw: Any, where: str, errs: list[FieldError]) -> Domain |
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
         errs.append(FieldError(f"{where}.step", f"must be a number > 0, got {step!r}"))
         ok = False
-    if not ok or not _finite(raw, where, errs):
+    return ok
+
+
+def _range_domain(path: str, raw: dict[str, Any], where: str,
+                  errs: list[FieldError]) -> Domain | None:
+    if not _range_fields_ok(raw, where, errs) or not _finite(raw, where, errs):
         return None
+    step, log = raw.get("step"), raw.get("log", False)
     low, high = raw["low"], raw["high"]
     if low > high:
         errs.append(FieldError(where, f"low ({low}) is greater than high ({high})"))

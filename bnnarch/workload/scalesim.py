@@ -108,65 +108,76 @@ def _csv_rows(text: str, source: str) -> list[list[str]]:
         raise WorkloadError(f"{source}: line {reader.line_num}: not a CSV row ({e})") from None
 
 
+def _check_field_count(fields: list[str], where: str) -> None:
+    if len(fields) < len(COLUMNS):
+        missing = ", ".join(COLUMNS[len(fields):])
+        raise WorkloadError(
+            f"{where}: {len(fields)} field(s), expected {len(COLUMNS)} ({', '.join(COLUMNS)}); "
+            f"missing {missing}")
+    if len(fields) > len(COLUMNS) + 1:
+        raise WorkloadError(
+            f"{where}: {len(fields)} fields, expected {len(COLUMNS)} (+ an optional N:M "
+            "sparsity ratio)")
+    if len(fields) == len(COLUMNS) + 1 and fields[-1].replace(" ", "") not in ("1:1", ""):
+        raise WorkloadError(
+            f"{where}: column 9 (sparsity ratio) is {fields[-1]!r}; bnnarch models dense "
+            "layers only (use 1:1 or leave it out)")
+
+
+def _check_name(name: str, where: str, seen: dict[str, int]) -> None:
+    if not name:
+        raise WorkloadError(f"{where}: column 'Layer name' is empty")
+    if name == INPUT:
+        raise WorkloadError(f"{where}: column 'Layer name': {INPUT!r} is reserved")
+    if name in seen:
+        raise WorkloadError(
+            f"{where}: column 'Layer name': {name!r} already used on line {seen[name]}")
+
+
+def _row_values(fields: list[str], where: str, name: str) -> list[int]:
+    vals: list[int] = []
+    for col, f in zip(COLUMNS[1:], fields[1:len(COLUMNS)], strict=True):
+        try:
+            v = int(f)
+        except ValueError:
+            raise WorkloadError(
+                f"{where} ({name}): column {col!r} must be a positive integer, got {f!r}"
+            ) from None
+        if v <= 0:
+            raise WorkloadError(
+                f"{where} ({name}): column {col!r} must be a positive integer, got {v}")
+        vals.append(v)
+    return vals
+
+
+def _check_filter_fits(row: TopologyRow, where: str) -> None:
+    for f_col, i_col, fv, iv in (("Filter Height", "IFMAP Height", row.filter_h, row.ifmap_h),
+                                 ("Filter Width", "IFMAP Width", row.filter_w, row.ifmap_w)):
+        if fv > iv:
+            raise WorkloadError(
+                f"{where} ({row.name}): column {f_col!r} ({fv}) exceeds {i_col!r} ({iv}); "
+                "SCALE-Sim has no padding: give the padded IFMAP")
+
+
 def parse_topology_rows(text: str, source: str = "<csv>") -> list[TopologyRow]:
     """Rows of a SCALE-Sim conv topology CSV, checked; every problem names the
     line and column. A header line is expected first (as SCALE-Sim skips it);
     a file without one is accepted too."""
     rows: list[TopologyRow] = []
     seen: dict[str, int] = {}
-    lines = _csv_rows(text, source)
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(_csv_rows(text, source), start=1):
         fields = [f.strip() for f in raw]
-        if not any(fields):
-            continue
-        if lineno == 1 and _is_header(fields):
+        if not any(fields) or (lineno == 1 and _is_header(fields)):
             continue
         while fields and fields[-1] == "":  # the trailing comma SCALE-Sim requires
             fields.pop()
         where = f"{source}: line {lineno}"
-        if len(fields) < len(COLUMNS):
-            missing = ", ".join(COLUMNS[len(fields):])
-            raise WorkloadError(
-                f"{where}: {len(fields)} field(s), expected {len(COLUMNS)} ({', '.join(COLUMNS)}); "
-                f"missing {missing}")
-        if len(fields) > len(COLUMNS) + 1:
-            raise WorkloadError(
-                f"{where}: {len(fields)} fields, expected {len(COLUMNS)} (+ an optional N:M "
-                "sparsity ratio)")
-        if len(fields) == len(COLUMNS) + 1 and fields[-1].replace(" ", "") not in ("1:1", ""):
-            raise WorkloadError(
-                f"{where}: column 9 (sparsity ratio) is {fields[-1]!r}; bnnarch models dense "
-                "layers only (use 1:1 or leave it out)")
+        _check_field_count(fields, where)
         name = fields[0]
-        if not name:
-            raise WorkloadError(f"{where}: column 'Layer name' is empty")
-        if name == INPUT:
-            raise WorkloadError(f"{where}: column 'Layer name': {INPUT!r} is reserved")
-        if name in seen:
-            raise WorkloadError(
-                f"{where}: column 'Layer name': {name!r} already used on line {seen[name]}")
+        _check_name(name, where, seen)
         seen[name] = lineno
-        vals: list[int] = []
-        for col, f in zip(COLUMNS[1:], fields[1:len(COLUMNS)], strict=True):
-            try:
-                v = int(f)
-            except ValueError:
-                raise WorkloadError(
-                    f"{where} ({name}): column {col!r} must be a positive integer, got {f!r}"
-                ) from None
-            if v <= 0:
-                raise WorkloadError(
-                    f"{where} ({name}): column {col!r} must be a positive integer, got {v}")
-            vals.append(v)
-        row = TopologyRow(name, *vals)
-        for dim, f_col, i_col, fv, iv in (("height", "Filter Height", "IFMAP Height",
-                                           row.filter_h, row.ifmap_h),
-                                          ("width", "Filter Width", "IFMAP Width",
-                                           row.filter_w, row.ifmap_w)):
-            if fv > iv:
-                raise WorkloadError(
-                    f"{where} ({name}): column {f_col!r} ({fv}) exceeds {i_col!r} ({iv}); "
-                    "SCALE-Sim has no padding: give the padded IFMAP")
+        row = TopologyRow(name, *_row_values(fields, where, name))
+        _check_filter_fits(row, where)
         rows.append(row)
     if not rows:
         raise WorkloadError(f"{source}: no layer rows (expected a header line, then one conv "

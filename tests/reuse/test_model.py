@@ -142,6 +142,9 @@ def test_energy_policy_never_applies_a_losing_scheme() -> None:
     for x in applied:
         assert x["reuse_saved_pj"] > x["reuse_overhead_pj"]
     cyc = simulate(spec, g)
-    dyn = (lambda res: sum(lr.energy_pj - dict(lr.energy_breakdown_pj).get("leakage", 0.0)
-                           for lr in res.layers))
+
+    def dyn(res) -> float:  # noqa: ANN001
+        return sum(lr.energy_pj - dict(lr.energy_breakdown_pj).get("leakage", 0.0)
+                   for lr in res.layers)
+
     assert dyn(r) <= dyn(cyc) + 1e-6

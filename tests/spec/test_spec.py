@@ -77,7 +77,8 @@ def test_cross_field_checks_all_at_once():
     joined = "\n".join(errs)
     assert "array.dataflow (line 7): 'ws' needs interconnect: systolic" in joined
     assert "array.acc_bits (line 8): 6 bits cannot hold one popcount of simd_bits=64" in joined
-    assert "buffers.weights.port_bits (line 10): 32 bits/cycle is narrower than one SIMD word (64 bits)" in joined
+    assert ("buffers.weights.port_bits (line 10): 32 bits/cycle is narrower than one SIMD word "
+            "(64 bits)") in joined
     assert ("buffers.weights.capacity_kib (line 10): 0.01 KiB (half of it, double buffered) is "
             "smaller than the smallest tile of this array") in joined
     assert len(errs) == 4

@@ -152,8 +152,10 @@ _DEL = object()
 
 
 @pytest.mark.parametrize("edit,message", [
-    (_set(["layers", 1, "kernel"], "3x3"), r"layers\[1\] \(conv1\).kernel: expected an int or \[int, int\], got '3x3'"),
-    (_set(["layers", 1, "stats"], {"kernel": {"kernels": 1}}), r"layers\[1\] \(conv1\).stats: malformed statistics"),
+    (_set(["layers", 1, "kernel"], "3x3"),
+     r"layers\[1\] \(conv1\).kernel: expected an int or \[int, int\], got '3x3'"),
+    (_set(["layers", 1, "stats"], {"kernel": {"kernels": 1}}),
+     r"layers\[1\] \(conv1\).stats: malformed statistics"),
     (_set(["layers", 1], 7), r"layers\[1\]: expected an object"),
     (_set(["layers", 1, "op"], _DEL), r"layers\[1\]: missing required key 'op'"),
     (_set(["layers", 1, "groups"], 3), r"groups=3 must divide in/out channels 64/64"),
