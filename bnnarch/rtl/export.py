@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyrtl
 
@@ -100,13 +100,7 @@ def testbench_multi(arr: RtlArray, runs: Sequence[tuple[Program, RunResult]], in
     files: dict[str, str] = {}
     for i, (prog, run) in enumerate(runs):
         out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;"]
-        for mname, image in prog.memories.items():
-            if not image:
-                continue
-            digits = -(-mems[mname].bitwidth // 4)
-            fname = f"{prefix}_{i}_{mname}.hex"
-            files[fname] = "".join(f"@{a:x} {v:0{digits}x}\n" for a, v in sorted(image.items()))
-            out.append(f'        $readmemh("{fname}", block.{mname});')
+        out += readmemh_images(prog.memories, mems, f"{prefix}_{i}", files)
         drive = ["start", *prog.cfg]
         last: dict[str, int] = {}
         for t in range(len(run.trace["done"])):
@@ -293,3 +287,18 @@ def run_verilator(workdir: Path, tb_v: str, timeout_s: float = 1800) -> list[str
         raise RtlError(f"the Verilator-built simulation of {tb_v} failed (exit {p.returncode}):"
                        f"\n{(p.stderr + p.stdout).strip()[:2000]}")
     return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]
+
+
+def readmemh_images(images: dict[str, dict[int, int]], mems: dict[str, Any], stem: str,
+                    files: dict[str, str]) -> list[str]:
+    """Testbench lines that load each non-empty memory image from its own
+    ``{stem}_{memory}.hex`` file (added to ``files``), one ``$readmemh`` each."""
+    lines = []
+    for mname, image in images.items():
+        if not image:
+            continue
+        digits = -(-mems[mname].bitwidth // 4)
+        fname = f"{stem}_{mname}.hex"
+        files[fname] = "".join(f"@{a:x} {v:0{digits}x}\n" for a, v in sorted(image.items()))
+        lines.append(f'        $readmemh("{fname}", block.{mname});')
+    return lines

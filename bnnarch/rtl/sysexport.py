@@ -89,13 +89,7 @@ def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
                 "        dram_reset;",
                 f'        $readmemh("{prefix}_{i}_dram_rd.hex", dram_rd);',
                 f'        $readmemh("{prefix}_{i}_dram_wr.hex", dram_wr);']
-        for mname, image in run.descriptors.items():
-            if not image:
-                continue
-            digits = -(-mems[mname].bitwidth // 4)
-            fname = f"{prefix}_{i}_{mname}.hex"
-            files[fname] = "".join(f"@{a:x} {v:0{digits}x}\n" for a, v in sorted(image.items()))
-            out.append(f'        $readmemh("{fname}", block.{mname});')
+        out += export.readmemh_images(run.descriptors, mems, f"{prefix}_{i}", files)
         pokes: dict[int, list[tuple[int, int]]] = {}
         for cyc, addr, word in run.pokes:
             pokes.setdefault(cyc, []).append((addr, word))
