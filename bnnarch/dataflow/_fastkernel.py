@@ -75,6 +75,16 @@ def _push(hk: np.ndarray, hv: np.ndarray, n: int, t: int, prio: int, eid: int,
 
 
 @njit(cache=True)
+def _rpush(rq: np.ndarray, rt: int, ety: int, a: int, b: int) -> int:
+    """Append an event at the current time (NORMAL priority) to the ring
+    ``rq`` (tail ``rt``); it comes after every heap event at this time,
+    which all have smaller eids. Returns the new tail."""
+    i = rt % rq.shape[0]
+    rq[i, 0], rq[i, 1], rq[i, 2] = ety, a, b
+    return rt + 1
+
+
+@njit(cache=True)
 def _less(hk: np.ndarray, i: int, j: int) -> bool:
     if hk[i, 0] != hk[j, 0]:
         return hk[i, 0] < hk[j, 0]
@@ -130,8 +140,8 @@ def _lowest_frame(ps: np.ndarray) -> int:
 @njit(cache=True)
 def _snapshot(  # noqa: C901 - normalises every part of the state
         out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
-              hk: np.ndarray, hv: np.ndarray, hn: int, sp: np.ndarray, stats: np.ndarray,
-              completion: np.ndarray, f0: int, t0: int) -> int:
+              hk: np.ndarray, hv: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
+              sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int) -> int:
     """The whole state when the source starts frame ``f0`` at cycle ``t0``,
     with frames counted from ``f0`` and times from ``t0``: every process's
     counters, FIFO fills and waiters, line-buffer counters, the pending
@@ -139,7 +149,8 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
     Two equal snapshots mean the run from the second repeats the run from
     the first, shifted by whole frames and cycles (the kernel is
     deterministic and reads nothing else). Returns its length (0: too many
-    frames in flight to compare)."""
+    frames in flight to compare). The ring ``rq[rh:rt]`` holds pending events
+    at ``t0`` that come after the heap's events at ``t0``."""
     lo = _lowest_frame(ps)
     if f0 - lo + 1 > MAX_WINDOW:
         return 0
@@ -179,11 +190,18 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
         while j > 0 and _less(hk, order[j], order[j - 1]):
             order[j], order[j - 1] = order[j - 1], order[j]
             j -= 1
-    for i in range(hn):
-        e = order[i]
-        out[n], out[n + 1] = hk[e, 0] - t0, hk[e, 1]
-        out[n + 2], out[n + 3], out[n + 4] = hv[e, 0], hv[e, 1], hv[e, 2]
+    i = 0
+    while i < hn and hk[order[i], 0] == t0:
+        n = _put_event(out, n, hk, hv, order[i], t0)
+        i += 1
+    for r in range(rh, rt):  # at t0, NORMAL, after the heap's events at t0
+        e = r % rq.shape[0]
+        out[n], out[n + 1] = 0, NORMAL
+        out[n + 2], out[n + 3], out[n + 4] = rq[e, 0], rq[e, 1], rq[e, 2]
         n += 5
+    while i < hn:
+        n = _put_event(out, n, hk, hv, order[i], t0)
+        i += 1
     out[n] = f0 - lo
     n += 1
     for f in range(lo, f0 + 1):
@@ -197,6 +215,14 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
         out[n] = completion[f] - t0 if completion[f] > 0 else -(1 << 62)
         n += 1
     return n
+
+
+@njit(cache=True)
+def _put_event(out: np.ndarray, n: int, hk: np.ndarray, hv: np.ndarray, e: int,
+               t0: int) -> int:
+    out[n], out[n + 1] = hk[e, 0] - t0, hk[e, 1]
+    out[n + 2], out[n + 3], out[n + 4] = hv[e, 0], hv[e, 1], hv[e, 2]
+    return n + 5
 
 
 @njit(cache=True)
@@ -261,6 +287,9 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
     hv = np.zeros((n_proc + 8, 3), np.int64)
+    rq = np.zeros((n_proc + 8, 3), np.int64)  # events at the current time, in eid order
+    rh = 0
+    rt = 0
     n_snap = SNAPSHOTS if skip else 0
     snap_len = _snapshot_len(ps, fq, ws)
     snaps = np.zeros((n_snap, snap_len), np.int64)
@@ -276,11 +305,16 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
             hn = _push(hk, hv, hn, 0, URGENT, eid, E_RESUME, p, 0)
             eid += 1
     while True:
-        if hn == 0:
+        if hn > 0 and (rh == rt or hk[0, 0] == now):  # heap events at now come first
+            now = hk[0, 0]
+            ety, a, b = hv[0, 0], hv[0, 1], hv[0, 2]
+            hn = _pop(hk, hv, hn)
+        elif rh < rt:
+            e = rh % rq.shape[0]
+            ety, a, b = rq[e, 0], rq[e, 1], rq[e, 2]
+            rh += 1
+        else:
             return 1
-        now = hk[0, 0]
-        ety, a, b = hv[0, 0], hv[0, 1], hv[0, 2]
-        hn = _pop(hk, hv, hn)
         p = a
         if ety == E_STOP:
             return 0
@@ -289,7 +323,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                 return 0
             sinks_done += 1
             if sinks_done == n_sinks:  # AllOf succeeds: its event runs the stop callback
-                hn = _push(hk, hv, hn, now, NORMAL, eid, E_STOP, 0, 0)
+                rt = _rpush(rq, rt, E_STOP, 0, 0)
                 eid += 1
             continue
         if ety == E_PUT:  # Store._trigger_get: a waiting get takes an item
@@ -299,7 +333,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
             if w >= 0 and fq[q, F_CNT] > 0:
                 fq[q, F_CNT] -= 1
                 fq[q, F_GETW] = -1
-                hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, w)
+                rt = _rpush(rq, rt, E_GET, q, w)
                 eid += 1
         elif ety == E_GET:  # Store._trigger_put: a blocked put adds its item
             q = a
@@ -312,7 +346,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                 if fq[q, F_FIRST] < 0:
                     fq[q, F_FIRST] = now
                 fq[q, F_PUTW] = -1
-                hn = _push(hk, hv, hn, now, NORMAL, eid, E_PUT, q, w)
+                rt = _rpush(rq, rt, E_PUT, q, w)
                 eid += 1
         # ---- resume process p until it waits ----
         kind = ps[p, S_KIND]
@@ -329,7 +363,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     fq[q, F_PUTS] += 1
                     if fq[q, F_FIRST] < 0:
                         fq[q, F_FIRST] = now
-                    hn = _push(hk, hv, hn, now, NORMAL, eid, E_PUT, q, p)
+                    rt = _rpush(rq, rt, E_PUT, q, p)
                     eid += 1
                 else:
                     fq[q, F_PUTW] = p
@@ -363,7 +397,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         if n_snap and f + 1 < frames:
-                            ln = _snapshot(scratch, ps, fq, ws, hk, hv, hn, sp, stats,
+                            ln = _snapshot(scratch, ps, fq, ws, hk, hv, hn, rq, rh, rt, sp, stats,
                                            completion, f, now)
                             for e in range(min(n_taken, n_snap)):
                                 if snap_meta[e, 0] != ln:
@@ -448,7 +482,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         ps[p, S_T0] = now
                         if fq[q, F_CNT] > 0:
                             fq[q, F_CNT] -= 1
-                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                            rt = _rpush(rq, rt, E_GET, q, p)
                             eid += 1
                         else:
                             fq[q, F_GETW] = p
@@ -458,7 +492,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         stats[T_START, s, f] = now
                     ic = sp[s, P_IC]
                     stats[T_BUSY, s, f] += ic
-                    hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    if ic:
+                        hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    else:  # a zero-cycle wait: an event at the same time
+                        rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
                     ps[p, S_PC] = PC_BUSYRET
                     break
@@ -517,7 +554,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_T0] = now
                     if fq[q, F_CNT] > 0:
                         fq[q, F_CNT] -= 1
-                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                        rt = _rpush(rq, rt, E_GET, q, p)
                         eid += 1
                     else:
                         fq[q, F_GETW] = p
@@ -540,7 +577,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         stats[T_START, s, f] = now
                     rc = sp[s, P_RC]
                     stats[T_RBUSY, s, f] += rc
-                    hn = _push(hk, hv, hn, now + rc, NORMAL, eid, E_RESUME, p, 0)
+                    if rc:
+                        hn = _push(hk, hv, hn, now + rc, NORMAL, eid, E_RESUME, p, 0)
+                    else:  # a zero-cycle wait: an event at the same time
+                        rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
                     ps[p, S_PC] = PC_BUSYRET
                     break
@@ -551,7 +591,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     w = ws[s, W_GOTW]
                     if w >= 0:  # fire got_pixel
                         ws[s, W_GOTW] = -1
-                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_RESUME, w, 0)
+                        rt = _rpush(rq, rt, E_RESUME, w, 0)
                         eid += 1
                     ps[p, S_PC] = PC_PIX
                     continue
@@ -581,7 +621,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         w = ws[s, W_FREEDW]
                         if w >= 0:
                             ws[s, W_FREEDW] = -1
-                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_RESUME, w, 0)
+                            rt = _rpush(rq, rt, E_RESUME, w, 0)
                             eid += 1
                         ps[p, S_B] = 0
                         ps[p, S_A] = r + 1
@@ -606,7 +646,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         break
                     ic = sp[s, P_IC]
                     stats[T_BUSY, s, f] += ic
-                    hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    if ic:
+                        hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                    else:  # a zero-cycle wait: an event at the same time
+                        rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
                     ps[p, S_PC] = PC_BUSYRET
                     break
@@ -637,7 +680,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         ps[p, S_F] = f + 1
                         ps[p, S_A] = 0
                         if f + 1 == frames:  # the process ends: its event is scheduled
-                            hn = _push(hk, hv, hn, now, NORMAL, eid, E_SINKEND, p, 0)
+                            rt = _rpush(rq, rt, E_SINKEND, p, 0)
                             eid += 1
                             ps[p, S_PC] = PC_END
                             break
@@ -645,7 +688,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     q = ps[p, S_FIFO]
                     if fq[q, F_CNT] > 0:
                         fq[q, F_CNT] -= 1
-                        hn = _push(hk, hv, hn, now, NORMAL, eid, E_GET, q, p)
+                        rt = _rpush(rq, rt, E_GET, q, p)
                         eid += 1
                     else:
                         fq[q, F_GETW] = p
