@@ -57,20 +57,19 @@ PC_READ, PC_PIX, PC_ROW, PC_COL, PC_RBUSYRET = 8, 9, 10, 11, 12
 
 
 @njit(cache=True)
-def _push(hk: np.ndarray, hv: np.ndarray, n: int, t: int, prio: int, eid: int,
-          ety: int, a: int, b: int) -> int:
-    """Push onto the binary heap (keys: time, priority, eid; values: type, a, b)."""
+def _push(hk: np.ndarray, n: int, t: int, prio: int, eid: int, p: int) -> int:
+    """Push the resumption of process ``p`` onto the binary heap: rows
+    (2*time + priority, eid, p), ordered by the first two (SimPy's
+    (time, priority, eid)). Only process resumptions wait in the heap."""
+    tp = 2 * t + prio
     i = n
     while i > 0:
         parent = (i - 1) >> 1
-        if (hk[parent, 0] < t or (hk[parent, 0] == t and (
-                hk[parent, 1] < prio or (hk[parent, 1] == prio and hk[parent, 2] < eid)))):
+        if hk[parent, 0] < tp or (hk[parent, 0] == tp and hk[parent, 1] < eid):
             break
         hk[i, 0], hk[i, 1], hk[i, 2] = hk[parent, 0], hk[parent, 1], hk[parent, 2]
-        hv[i, 0], hv[i, 1], hv[i, 2] = hv[parent, 0], hv[parent, 1], hv[parent, 2]
         i = parent
-    hk[i, 0], hk[i, 1], hk[i, 2] = t, prio, eid
-    hv[i, 0], hv[i, 1], hv[i, 2] = ety, a, b
+    hk[i, 0], hk[i, 1], hk[i, 2] = tp, eid, p
     return n + 1
 
 
@@ -86,33 +85,27 @@ def _rpush(rq: np.ndarray, rt: int, ety: int, a: int, b: int) -> int:
 
 @njit(cache=True)
 def _less(hk: np.ndarray, i: int, j: int) -> bool:
-    if hk[i, 0] != hk[j, 0]:
-        return hk[i, 0] < hk[j, 0]
-    if hk[i, 1] != hk[j, 1]:
-        return hk[i, 1] < hk[j, 1]
-    return hk[i, 2] < hk[j, 2]
+    return hk[i, 0] < hk[j, 0] or (hk[i, 0] == hk[j, 0] and hk[i, 1] < hk[j, 1])
 
 
 @njit(cache=True)
-def _pop(hk: np.ndarray, hv: np.ndarray, n: int) -> int:
-    """Remove the root (the caller has read it); returns the new size."""
+def _pop(hk: np.ndarray, n: int) -> int:
+    """Remove the root (the caller has read it); returns the new size. The
+    last entry sinks from the root through a hole (children move up)."""
     n -= 1
-    hk[0, 0], hk[0, 1], hk[0, 2] = hk[n, 0], hk[n, 1], hk[n, 2]
-    hv[0, 0], hv[0, 1], hv[0, 2] = hv[n, 0], hv[n, 1], hv[n, 2]
+    tp, eid, p = hk[n, 0], hk[n, 1], hk[n, 2]
     i = 0
     while True:
-        left = 2 * i + 1
-        if left >= n:
+        m = 2 * i + 1
+        if m >= n:
             break
-        m = left
-        if left + 1 < n and _less(hk, left + 1, left):
-            m = left + 1
-        if not _less(hk, m, i):
+        if m + 1 < n and _less(hk, m + 1, m):
+            m += 1
+        if not (hk[m, 0] < tp or (hk[m, 0] == tp and hk[m, 1] < eid)):
             break
-        for c in range(3):
-            hk[i, c], hk[m, c] = hk[m, c], hk[i, c]
-            hv[i, c], hv[m, c] = hv[m, c], hv[i, c]
+        hk[i, 0], hk[i, 1], hk[i, 2] = hk[m, 0], hk[m, 1], hk[m, 2]
         i = m
+    hk[i, 0], hk[i, 1], hk[i, 2] = tp, eid, p
     return n
 
 
@@ -140,7 +133,7 @@ def _lowest_frame(ps: np.ndarray) -> int:
 @njit(cache=True)
 def _snapshot(  # noqa: C901 - normalises every part of the state
         out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
-              hk: np.ndarray, hv: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
+              hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
               sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int) -> int:
     """The whole state when the source starts frame ``f0`` at cycle ``t0``,
     with frames counted from ``f0`` and times from ``t0``: every process's
@@ -191,8 +184,8 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
             order[j], order[j - 1] = order[j - 1], order[j]
             j -= 1
     i = 0
-    while i < hn and hk[order[i], 0] == t0:
-        n = _put_event(out, n, hk, hv, order[i], t0)
+    while i < hn and hk[order[i], 0] >> 1 == t0:
+        n = _put_event(out, n, hk, order[i], t0)
         i += 1
     for r in range(rh, rt):  # at t0, NORMAL, after the heap's events at t0
         e = r % rq.shape[0]
@@ -200,7 +193,7 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
         out[n + 2], out[n + 3], out[n + 4] = rq[e, 0], rq[e, 1], rq[e, 2]
         n += 5
     while i < hn:
-        n = _put_event(out, n, hk, hv, order[i], t0)
+        n = _put_event(out, n, hk, order[i], t0)
         i += 1
     out[n] = f0 - lo
     n += 1
@@ -218,10 +211,10 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
 
 
 @njit(cache=True)
-def _put_event(out: np.ndarray, n: int, hk: np.ndarray, hv: np.ndarray, e: int,
-               t0: int) -> int:
-    out[n], out[n + 1] = hk[e, 0] - t0, hk[e, 1]
-    out[n + 2], out[n + 3], out[n + 4] = hv[e, 0], hv[e, 1], hv[e, 2]
+def _put_event(out: np.ndarray, n: int, hk: np.ndarray, e: int, t0: int) -> int:
+    """A heap event as (time - t0, priority, type, a, b)."""
+    out[n], out[n + 1] = (hk[e, 0] >> 1) - t0, hk[e, 0] & 1
+    out[n + 2], out[n + 3], out[n + 4] = E_RESUME, hk[e, 2], 0
     return n + 5
 
 
@@ -258,7 +251,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
         ws[s, W_READ] += sh_f * npix
         ws[s, W_FREED] += sh_f * npix
     for i in range(hn):
-        hk[i, 0] += sh_t
+        hk[i, 0] += 2 * sh_t
     for f in range(f0, lo - 1, -1):  # frames in flight move with the state
         for plane in range(6):
             for s in range(stats.shape[1]):
@@ -286,7 +279,6 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     period in frames, period in cycles, periods skipped) of that jump."""
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
-    hv = np.zeros((n_proc + 8, 3), np.int64)
     rq = np.zeros((n_proc + 8, 3), np.int64)  # events at the current time, in eid order
     rh = 0
     rt = 0
@@ -302,13 +294,13 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     sinks_done = 0
     for p in range(n_proc):
         if ps[p, S_KIND] != K_RDR and ps[p, S_KIND] != K_WRT:
-            hn = _push(hk, hv, hn, 0, URGENT, eid, E_RESUME, p, 0)
+            hn = _push(hk, hn, 0, URGENT, eid, p)
             eid += 1
     while True:
-        if hn > 0 and (rh == rt or hk[0, 0] == now):  # heap events at now come first
-            now = hk[0, 0]
-            ety, a, b = hv[0, 0], hv[0, 1], hv[0, 2]
-            hn = _pop(hk, hv, hn)
+        if hn > 0 and (rh == rt or hk[0, 0] >> 1 == now):  # heap events at now come first
+            now = hk[0, 0] >> 1
+            ety, a, b = E_RESUME, hk[0, 2], 0
+            hn = _pop(hk, hn)
         elif rh < rt:
             e = rh % rq.shape[0]
             ety, a, b = rq[e, 0], rq[e, 1], rq[e, 2]
@@ -379,7 +371,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                 continue
             if kind == K_OUTER:  # a windowed stage starts its reader and writer
                 for r in (p + 1, p + 2):
-                    hn = _push(hk, hv, hn, now, URGENT, eid, E_RESUME, r, 0)
+                    hn = _push(hk, hn, now, URGENT, eid, r)
                     eid += 1
                 ps[p, S_PC] = PC_END
                 break
@@ -397,7 +389,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         if n_snap and f + 1 < frames:
-                            ln = _snapshot(scratch, ps, fq, ws, hk, hv, hn, rq, rh, rt, sp, stats,
+                            ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats,
                                            completion, f, now)
                             for e in range(min(n_taken, n_snap)):
                                 if snap_meta[e, 0] != ln:
@@ -440,7 +432,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_PC] = PC_BUSYRET
                     if busy:
                         stats[T_BUSY, s, f] += busy
-                        hn = _push(hk, hv, hn, now + busy, NORMAL, eid, E_RESUME, p, 0)
+                        hn = _push(hk, hn, now + busy, NORMAL, eid, p)
                         eid += 1
                         break
                     continue
@@ -493,7 +485,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ic = sp[s, P_IC]
                     stats[T_BUSY, s, f] += ic
                     if ic:
-                        hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                        hn = _push(hk, hn, now + ic, NORMAL, eid, p)
                     else:  # a zero-cycle wait: an event at the same time
                         rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
@@ -506,7 +498,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         if stats[T_START, s, f] < 0:
                             stats[T_START, s, f] = now
                         stats[T_BUSY, s, f] += ric
-                        hn = _push(hk, hv, hn, now + ric, NORMAL, eid, E_RESUME, p, 0)
+                        hn = _push(hk, hn, now + ric, NORMAL, eid, p)
                         eid += 1
                         ps[p, S_PC] = PC_RBUSYRET
                         break
@@ -578,7 +570,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     rc = sp[s, P_RC]
                     stats[T_RBUSY, s, f] += rc
                     if rc:
-                        hn = _push(hk, hv, hn, now + rc, NORMAL, eid, E_RESUME, p, 0)
+                        hn = _push(hk, hn, now + rc, NORMAL, eid, p)
                     else:  # a zero-cycle wait: an event at the same time
                         rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
@@ -647,7 +639,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ic = sp[s, P_IC]
                     stats[T_BUSY, s, f] += ic
                     if ic:
-                        hn = _push(hk, hv, hn, now + ic, NORMAL, eid, E_RESUME, p, 0)
+                        hn = _push(hk, hn, now + ic, NORMAL, eid, p)
                     else:  # a zero-cycle wait: an event at the same time
                         rt = _rpush(rq, rt, E_RESUME, p, 0)
                     eid += 1
