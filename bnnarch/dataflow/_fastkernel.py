@@ -109,7 +109,8 @@ def _pop(hk: np.ndarray, n: int) -> int:
     return n
 
 
-SNAPSHOTS = 16  # states kept to find a period (frames of the source)
+SNAPSHOTS = 32  # states kept to find a period (two a frame: source start, sink end)
+SNAP_SOURCE, SNAP_SINK = 0, 1  # where a snapshot is taken (SNAP_SINK + the sink's process)
 MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
 
 
@@ -117,7 +118,7 @@ MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
 def _snapshot_len(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray) -> int:
     n_proc, n_st = ps.shape[0], ws.shape[0]
     return (n_proc * N_S + fq.shape[0] * 4 + n_st * 4 + (n_proc + 8) * 5
-            + (n_st * 6 + 1) * MAX_WINDOW + 4)
+            + (n_st * 6 + 1) * MAX_WINDOW + 5)
 
 
 @njit(cache=True)
@@ -131,11 +132,22 @@ def _lowest_frame(ps: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def _highest_frame(ps: np.ndarray) -> int:
+    """The newest frame any running process is working on (at a sink's frame
+    end, a consumer may be a frame ahead of the source waiting on its last put)."""
+    hi = -1
+    for p in range(ps.shape[0]):
+        if ps[p, S_KIND] != K_OUTER and ps[p, S_PC] != PC_END:
+            hi = max(hi, ps[p, S_F])
+    return hi
+
+
+@njit(cache=True)
 def _snapshot(  # noqa: C901 - normalises every part of the state
         out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
               hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
               sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int) -> int:
-    """The whole state when the source starts frame ``f0`` at cycle ``t0``,
+    """The whole state at a frame boundary (the source in frame ``f0``) at cycle ``t0``,
     with frames counted from ``f0`` and times from ``t0``: every process's
     counters, FIFO fills and waiters, line-buffer counters, the pending
     events in heap order, and the counters of the frames still in flight.
@@ -144,8 +156,8 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
     deterministic and reads nothing else). Returns its length (0: too many
     frames in flight to compare). The ring ``rq[rh:rt]`` holds pending events
     at ``t0`` that come after the heap's events at ``t0``."""
-    lo = _lowest_frame(ps)
-    if f0 - lo + 1 > MAX_WINDOW:
+    lo, hi = _lowest_frame(ps), _highest_frame(ps)
+    if hi - lo + 1 > MAX_WINDOW:
         return 0
     n = 0
     for p in range(ps.shape[0]):
@@ -195,9 +207,9 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
     while i < hn:
         n = _put_event(out, n, hk, order[i], t0)
         i += 1
-    out[n] = f0 - lo
-    n += 1
-    for f in range(lo, f0 + 1):
+    out[n], out[n + 1] = f0 - lo, hi - f0
+    n += 2
+    for f in range(lo, hi + 1):
         for plane in range(6):
             for s in range(stats.shape[1]):
                 v = stats[plane, s, f]
@@ -235,7 +247,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
     those of the frame one period earlier (shifted by ``d_t``). Returns the
     new time."""
     sh_f, sh_t = m * d_f, m * d_t
-    lo = _lowest_frame(ps)
+    lo, hi = _lowest_frame(ps), _highest_frame(ps)
     for p in range(ps.shape[0]):
         if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
             continue
@@ -252,7 +264,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
         ws[s, W_FREED] += sh_f * npix
     for i in range(hn):
         hk[i, 0] += 2 * sh_t
-    for f in range(f0, lo - 1, -1):  # frames in flight move with the state
+    for f in range(hi, lo - 1, -1):  # frames in flight move with the state
         for plane in range(6):
             for s in range(stats.shape[1]):
                 stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
@@ -266,6 +278,44 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
 
 
 @njit(cache=True)
+def _at_boundary(where: int, scratch: np.ndarray, snaps: np.ndarray, snap_meta: np.ndarray,
+                 n_snap: int, n_taken: int, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
+                 hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int, sp: np.ndarray,
+                 stats: np.ndarray, completion: np.ndarray, frames: int, now: int,
+                 jump: np.ndarray) -> tuple[int, int, int]:
+    """At a frame boundary (``where``: the source starting a frame, or a sink
+    finishing one): snapshot the state (frames counted from the source's
+    frame ``f``); if it equals an earlier snapshot taken at the same place,
+    skip whole periods with :func:`_jump`, else keep it. Returns (time,
+    snapshots kept — 0 once jumped —, snapshots taken)."""
+    f = ps[0, S_F]  # the source is process 0
+    ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, f, now)
+    for e in range(min(n_taken, n_snap)):
+        if snap_meta[e, 0] != ln or snap_meta[e, 3] != where or snap_meta[e, 1] >= f:
+            continue
+        same = True
+        for x in range(ln):
+            if snaps[e, x] != scratch[x]:
+                same = False
+                break
+        if not same:
+            continue
+        d_f, d_t = f - snap_meta[e, 1], now - snap_meta[e, 2]
+        m = (frames - 1 - _highest_frame(ps)) // d_f  # every process stays within the batch
+        if m >= 1:
+            jump[0], jump[1], jump[2], jump[3], jump[4] = f, d_f, d_t, m, where
+            now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f, now, d_f, d_t, m)
+            return now, 0, n_taken  # one jump: what is left is the end
+        break
+    if ln > 0:
+        e = n_taken % n_snap
+        snaps[e, :ln] = scratch[:ln]
+        snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2], snap_meta[e, 3] = ln, f, now, where
+        n_taken += 1
+    return now, n_snap, n_taken
+
+
+@njit(cache=True)
 def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
         sp: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
                in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
@@ -274,9 +324,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                jump: np.ndarray) -> int:
     """Run every process until the sinks have taken ``frames`` frames.
     Returns 0 when done, 1 on a deadlock (no event left). With ``skip``, a
-    repeated state at the source's frame starts (see :func:`_snapshot`)
-    skips whole periods of frames (:func:`_jump`); ``jump`` receives (frame,
-    period in frames, period in cycles, periods skipped) of that jump."""
+    repeated state at a frame boundary — the source starting a frame or a
+    sink finishing one (see :func:`_at_boundary`) — skips whole periods of
+    frames (:func:`_jump`); ``jump`` receives (source frame, period in frames,
+    period in cycles, periods skipped, where) of that jump."""
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
     rq = np.zeros((n_proc + 8, 3), np.int64)  # events at the current time, in eid order
@@ -285,7 +336,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     n_snap = SNAPSHOTS if skip else 0
     snap_len = _snapshot_len(ps, fq, ws)
     snaps = np.zeros((n_snap, snap_len), np.int64)
-    snap_meta = np.full((n_snap, 3), -1, np.int64)  # (length, frame, time)
+    snap_meta = np.full((n_snap, 4), -1, np.int64)  # (length, frame, time, where)
     scratch = np.zeros(snap_len, np.int64)
     n_taken = 0
     hn = 0
@@ -389,32 +440,9 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         if n_snap and f + 1 < frames:
-                            ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats,
-                                           completion, f, now)
-                            for e in range(min(n_taken, n_snap)):
-                                if snap_meta[e, 0] != ln:
-                                    continue
-                                same = True
-                                for x in range(ln):
-                                    if snaps[e, x] != scratch[x]:
-                                        same = False
-                                        break
-                                if not same:
-                                    continue
-                                d_f = f - snap_meta[e, 1]
-                                m = (frames - 1 - f) // d_f
-                                if m >= 1:
-                                    jump[0], jump[1], jump[2], jump[3] = (
-                                        f, d_f, now - snap_meta[e, 2], m)
-                                    now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f,
-                                                now, d_f, now - snap_meta[e, 2], m)
-                                    n_snap = 0  # one jump: what is left is the end
-                                break
-                            if n_snap and ln > 0:
-                                e = n_taken % n_snap
-                                snaps[e, :ln] = scratch[:ln]
-                                snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2] = ln, f, now
-                                n_taken += 1
+                            now, n_snap, n_taken = _at_boundary(
+                                SNAP_SOURCE, scratch, snaps, snap_meta, n_snap, n_taken, ps, fq,
+                                ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now, jump)
                             f = ps[p, S_F]
                         if stats[T_START, s, f] < 0:
                             stats[T_START, s, f] = now
@@ -676,6 +704,11 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             eid += 1
                             ps[p, S_PC] = PC_END
                             break
+                        if n_snap and ps[0, S_F] + 1 < frames:  # a frame left the pipeline
+                            now, n_snap, n_taken = _at_boundary(
+                                SNAP_SINK + p, scratch, snaps, snap_meta, n_snap, n_taken, ps,
+                                fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now,
+                                jump)
                         continue
                     q = ps[p, S_FIFO]
                     if fq[q, F_CNT] > 0:

@@ -7,8 +7,9 @@ dataflow design and on random chains and DAGs). A deadlock is reported by
 rerunning SimPy, whose error names the FIFOs.
 
 Periodic steady state: the kernel compares the whole state each time the
-source starts a frame with the states at earlier frame starts (frames and
-cycles counted from there); once one repeats, the run from then on repeats
+source starts a frame, and each time a sink finishes one, with the states
+at the same place earlier (frames counted from the source's, cycles from
+then); once one repeats, the run from then on repeats
 with that period, so it skips whole periods and fills in the skipped
 frames' counters (FIFO peaks are reached within a period already). The rest
 of the run — the last frames and the drain — is simulated, so the result is
@@ -32,9 +33,10 @@ from bnnarch.errors import SimError
 INF_DEPTH = 1 << 62  # an unbounded FIFO (math.inf in the SimPy run)
 
 _WINDOWED = ("swu", "pool", "upsample")
-# (frame, period frames, period cycles, periods skipped) of the last run's
-# jump, -1 without one: for tests and the benchmark, not for results
-LAST_JUMP: list[int] = [-1, -1, -1, -1]
+# (source frame, period frames, period cycles, periods skipped, where: 0 at
+# the source's frame start, 1 + process at a sink's frame end) of the last
+# run's jump, -1 without one: for tests and the benchmark, not for results
+LAST_JUMP: list[int] = [-1, -1, -1, -1, -1]
 
 
 def _stage_row(s: Stage) -> list[int]:
@@ -128,7 +130,7 @@ def try_pipeline_fast(stages: list[Stage], frames: int, *,
     stats = np.zeros((6, n_st, frames), np.int64)
     stats[k.T_START] = -1
     completion = np.zeros(frames, np.int64)
-    jump = np.full(4, -1, np.int64)
+    jump = np.full(5, -1, np.int64)
     status = k.run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
                           np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
                           jump)
