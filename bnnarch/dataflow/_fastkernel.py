@@ -78,7 +78,7 @@ def _rpush(rq: np.ndarray, rt: int, ety: int, a: int, b: int) -> int:
     """Append an event at the current time (NORMAL priority) to the ring
     ``rq`` (tail ``rt``); it comes after every heap event at this time,
     which all have smaller eids. Returns the new tail."""
-    i = rt % rq.shape[0]
+    i = rt & (rq.shape[0] - 1)  # a power-of-two ring
     rq[i, 0], rq[i, 1], rq[i, 2] = ety, a, b
     return rt + 1
 
@@ -200,7 +200,7 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
         n = _put_event(out, n, hk, order[i], t0)
         i += 1
     for r in range(rh, rt):  # at t0, NORMAL, after the heap's events at t0
-        e = r % rq.shape[0]
+        e = r & (rq.shape[0] - 1)
         out[n], out[n + 1] = 0, NORMAL
         out[n + 2], out[n + 3], out[n + 4] = rq[e, 0], rq[e, 1], rq[e, 2]
         n += 5
@@ -330,7 +330,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     period in cycles, periods skipped, where) of that jump."""
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
-    rq = np.zeros((n_proc + 8, 3), np.int64)  # events at the current time, in eid order
+    ring = 1
+    while ring < n_proc + 8:  # >= the pending events, a power of two
+        ring *= 2
+    rq = np.zeros((ring, 3), np.int64)  # events at the current time, in eid order
     rh = 0
     rt = 0
     n_snap = SNAPSHOTS if skip else 0
@@ -353,7 +356,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
             ety, a, b = E_RESUME, hk[0, 2], 0
             hn = _pop(hk, hn)
         elif rh < rt:
-            e = rh % rq.shape[0]
+            e = rh & (rq.shape[0] - 1)
             ety, a, b = rq[e, 0], rq[e, 1], rq[e, 2]
             rh += 1
         else:
