@@ -37,9 +37,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bnnarch.api import simulate
-from bnnarch.array.spec import ArraySpec, Technology
+from bnnarch.array.spec import ArraySpec
 from bnnarch.fsio import atomic_write_text
 from bnnarch.result import LayerResult, SimResult
+from bnnarch.spec.fields import Technology
 from bnnarch.tech import tech_for
 from bnnarch.template import load_design
 from bnnarch.workload.graph import WorkloadGraph

@@ -7,16 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from bnnarch.result import SimResult
+from bnnarch.spec.fields import DesignHeader
 from bnnarch.tech import supply_warnings
 from bnnarch.template import SimOptions, template_of
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.io import PrecisionMap
 
 
-def synthesised_array_mm2(spec: BaseModel) -> float | None:
+def synthesised_array_mm2(spec: DesignHeader) -> float | None:
     """The array's logic area from Yosys when the design asks for it
     (``area.source: yosys``; synthesises one PE on a cache miss, cached per PE
     configuration and node), else None (the template's own area model)."""
@@ -29,7 +28,7 @@ def synthesised_array_mm2(spec: BaseModel) -> float | None:
     return res.area_mm2
 
 
-def simulate(spec: BaseModel, graph: WorkloadGraph, precision: PrecisionMap | None = None, *,
+def simulate(spec: DesignHeader, graph: WorkloadGraph, precision: PrecisionMap | None = None, *,
              engine: Literal["simpy", "recurrence"] = "simpy") -> SimResult:
     """Simulate a workload (with an optional precision map) on a design of any
     template. ``engine="recurrence"`` computes the array template's SimPy model

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from bnnarch.errors import FieldError, SpecError
 from bnnarch.fsio import atomic_write_text
+from bnnarch.spec.fields import DesignHeader
 from bnnarch.spec.load import validate_model
 from bnnarch.spec.yamlsrc import line_of, load_yaml_with_lines, parse_yaml_with_lines
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from bnnarch.workload.graph import WorkloadGraph
     from bnnarch.workload.io import PrecisionMap
 
-DesignSpec = BaseModel
+DesignSpec = DesignHeader
 """A validated, frozen design: the pydantic model of its template."""
 
 
@@ -52,7 +53,7 @@ class Template(Protocol):
     """What the rest of bnnarch needs from a template."""
 
     name: str
-    spec_model: type[BaseModel]
+    spec_model: type[DesignHeader]
     verb: str
     """What ``validate --workload`` checks per layer: "map" or "fold"."""
 
@@ -105,9 +106,9 @@ def template_named_by(data: dict[str, Any]) -> Template | None:
     return get_template(tname) if isinstance(tname, str) and tname in _registry else None
 
 
-def template_of(spec: BaseModel) -> Template:
+def template_of(spec: DesignHeader) -> Template:
     """The template a validated design belongs to."""
-    return get_template(spec.template)  # type: ignore[attr-defined]  # every model has it
+    return get_template(spec.template)
 
 
 def validate_design(data: Any, lines: dict[str, int], source: str) -> DesignSpec:

@@ -14,16 +14,13 @@ from bnnarch import template
 from bnnarch.cli import main
 from bnnarch.errors import FieldError, SpecError
 from bnnarch.result import LayerResult, SimResult
-from bnnarch.spec.fields import Strict, Technology
+from bnnarch.spec.fields import DesignHeader
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class ToySpec(Strict):
-    name: str
+class ToySpec(DesignHeader):
     template: Literal["toy"] = "toy"
-    clock_mhz: float = Field(gt=0)
-    technology: Technology = Technology()
     macs_per_cycle: int = Field(ge=1)
 
 

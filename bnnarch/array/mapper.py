@@ -28,9 +28,10 @@ from bnnarch.array.candidates import spilled as is_spilled
 from bnnarch.array.energy import LEDGER
 from bnnarch.array.engine import buffer_slots, dram_latency_cycles
 from bnnarch.array.schedule import Schedule, Tile
-from bnnarch.array.spec import ArrayCore, ArraySpec, PostProc, Reuse, Technology
+from bnnarch.array.spec import ArrayCore, ArraySpec, PostProc, Reuse
 from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import MappingError
+from bnnarch.spec.fields import Technology
 from bnnarch.workload.layer import Layer
 
 _DEFAULT_TECH, _DEFAULT_POST, _DEFAULT_REUSE = Technology(), PostProc(), Reuse()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from bnnarch.errors import FieldError
-from bnnarch.spec.fields import Strict, Technology
+from bnnarch.spec.fields import DesignHeader, Strict
 
 
 class ArrayCore(Strict):
@@ -150,14 +150,8 @@ class Area(Strict):
                     "PE (cached per PE configuration and node) scaled by the PE count")
 
 
-class ArraySpec(Strict):
-    name: str = Field(min_length=1)
+class ArraySpec(DesignHeader):
     template: Literal["array"] = "array"
-    description: str = ""
-    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
-    # accelerator is clocked below that.
-    clock_mhz: float = Field(ge=0.001, le=5000)
-    technology: Technology = Technology()
     array: ArrayCore
     buffers: Buffers
     dram: Dram

@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print(msg + ")")
         from bnnarch.tech import supply_warnings
 
-        t = spec.technology  # type: ignore[attr-defined]  # every template's design has one
-        clock_mhz = spec.clock_mhz  # type: ignore[attr-defined]  # every template's design has one
+        t = spec.technology
+        clock_mhz = spec.clock_mhz
         for w in supply_warnings(t.node_nm, t.vdd_v, clock_mhz):
             print(f"warning: {path}: {w}")
     return status

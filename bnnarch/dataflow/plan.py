@@ -170,7 +170,6 @@ def layers_of(graph: WorkloadGraph) -> list[Layer]:
     return out
 
 
-chain = layers_of  # the name `bnnarch validate` imports
 
 
 def consumers(layers: list[Layer]) -> dict[str, list[Layer]]:

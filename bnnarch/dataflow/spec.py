@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from bnnarch.errors import FieldError
-from bnnarch.spec.fields import Strict, Technology
+from bnnarch.spec.fields import DesignHeader, Strict
 
 
 class LayerFold(Strict):
@@ -115,14 +115,8 @@ class Swu(Strict):
     mmv: dict[str, int] = Field(default={}, description="conv layer -> windows per window slot")
 
 
-class DataflowSpec(Strict):
-    name: str = Field(min_length=1)
+class DataflowSpec(DesignHeader):
     template: Literal["dataflow"] = "dataflow"
-    description: str = ""
-    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
-    # accelerator is clocked below that.
-    clock_mhz: float = Field(ge=0.001, le=5000)
-    technology: Technology = Technology()
     batch: int = Field(default=4, ge=1, le=100000, description="frames simulated back to back")
     # 64: FINN/BNN-PYNQ's input stream (top.cpp: Mem2Stream_Batch<64, ...> on a 64-bit AXI port)
     input_bits_per_cycle: int = Field(default=64, ge=1, le=65536,

@@ -68,7 +68,7 @@ def export_verified(point: Path, workload: Path, out: Path, *, trial: int,
     if not isinstance(design, ArraySpec):
         reason = (f"trial {trial}: a {getattr(design, 'template', '?')!r} design; the RTL "
                   "generator builds 'array' designs only")
-        _skip_report(out, design.name, reason)  # type: ignore[attr-defined]  # every design has one
+        _skip_report(out, design.name, reason)
         return RtlExport(trial, out, False, 0, 0, (reason,))
     graph = load_workload(workload)
     pmap = load_precision_map(point / "precision.yaml", graph)

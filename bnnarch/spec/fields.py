@@ -23,3 +23,16 @@ class Technology(Strict):
         description="supply voltage (V); None = the node's nominal (bnnarch.tech.VDD). "
                     "Scales on-chip dynamic energy by (V/Vnom)^2 and leakage by "
                     "bnnarch.voltage.leakage_scale; the clock is checked against it")
+
+
+class DesignHeader(Strict):
+    """The fields every template's design starts with; each template's model
+    subclasses it and narrows ``template`` to its own name."""
+
+    name: str = Field(min_length=1)
+    template: str
+    description: str = ""
+    # >= 1 kHz: a denormal clock made latency_s infinite (not JSON); no
+    # accelerator is clocked below that.
+    clock_mhz: float = Field(ge=0.001, le=5000)
+    technology: Technology = Technology()
