@@ -143,7 +143,7 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
         "params": {"k_in": sys.k_in, "k_out": sys.k_out, "dram_latency_cycles": sys.lat_cycles,
                    "dram_bits_per_cycle": sys.bw_bits, "dma_chain": CHAIN,
                    "descriptor_tiles": sys.max_tiles,
-                   "staging_words": {"in": sys.in_slot_words, "out": sys.out_slot_words}},
+                   "staging": sys.staging_report()},
         "cycle_definition": "cycles from the edge sampling start=1 (cycle 0, the first DMA "
                             "request) to the first cycle with the system's done=1 (the last "
                             "store has completed) (bnnarch.rtl.sysrun)",

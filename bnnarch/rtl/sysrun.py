@@ -14,16 +14,23 @@ Testbench-side models (behavioural, not part of the generated hardware):
   tile's weight bits, then its activation rows (halo included), then its
   reloaded partial sums; the bits it counts are the DRAM traffic reported.
 * **window unit** (``_Window``): when the array starts tile i it reads input
-  slot i mod k_in of the staging buffer (what the DMA wrote), forms the
-  tile's GEMM operands (im2col of the staged rows; a tile that loads no
-  weights or activations reuses the previous tile's, as the engine assumes)
-  and writes the array's lane buffers and configuration in zero cycles, as
-  the engine's compute start assumes. The datapath between the staging
-  buffer and the lanes is not generated: its area is not in Yosys's figure.
-* **pack unit**: when the array raises ``done`` for tile i it takes the
-  threshold unit's sign bits (partial sums at ``acc_bits`` when the schedule
-  spills them) from the output-buffer writes and writes them into output slot
-  i mod k_out of the staging buffer, from which the DMA stores them.
+  slot i mod k_in of the staging buffer (the rows the DMA wrote) or, for an
+  input held on chip, the hold region (through the producer's layout,
+  ``syspack.HoldImage``), forms the tile's GEMM operands (im2col of the staged
+  rows; a tile that loads no weights or activations reuses the previous
+  tile's, as the engine assumes) and writes the array's lane buffers and
+  configuration in zero cycles, as the engine's compute start assumes; from
+  the next cycle on it drives the pack unit's tile configuration
+  (``syspack.pack_cfg``). The datapath between the staging buffer and the
+  lanes is not generated: its area is not in Yosys's figure.
+
+Generated hardware besides the DMA (``bnnarch.rtl.system``): the pack unit
+(``bnnarch.rtl.pack``), fed with the array's result ports through one
+register (the lockstep applies the array's outputs of cycle t to the system
+in cycle t + 1), writes each tile's results into its output slot or into the
+hold region; the DRAM model scatters a store by the pack unit's production
+order (``syspack.production_order``), and a held output is read back from the
+hold memory.
 
 The array is stepped every cycle from a tile's start to its done and on
 while it is idle until its registers stop changing; further idle cycles
@@ -42,7 +49,7 @@ high (the last store has completed).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,8 +62,19 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
-from bnnarch.rtl.golden import LayerData, im2col, program, unpack_results
+from bnnarch.rtl.golden import LayerData, im2col, program
 from bnnarch.rtl.run import _reused_fast_sim
+from bnnarch.rtl.syspack import (
+    HoldImage,
+    bank_images,
+    hold_base,
+    pack_cfg,
+    production_order,
+    raster_image,
+    read_rows,
+)
+from bnnarch.rtl.syspack import bits_to_words as _bits_to_words
+from bnnarch.rtl.syspack import words_to_bits as _words_to_bits
 from bnnarch.rtl.system import CHAIN, RtlSystem
 from bnnarch.workload.layer import Layer
 
@@ -130,22 +148,6 @@ class LayerTensors:
                          self.thresholds, 1, 1)
 
 
-def _bits_to_words(bits: np.ndarray, bw: int) -> list[int]:
-    n = ceil_div(len(bits), bw) if len(bits) else 0
-    pad = np.zeros(n * bw, dtype=np.uint8)
-    pad[: len(bits)] = bits
-    by = np.packbits(pad.reshape(n, bw), axis=1, bitorder="little")
-    return [int.from_bytes(r.tobytes(), "little") for r in by]
-
-
-def _words_to_bits(words: list[int], bw: int, nbits: int) -> np.ndarray:
-    nbytes = ceil_div(bw, 8)
-    raw = b"".join(int(w).to_bytes(nbytes, "little") for w in words)
-    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
-    bits = bits.reshape(len(words), nbytes * 8)[:, :bw].reshape(-1)
-    return bits[:nbits]
-
-
 class Dram:
     """Behavioural DRAM: fixed latency, ``bw`` bits per beat, requests in
     order, real data (module doc). ``read_bits`` / ``write_bits`` count the
@@ -169,6 +171,7 @@ class Dram:
         self.wbeats: dict[int, tuple[int, int]] = {}  # cycle -> (request no., beat)
         self.wdata: dict[int, list[int]] = {}
         self.spilled = is_spilled(s.order)
+        self.layout: dict[int, np.ndarray] = {}  # tile -> production order (syspack)
         self.last_w: tuple[int, int] | None = None
 
     def _act_rows(self, ti: TileIndex) -> np.ndarray:
@@ -237,13 +240,22 @@ class Dram:
             self._scatter(tile, _words_to_bits(self.wdata.pop(req), self.bw, bits))
 
     def _scatter(self, i: int, bits: np.ndarray) -> None:
+        """Tile i's store, in the pack unit's production order, to its places:
+        the output map, or the tile's partial sums in (G, N, M) order."""
         ti = self.tiles[i]
+        order = self.layout[i]
+        per = bits.size // max(1, order.size)
+        if per * order.size != bits.size or per not in (1, self.acc):
+            raise RtlError(f"layer {self.layer.name!r} tile {i}: the store carries {bits.size} "
+                           f"bits for {order.size} results")
+        canon = np.zeros((order.size, per), dtype=np.uint8)
+        canon[order] = bits.reshape(-1, per)
         px = slice(ti.y0 * self.wo, (ti.y0 + ti.mt) * self.wo)
         if ti.final:
-            self.out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = bits.reshape(
+            self.out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = canon.reshape(
                 ti.gsz, ti.nt, ti.mt * self.wo)
         else:
-            self.psums[(ti.mi, ti.ni)] = bits
+            self.psums[(ti.mi, ti.ni)] = canon.reshape(-1)
 
 
 @dataclass
@@ -259,8 +271,8 @@ class SystemRun:
     trace: dict[str, list[int]] = field(default_factory=dict, repr=False)
     events: list[tuple[int, str, int]] = field(default_factory=list, repr=False)
     inputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
-    pokes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
-    """(cycle, outstage address, word) the pack unit wrote after that cycle"""
+    hold_out: HoldImage | None = field(default=None, repr=False)
+    """the output map as the hold region holds it (a held output)"""
     descriptors: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
     dram_words: tuple[list[int], list[int]] = field(default=([], []), repr=False)
     """(read beats, write beats) in order, as the DRAM model served / took them"""
@@ -277,26 +289,29 @@ def _array_sim(arr: RtlArray) -> tuple[pyrtl.FastSimulation, pyrtl.SimulationTra
 
 
 class _Window:
-    """Behavioural window + pack units between the staging buffers and the
-    array (module doc)."""
+    """Behavioural window unit between the input staging buffer (or the hold
+    region) and the array (module doc)."""
 
     def __init__(self, arr: RtlArray, sys: RtlSystem, t: LayerTensors, dram: Dram,
-                 held_fmap: np.ndarray | None) -> None:
+                 held_in: HoldImage | None) -> None:
         self.arr, self.sys, self.t, self.dram = arr, sys, t, dram
-        self.held_fmap = held_fmap
+        self.held_in = held_in
         self.w: np.ndarray | None = None
         self.a_rows: np.ndarray | None = None  # staged (gsz, kt, rows, row_w) or flat
         self.data: dict[int, LayerData] = {}
+        self.hold_rows: dict[int, int] = {}  # the hold memory when the layer starts
+        self._held_map: np.ndarray | None = None
 
     def start(self, i: int, instage: dict[int, int]
               ) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
         """Operands of tile i from its input slot -> the array's buffers; returns
-        cfg and the buffer images to load."""
+        cfg and the buffer images to load (``instage``: row -> row word)."""
         d, tile, ti = self.dram, self.dram.s.tiles[i], self.dram.tiles[i]
-        slot = (i % self.sys.k_in) * self.sys.in_slot_words
+        row_bits = self.sys.in_row_bits
+        slot = (i % self.sys.k_in) * self.sys.in_slot_rows
         nbits = tile.load_w_bits + tile.load_a_bits + tile.load_psum_bits
-        words = [instage.get(slot + j, 0) for j in range(ceil_div(nbits, self.sys.bw_bits))]
-        bits = _words_to_bits(words, self.sys.bw_bits, nbits)
+        words = [instage.get(slot + j, 0) for j in range(ceil_div(nbits, row_bits))]
+        bits = _words_to_bits(words, row_bits, nbits)
         lw, la = tile.load_w_bits, tile.load_a_bits
         if lw:
             self.w = bits[:lw].reshape(ti.gsz, ti.nt, -1)
@@ -329,11 +344,21 @@ class _Window:
         cfg = prog.cfg | {"cfg_cont": int(ti.ki > 0)}
         return cfg, mems
 
+    def pack(self, i: int, held_out: bool) -> dict[str, int]:
+        """The pack unit's configuration for tile i (``syspack.pack_cfg``)."""
+        tile, ti = self.dram.s.tiles[i], self.dram.tiles[i]
+        hold = ti.final and held_out and not tile.store_bits
+        return pack_cfg(self.arr, self.data[i], bool(tile.store_bits) or hold,
+                        not ti.final, hold)
+
     def _held(self) -> np.ndarray:
-        if self.held_fmap is None:
+        """The input map, read from the hold region through its layout."""
+        if self.held_in is None:
             raise RtlError(f"layer {self.dram.layer.name!r}: its input is held on chip but no "
                            "held map was given")
-        return self.held_fmap
+        if self._held_map is None:
+            self._held_map = self.held_in.decode(self.hold_rows)
+        return self._held_map
 
     def _tile_fmap(self, ti: TileIndex) -> np.ndarray:
         """The input rows of the tile as a (gsz*kt, rows, row_w) map (padding
@@ -347,18 +372,6 @@ class _Window:
                                      r0: r0 + rows] for g in range(ti.g0, ti.g0 + ti.gsz)])
         assert self.a_rows is not None
         return self.a_rows.reshape(ti.gsz * ti.kt, rows, -1)
-
-    def pack(self, i: int, events: list[tuple[int, int, int, int, int]]) -> np.ndarray:
-        """Tile i's results as the bits its store carries (sign bits, or
-        partial sums at acc_bits when spilled)."""
-        data = self.data[i]
-        dot, sign, _cyc = unpack_results(self.arr, data, events)
-        ti = self.dram.tiles[i]
-        if ti.final:
-            return np.ascontiguousarray(sign.transpose(0, 2, 1)).reshape(-1)
-        ab = self.arr.acc_bits
-        vals = dot.transpose(0, 2, 1).reshape(-1) & ((1 << ab) - 1)
-        return ((vals[:, None] >> np.arange(ab)) & 1).astype(np.uint8).reshape(-1)
 
 
 def outbuf_image(arr: RtlArray, data: LayerData, dots: np.ndarray) -> dict[str, dict[int, int]]:
@@ -439,50 +452,116 @@ def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
                    groups=ti.gsz, packed_weights=None, thresholds=None)
 
 
+def _hold_setup(sys: RtlSystem, layer: Layer, held: tuple[bool, bool],
+                held_fmap: np.ndarray | None, held_image: HoldImage | None,
+                hold_live: Sequence[HoldImage]) -> tuple[HoldImage | None, list[HoldImage], int]:
+    """(the input's hold image, every image the hold memory starts with, the
+    output's first row)."""
+    if not any(held):
+        return None, [], 0
+    if not sys.hold:
+        raise RtlError(f"layer {layer.name!r}: a feature map is held on chip but the design "
+                       "has no hold region (buffers.activations.hold_kib)")
+    img = held_image
+    if held[0] and img is None and held_fmap is not None:
+        img = raster_image(held_fmap, 0, sys.pack.row_bits)
+    live = list(hold_live) + ([img] if img is not None and img not in hold_live else [])
+    base = 0
+    if held[1]:
+        g, _cin, cout_g, ho, wo, *_ = layer.geometry
+        n_rows = ceil_div(g * cout_g * ho * wo, sys.pack.row_bits)
+        base = hold_base(live, n_rows, sys.hold_rows, f"layer {layer.name!r}")
+    return img, live, base
+
+
+def _held_out(sys: RtlSystem, dram: Dram, base: int,
+              hold_rows: dict[int, int]) -> tuple[HoldImage, np.ndarray]:
+    """The held output as the hold memory holds it: its image and the map."""
+    order = []
+    for i, ti in enumerate(dram.tiles):
+        if not ti.final:
+            continue
+        local = dram.layout[i]
+        gn, pix = np.divmod(local, ti.mt * dram.wo)
+        gi, ni = np.divmod(gn, ti.nt)
+        ch = (ti.g0 + gi) * dram.cout_g + ti.n0 + ni
+        order.append(ch * (dram.ho * dram.wo) + ti.y0 * dram.wo + pix)
+    flat = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    shape = dram.out.shape
+    img = HoldImage(base, {}, flat, (shape[0] * shape[1], dram.ho, dram.wo), sys.pack.row_bits)
+    rows = {a: w for a, w in hold_rows.items() if base <= a < base + img.n_rows}
+    img = HoldImage(base, rows, flat, img.shape, img.row_bits)
+    return img, img.decode(rows).reshape(shape)
+
+
+def _initial_memories(sys: RtlSystem, s: Schedule, live: Sequence[HoldImage]
+                      ) -> tuple[dict[pyrtl.MemBlock, dict[int, int]], dict[int, int]]:
+    """The descriptor tables and the hold region's live maps (and its rows)."""
+    mem = {sys.ldesc: {i: x.load_w_bits + x.load_a_bits + x.load_psum_bits
+                       for i, x in enumerate(s.tiles)},
+           sys.sdesc: {i: x.store_bits for i, x in enumerate(s.tiles)}}
+    rows: dict[int, int] = {}
+    for h in live:
+        rows |= h.rows
+    if sys.hold:
+        by_name = bank_images(sys, rows)
+        mem |= {m: by_name[m.name] for m in sys.hold}
+    return mem, rows
+
+
 def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
                      t: LayerTensors, held: tuple[bool, bool] = (False, False),
                      held_fmap: np.ndarray | None = None, max_cycles: int | None = None,
-                     on_cycle: Callable[[int], None] | None = None) -> SystemRun:
+                     on_cycle: Callable[[int], None] | None = None,
+                     held_image: HoldImage | None = None,
+                     hold_live: Sequence[HoldImage] = ()) -> SystemRun:
     """Simulate the layer's schedule on the memory system and the array in
-    lockstep (module doc) and return what the RTL measured."""
+    lockstep (module doc) and return what the RTL measured. A held input is
+    read from the hold region: ``held_image`` (its producer's), else
+    ``held_fmap`` placed there in (C, H, W) order; ``hold_live``: maps the
+    hold region keeps meanwhile (a held output is placed beside them)."""
     tiles = tile_indices(layer, s)
     n = len(tiles)
     if n > sys.max_tiles:
         raise RtlError(f"layer {layer.name!r}: its schedule has {n} tiles; the system RTL's "
                        f"descriptor tables hold {sys.max_tiles}")
+    img_in, live, out_base = _hold_setup(sys, layer, held, held_fmap, held_image, hold_live)
     dram = Dram(t, layer, s, tiles, sys.lat_cycles, sys.bw_bits, arr.acc_bits, *held)
-    win = _Window(arr, sys, t, dram, held_fmap)
-    mem = {sys.ldesc: {i: x.load_w_bits + x.load_a_bits + x.load_psum_bits
-                       for i, x in enumerate(s.tiles)},
-           sys.sdesc: {i: x.store_bits for i, x in enumerate(s.tiles)}}
+    win = _Window(arr, sys, t, dram, img_in)
+    mem, win.hold_rows = _initial_memories(sys, s, live)
     names = sys.output_names
     tracer = pyrtl.SimulationTrace(
         wires_to_track=[sys.block.get_wirevector_by_name(x) for x in names], block=sys.block)
     ssim = pyrtl.FastSimulation(tracer=tracer, memory_value_map=mem, block=sys.block)
     asim, atr = _array_sim(arr)
-    instage, outstage = ssim.inspect_mem(sys.instage), ssim.inspect_mem(sys.outstage)
+    instage = [ssim.inspect_mem(m) for m in sys.instage]
+    in_widths = [m.bitwidth for m in sys.instage]
     arr_mems = arr.memories
     cfg_names = [w.name for w in arr.block.wirevector_subset(pyrtl.Input) if w.name != "start"]
     cfg = {k: 0 for k in cfg_names}
     computing, t_start, compute_cycles = -1, 0, 0
     a_start = 0  # index of the tile's start cycle in the array's trace
     quiet = False  # the idle array's registers stopped changing: later idle steps are skipped
-    out_held = np.full_like(dram.out, 255)
     events: list[tuple[int, str, int]] = []
     chain_full = False
     ins: dict[str, list[int]] = {k: [] for k in sys.input_names}
-    idle = {k: 0 for k in sys.input_names[4:]}  # host ports (descriptors preloaded, pokes)
-    pokes: list[tuple[int, int, int]] = []
+    idle = {k: 0 for k in sys.input_names[4:]}  # host ports (descriptors preloaded), array ports
+    if sys.hold:
+        idle["cfg_hold_base"] = out_base
+    aw_names = [k for k in sys.input_names if k.startswith("aw")]
+    port_names = [f"o{k[2:]}" for k in aw_names]  # aw3_sign <- o3_sign
     limit = max_cycles if max_cycles is not None else 10 * (s.cycles or 1000) + 10_000
     out_ports = arr.ports
     end: int | None = None  # stays None if done never rises
     for cyc in range(limit):
         done_arr = asim.regs["done_r"]
-        step = {"start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
-                "rdata": dram.rdata(cyc), **idle}
+        step = {**idle, "start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
+                "rdata": dram.rdata(cyc)}
         ssim.step(step)
-        for k, v in step.items():
-            ins[k].append(v)
+        for k in ins:
+            ins[k].append(step[k])
+        for k in aw_names:
+            idle[k] = 0
         o = {k: tracer.trace[k][-1] for k in names}
         chain_full |= bool(o["chain_full"])
         if o["req_valid"]:
@@ -492,34 +571,28 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         if computing >= 0 and done_arr:  # tile `computing` finished in this cycle
             compute_cycles += cyc - t_start
             ev = _writes(atr, out_ports, a_start, len(atr.trace["done"]))
-            bits = win.pack(computing, ev)
-            ti = tiles[computing]
-            if s.tiles[computing].store_bits:
-                base = (computing % sys.k_out) * sys.out_slot_words
-                for j, w in enumerate(_bits_to_words(bits, sys.bw_bits)):
-                    outstage[base + j] = w
-                    pokes.append((cyc, base + j, w))
-            elif ti.final and held[1]:
-                px = slice(ti.y0 * dram.wo, (ti.y0 + ti.mt) * dram.wo)
-                out_held[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = bits.reshape(
-                    ti.gsz, ti.nt, -1)
+            dram.layout[computing] = production_order(arr, win.data[computing], ev)
             events.append((cyc, "compute_end", computing))
             computing = -1
         start = 0
         if o["comp_start"]:
             i = o["comp_tile"]
-            c, mems = win.start(i, instage)
+            c, mems = win.start(i, read_rows(instage, in_widths))
             for name, img in mems.items():  # outbufs only when reloaded
-                live = asim.inspect_mem(arr_mems[name])
-                live.clear()
-                live.update(img)
+                live_mem = asim.inspect_mem(arr_mems[name])
+                live_mem.clear()
+                live_mem.update(img)
             cfg = {k: c.get(k, 0) for k in cfg_names}
+            idle |= win.pack(i, held[1])  # the pack unit's tile cfg, from the next cycle on
             computing, t_start, start = i, cyc, 1
             events.append((cyc, "compute_start", i))
             a_start, quiet = len(atr.trace["done"]), False
         if start or not quiet:
             before = dict(asim.regs) if computing < 0 else None
             asim.step({"start": start, **cfg})
+            # the array's result ports reach the pack unit through one register
+            for k, src in zip(aw_names, port_names, strict=True):
+                idle[k] = atr.trace[src][-1]
             # idle (inputs constant, start low) and no register changed: every
             # further idle cycle would be the same, so the array waits unstepped
             quiet = before is not None and before == asim.regs
@@ -528,10 +601,14 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         if o["done"]:
             end = cyc
             break
-    out = out_held if held[1] else dram.out
+    out, hold_out = dram.out, None
+    if held[1]:
+        rows = read_rows([ssim.inspect_mem(m) for m in sys.hold], [m.bitwidth for m in sys.hold])
+        hold_out, out = _held_out(sys, dram, out_base, rows)
     return SystemRun(end, compute_cycles, dram.read_bits, dram.write_bits, out, chain_full,
-                     {k: list(v) for k, v in tracer.trace.items()}, events, ins, pokes,
-                     {m.name: d for m, d in mem.items()}, (dram.read_words, dram.write_words))
+                     {k: list(v) for k, v in tracer.trace.items()}, events, ins,
+                     hold_out, {m.name: d for m, d in mem.items()},
+                     (dram.read_words, dram.write_words))
 
 
 def _writes(atr: pyrtl.SimulationTrace, ports: int, t0: int,

@@ -24,19 +24,27 @@ engine models it (``bnnarch.array.engine``):
   ``CHAIN`` times so that such transfers and the next real request all
   happen in one cycle, as in the engine's event loop.
 
-Beats of a load are written into the input staging buffer (``instage``, one
-``bw``-bit word per beat, ``k_in`` halves); beats of a store are read from
-the output staging buffer (``outstage``, ``k_out`` halves). The DRAM itself
-(latency, data) is a behavioural model on the testbench side
-(``bnnarch.rtl.sysrun``) that answers the request ports. ``done`` is high
-from the cycle in which the last store completes (start sampled in cycle
-0): that index is the layer's total cycles, the number the simulator
-reports as ``cycles``.
+Staging buffers and the hold region are split into the spec's ``banks``
+memories side by side; a row is the buffer's ``port_bits`` (whole DMA beats;
+validation keeps the DRAM's bits per cycle within every port). A load beat is
+merged into the row being assembled and written across the banks of the
+input staging buffer (``instage``, ``k_in`` slots); a store beat is ``bw``
+bits of a row of the output staging buffer (``outstage``, ``k_out`` slots),
+which the pack unit (``bnnarch.rtl.pack``) fills from the array's result
+ports while the tile computes. With ``hold_kib`` the pack unit writes a held
+output into the hold region (``hold``, the activation buffer's hold part,
+rows from ``cfg_hold_base``) instead; the next layer's window unit reads it
+there. The DRAM itself (latency, data) is a behavioural model on the
+testbench side (``bnnarch.rtl.sysrun``) that answers the request ports.
+``done`` is high from the cycle in which the last store completes (start
+sampled in cycle 0): that index is the layer's total cycles, the number the
+simulator reports as ``cycles``.
 
 Area: ~10 counters of 16-32 bits, CHAIN copies of the decision logic
-(comparators and adders on tile indices), one bits-left subtractor; the
-descriptor table and the staging SRAMs are memories (priced by the SRAM
-area model, not as logic).
+(comparators and adders on tile indices), one bits-left subtractor, the row
+assembly register and beat muxes, the pack unit (its cost in
+``bnnarch.rtl.pack``); the descriptor tables, staging banks and hold banks
+are memories (priced by the SRAM area model, not as logic).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ import pyrtl
 from bnnarch.array.engine import buffer_slots, dram_latency_cycles
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
+from bnnarch.rtl.pack import PackGeometry, PackIn, advance, pack_unit
 
 CHAIN = 6
 """Decisions the DMA can take in one cycle (zero-bit transfers chained before
@@ -59,6 +68,7 @@ MAX_TILES = 4096
 """Descriptor-table entries by default (the mapper's largest schedules on the
 RTL-sized designs have hundreds of tiles)."""
 XFER_BITS = 32  # bits of one transfer
+X_ROW = 20  # staging / hold row pointers
 
 
 @dataclass
@@ -71,26 +81,62 @@ class RtlSystem:
     k_out: int
     lat_cycles: int
     bw_bits: int
-    in_slot_words: int  # bw-bit words per input slot (a power of two)
-    out_slot_words: int
+    in_row_bits: int  # bits of one input staging row (the buffer's port, whole beats)
+    out_row_bits: int
+    in_slot_rows: int  # rows per input slot (a power of two)
+    out_slot_rows: int
     ldesc: pyrtl.MemBlock
     sdesc: pyrtl.MemBlock
-    instage: pyrtl.MemBlock
-    outstage: pyrtl.MemBlock
+    instage: list[pyrtl.MemBlock]  # banks, low bits of a row first
+    outstage: list[pyrtl.MemBlock]
+    hold: list[pyrtl.MemBlock]  # hold region banks (empty without hold_kib)
+    hold_rows: int
+    pack: PackGeometry
 
     @property
     def max_tiles(self) -> int:
         return 1 << self.ldesc.addrwidth
 
     @property
+    def memories(self) -> list[pyrtl.MemBlock]:
+        return [self.ldesc, self.sdesc, *self.instage, *self.outstage, *self.hold]
+
+    def staging_report(self) -> dict[str, object]:
+        """report.json's ``system.params.staging``: rows, row widths and banks of
+        the staging buffers and the hold region, the pack unit's shape."""
+        def mems(ms: list[pyrtl.MemBlock], rows: int) -> dict[str, object]:
+            return {"rows": rows, "row_bits": sum(m.bitwidth for m in ms),
+                    "banks": len(ms), "bank_bits": [m.bitwidth for m in ms]}
+        return {"in": mems(self.instage, self.k_in * self.in_slot_rows) | {
+                    "slot_rows": self.in_slot_rows},
+                "out": mems(self.outstage, self.k_out * self.out_slot_rows) | {
+                    "slot_rows": self.out_slot_rows},
+                "hold": mems(self.hold, self.hold_rows) if self.hold else None,
+                "pack": {"ports": self.pack.ports, "lanes": self.pack.lanes,
+                         "max_bits_per_cycle": self.pack.max_bits,
+                         "row_write_ports": self.pack.write_ports}}
+
+    @property
     def output_names(self) -> list[str]:
         return ["done", "comp_start", "comp_tile", "req_valid", "req_write", "req_tile",
-                "req_bits", "beat", "wdata", "chain_full"]
+                "req_bits", "beat", "wdata", "chain_full", "in_rdata"] + (
+                    ["hold_rdata"] if self.hold else [])
 
     @property
     def input_names(self) -> list[str]:
-        return ["start", "cfg_tiles", "comp_done", "rdata", "desc_we", "desc_sel", "desc_addr",
-                "desc_data", "pk_we", "pk_addr", "pk_data"]
+        """The first four are the run's control; the rest are host and array ports."""
+        names = ["start", "cfg_tiles", "comp_done", "rdata", "desc_we", "desc_sel", "desc_addr",
+                 "desc_data", "in_raddr"]
+        for p in range(self.pack.ports):
+            names += [f"aw{p}_we", f"aw{p}_sign", f"aw{p}_dot"]
+        names += [f"pk_{n}" for n in PACK_CFG]
+        if self.hold:
+            names += ["cfg_hold_base", "hold_raddr"]
+        return names
+
+
+PACK_CFG = ("on", "wide", "hold", "in_last", "out_last", "port_rem", "lane_rem")
+"""Pack-unit configuration inputs (``pk_<name>``), per tile (``bnnarch.rtl.pack``)."""
 
 
 def system_params(spec: ArraySpec) -> tuple[int, int]:
@@ -111,16 +157,44 @@ def _pow2(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, n))))
 
 
+def _row_bits(port_bits: int, bw: int) -> int:
+    """A staging row: the buffer's port width, whole DMA beats (validation
+    keeps the port at least one beat wide)."""
+    return max(1, port_bits // bw) * bw
+
+
+def _banks(name: str, row_bits: int, banks: int, rows: int, **kw) -> list[pyrtl.MemBlock]:
+    """``banks`` memories side by side (low bits of a row in bank 0), each
+    ``ceil(row / banks)`` bits wide, the last one what remains."""
+    n = min(banks, row_bits)
+    w = math.ceil(row_bits / n)
+    widths = [min(w, row_bits - i * w) for i in range(n) if row_bits - i * w > 0]
+    aw = max(1, (rows - 1).bit_length())
+    return [pyrtl.MemBlock(bw_, aw, name=f"{name}{i}", **kw) for i, bw_ in enumerate(widths)]
+
+
+def pack_geometry(spec: ArraySpec, row_bits: int) -> PackGeometry:
+    """The array's result ports as the pack unit sees them."""
+    a = spec.array
+    stationary = a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is")
+    ports, lanes = (a.cols, 1) if stationary else (a.rows, a.cols)
+    return PackGeometry(ports, lanes, a.acc_bits, row_bits, TILE_BITS)
+
+
 def build_system(spec: ArraySpec, max_tiles: int = MAX_TILES) -> RtlSystem:
-    """Generate the DMA, slot control and staging buffers (module doc);
-    the descriptor tables hold ``max_tiles`` tiles."""
+    """Generate the DMA, slot control, staging buffers, pack unit and hold
+    region (module doc); the descriptor tables hold ``max_tiles`` tiles."""
     lat, bw = system_params(spec)
     k_in, k_out = buffer_slots(spec)
     b = spec.buffers
+    in_row = _row_bits(min(b.weights.port_bits, b.activations.port_bits), bw)
+    out_row = _row_bits(b.outputs.port_bits, bw)
     # a load carries a weight tile, an activation tile and reloaded partial sums
-    in_words = _pow2(math.ceil((b.weights.tile_bits + b.activations.tile_bits
-                                + b.outputs.tile_bits) / bw))
-    out_words = _pow2(math.ceil(b.outputs.tile_bits / bw))
+    in_rows = _pow2(math.ceil((b.weights.tile_bits + b.activations.tile_bits
+                               + b.outputs.tile_bits) / in_row))
+    out_rows = _pow2(math.ceil(b.outputs.tile_bits / out_row))
+    geo = pack_geometry(spec, out_row)
+    hold_rows = math.ceil(b.activations.hold_bits / out_row)
     block = pyrtl.Block()
     with pyrtl.set_working_block(block, no_sanity_check=True):
         da = max(1, (max_tiles - 1).bit_length())
@@ -130,25 +204,54 @@ def build_system(spec: ArraySpec, max_tiles: int = MAX_TILES) -> RtlSystem:
                                max_read_ports=CHAIN)
         sdesc = pyrtl.MemBlock(XFER_BITS, da, name="sdesc", asynchronous=True,
                                max_read_ports=CHAIN)
-        ia = (k_in - 1).bit_length() + in_words.bit_length() - 1
-        oa = (k_out - 1).bit_length() + out_words.bit_length() - 1
-        instage = pyrtl.MemBlock(bw, max(1, ia), name="instage")
-        outstage = pyrtl.MemBlock(bw, max(1, oa), name="outstage", asynchronous=True)
-        sys = RtlSystem(spec, block, k_in, k_out, lat, bw, in_words, out_words, ldesc, sdesc,
-                        instage, outstage)
+        instage = _banks("instage", in_row, min(b.weights.banks, b.activations.banks),
+                         k_in * in_rows, asynchronous=True)
+        outstage = _banks("outstage", out_row, b.outputs.banks, k_out * out_rows,
+                          asynchronous=True, max_write_ports=geo.write_ports)
+        hold = (_banks("hold", out_row, b.activations.banks, hold_rows, asynchronous=True,
+                       max_write_ports=geo.write_ports) if hold_rows else [])
+        sys = RtlSystem(spec, block, k_in, k_out, lat, bw, in_row, out_row, in_rows, out_rows,
+                        ldesc, sdesc, instage, outstage, hold, hold_rows, geo)
         _build(sys)
     block.sanity_check()
     return sys
 
 
-def _slot_addr(tile: pyrtl.WireVector, k: int, beat: pyrtl.WireVector, words: int,
-               width: int) -> pyrtl.WireVector:
-    """Staging address of a beat: slot (tile mod k) above the beat index."""
-    wb = words.bit_length() - 1
-    low = beat[:wb] if wb else None
+def _row_addr(tile: pyrtl.WireVector, k: int, row: pyrtl.WireVector, rows: int,
+              width: int) -> pyrtl.WireVector:
+    """Staging address of a slot row: slot (tile mod k) above the row index."""
+    rb = rows.bit_length() - 1
+    low = row[:rb] if rb else None
     if k == 1:
         return (low if low is not None else pyrtl.Const(0, 1)).zero_extended(width)
     return pyrtl.concat(tile[0], low).zero_extended(width) if low is not None else tile[0]
+
+
+def _read_row(banks: list[pyrtl.MemBlock], addr: pyrtl.WireVector) -> pyrtl.WireVector:
+    return pyrtl.concat_list([m[addr[: m.addrwidth]] for m in banks])
+
+
+def _write_row(banks: list[pyrtl.MemBlock], addr: pyrtl.WireVector, row: pyrtl.WireVector,
+               enable: pyrtl.WireVector) -> None:
+    lo = 0
+    for m in banks:
+        m[addr[: m.addrwidth]] <<= pyrtl.MemBlock.EnabledWrite(row[lo: lo + m.bitwidth], enable)
+        lo += m.bitwidth
+
+
+def _beat_in_row(word: pyrtl.WireVector, pos: pyrtl.WireVector, per_row: int,
+                 row_bits: int) -> pyrtl.WireVector:
+    """``word`` placed at beat ``pos`` of a row (a mux over the row's beats)."""
+    bw = word.bitwidth
+    vals = [pyrtl.concat(word, pyrtl.Const(0, k * bw)).zero_extended(row_bits) if k
+            else word.zero_extended(row_bits) for k in range(per_row)]
+    return vals[0] if per_row == 1 else pyrtl.mux(pos, *vals, default=pyrtl.Const(0, row_bits))
+
+
+def _row_beat(row: pyrtl.WireVector, pos: pyrtl.WireVector, per_row: int,
+              bw: int) -> pyrtl.WireVector:
+    vals = [row[k * bw: (k + 1) * bw] for k in range(per_row)]
+    return vals[0] if per_row == 1 else pyrtl.mux(pos, *vals, default=pyrtl.Const(0, bw))
 
 
 def _build(sys: RtlSystem) -> None:
@@ -168,7 +271,6 @@ def _build(sys: RtlSystem) -> None:
     xtile = reg(T, "xtile")
     lat_left = reg(max(1, sys.lat_cycles.bit_length()), "lat_left")
     bits_left = reg(X, "bits_left")
-    beat_idx = reg(X, "beat_idx")
 
     running = (run | start) & ~done_r
     comp_end = computing & comp_done
@@ -220,23 +322,13 @@ def _build(sys: RtlSystem) -> None:
     left = pyrtl.select(bits_left > sys.bw_bits, (bits_left - sys.bw_bits)[:X],
                         pyrtl.Const(0, X))
     bits_left.next <<= pyrtl.select(issue, i_bits, pyrtl.select(beat, left, bits_left))
-    beat_idx.next <<= pyrtl.select(issue, pyrtl.Const(0, X),
-                                   pyrtl.select(beat, (beat_idx + 1)[:X], beat_idx))
-    in_addr = _slot_addr(xtile, sys.k_in, beat_idx, sys.in_slot_words, sys.instage.addrwidth)
-    out_addr = _slot_addr(xtile, sys.k_out, beat_idx, sys.out_slot_words,
-                          sys.outstage.addrwidth)
-    sys.instage[in_addr] <<= pyrtl.MemBlock.EnabledWrite(rdata, enable=beat & ~kind)
-    # host port: the descriptor tables are written before start; the pack
-    # unit writes results into the output staging buffer
+    wdata = _staging(sys, issue, beat, kind, xtile, rdata)
+    # host port: the descriptor tables are written before start
     d_we, d_sel = pyrtl.Input(1, name="desc_we"), pyrtl.Input(1, name="desc_sel")
     d_addr, d_data = pyrtl.Input(da, name="desc_addr"), pyrtl.Input(X, name="desc_data")
     sys.ldesc[d_addr] <<= pyrtl.MemBlock.EnabledWrite(d_data, enable=d_we & ~d_sel)
     sys.sdesc[d_addr] <<= pyrtl.MemBlock.EnabledWrite(d_data, enable=d_we & d_sel)
-    p_we = pyrtl.Input(1, name="pk_we")
-    p_addr = pyrtl.Input(sys.outstage.addrwidth, name="pk_addr")
-    p_data = pyrtl.Input(sys.bw_bits, name="pk_data")
-    sys.outstage[p_addr] <<= pyrtl.MemBlock.EnabledWrite(p_data, enable=p_we)
-    wdata = sys.outstage[out_addr]
+    _pack(sys, start, comp_end, (nc_start - 1)[:T])
     outs = {
         "done": done_r | finished, "comp_start": c_go, "comp_tile": nc_start,
         "req_valid": issue, "req_write": i_kind, "req_tile": i_tile, "req_bits": i_bits,
@@ -245,3 +337,89 @@ def _build(sys: RtlSystem) -> None:
     for name, w in outs.items():
         o = pyrtl.Output(w.bitwidth, name=name)
         o <<= w
+
+
+def _staging(sys: RtlSystem, issue: pyrtl.WireVector, beat: pyrtl.WireVector,
+             kind: pyrtl.WireVector, xtile: pyrtl.WireVector,
+             rdata: pyrtl.WireVector) -> pyrtl.WireVector:
+    """The beats' side of the staging buffers: a load beat is merged into the
+    row being assembled (``bw`` bits at its beat position) and the row is
+    written across the banks; a store beat is the ``bw`` bits at its position
+    of the output row. Returns the store beat's data."""
+    X, bw = XFER_BITS, sys.bw_bits
+    per_in, per_out = sys.in_row_bits // bw, sys.out_row_bits // bw
+    pb = max(1, (max(per_in, per_out) - 1).bit_length())
+    brow = pyrtl.Register(X, name="dma_row")
+    bpos = pyrtl.Register(pb, name="dma_pos")
+    asm = pyrtl.Register(sys.in_row_bits, name="dma_asm")
+    last_pos = pyrtl.select(kind, pyrtl.Const(per_out - 1, pb), pyrtl.Const(per_in - 1, pb))
+    row_end = beat & (bpos == last_pos)
+    brow.next <<= pyrtl.select(issue, pyrtl.Const(0, X),
+                               pyrtl.select(row_end, (brow + 1)[:X], brow))
+    bpos.next <<= pyrtl.select(issue | row_end, pyrtl.Const(0, pb),
+                               pyrtl.select(beat, (bpos + 1)[:pb], bpos))
+    merged = asm | _beat_in_row(rdata, bpos, per_in, sys.in_row_bits)
+    load = beat & ~kind
+    asm.next <<= pyrtl.select(issue | (load & row_end), pyrtl.Const(0, sys.in_row_bits),
+                              pyrtl.select(load, merged, asm))
+    in_aw = sys.instage[0].addrwidth
+    _write_row(sys.instage, _row_addr(xtile, sys.k_in, brow, sys.in_slot_rows, in_aw),
+               merged, load)
+    out_aw = sys.outstage[0].addrwidth
+    row = _read_row(sys.outstage, _row_addr(xtile, sys.k_out, brow, sys.out_slot_rows, out_aw))
+    # the window unit's read port of the input staging buffer
+    in_raddr = pyrtl.Input(in_aw, name="in_raddr")
+    o = pyrtl.Output(sys.in_row_bits, name="in_rdata")
+    o <<= _read_row(sys.instage, in_raddr)
+    return _row_beat(row, bpos, per_out, bw)
+
+
+def _pack(sys: RtlSystem, start: pyrtl.WireVector, tile_end: pyrtl.WireVector,
+          tile: pyrtl.WireVector) -> None:
+    """The pack unit (``bnnarch.rtl.pack``) writing the output slot of the
+    computing tile, or the hold region from the layer's ``cfg_hold_base``."""
+    g = sys.pack
+    ab, L = g.acc_bits, g.lanes
+    we = [pyrtl.Input(1, name=f"aw{p}_we") for p in range(g.ports)]
+    sign = [pyrtl.Input(L, name=f"aw{p}_sign") for p in range(g.ports)]
+    dot = [pyrtl.Input(L * ab, name=f"aw{p}_dot") for p in range(g.ports)]
+    widths = {"on": 1, "wide": 1, "hold": 1, "in_last": g.fold_bits, "out_last": g.fold_bits,
+              "port_rem": g.ports.bit_length(), "lane_rem": L.bit_length()}
+    cfg = {n: pyrtl.Input(widths[n], name=f"pk_{n}") for n in PACK_CFG}
+    x = PackIn(we, sign, dot, cfg["on"], cfg["wide"], cfg["in_last"], cfg["out_last"],
+               cfg["port_rem"], cfg["lane_rem"], tile_end)
+    R = g.row_bits
+    ob = max(1, (R - 1).bit_length())
+    s_row = pyrtl.Register(X_ROW, name="pk_row")
+    s_off, s_pend = pyrtl.Register(ob, name="pk_off"), pyrtl.Register(R, name="pk_pend")
+    if sys.hold:
+        h_row = pyrtl.Register(X_ROW, name="hd_row")
+        h_off, h_pend = pyrtl.Register(ob, name="hd_off"), pyrtl.Register(R, name="hd_pend")
+        hold = cfg["hold"]
+        off, pend = pyrtl.select(hold, h_off, s_off), pyrtl.select(hold, h_pend, s_pend)
+    else:
+        hold, off, pend = pyrtl.Const(0, 1), s_off, s_pend
+    out = pack_unit(g, x, off, pend)
+    n_done, n_off, n_pend = advance(g, off, out)
+    zero_row, zero_off = pyrtl.Const(0, X_ROW), pyrtl.Const(0, ob)
+    s_row.next <<= pyrtl.select(tile_end, zero_row,
+                                pyrtl.select(hold, s_row, (s_row + n_done)[:X_ROW]))
+    s_off.next <<= pyrtl.select(tile_end | hold, pyrtl.select(tile_end, zero_off, s_off), n_off)
+    s_pend.next <<= pyrtl.select(tile_end | hold, pyrtl.select(tile_end, pyrtl.Const(0, R),
+                                                               s_pend), n_pend)
+    out_aw = sys.outstage[0].addrwidth
+    for k, (row, touched) in enumerate(zip(out.rows, out.touched, strict=True)):
+        addr = _row_addr(tile, sys.k_out, (s_row + k)[:X_ROW], sys.out_slot_rows, out_aw)
+        _write_row(sys.outstage, addr, row, touched & ~hold)
+    if not sys.hold:
+        return
+    base = pyrtl.Input(X_ROW, name="cfg_hold_base")
+    h_row.next <<= pyrtl.select(start, base, pyrtl.select(hold, (h_row + n_done)[:X_ROW],
+                                                          h_row))
+    h_off.next <<= pyrtl.select(start, zero_off, pyrtl.select(hold, n_off, h_off))
+    h_pend.next <<= pyrtl.select(start, pyrtl.Const(0, R), pyrtl.select(hold, n_pend, h_pend))
+    for k, (row, touched) in enumerate(zip(out.rows, out.touched, strict=True)):
+        _write_row(sys.hold, (h_row + k)[: sys.hold[0].addrwidth], row, touched & hold)
+    h_raddr = pyrtl.Input(sys.hold[0].addrwidth, name="hold_raddr")
+    o = pyrtl.Output(R, name="hold_rdata")
+    o <<= _read_row(sys.hold, h_raddr)

@@ -218,9 +218,16 @@ def test_errors_name_the_field_or_layer(digits: WorkloadGraph) -> None:
                          s, layer_tensors(p.layer, np.random.default_rng(0)))
     p = plan_layers(spec, digits, ["layer1.0.conv1"])[0]
     held = replace(p, held=(True, False))
-    with pytest.raises(RtlError, match="its input is held on chip but no held map was given"):
-        hs = map_layer(p.layer, spec, (True, False))
+    hs = map_layer(p.layer, spec, (True, False))
+    with pytest.raises(RtlError, match=r"layer 'layer1.0.conv1': a feature map is held on chip "
+                                       r"but the design has no hold region \(buffers.activations"
+                                       r".hold_kib\)"):
         run_layer_system(system_array(spec, [hs]), build_system(spec), p.layer, hs,
+                         layer_tensors(p.layer, np.random.default_rng(0)), held.held)
+    hold = load_design(ROOT / "designs" / "rtl_hold.yaml")
+    hs = map_layer(p.layer, hold, (True, False))
+    with pytest.raises(RtlError, match="its input is held on chip but no held map was given"):
+        run_layer_system(system_array(hold, [hs]), build_system(hold), p.layer, hs,
                          layer_tensors(p.layer, np.random.default_rng(0)), held.held)
 
 

@@ -1,0 +1,170 @@
+"""The pack unit: the array's result ports -> whole rows of the output staging
+buffer (or of the hold region), in the cycles the results are produced.
+
+The array writes its results through ``P`` output-buffer write ports
+(``o{p}_we``, ``o{p}_sign`` with ``L`` lanes, ``o{p}_dot`` with ``L`` x
+``acc_bits``; ``bnnarch.rtl.array`` / ``stationary``). Each port writes the
+addresses of its folds in order, once per tile: an *inner* fold counter
+(``pk_in_last`` + 1 folds) inside an *outer* one (``pk_out_last`` + 1), the
+group folds repeating the pattern. A port's write is valid unless it lies past
+the tile's edge: port p is valid unless the outer fold is the last one and
+``p >= pk_port_rem``; of its lanes the low ``pk_lane_rem`` are valid in the
+last inner fold, all ``L`` otherwise (broadcast / os: ports = row lanes,
+lanes = column lanes; ws / is: ports = columns, one lane).
+
+The pack unit keeps one counter pair per port (ports write in skewed cycles on
+a systolic array), appends the valid lanes of every port that writes in a cycle
+(port order, low lane first; sign bits, or ``acc_bits`` partial sums when the
+tile spills them: ``pk_wide``) behind the bits already pending, and writes the
+rows this touches (``ports`` x ``lanes`` x ``acc_bits`` + row - 1 bits span at
+most ``write_ports`` rows). The partial last row is written too, so the slot
+is complete in the cycle the last result arrives: the array's results reach
+the pack unit through one register, so that is the cycle the system sees the
+array's ``done`` — the cycle compute ends in the engine, in which the store may
+be requested; its first beat comes ``lat >= 1`` cycles later. No cycle is
+added.
+
+The *production order* (cycle, then port, then lane) is the order of a
+tile's results in its store; the DMA writes them to their places in the
+output map (the testbench's DRAM model scatters them, ``bnnarch.rtl.sysrun``).
+
+Area: per port two fold counters (address width), a lane mask, one shifter of
+``ports`` x ``lanes`` x ``acc_bits`` bits by a bit offset, one merge shifter of
+a row plus that width, ``write_ports`` row write ports on the destination
+memories. Delay: O(log width) mux levels per shifter, a ``ports``-long adder
+chain for the offsets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyrtl
+
+
+@dataclass(frozen=True)
+class PackGeometry:
+    """Shape of the pack unit (from the array it serves)."""
+
+    ports: int
+    lanes: int
+    acc_bits: int
+    row_bits: int  # bits of one destination row (the output buffer's port)
+    fold_bits: int  # width of the fold counters
+
+    @property
+    def max_bits(self) -> int:
+        """Most bits the ports deliver in one cycle (all lanes, partial sums)."""
+        return self.ports * self.lanes * self.acc_bits
+
+    @property
+    def write_ports(self) -> int:
+        """Rows one cycle's bits can touch: (row - 1 pending + max_bits) / row."""
+        return math.ceil((self.row_bits - 1 + self.max_bits) / self.row_bits)
+
+
+@dataclass(frozen=True)
+class PackIn:
+    """Inputs of the pack unit (one entry per array port in the lists)."""
+
+    we: list[pyrtl.WireVector]
+    sign: list[pyrtl.WireVector]
+    dot: list[pyrtl.WireVector]
+    on: pyrtl.WireVector  # this tile's results are stored or held
+    wide: pyrtl.WireVector  # partial sums at acc_bits (a spilled tile), else sign bits
+    in_last: pyrtl.WireVector
+    out_last: pyrtl.WireVector
+    port_rem: pyrtl.WireVector
+    lane_rem: pyrtl.WireVector
+    tile_end: pyrtl.WireVector  # the last results arrive in this cycle
+
+
+@dataclass(frozen=True)
+class PackOut:
+    """Per cycle: the bits appended this cycle, merged behind the pending ones
+    (``write_ports`` rows from ``first_row``), and how many rows they touch."""
+
+    rows: list[pyrtl.WireVector]
+    touched: list[pyrtl.WireVector]  # row k receives bits this cycle
+    appended: pyrtl.WireVector  # bits appended this cycle
+
+
+def _lane_mask(n_valid: pyrtl.WireVector, lanes: int) -> list[pyrtl.WireVector]:
+    return [n_valid > c for c in range(lanes)]
+
+
+def _segment(g: PackGeometry, sign: pyrtl.WireVector, dot: pyrtl.WireVector,
+             mask: list[pyrtl.WireVector], wide: pyrtl.WireVector) -> pyrtl.WireVector:
+    """A port's valid lanes, low lane first: sign bits or acc_bits values."""
+    ab, width = g.acc_bits, g.max_bits // g.ports
+    narrow = pyrtl.concat_list([sign[c] & mask[c] for c in range(g.lanes)])
+    full = pyrtl.concat_list([dot[c * ab: (c + 1) * ab] & mask[c].sign_extended(ab)
+                              for c in range(g.lanes)])
+    return pyrtl.select(wide, full, narrow.zero_extended(width))
+
+
+def pack_unit(g: PackGeometry, x: PackIn, off: pyrtl.WireVector,
+              pend: pyrtl.WireVector) -> PackOut:
+    """The append datapath (module doc): ``off`` bits of ``pend`` are pending
+    in the current row; returns the rows to write and the bits appended. The
+    fold counters are registers inside; the caller keeps ``off``/``pend``."""
+    fb = g.fold_bits
+    width = g.max_bits
+    total_w = g.row_bits + width
+    acc = pyrtl.Const(0, total_w)
+    pos = pyrtl.Const(0, max(1, width.bit_length()))  # bits appended so far this cycle
+    for p in range(g.ports):
+        with pyrtl.name_scope(f"pk{p}"):
+            inner = pyrtl.Register(fb, name=f"pk{p}_inner")
+            outer = pyrtl.Register(fb, name=f"pk{p}_outer")
+            we = x.we[p]
+            last_in, last_out = inner == x.in_last, outer == x.out_last
+            inner.next <<= pyrtl.select(x.tile_end | (we & last_in), pyrtl.Const(0, fb),
+                                        pyrtl.select(we, (inner + 1)[:fb], inner))
+            wrap_out = we & last_in & last_out
+            outer.next <<= pyrtl.select(x.tile_end | wrap_out, pyrtl.Const(0, fb),
+                                        pyrtl.select(we & last_in, (outer + 1)[:fb], outer))
+            port_ok = ~last_out | (x.port_rem > p)
+            n_lanes = pyrtl.select(last_in, x.lane_rem,
+                                   pyrtl.Const(g.lanes, x.lane_rem.bitwidth))
+            keep = x.on & we & port_ok
+            n_lanes = pyrtl.select(keep, n_lanes, pyrtl.Const(0, n_lanes.bitwidth))
+            seg = _segment(g, x.sign[p], x.dot[p], _lane_mask(n_lanes, g.lanes), x.wide)
+            n_bits = pyrtl.select(x.wide, (n_lanes * g.acc_bits), n_lanes)
+            shifted = pyrtl.shift_left_logical(seg.zero_extended(width), pos)
+            acc = acc | shifted.zero_extended(total_w)
+            pos = (pos + n_bits)[: pos.bitwidth]
+    merged = pend.zero_extended(total_w) | pyrtl.shift_left_logical(
+        acc, off.zero_extended(max(off.bitwidth, pos.bitwidth)))
+    end = _end(off, pos)  # bit just past the last appended
+    rows = [merged[k * g.row_bits: (k + 1) * g.row_bits].zero_extended(g.row_bits)
+            for k in range(g.write_ports)]
+    touched = [(pos != 0) & (end > k * g.row_bits) for k in range(g.write_ports)]
+    return PackOut(rows, touched, pos)
+
+
+def _end(off: pyrtl.WireVector, n: pyrtl.WireVector) -> pyrtl.WireVector:
+    w = max(off.bitwidth, n.bitwidth) + 1
+    return (off.zero_extended(w) + n.zero_extended(w))[:w]
+
+
+def advance(g: PackGeometry, off: pyrtl.WireVector, out: PackOut
+            ) -> tuple[pyrtl.WireVector, pyrtl.WireVector, pyrtl.WireVector]:
+    """(rows completed, next offset, next pending row) after this cycle."""
+    end = _end(off, out.appended)
+    done = [end >= k * g.row_bits for k in range(1, g.write_ports + 1)]
+    n_done = pyrtl.Const(0, max(1, g.write_ports.bit_length()))
+    for d in done:
+        n_done = (n_done + d)[: n_done.bitwidth]
+    next_off = end[: off.bitwidth]
+    next_pend = out.rows[0]
+    for k in range(1, g.write_ports + 1):
+        sub = (end - k * g.row_bits)[: off.bitwidth]
+        row = out.rows[k] if k < len(out.rows) else pyrtl.Const(0, g.row_bits)
+        next_off = pyrtl.select(n_done == k, sub, next_off)
+        next_pend = pyrtl.select(n_done == k, row, next_pend)
+    return n_done, next_off, next_pend
+
+
+__all__ = ["PackGeometry", "PackIn", "PackOut", "advance", "pack_unit"]

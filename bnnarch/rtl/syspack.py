@@ -1,0 +1,171 @@
+"""Host / testbench side of the pack unit and the hold region
+(``bnnarch.rtl.pack``, ``bnnarch.rtl.system``): the pack unit's per-tile
+configuration, the production order of a tile's results (where each stored
+element belongs in the output map: what the DMA's scatter does, modelled by
+the testbench's DRAM), and hold-region images (rows of the hold memory plus
+the map positions of their bits) carried from a producing layer to the layer
+that reads the map on chip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnnarch.array.timing import ceil_div
+from bnnarch.errors import RtlError
+from bnnarch.rtl.array import RtlArray
+from bnnarch.rtl.golden import LayerData
+from bnnarch.rtl.system import RtlSystem
+
+
+def pack_cfg(arr: RtlArray, data: LayerData, on: bool, wide: bool,
+             hold: bool) -> dict[str, int]:
+    """``pk_*`` inputs for a tile of shape ``data`` (``bnnarch.rtl.pack``)."""
+    g, m, n, _ = data.shape
+    if arr.dataflow in ("ws", "is"):
+        slen, stat = (m, n) if arr.dataflow == "ws" else (n, m)
+        fo = ceil_div(stat, arr.cols)
+        inner, outer, port_rem, lane_rem = slen, fo, stat - (fo - 1) * arr.cols, 1
+    else:
+        rows_n, cols_n = (n, m) if arr.weights_on_rows else (m, n)
+        fr, fc = ceil_div(rows_n, arr.rows), ceil_div(cols_n, arr.cols)
+        inner, outer = fc, fr
+        port_rem, lane_rem = rows_n - (fr - 1) * arr.rows, cols_n - (fc - 1) * arr.cols
+    return {"pk_on": int(on), "pk_wide": int(wide), "pk_hold": int(hold),
+            "pk_in_last": inner - 1, "pk_out_last": outer - 1, "pk_port_rem": port_rem,
+            "pk_lane_rem": lane_rem}
+
+
+def production_order(arr: RtlArray, data: LayerData,
+                     events: Sequence[tuple[int, int, int, int, int]]) -> np.ndarray:
+    """Index into the tile's (G, N, M) results (flat) of every element the pack
+    unit stores, in its order: write cycle, then port, then lane; elements past
+    the tile's edge are dropped (what the pack unit's lane mask drops)."""
+    g, m, n, _ = data.shape
+    out: list[int] = []
+    for _cyc, p, addr, _d, _s in sorted(events, key=lambda e: (e[0], e[1])):
+        for gi, mi, ni in _positions(arr, data, p, addr):
+            if gi < g and mi < m and ni < n:
+                out.append((gi * n + ni) * m + mi)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _positions(arr: RtlArray, data: LayerData, p: int,
+               addr: int) -> list[tuple[int, int, int]]:
+    """(g, m, n) of each lane of port p's write at ``addr`` (the inverse of the
+    layouts ``golden.unpack_results`` / ``stationary_results`` read)."""
+    g, m, n, _ = data.shape
+    if arr.dataflow in ("ws", "is"):
+        ws = arr.dataflow == "ws"
+        slen, stat = (m, n) if ws else (n, m)
+        fol, s = divmod(addr, slen)
+        gi, fo = divmod(fol, ceil_div(stat, arr.cols))
+        item = fo * arr.cols + p
+        return [(gi, s, item) if ws else (gi, item, s)]
+    R, C = arr.rows, arr.cols
+    fr = ceil_div(n if arr.weights_on_rows else m, R)
+    fc = ceil_div(m if arr.weights_on_rows else n, C)
+    gi, rest = divmod(addr, fr * fc)
+    fri, fci = divmod(rest, fc)
+    row_i = fri * R + p
+    if arr.weights_on_rows:
+        return [(gi, fci * C + c, row_i) for c in range(C)]
+    return [(gi, row_i, fci * C + c) for c in range(C)]
+
+
+@dataclass(frozen=True)
+class HoldImage:
+    """A feature map in the hold region: rows ``base`` .. ``base + n_rows - 1``
+    hold its bits in the producer's store order; ``order[j]`` is the flat
+    (C, H, W) index of bit j."""
+
+    base: int
+    rows: dict[int, int]  # absolute row -> row word
+    order: np.ndarray
+    shape: tuple[int, ...]
+    row_bits: int
+
+    @property
+    def n_rows(self) -> int:
+        return ceil_div(len(self.order), self.row_bits)
+
+    def decode(self, rows: dict[int, int]) -> np.ndarray:
+        """The map from the hold memory's rows (``rows``: absolute row -> word)."""
+        words = [rows.get(self.base + j, 0) for j in range(self.n_rows)]
+        bits = words_to_bits(words, self.row_bits, len(self.order))
+        flat = np.zeros(int(np.prod(self.shape)), dtype=np.uint8)
+        flat[self.order] = bits
+        return flat.reshape(self.shape)
+
+
+def raster_image(fmap: np.ndarray, base: int, row_bits: int) -> HoldImage:
+    """A map placed in the hold region in (C, H, W) order (a layer's input held
+    on chip whose producer is not run in RTL)."""
+    bits = fmap.reshape(-1).astype(np.uint8)
+    rows = {base + j: w for j, w in enumerate(bits_to_words(bits, row_bits))}
+    return HoldImage(base, rows, np.arange(bits.size), tuple(fmap.shape), row_bits)
+
+
+def hold_base(live: Sequence[HoldImage], n_rows: int, capacity_rows: int,
+              where: str) -> int:
+    """First row from which ``n_rows`` rows miss every live image."""
+    spans = sorted((h.base, h.base + h.n_rows) for h in live)
+    base = 0
+    for lo, hi in spans:
+        if base + n_rows <= lo:
+            break
+        base = max(base, hi)
+    if base + n_rows > capacity_rows:
+        raise RtlError(f"{where}: its output needs {n_rows} rows of the hold region beside the "
+                       f"maps held with it, the region has {capacity_rows} "
+                       "(buffers.activations.hold_kib)")
+    return base
+
+
+def bank_images(sys: RtlSystem, rows: dict[int, int]) -> dict[str, dict[int, int]]:
+    """Row words -> each hold bank's memory image."""
+    out: dict[str, dict[int, int]] = {m.name: {} for m in sys.hold}
+    for addr, word in rows.items():
+        lo = 0
+        for m in sys.hold:
+            v = (word >> lo) & ((1 << m.bitwidth) - 1)
+            if v:
+                out[m.name][addr] = v
+            lo += m.bitwidth
+    return out
+
+
+def read_rows(banks: Sequence[dict[int, int]], widths: Sequence[int]) -> dict[int, int]:
+    """Memory images of side-by-side banks -> row words."""
+    addrs = sorted(set().union(*(b.keys() for b in banks))) if banks else []
+    out = {}
+    for a in addrs:
+        word, lo = 0, 0
+        for b, w in zip(banks, widths, strict=True):
+            word |= b.get(a, 0) << lo
+            lo += w
+        out[a] = word
+    return out
+
+
+def bits_to_words(bits: np.ndarray, bw: int) -> list[int]:
+    n = ceil_div(len(bits), bw) if len(bits) else 0
+    pad = np.zeros(n * bw, dtype=np.uint8)
+    pad[: len(bits)] = bits
+    by = np.packbits(pad.reshape(n, bw), axis=1, bitorder="little")
+    return [int.from_bytes(r.tobytes(), "little") for r in by]
+
+
+def words_to_bits(words: list[int], bw: int, nbits: int) -> np.ndarray:
+    nbytes = ceil_div(bw, 8)
+    raw = b"".join(int(w).to_bytes(nbytes, "little") for w in words)
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    bits = bits.reshape(len(words), nbytes * 8)[:, :bw].reshape(-1)
+    return bits[:nbits]
+
+
+__all__ = ["HoldImage", "bank_images", "bits_to_words", "hold_base", "pack_cfg",
+           "production_order", "raster_image", "read_rows", "words_to_bits"]
