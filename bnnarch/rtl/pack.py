@@ -104,39 +104,79 @@ def _segment(g: PackGeometry, sign: pyrtl.WireVector, dot: pyrtl.WireVector,
     return pyrtl.select(wide, full, narrow.zero_extended(width))
 
 
+def _fold_counters(g: PackGeometry, x: PackIn, p: int
+                   ) -> tuple[pyrtl.WireVector, pyrtl.WireVector]:
+    """Port p's fold counters; returns (the write is kept, its valid lanes)."""
+    fb = g.fold_bits
+    inner = pyrtl.Register(fb, name=f"pk{p}_inner")
+    outer = pyrtl.Register(fb, name=f"pk{p}_outer")
+    we = x.we[p]
+    last_in, last_out = inner == x.in_last, outer == x.out_last
+    inner.next <<= pyrtl.select(x.tile_end | (we & last_in), pyrtl.Const(0, fb),
+                                pyrtl.select(we, (inner + 1)[:fb], inner))
+    wrap_out = we & last_in & last_out
+    outer.next <<= pyrtl.select(x.tile_end | wrap_out, pyrtl.Const(0, fb),
+                                pyrtl.select(we & last_in, (outer + 1)[:fb], outer))
+    port_ok = ~last_out | (x.port_rem > p)
+    n_lanes = pyrtl.select(last_in, x.lane_rem, pyrtl.Const(g.lanes, x.lane_rem.bitwidth))
+    return x.on & we & port_ok, n_lanes
+
+
+def _popcount(bits: list[pyrtl.WireVector], width: int) -> pyrtl.WireVector:
+    total = pyrtl.Const(0, width)
+    for b in bits:
+        total = (total + b)[:width]
+    return total
+
+
 def pack_unit(g: PackGeometry, x: PackIn, off: pyrtl.WireVector,
               pend: pyrtl.WireVector) -> PackOut:
     """The append datapath (module doc): ``off`` bits of ``pend`` are pending
     in the current row; returns the rows to write and the bits appended. The
-    fold counters are registers inside; the caller keeps ``off``/``pend``."""
-    fb = g.fold_bits
-    width = g.max_bits
-    total_w = g.row_bits + width
-    acc = pyrtl.Const(0, total_w)
-    pos = pyrtl.Const(0, max(1, width.bit_length()))  # bits appended so far this cycle
-    for p in range(g.ports):
+    fold counters are registers inside; the caller keeps ``off``/``pend``.
+
+    Every port writing in one cycle has the same valid lanes (broadcast: one
+    fold for all ports; os: one port per cycle, the fold bubble is longer
+    than the skew; ws / is: one lane), so the kept ports are compacted (the
+    q-th kept port into slot q) and slot q lands at q x lanes x lane width:
+    no shifter per port. ``pk_conflict`` rises if that ever fails."""
+    P, L, ab = g.ports, g.lanes, g.acc_bits
+    total_w = g.row_bits + g.max_bits
+    cb = max(1, P.bit_length())
+    keeps, segs, lanes = [], [], []
+    for p in range(P):
         with pyrtl.name_scope(f"pk{p}"):
-            inner = pyrtl.Register(fb, name=f"pk{p}_inner")
-            outer = pyrtl.Register(fb, name=f"pk{p}_outer")
-            we = x.we[p]
-            last_in, last_out = inner == x.in_last, outer == x.out_last
-            inner.next <<= pyrtl.select(x.tile_end | (we & last_in), pyrtl.Const(0, fb),
-                                        pyrtl.select(we, (inner + 1)[:fb], inner))
-            wrap_out = we & last_in & last_out
-            outer.next <<= pyrtl.select(x.tile_end | wrap_out, pyrtl.Const(0, fb),
-                                        pyrtl.select(we & last_in, (outer + 1)[:fb], outer))
-            port_ok = ~last_out | (x.port_rem > p)
-            n_lanes = pyrtl.select(last_in, x.lane_rem,
-                                   pyrtl.Const(g.lanes, x.lane_rem.bitwidth))
-            keep = x.on & we & port_ok
+            keep, n_lanes = _fold_counters(g, x, p)
             n_lanes = pyrtl.select(keep, n_lanes, pyrtl.Const(0, n_lanes.bitwidth))
-            seg = _segment(g, x.sign[p], x.dot[p], _lane_mask(n_lanes, g.lanes), x.wide)
-            n_bits = pyrtl.select(x.wide, (n_lanes * g.acc_bits), n_lanes)
-            shifted = pyrtl.shift_left_logical(seg.zero_extended(width), pos)
-            acc = acc | shifted.zero_extended(total_w)
-            pos = (pos + n_bits)[: pos.bitwidth]
+            keeps.append(keep)
+            lanes.append(n_lanes)
+            segs.append(_segment(g, x.sign[p], x.dot[p], _lane_mask(n_lanes, L), x.wide))
+    nl = lanes[0]
+    for v in lanes[1:]:
+        nl = nl | v
+    conflict = pyrtl.Output(1, name="pk_conflict")
+    conflict <<= pyrtl.rtl_any(*[k & (v != nl) for k, v in zip(keeps, lanes, strict=True)])
+    ranks = [_popcount(keeps[:p], cb) for p in range(P)]
+    vec = pyrtl.Const(0, total_w)
+    for q in range(P):
+        hits = [keeps[p] & (ranks[p] == q) for p in range(q, P)]
+        slot = pyrtl.Const(0, L * ab)
+        for h, seg in zip(hits, segs[q:], strict=True):
+            slot = slot | (seg & h.sign_extended(L * ab))
+        for v in range(1, L + 1):
+            for wide, lw in ((0, 1), (1, ab)):
+                shift = q * v * lw
+                if shift >= total_w:
+                    continue
+                cond = (nl == v) & (x.wide == wide)
+                part = slot[: L * lw] & cond.sign_extended(L * lw)
+                placed = pyrtl.concat(part, pyrtl.Const(0, shift)) if shift else part
+                vec = vec | placed.zero_extended(max(total_w, placed.bitwidth))[:total_w]
+    count = _popcount(keeps, cb)
+    lane_bits = pyrtl.select(x.wide, (nl * ab), nl.zero_extended((nl * ab).bitwidth))
+    pos = (count * lane_bits)[: max(1, g.max_bits.bit_length())]
     merged = pend.zero_extended(total_w) | pyrtl.shift_left_logical(
-        acc, off.zero_extended(max(off.bitwidth, pos.bitwidth)))
+        vec, off.zero_extended(max(off.bitwidth, pos.bitwidth)))
     end = _end(off, pos)  # bit just past the last appended
     rows = [merged[k * g.row_bits: (k + 1) * g.row_bits].zero_extended(g.row_bits)
             for k in range(g.write_ports)]

@@ -23,6 +23,7 @@ RTL). Its total is the sum of the layers' cycles, as ``simulate`` sums them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import layer_data
 from bnnarch.rtl.sim_schedule import held_maps, simulated_schedule
+from bnnarch.rtl.syspack import HoldImage
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
 from bnnarch.workload.graph import WorkloadGraph
@@ -150,13 +152,16 @@ def layer_tensors(layer: Layer, rng: np.random.Generator,
 
 def check_layer_system(arr: RtlArray, sys: RtlSystem, plan: LayerPlan,
                        rng: np.random.Generator, fmap: np.ndarray | None = None,
-                       held_fmap: np.ndarray | None = None) -> SystemCheck:
-    """Run one layer through the system RTL and compare with ``plan.sim``."""
+                       held_fmap: np.ndarray | None = None, held_image: HoldImage | None = None,
+                       hold_live: Sequence[HoldImage] = ()) -> SystemCheck:
+    """Run one layer through the system RTL and compare with ``plan.sim``
+    (``held_image`` / ``hold_live``: ``sysrun.run_layer_system``)."""
     t0 = time.monotonic()
     layer = plan.layer
     s = simulated_schedule(layer, arr.spec, plan.held)
     t = layer_tensors(layer, rng, held_fmap if plan.held[0] else fmap)
-    run = run_layer_system(arr, sys, layer, s, t, plan.held, t.fmap if plan.held[0] else None)
+    run = run_layer_system(arr, sys, layer, s, t, plan.held, t.fmap if plan.held[0] else None,
+                           held_image=held_image if plan.held[0] else None, hold_live=hold_live)
     _gd, gs = t.golden()
     want = gs.transpose(0, 2, 1)
     gt, th, ci, co = s.tiling
@@ -195,14 +200,22 @@ def run_network(arr: RtlArray, sys: RtlSystem, graph: WorkloadGraph,
     if not plans:
         raise RtlError(f"workload {graph.name!r} has no 1-bit conv2d or linear layer")
     outs: dict[str, np.ndarray] = {}
+    holds: dict[str, HoldImage] = {}  # held outputs, as the hold region holds them
+    srcs = [_source(graph, p.layer.inputs[0]) if len(p.layer.inputs) == 1 else None
+            for p in plans]
     checks = []
     fed = 0
-    for p in plans:
-        src = _source(graph, p.layer.inputs[0]) if len(p.layer.inputs) == 1 else None
+    for j, p in enumerate(plans):
+        src = srcs[j]
         fmap = outs.get(src) if src is not None else None
         fed += fmap is not None
-        c = check_layer_system(arr, sys, p, rng, fmap=fmap, held_fmap=fmap)
+        live = [holds[x] for x in dict.fromkeys(srcs[j:]) if x in holds]
+        c = check_layer_system(arr, sys, p, rng, fmap=fmap, held_fmap=fmap,
+                               held_image=holds.get(src) if src is not None else None,
+                               hold_live=live)
         outs[p.layer.name] = c.out
+        if c.rtl.hold_out is not None:
+            holds[p.layer.name] = c.rtl.hold_out
         checks.append(c)
     rtl_total = sum(c.rtl.cycles or 0 for c in checks)
     sim_total = sum(c.sim.cycles for c in checks)

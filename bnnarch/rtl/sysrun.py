@@ -494,6 +494,12 @@ def _held_out(sys: RtlSystem, dram: Dram, base: int,
     return img, img.decode(rows).reshape(shape)
 
 
+def _check_pack(o: dict[str, int], layer: Layer, cyc: int) -> None:
+    if o["pk_conflict"]:
+        raise RtlError(f"layer {layer.name!r}, cycle {cyc}: the pack unit saw ports with "
+                       "different valid lanes in one cycle (bnnarch.rtl.pack)")
+
+
 def _initial_memories(sys: RtlSystem, s: Schedule, live: Sequence[HoldImage]
                       ) -> tuple[dict[pyrtl.MemBlock, dict[int, int]], dict[int, int]]:
     """The descriptor tables and the hold region's live maps (and its rows)."""
@@ -564,6 +570,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
             idle[k] = 0
         o = {k: tracer.trace[k][-1] for k in names}
         chain_full |= bool(o["chain_full"])
+        _check_pack(o, layer, cyc)
         if o["req_valid"]:
             dram.request(cyc, o["req_tile"], bool(o["req_write"]), o["req_bits"])
             events.append((cyc, "store" if o["req_write"] else "load", o["req_tile"]))

@@ -119,7 +119,7 @@ class RtlSystem:
     @property
     def output_names(self) -> list[str]:
         return ["done", "comp_start", "comp_tile", "req_valid", "req_write", "req_tile",
-                "req_bits", "beat", "wdata", "chain_full", "in_rdata"] + (
+                "req_bits", "beat", "wdata", "chain_full", "pk_conflict", "in_rdata"] + (
                     ["hold_rdata"] if self.hold else [])
 
     @property
