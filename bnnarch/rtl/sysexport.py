@@ -35,7 +35,7 @@ from bnnarch.errors import RtlError
 from bnnarch.rtl import export
 from bnnarch.rtl.synth import cell_ge, parse_stat
 from bnnarch.rtl.sysrun import SystemRun
-from bnnarch.rtl.system import RtlSystem
+from bnnarch.rtl.system import RtlSystem, build_pack_block
 from bnnarch.tech import tech_for
 
 MODULE = "bnnarch_system"
@@ -190,35 +190,55 @@ def replay(sys: RtlSystem, workdir: Path, runs: Sequence[SystemRun], name: str,
     return res_i, res_v, secs
 
 
-def system_area(sys: RtlSystem, workdir: Path, timeout_s: float = 600) -> dict[str, Any]:
-    """Yosys area of the DMA, slot control and address logic (module doc)."""
+def _synth(block: pyrtl.Block, module: str, workdir: Path, stem: str,
+           timeout_s: float) -> dict[str, int]:
+    """Yosys cell counts of ``block`` (memories kept as cells)."""
     yosys = shutil.which("yosys")
     if yosys is None:
         raise RtlError("yosys is not installed (the project's setup.sh installs it)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "system.v").write_text(system_verilog(sys))
-    (workdir / "synth_system.ys").write_text(SYNTH_SCRIPT.format(src="system.v", top=MODULE))
-    t0 = time.monotonic()
+    buf = io.StringIO()
+    pyrtl.output_to_verilog(buf, add_reset=False, block=block, module_name=module)
+    (workdir / f"{stem}.v").write_text(buf.getvalue())
+    (workdir / f"synth_{stem}.ys").write_text(SYNTH_SCRIPT.format(src=f"{stem}.v", top=module))
     try:
-        p = subprocess.run([yosys, "-q", "-l", "yosys_system.log", "-s", "synth_system.ys"],
+        p = subprocess.run([yosys, "-q", "-l", f"yosys_{stem}.log", "-s", f"synth_{stem}.ys"],
                            cwd=workdir, capture_output=True, text=True, timeout=timeout_s,
                            check=False)
     except subprocess.TimeoutExpired:
-        raise RtlError(f"yosys timed out after {timeout_s:.0f} s on the memory system") from None
-    log_path = workdir / "yosys_system.log"
+        raise RtlError(f"yosys timed out after {timeout_s:.0f} s on {module}") from None
+    log_path = workdir / f"yosys_{stem}.log"
     log = log_path.read_text() if log_path.exists() else p.stdout
     if p.returncode:
-        raise RtlError(f"yosys failed on the memory system:\n{(p.stderr or log)[-2000:]}")
-    cells = parse_stat(log)
+        raise RtlError(f"yosys failed on {module}:\n{(p.stderr or log)[-2000:]}")
+    return parse_stat(log)
+
+
+def _figure(cells: dict[str, int], nand2_um2: float) -> dict[str, Any]:
     logic = {c: n for c, n in cells.items() if not c.startswith("$mem")}
     ge = sum(n * cell_ge(c) for c, n in logic.items())
-    um2 = ge * tech_for(sys.spec.technology.node_nm).nand2_um2
-    return {"cells": sum(logic.values()), "ge": round(ge, 1), "area_mm2": um2 / 1e6,
-            "cell_types": logic, "sram_macros": sram_macros(sys),
-            "sram_note": "memories, not in area_mm2: the staging buffers and the hold region "
-                         "stand for the spec's buffers (priced by the SRAM area model); the "
-                         "descriptor tables (ldesc, sdesc) are priced nowhere",
-            "yosys_seconds": round(time.monotonic() - t0, 2)}
+    return {"cells": sum(logic.values()), "ge": round(ge, 1), "area_mm2": ge * nand2_um2 / 1e6,
+            "cell_types": logic}
+
+
+def system_area(sys: RtlSystem, workdir: Path, timeout_s: float = 600) -> dict[str, Any]:
+    """Yosys area of the DMA, slot control, staging row logic and pack unit
+    (module doc), and of the pack unit synthesised alone (``units.pack``)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    nand2 = tech_for(sys.spec.technology.node_nm).nand2_um2
+    whole = _figure(_synth(sys.block, MODULE, workdir, "system", timeout_s), nand2)
+    pack = _figure(_synth(build_pack_block(sys.spec), "bnnarch_pack", workdir, "pack",
+                          timeout_s), nand2)
+    pack.pop("cell_types")
+    return whole | {
+        "units": {"pack": pack,
+                  "note": "the pack unit synthesised alone (its ports as module ports); the "
+                          "whole-system figure above includes it"},
+        "sram_macros": sram_macros(sys),
+        "sram_note": "memories, not in area_mm2: the staging buffers and the hold region "
+                     "stand for the spec's buffers (priced by the SRAM area model); the "
+                     "descriptor tables (ldesc, sdesc) are priced nowhere",
+        "yosys_seconds": round(time.monotonic() - t0, 2)}
 
 
 def sram_macros(sys: RtlSystem) -> list[dict[str, Any]]:

@@ -494,6 +494,39 @@ def _held_out(sys: RtlSystem, dram: Dram, base: int,
     return img, img.decode(rows).reshape(shape)
 
 
+class _Logged(dict):
+    """A simulated memory that remembers what each step overwrote, so the
+    window unit can read it as it was during the cycle (before the edge)."""
+
+    def __init__(self, contents: dict[int, int]) -> None:
+        super().__init__(contents)
+        self.old: dict[int, int] = {}
+
+    def __setitem__(self, addr: int, value: int) -> None:
+        if addr not in self.old:
+            self.old[addr] = self.get(addr, 0)
+        super().__setitem__(addr, value)
+
+    def before(self) -> dict[int, int]:
+        return {**self, **self.old}
+
+
+def _forget(mems: list[_Logged]) -> None:
+    for m in mems:
+        m.old.clear()
+
+
+def _logged_mems(ssim: pyrtl.FastSimulation, mems: list[pyrtl.MemBlock]) -> list[_Logged]:
+    """Swap the simulation's memories for logged ones (FastSimulation writes
+    each step's memory writes into ``ssim.mems[name][addr]``)."""
+    out = []
+    for m in mems:
+        key = ssim._mem_varname(m)
+        ssim.mems[key] = _Logged(ssim.mems[key])
+        out.append(ssim.mems[key])
+    return out
+
+
 def _check_pack(o: dict[str, int], layer: Layer, cyc: int) -> None:
     if o["pk_conflict"]:
         raise RtlError(f"layer {layer.name!r}, cycle {cyc}: the pack unit saw ports with "
@@ -540,7 +573,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         wires_to_track=[sys.block.get_wirevector_by_name(x) for x in names], block=sys.block)
     ssim = pyrtl.FastSimulation(tracer=tracer, memory_value_map=mem, block=sys.block)
     asim, atr = _array_sim(arr)
-    instage = [ssim.inspect_mem(m) for m in sys.instage]
+    instage = _logged_mems(ssim, sys.instage)
     in_widths = [m.bitwidth for m in sys.instage]
     arr_mems = arr.memories
     cfg_names = [w.name for w in arr.block.wirevector_subset(pyrtl.Input) if w.name != "start"]
@@ -563,6 +596,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         done_arr = asim.regs["done_r"]
         step = {**idle, "start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
                 "rdata": dram.rdata(cyc)}
+        _forget(instage)
         ssim.step(step)
         for k in ins:
             ins[k].append(step[k])
@@ -584,7 +618,8 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         start = 0
         if o["comp_start"]:
             i = o["comp_tile"]
-            c, mems = win.start(i, read_rows(instage, in_widths))
+            # the window reads the slot as it is in this cycle (before its edge)
+            c, mems = win.start(i, read_rows([b.before() for b in instage], in_widths))
             for name, img in mems.items():  # outbufs only when reloaded
                 live_mem = asim.inspect_mem(arr_mems[name])
                 live_mem.clear()

@@ -423,3 +423,37 @@ def _pack(sys: RtlSystem, start: pyrtl.WireVector, tile_end: pyrtl.WireVector,
     h_raddr = pyrtl.Input(sys.hold[0].addrwidth, name="hold_raddr")
     o = pyrtl.Output(R, name="hold_rdata")
     o <<= _read_row(sys.hold, h_raddr)
+
+
+def build_pack_block(spec: ArraySpec) -> pyrtl.Block:
+    """The pack unit alone (its append datapath, fold counters and pending
+    row; rows and write enables as outputs), for its own Yosys figure."""
+    lat, bw = system_params(spec)
+    g = pack_geometry(spec, _row_bits(spec.buffers.outputs.port_bits, bw))
+    block = pyrtl.Block()
+    with pyrtl.set_working_block(block, no_sanity_check=True):
+        ab, L = g.acc_bits, g.lanes
+        widths = {"on": 1, "wide": 1, "in_last": g.fold_bits, "out_last": g.fold_bits,
+                  "port_rem": g.ports.bit_length(), "lane_rem": L.bit_length(), "end": 1}
+        c = {n: pyrtl.Input(w, name=f"pk_{n}") for n, w in widths.items()}
+        x = PackIn([pyrtl.Input(1, name=f"aw{p}_we") for p in range(g.ports)],
+                   [pyrtl.Input(L, name=f"aw{p}_sign") for p in range(g.ports)],
+                   [pyrtl.Input(L * ab, name=f"aw{p}_dot") for p in range(g.ports)],
+                   c["on"], c["wide"], c["in_last"], c["out_last"], c["port_rem"],
+                   c["lane_rem"], c["end"])
+        ob = max(1, (g.row_bits - 1).bit_length())
+        off, pend = pyrtl.Register(ob, name="pk_off"), pyrtl.Register(g.row_bits, name="pk_pend")
+        row = pyrtl.Register(X_ROW, name="pk_row")
+        out = pack_unit(g, x, off, pend)
+        n_done, n_off, n_pend = advance(g, off, out)
+        off.next <<= pyrtl.select(x.tile_end, pyrtl.Const(0, ob), n_off)
+        pend.next <<= pyrtl.select(x.tile_end, pyrtl.Const(0, g.row_bits), n_pend)
+        row.next <<= pyrtl.select(x.tile_end, pyrtl.Const(0, X_ROW), (row + n_done)[:X_ROW])
+        for k, (r, t) in enumerate(zip(out.rows, out.touched, strict=True)):
+            o, e, a = (pyrtl.Output(r.bitwidth, name=f"row{k}"), pyrtl.Output(1, name=f"we{k}"),
+                       pyrtl.Output(X_ROW, name=f"addr{k}"))
+            o <<= r
+            e <<= t
+            a <<= (row + k)[:X_ROW]
+    block.sanity_check()
+    return block

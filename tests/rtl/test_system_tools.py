@@ -104,11 +104,24 @@ def test_testbench_dram_model_checks_the_dma(tmp_path: Path) -> None:
 
 
 def test_system_area_counts_dma_logic_not_memories(tmp_path: Path) -> None:
+    """DMA, staging row assembly and the pack unit in gate equivalents; the
+    memories listed as macros named with their sizes (rtl_small: 256-bit
+    ports in 4 banks; two 32 KiB input slots (weight + activation + partial-sum
+    tiles, rounded up to a power of two of rows), two 4 KiB output slots)."""
     _need("yosys")
     sys = build_system(load_design(ROOT / "designs" / "rtl_small.yaml"))
     area = sysexport.system_area(sys, tmp_path)
     flops = sum(n for c, n in area["cell_types"].items() if "DFF" in c)
-    assert flops >= 100  # tile counters, transfer state, bits left (>= 4 x 16 + 32)
+    # tile counters, transfer state, bits left (>= 4 x 16 + 32), the 256-bit row
+    # being assembled, the pack unit's pending row and its 4 x 2 fold counters
+    assert flops >= 100 + 256 + 256 + 8 * 16
     assert not any(c.startswith("$mem") for c in area["cell_types"])
     assert area["area_mm2"] > 0 and area["ge"] > 1000
-    assert {m["name"] for m in area["sram_macros"]} == {"ldesc", "sdesc", "instage", "outstage"}
+    macros = {m["name"]: m for m in area["sram_macros"]}
+    assert set(macros) == {"ldesc", "sdesc"} | {f"instage{i}" for i in range(4)} | {
+        f"outstage{i}" for i in range(4)}
+    assert macros["instage0"]["macro"] == "sram_2048x64" and macros["instage0"]["kib"] == 16
+    assert macros["outstage3"]["macro"] == "sram_256x64"
+    assert sum(m["kib"] for n, m in macros.items() if n.startswith("instage")) == 64
+    pack = area["units"]["pack"]
+    assert 0 < pack["ge"] < area["ge"] and pack["cells"] > 0
