@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         sp = (f"SimPy {row['simpy_cpu_s']:.2f} s -> {row['speedup']:.0f}x, equal: {row['equal']}"
               if "simpy_cpu_s" in row else "SimPy not run (--full)")
         print(f"{w:<11} batch {batch:<5} fast {row['fast_cpu_s']:.3f} CPU s "
-              f"({'met' if row['meets_target'] else 'MISSED'}); {sp}; {_sizing_text(row)}",
+              f"({'met' if row['meets_target'] else 'MISSED'}); {sp}"
+              + (f"; {_sizing_text(row)}" if "finn_sizing_cpu_s" in row else ""),
               flush=True)
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)

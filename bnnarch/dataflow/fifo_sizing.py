@@ -24,18 +24,19 @@ does not set; a "run" is one compiled-engine run of the whole pipeline):
    entries less) with a bisection in the last step. Passes repeat until one
    changes nothing.
 
-Whenever a run keeps the II, every FIFO shallower than its depth there is set
-to its peak occupancy in that run (the same run, event for event), so one run
-often shrinks many. "Keeps the II": no deadlock, last and mean interval no
+Whenever a run keeps the II, every FIFO whose peak occupancy in that run is
+below its depth is set to that peak (the same run, event for event), so one
+run often shrinks many. "Keeps the II": no deadlock, last and mean interval no
 longer than the reference's.
 
 So ``auto`` depths reach the reference II and every FIFO is minimal: one
 entry less on any one of them lengthens the II or deadlocks (the last pass
 tried each, on the final depths; tested on random chains and DAGs). Cost:
-``2 + sum over the FIFOs left deeper than one entry of ~(1 + 2 log2(start -
-final))`` runs per pass, typically two passes — 2 runs for a chain whose
-FIFOs all end at one entry (the shipped FINN chains), ~15 for
-finn_resnet_digits, ~90 for digits_seg; ``finn`` is one run. The unbounded
+2 runs when every FIFO ends at one entry (the shipped FINN chains), plus
+about 2-6 for each FIFO the shrinking moves and one more for each FIFO left
+deeper than one entry (the last pass): 18 runs for finn_resnet_digits, 88
+for digits_seg (the per-FIFO bisection from the reference peaks this
+replaced: 37 and 184); ``finn`` is one run. The unbounded
 reference run cannot skip periodic frames (the source runs ahead, filling
 its FIFO more every frame), so it costs more than a sized run. No depth beats
 the reference II: where it exceeds the slowest stage's busy time, a
