@@ -14,8 +14,8 @@ does not set; a "run" is one compiled-engine run of the whole pipeline):
 2. **A low start** (``auto``): every FIFO at one entry except the join inputs
    that, in the reference run, receive items before another input of their
    join does (the bypass of a residual or skip connection), which stay
-   unbounded. When that run reaches the reference II (it does on every
-   shipped design) its peaks are the start; otherwise every bounded FIFO
+   unbounded. When that run reaches the reference II (it does for every
+   shipped FINN design) its peaks are the start; otherwise every bounded FIFO
    that filled up doubles, at most to its reference peak, and the run is
    repeated (at the reference peaks it is the reference run again).
 3. **Shrinking** (``auto``): each FIFO deeper than one entry, in stream
