@@ -67,6 +67,9 @@ class Sizing:
     fifos: list[FifoSize]
     unbounded_ii_cycles: int  # last interval with every auto FIFO unbounded
     runs: int  # pipeline runs the sizing took (the reference run included)
+    # a compiled-engine run of ``stages``: the run that showed the depths keep
+    # the II, the same event for event as running the sized stages again
+    run: PipelineRun
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class _Search:
         self.stages, self.frames, self.target, self.auto = stages, frames, target, auto
         self.good = good
         self.runs = 1  # the reference run
+        self.good_run: PipelineRun | None = None  # the run ``good`` repeats
 
     def run(self, depths: dict[str, int | float]) -> PipelineRun | None:
         self.runs += 1
@@ -146,6 +150,7 @@ class _Search:
 
     def accept(self, depths: dict[str, int | float], run: PipelineRun) -> None:
         self.good = {n: min(depths[n], max(1, run.fifo_peaks[n])) for n in self.auto}
+        self.good_run = run
 
     def keeps(self, depths: dict[str, int | float]) -> bool:
         """Whether ``depths`` keeps the II; if so it becomes ``good``."""
@@ -223,8 +228,8 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
     if target_cycles is not None:
         target = (max(target[0], target_cycles),
                   max(target[1], target_cycles * _intervals(frames)))
-    search = _Search(stages, frames, target, auto,
-                     {n: max(1, ref.fifo_peaks[n]) for n in auto})
+    search = _Search(stages, frames, target, auto, {})
+    search.accept(dict.fromkeys(auto, math.inf), ref)
     origin = "finn" if spec.fifo_sizing == "finn" else "auto"
     if origin == "auto":
         _first_good(search, {n for s in stages if s.kind in JOINS for n in s.in_fifos}, ref)
@@ -246,4 +251,6 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
                 "register" if register_fifo(name) else "fifo.depths",
                 ref.fifo_peaks[name], s.item_bits,
                 t.sram_area_um2(bits), 2 * s.out_items * s.item_bits * pj))
-    return Sizing(sized, report, ii_of(ref)[0], search.runs)
+    assert search.good_run is not None
+    run = replace(search.good_run, fifo_depths={n: d for s in sized for n, d in s.out_fifos})
+    return Sizing(sized, report, ii_of(ref)[0], search.runs, run)

@@ -68,6 +68,9 @@ Runner = Callable[[list[Stage], int], PipelineRun]
 # reuse the unbounded join-FIFO run when every join FIFO is at least as deep as
 # its peak there (the run is then the same); off only to test that claim
 REUSE_PROBE = True
+# reuse the compiled run that showed the auto-sized depths keep the II (the
+# sized pipeline repeats it event for event); off only to test that claim
+REUSE_SIZING_RUN = True
 _RUNNERS: dict[str, Runner] = {"fast": run_pipeline_fast, "simpy": run_pipeline}
 
 
@@ -212,14 +215,19 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     probe: PipelineRun | None = None
     unbounded_ii: int | None = None
     runs: int | None = None
+    sized_run: PipelineRun | None = None
     if spec.fifo_sizing != "fixed" or folding.fifo_target_cycles is not None:
         sizing = size_fifos(spec, stages, n, folding.fifo_target_cycles)
         stages, sizes, unbounded_ii = sizing.stages, sizing.fifos, sizing.unbounded_ii_cycles
         runs = sizing.runs
+        if REUSE_SIZING_RUN and runner is run_pipeline_fast:
+            sized_run = sizing.run
     elif joins:
         stages, bypass, probe = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
-        if probe is not None and REUSE_PROBE and all(
+        if sized_run is not None:
+            run = sized_run
+        elif probe is not None and REUSE_PROBE and all(
                 b["fifo_depth"] >= probe.fifo_peaks[b["fifo"]] for b in bypass):
             # every join FIFO holds its peak with unbounded join FIFOs: no put
             # finds one full, so this run is the probe's, event for event

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from bnnarch.dataflow.fast import try_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import ii_of, with_depths
@@ -258,3 +259,23 @@ def test_shipped_finn_designs_are_sized_as_documented(root, case) -> None:
     f = dict(simulate_dataflow(finn, g).extra)
     assert sum(x["bits"] for x in f["fifos"]) == finn_bits and f["fifo_sizing_runs"] == 1
     _check_minimal(spec, g, r)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(dags(), st.sampled_from(["auto", "finn"]))
+def test_reused_sizing_run_equals_a_second_run(case, sizing: str) -> None:
+    """The simulator reuses the compiled run that showed the sized depths
+    keep the II (the reference run for finn): the same result as running
+    the sized pipeline again."""
+    from bnnarch.dataflow import simulate as sim
+
+    g, folds = case
+    spec = design(folds, batch=4, fifo={"sizing": sizing})
+    reused = simulate_dataflow(spec, g)
+    sim.REUSE_SIZING_RUN = False
+    try:
+        again = simulate_dataflow(spec, g)
+    finally:
+        sim.REUSE_SIZING_RUN = True
+    assert reused == again
