@@ -174,8 +174,9 @@ def test_network_feeds_rtl_outputs_through_held_maps() -> None:
 
 
 def test_corrupted_dram_data_is_caught(digits: WorkloadGraph) -> None:
-    """The bit-exact check sees what crossed the DMA: flipping one weight bit
-    in the DRAM model's image (after the golden model read it) fails."""
+    """The bit-exact check sees what crossed the DMA: flipping filter 0's
+    weight bits in the DRAM model's image (after the golden model read it)
+    fails."""
     spec = load_design(ROOT / "designs" / "rtl_small.yaml")
     p = plan_layers(spec, digits, ["layer2.0.conv1"])[0]
     s = map_layer(p.layer, spec)
@@ -185,7 +186,7 @@ def test_corrupted_dram_data_is_caught(digits: WorkloadGraph) -> None:
     t = layer_tensors(p.layer, np.random.default_rng(0))
     _d, want = t.golden()
     t.weights = t.weights.copy()
-    t.weights[0, 0, 0] ^= 1
+    t.weights[0, 0] ^= 1
     run = run_layer_system(arr, sys, p.layer, s, t)
     assert run.cycles == p.sim.cycles
     assert not np.array_equal(run.out, want.transpose(0, 2, 1))
