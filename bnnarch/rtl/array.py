@@ -6,8 +6,9 @@ Interconnects (``bnnarch.array.timing`` gives their cycle formulas):
 
 * ``broadcast`` (output stationary; rows <- filters, cols <- pixels): lane
   buffer r (weights) is broadcast along row r, lane buffer c (activations)
-  down column c with its valid-tap mask word (1-bit layers); every PE has a popcount tree with a register after each of
-  its ceil(log2 S) levels; the control word is delayed by the same depth.
+  down column c with its valid-tap mask word (1-bit layers); every PE has
+  a popcount tree with a register after each of its ceil(log2 S) levels;
+  the control word is delayed by the same depth.
 * ``systolic`` ``os`` (rows <- pixels, cols <- filters): activations enter at
   the left of row r after r skew registers and move one PE right per cycle;
   (with their valid-tap mask words) weights enter at the top of column c
@@ -19,9 +20,10 @@ Interconnects (``bnnarch.array.timing`` gives their cycle formulas):
 
 Buffers are PyRTL MemBlocks, one per lane (R row-lane and C col-lane operand
 buffers of S bits, a mask buffer of S bits beside each activation lane (the
-window unit's valid-tap words: a 1-bit convolution pads with 0), R output buffers of C x acc_bits plus C sign bits, one
-threshold buffer per filter lane), their depths taken from the spec's buffer
-capacities (the tile share: half when double buffered).
+window unit's valid-tap words: a 1-bit convolution pads with 0), R output
+buffers of C x acc_bits plus C sign bits, one threshold buffer per filter
+lane), their depths taken from the spec's buffer capacities (the tile share:
+half when double buffered).
 """
 
 from __future__ import annotations
