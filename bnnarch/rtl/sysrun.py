@@ -17,7 +17,10 @@ Testbench-side models (behavioural, not part of the generated hardware):
   slot i mod k_in of the staging buffer (what the DMA wrote), forms the
   tile's GEMM operands (im2col of the staged rows; a tile that loads no
   weights or activations reuses the previous tile's, as the engine assumes)
-  and writes the array's lane buffers and configuration in zero cycles, as
+  with the valid-tap mask of each activation word (from the tile's position
+  alone: 0 where a tap reads the zero padding, ``tile_valid_map``; no DRAM
+  traffic) and writes the array's lane and mask buffers and configuration in
+  zero cycles, as
   the engine's compute start assumes. The datapath between the staging
   buffer and the lanes is not generated: its area is not in Yosys's figure.
 * **pack unit**: when the array raises ``done`` for tile i it takes the
