@@ -177,6 +177,13 @@ def test_shipped_residual_design_simulates_and_folds(root, tmp_path, capsys) -> 
     assert deep == {"layer1.0.add_1.in1": (10, 11), "layer2.0.add_1.in1": (6, 7),
                     "layer3.0.add_1.in1": (4, 5)}
     assert len([f for f in r["fifos"] if ".add" in f["fifo"] and ".in" in f["fifo"]]) == 12
+    # with fixed depths (as the design had before) the join FIFOs are derived
+    spec = load_design(dpath)
+    fixed = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "fixed"})})
+    ex = _ex(simulate_dataflow(fixed, load_workload(wpath)))
+    by = {b["fifo"]: b for b in ex["bypass_fifos"]}
+    assert len(by) == 12 and all(b["fifo_depth"] >= b["min_depth"] for b in by.values())
+    assert by["layer1.0.add_1.in1"]["min_depth"] == 11
     assert {lr["name"]: lr["cycles"] for lr in r["layers"]}["layer1.0.add"] == 2304
     assert main(["fold", str(dpath), "-w", str(wpath), "--json", str(fj)]) == 0
     f = json.loads(fj.read_text())
