@@ -71,7 +71,8 @@ class Fifo(Strict):
     ``sizing: auto`` (the default unless ``default_depth`` is given) sizes
     every FIFO not listed in ``depths`` from the simulated occupancy, as
     FINN's ``InsertAndSetFIFODepths`` (set_fifo_depths.py) does, then
-    shrinks each to the smallest depth that keeps the II
+    shrinks each to the smallest depth that keeps the II; ``finn`` keeps
+    FINN's depths (peak occupancy with unbounded FIFOs, one run)
     (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
     ``swu_depth`` and ``output_depth``."""
 
