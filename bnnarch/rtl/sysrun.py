@@ -14,15 +14,17 @@ Testbench-side models (behavioural, not part of the generated hardware):
   tile's weight bits, then its activation rows (halo included), then its
   reloaded partial sums; the bits it counts are the DRAM traffic reported.
 * **window unit** (``_Window``): when the array starts tile i it reads input
-  slot i mod k_in of the staging buffer (the rows the DMA wrote) or, for an
-  input held on chip, the hold region (through the producer's layout,
-  ``syspack.HoldImage``), forms the tile's GEMM operands (im2col of the staged
-  rows; a tile that loads no weights or activations reuses the previous
-  tile's, as the engine assumes) and writes the array's lane buffers and
-  configuration in zero cycles, as the engine's compute start assumes; from
-  the next cycle on it drives the pack unit's tile configuration
-  (``syspack.pack_cfg``). The datapath between the staging buffer and the
-  lanes is not generated: its area is not in Yosys's figure.
+  slot i mod k_in of the staging buffer (the rows the DMA wrote, as they are
+  in that cycle) or, for an input held on chip, the hold region (through the
+  producer's layout, ``syspack.HoldImage``), forms the tile's GEMM operands
+  (im2col of the staged rows; a tile that loads no weights or activations
+  reuses the previous tile's, as the engine assumes) with the valid-tap mask
+  of each activation word (from the tile's position alone: 0 where a tap reads
+  the zero padding, ``tile_valid_map``; no DRAM traffic) and writes the array's
+  lane and mask buffers and configuration in zero cycles, as the engine's
+  compute start assumes; from the next cycle on it drives the pack unit's tile
+  configuration (``syspack.pack_cfg``). The datapath between the staging
+  buffer and the lanes is not generated: its area is not in Yosys's figure.
 
 Generated hardware besides the DMA (``bnnarch.rtl.system``): the pack unit
 (``bnnarch.rtl.pack``), fed with the array's result ports through one
@@ -62,7 +64,7 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
-from bnnarch.rtl.golden import LayerData, im2col, program
+from bnnarch.rtl.golden import LayerData, conv_valid_taps, im2col, program
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.syspack import (
     HoldImage,
@@ -142,10 +144,10 @@ class LayerTensors:
         return golden(self.gemm(self.fmap))
 
     def gemm(self, fmap: np.ndarray) -> LayerData:
-        a = (im2col(fmap, self.layer) if self.layer.op == "conv2d"
-             else fmap.reshape(1, 1, -1))
+        conv = self.layer.op == "conv2d"
+        a = im2col(fmap, self.layer) if conv else fmap.reshape(1, 1, -1)
         return LayerData(self.layer.name, self.weights[:, :, None, :], a[:, :, None, :],
-                         self.thresholds, 1, 1)
+                         self.thresholds, 1, 1, conv_valid_taps(self.layer) if conv else None)
 
 
 class Dram:
@@ -318,6 +320,7 @@ class _Window:
         if la:
             self.a_rows = bits[lw: lw + la]
         layer = d.layer
+        valid = None
         if layer.op == "linear":
             vec = (self._held().reshape(-1)[ti.k0: ti.k0 + ti.kt] if d.held_in
                    else self.a_rows)
@@ -327,11 +330,12 @@ class _Window:
             fm = self._tile_fmap(ti)
             sub = replace_layer(layer, ti, fm.shape)
             a = im2col(fm, sub)[:, :, None, :]
+            valid = im2col(tile_valid_map(layer, ti, fm.shape), sub)[0]
         thr = self.t.thresholds.reshape(-1, d.cout_g)[ti.g0: ti.g0 + ti.gsz,
                                                         ti.n0: ti.n0 + ti.nt]
         assert self.w is not None  # the DMA loads a tile's weights before it starts
         data = LayerData(f"{layer.name}#{i}", self.w[:, :, None, :], a,
-                         np.ascontiguousarray(thr).reshape(-1), 1, 1)
+                         np.ascontiguousarray(thr).reshape(-1), 1, 1, valid)
         self.data[i] = data
         prog = program(self.arr, data)
         mems: dict[str, dict[int, int]] = dict(prog.memories)
@@ -439,6 +443,22 @@ def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
     d = BufferDepths(*(max([getattr(base, f)] + [getattr(x, f) for x in need])
                        for f in ("row", "col", "out", "thr")))
     return build_array(spec, d)
+
+
+def tile_valid_map(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> np.ndarray:
+    """What the window unit knows from a tile's position alone: 1 where the
+    tile's staged input rows (``shape`` = (channels, rows, padded width))
+    hold the image, 0 where they hold the zero padding; im2col of it is the
+    valid-tap mask sent beside the activation words."""
+    ph, pw = layer.padding
+    _, h, w = layer.in_shape
+    r0 = ti.y0 * layer.stride[0]
+    rows = np.zeros(h + 2 * ph, dtype=np.uint8)
+    rows[ph:ph + h] = 1
+    cols = np.zeros(w + 2 * pw, dtype=np.uint8)
+    cols[pw:pw + w] = 1
+    plane = np.outer(rows[r0: r0 + shape[1]], cols)
+    return np.ascontiguousarray(np.broadcast_to(plane, tuple(shape)))
 
 
 def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
