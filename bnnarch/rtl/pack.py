@@ -172,9 +172,15 @@ def pack_unit(g: PackGeometry, x: PackIn, off: pyrtl.WireVector,
                 part = slot[: L * lw] & cond.sign_extended(L * lw)
                 placed = pyrtl.concat(part, pyrtl.Const(0, shift)) if shift else part
                 vec = vec | placed.zero_extended(max(total_w, placed.bitwidth))[:total_w]
-    count = _popcount(keeps, cb)
-    lane_bits = pyrtl.select(x.wide, (nl * ab), nl.zero_extended((nl * ab).bitwidth))
-    pos = (count * lane_bits)[: max(1, g.max_bits.bit_length())]
+    pw = max(1, g.max_bits.bit_length())
+    # bits per kept port: nl lanes of 1 or acc_bits bits (a table, no multiplier)
+    lane_bits = pyrtl.mux(pyrtl.concat(x.wide, nl),
+                          *[pyrtl.Const(min(v, L) * (ab if w else 1), pw)
+                            for w in (0, 1) for v in range(1 << nl.bitwidth)])
+    pos = pyrtl.Const(0, pw)
+    for k in keeps:
+        add = pyrtl.select(k, lane_bits, pyrtl.Const(0, pw)).zero_extended(pw + 1)
+        pos = (pos.zero_extended(pw + 1) + add)[:pw]
     merged = pend.zero_extended(total_w) | pyrtl.shift_left_logical(
         vec, off.zero_extended(max(off.bitwidth, pos.bitwidth)))
     end = _end(off, pos)  # bit just past the last appended
