@@ -17,8 +17,10 @@ a systolic array), appends the valid lanes of every port that writes in a cycle
 (port order, low lane first; sign bits, or ``acc_bits`` partial sums when the
 tile spills them: ``pk_wide``) behind the bits already pending, and writes the
 rows this touches (``ports`` x ``lanes`` x ``acc_bits`` + row - 1 bits span at
-most ``write_ports`` rows). The partial last row is written too, so the slot
-is complete in the cycle the last result arrives: the array's results reach
+most ``write_ports`` rows: that many write ports per bank, at the array's
+result rate, which the engine does not limit by ``port_bits`` either). The
+partial last row is written too, so the slot is complete in the cycle the last
+result arrives: the array's results reach
 the pack unit through one register, so that is the cycle the system sees the
 array's ``done`` — the cycle compute ends in the engine, in which the store may
 be requested; its first beat comes ``lat >= 1`` cycles later. No cycle is
@@ -28,11 +30,14 @@ The *production order* (cycle, then port, then lane) is the order of a
 tile's results in its store; the DMA writes them to their places in the
 output map (the testbench's DRAM model scatters them, ``bnnarch.rtl.sysrun``).
 
-Area: per port two fold counters (address width), a lane mask, one shifter of
-``ports`` x ``lanes`` x ``acc_bits`` bits by a bit offset, one merge shifter of
-a row plus that width, ``write_ports`` row write ports on the destination
-memories. Delay: O(log width) mux levels per shifter, a ``ports``-long adder
-chain for the offsets.
+Area: per port two fold counters (address width) and a lane mask; a
+port-to-slot compaction (``ports`` x ``ports`` AND-OR of ``lanes`` x
+``acc_bits`` bits, by the rank of each kept port); each slot placed at one of
+2 x ``lanes`` fixed strides (AND-OR, no shifter); one merge shifter of a row
+plus ``ports`` x ``lanes`` x ``acc_bits`` bits by the pending offset
+(log2(row) mux levels); ``write_ports`` row write ports on the destination
+memories. Delay: the rank adders (``ports`` long) and the merge shifter's
+O(log row) mux levels.
 """
 
 from __future__ import annotations
