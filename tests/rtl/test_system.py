@@ -165,6 +165,8 @@ def test_network_feeds_rtl_outputs_through_held_maps() -> None:
     arr = system_array(spec, [map_layer(p.layer, spec, p.held) for p in plans])
     checks, summary = run_network(arr, build_system(spec), graph, np.random.default_rng(1))
     assert [ch.held for ch in checks] == [(False, True), (True, True), (True, False)]
+    ha, hb = checks[0].rtl.hold_out, checks[1].rtl.hold_out  # b's map beside a's (b reads it)
+    assert ha is not None and hb is not None and ha.base == 0 and hb.base >= ha.n_rows
     assert summary["fed_by_rtl"] == 2 and summary["bit_exact"] and summary["cycle_match"]
     assert summary["rtl_cycles"] == sum(p.sim.cycles for p in plans)
     assert all(ch.bit_exact for ch in checks)
