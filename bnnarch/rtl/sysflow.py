@@ -24,6 +24,7 @@ from bnnarch.rtl.sim_schedule import simulated_schedule
 from bnnarch.rtl.syscheck import (
     LayerPlan,
     SystemCheck,
+    array_reason,
     check_layer_system,
     plan_layers,
     run_network,
@@ -71,7 +72,7 @@ def _plans(spec: ArraySpec, graph: WorkloadGraph | None, names: Sequence[str] | 
         return plan_layers(spec, graph, list(names) if names else None)
     plans: list[LayerPlan] = []
     for layer in builtin:
-        if layer.w_bits == 1 and layer.a_bits == 1 and layer.op in ("conv2d", "linear"):
+        if layer.is_compute and array_reason(layer, spec) is None:
             plans += plan_layers(spec, single_layer_graph(layer))
     return plans
 
@@ -132,7 +133,8 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
     plans = _plans(spec, graph, names, builtin) if system else []
     net_plans = plan_layers(spec, graph) if network and graph is not None else []
     arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held)
-                              for p in plans + net_plans])
+                              for p in plans + net_plans],
+                       [(p.layer.w_bits, p.layer.a_bits) for p in plans + net_plans])
     sys = build_system(spec)
     atomic_write_text(out / "system.v", sysexport.system_verilog(sys))
     rng = np.random.default_rng(seed)
