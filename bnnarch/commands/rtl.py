@@ -32,12 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also build the testbenches with Verilator 5 (--binary) and compare "
                         "its simulation with PyRTL and Icarus (a C++ build, ~5-20 s per testbench)")
     p.add_argument("--system", action="store_true",
-                   help="also run each 1-bit layer through the memory system (DMA, ping-pong "
+                   help="also run each array layer (1-8 bits) through the memory system (DMA, ping-pong "
                         "buffers, DRAM model) and the array, and compare total cycles, stalls, "
                         "DRAM bits and outputs with the simulator")
     p.add_argument("--network", action="store_true",
-                   help="run all 1-bit layers of --workload back to back on the system RTL "
-                        "(total cycles against the simulator's sum)")
+                   help="run --workload from a digits test image: every layer the array runs "
+                        "in the system RTL, the others on the host side with the golden model "
+                        "(outputs against golden_forward, total cycles against the simulator's "
+                        "sum); a workload without a digits input runs its array layers on "
+                        "random maps")
+    p.add_argument("--image", type=int, default=0,
+                   help="index of the digits test image for --network (default 0)")
     p.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--area-cache", help="synthesis cache JSON "
@@ -73,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
             graph = apply_precision(graph, load_precision_map(args.precision, graph))
         layers = select_layers(list(graph), names, spec)
         held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
+        if args.network:
+            from bnnarch.rtl.sysflow import check_image
+
+            check_image(graph, args.image)
     else:
         if names:
             raise RtlError("--layers needs --workload")
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
                        skip_unsupported=bool(args.workload) and not names,
-                       system=args.system, network=args.network, held=held)
+                       system=args.system, network=args.network, held=held, image=args.image)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
@@ -132,7 +141,7 @@ def _print_system(con, section: dict | None) -> None:
         return
     rows = list(section.get("layers", []))
     net = section.get("network")
-    for lay in rows + (net["layers"] if net else []):
+    for lay in rows + [x for x in (net["layers"] if net else []) if x.get("source") != "host"]:
         mark = "ok" if not lay["failures"] else "FAIL"
         con.print(f"{mark:4} system {lay['name']:<20} cycles rtl {lay['rtl_cycles']} sim "
                   f"{lay['sim_cycles']} stalls rtl {lay['rtl_stall_cycles']} sim "
@@ -142,9 +151,18 @@ def _print_system(con, section: dict | None) -> None:
                   f"icarus={lay['icarus']}" + (f" verilator={lay['verilator']}"
                                                if lay["verilator"] else ""), soft_wrap=True)
     if net:
-        con.print(f"network {net['workload']}: {net['layers_run']} "
-                  f"layers, rtl {net['rtl_cycles']} cycles, sim {net['sim_cycles']}, "
-                  f"cycle_match={net['cycle_match']} bit_exact={net['bit_exact']}",
+        for lay in net["layers"]:
+            if lay.get("source") == "host":
+                con.print(f"host   {lay['name']:<20} {lay['op']}"
+                          + (f" ({lay['reason']})" if lay.get("reason") else ""), soft_wrap=True)
+        start = (f"image {net['image']}" if net.get("image") is not None else net["input"])
+        con.print(f"network {net['workload']} from {start}: {net['layers_run']} layers in RTL, "
+                  f"{net.get('host_layers', 0)} on the host, rtl {net['rtl_cycles']} cycles, "
+                  f"sim {net['sim_cycles']}, cycle_match={net['cycle_match']} "
+                  f"bit_exact={net['bit_exact']}"
+                  + (f" golden_match={net['golden_match']} interior_match="
+                     f"{net['interior_match']} predicted={net['predicted']} (golden "
+                     f"{net['golden_predicted']})" if "golden_match" in net else ""),
                   soft_wrap=True)
     area = section.get("area")
     if area:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from bnnarch.array.simulate import simulate
 from bnnarch.array.mapper import stores_dot_products
+from bnnarch.array.simulate import simulate
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.result import LayerResult

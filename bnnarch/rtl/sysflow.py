@@ -20,6 +20,7 @@ from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import sysexport
 from bnnarch.rtl.array import RtlArray
+from bnnarch.rtl.network import DIGIT_SIZES, NetLayer, digits_image, run_image_network
 from bnnarch.rtl.sim_schedule import simulated_schedule
 from bnnarch.rtl.syscheck import (
     LayerPlan,
@@ -99,16 +100,42 @@ def _layers(ctx: _Ctx, plans: list[LayerPlan], rng: np.random.Generator,
     return rows, failures
 
 
-def _network(ctx: _Ctx, graph: WorkloadGraph,
-             rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
-    """The network run, replayed: (report section, failures)."""
-    checks, summary = run_network(ctx.arr, ctx.sys, graph, rng)
+def image_input(graph: WorkloadGraph) -> bool:
+    """Whether ``--network`` runs the workload from a digits image
+    (``bnnarch.rtl.network``) rather than its 1-bit layers on random maps."""
+    c, h, w = graph.input_shape
+    return c == 1 and h == w and h in DIGIT_SIZES
+
+
+def _network(ctx: _Ctx, graph: WorkloadGraph, rng: np.random.Generator,
+             image: int) -> tuple[dict[str, Any], list[str]]:
+    """The network run, replayed: (report section, failures). A digits
+    workload runs from test image ``image`` (every layer: RTL or host);
+    others run their array layers back to back on random maps."""
+    net_rows: list[NetLayer] | None = None
+    if image_input(graph):
+        net_rows, summary = run_image_network(ctx.arr, ctx.sys, graph, image, rng)
+        checks = [r.check for r in net_rows if r.check is not None]
+    else:
+        checks, summary = run_network(ctx.arr, ctx.sys, graph, rng)
+        summary |= {"image": None, "input": "random maps (not a digits workload)"}
     replays = _replay(ctx.out, ctx.sys, checks, "tb_network", ctx.icarus, ctx.verilator,
                       ctx.tools)
     summary["icarus"] = _all(r[0] for r in replays)
     summary["verilator"] = _all(r[1] for r in replays)
-    rows = [c.to_json() | {"icarus": ri, "verilator": rv}
-            for c, (ri, rv) in zip(checks, replays, strict=True)]
+    by_check = dict(zip((c.name for c in checks), replays, strict=True))
+    if net_rows is not None:
+        rows = [r.to_json() | dict(zip(("icarus", "verilator"),
+                                       by_check.get(r.layer.name, (None, None)), strict=True))
+                for r in net_rows]
+    else:
+        rows = [c.to_json() | {"icarus": ri, "verilator": rv, "source": "rtl"}
+                for c, (ri, rv) in zip(checks, replays, strict=True)]
+    for row in rows:
+        for tool in ("icarus", "verilator"):
+            if row.get(tool) not in (None, "match", "skipped"):
+                row["failures"].append(f"layer {row['name']!r} (network): {tool} differs from "
+                                       f"PyRTL at {row[tool]}")
     failures = [f for row in rows for f in row["failures"]]
     if not summary["cycle_match"]:
         failures.append(f"network {graph.name!r}: RTL {summary['rtl_cycles']} cycles, "
@@ -122,7 +149,7 @@ def _network(ctx: _Ctx, graph: WorkloadGraph,
 def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
                     names: Sequence[str] | None, builtin: Sequence[Layer], *, system: bool,
                     network: bool, seed: int, icarus: bool, verilator: bool, synth: bool,
-                    progress: Callable[[str], None] | None = None
+                    progress: Callable[[str], None] | None = None, image: int = 0
                     ) -> tuple[dict[str, Any], list[str]]:
     """Run what was asked; returns (report section, failures). Layers: the
     named ones of ``graph`` (all its 1-bit conv2d / linear layers when
@@ -156,7 +183,7 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
     if network and graph is not None:
         if progress:
             progress("network")
-        section["network"], f = _network(ctx, graph, rng)
+        section["network"], f = _network(ctx, graph, rng, image)
         failures += f
     if synth:
         section["area"] = sysexport.system_area(sys, out / "yosys_system")
@@ -175,3 +202,12 @@ def _all(results) -> str | None:
     if any(r == "match" for r in rs):
         return "match"
     return "skipped" if any(r == "skipped" for r in rs) else None
+
+
+def check_image(graph: WorkloadGraph, image: int) -> None:
+    """Refuse a bad ``--image`` before anything runs (RtlError: exit 2)."""
+    if image_input(graph):
+        digits_image(graph, image)
+    elif image != 0:
+        raise RtlError(f"--image {image}: workload {graph.name!r} does not take a digits image "
+                       f"(input {list(graph.input_shape)}); its network run uses random maps")
