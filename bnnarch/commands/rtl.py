@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.network and not args.workload:
         raise RtlError("--network needs --workload")
     held: dict[str, tuple[bool, bool]] = {}
+    image = None
     if args.workload:
         from bnnarch.rtl.sim_schedule import held_maps
         from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
@@ -79,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
         layers = select_layers(list(graph), names, spec)
         held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
         if args.network:
-            from bnnarch.rtl.sysflow import check_image
-
-            check_image(graph, args.image)
+            image = _digits_image(graph, args.image)
     else:
         if names:
             raise RtlError("--layers needs --workload")
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
                        skip_unsupported=bool(args.workload) and not names,
-                       system=args.system, network=args.network, held=held, image=args.image)
+                       system=args.system, network=args.network, held=held, image=image)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
@@ -133,6 +132,26 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]check failed:[/red] {f}")
         return 1
     return 0
+
+
+def _digits_image(graph, index: int):
+    """(index, pixels) of digits test image ``index`` for ``--network`` (the
+    split and preprocessing the models were trained and extracted with), or
+    None for a workload that does not take a digits image; RtlError (exit 2)
+    for an index outside the split, before anything runs."""
+    from bnnarch.rtl.network import check_image, image_input
+
+    if not image_input(graph):
+        if index != 0:
+            raise RtlError(f"--image {index}: workload {graph.name!r} does not take a digits "
+                           f"image (input {list(graph.input_shape)}); its network run uses "
+                           "random maps")
+        return None
+    from bnnarch.nn.data import digits
+
+    x, _y = digits("test", graph.input_shape[1])
+    check_image(len(x), index)
+    return index, x[index].numpy()
 
 
 def _print_system(con, section: dict | None) -> None:

@@ -55,7 +55,8 @@ class FlowOptions:
     skip_unsupported: bool = False  # layers picked automatically: skip what cannot run
     system: bool = False  # per-layer checks of the memory system + array (bnnarch.rtl.sysflow)
     network: bool = False  # the whole workload on the system (bnnarch.rtl.network)
-    image: int = 0  # the digits test image the network run starts from
+    image: tuple[int, np.ndarray] | None = None
+    """(index, pixels) of the digits test image the network run starts from"""
     held: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     """Per layer, whether ``simulate`` holds its input / output on chip
     (``bnnarch.rtl.sim_schedule.held_maps`` of the workload; absent: neither)."""

@@ -4,7 +4,7 @@
 The workload's layers run in graph (topological) order on test image N of
 the digits split the models were trained on (``bnnarch.nn.data.digits``,
 scaled to [0, 1] and resized to the workload's input, as for training and
-extraction):
+extraction; the CLI loads it, as this package does not import torch):
 
 * every conv2d / linear layer the generated design runs (1-bit, and
   multi-bit with an unsigned integer input grid and integer weights; dot
@@ -68,19 +68,18 @@ the mask lands, and every RTL layer must then equal ``golden_forward``."""
 DIGIT_SIZES = (8, 16, 28, 32)  # the sizes bnnarch.nn.data.digits resizes to
 
 
-def digits_image(graph: WorkloadGraph, index: int) -> np.ndarray:
-    """Test image ``index`` of the digits split, shaped as the workload's input."""
+def image_input(graph: WorkloadGraph) -> bool:
+    """Whether the workload takes a digits image (1 x S x S, S a size
+    ``bnnarch.nn.data.digits`` resizes to): ``--network`` then runs from one."""
     c, h, w = graph.input_shape
-    if c != 1 or h != w or h not in DIGIT_SIZES:
-        raise RtlError(f"workload {graph.name!r}: --network runs a digits image, the workload "
-                       f"takes {list(graph.input_shape)} (needs 1 x S x S, S in {DIGIT_SIZES})")
-    from bnnarch.nn.data import digits
+    return c == 1 and h == w and h in DIGIT_SIZES
 
-    x, _y = digits("test", h)
-    if not 0 <= index < len(x):
-        raise RtlError(f"--image {index}: the digits test split has {len(x)} images "
-                       f"(0 .. {len(x) - 1})")
-    return x[index].numpy().astype(np.float64)
+
+def check_image(images: int, index: int) -> None:
+    """Refuse an ``--image`` index outside the split (RtlError: exit 2)."""
+    if not 0 <= index < images:
+        raise RtlError(f"--image {index}: the digits test split has {images} images "
+                       f"(0 .. {images - 1})")
 
 
 def integer_weights(layer: Layer) -> tuple[np.ndarray, float] | str:
@@ -143,7 +142,8 @@ class NetLayer:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        base = self.check.to_json() if self.check is not None else {"name": self.layer.name}
+        base: dict[str, Any] = (self.check.to_json() if self.check is not None
+                                else {"name": self.layer.name})
         base["failures"] = self.failures()
         return base | {"op": self.layer.op, "source": self.source, "reason": self.reason,
                        "golden_match": self.golden_match,
@@ -314,10 +314,13 @@ def _differs(out: np.ndarray, layer: Layer, gold: np.ndarray) -> np.ndarray:
     return out != (gold * _flip(layer) >= thr)
 
 
-def run_image_network(arr: RtlArray, sys: RtlSystem, graph: WorkloadGraph, image: int,
-                      rng: np.random.Generator) -> tuple[list[NetLayer], dict[str, Any]]:
-    """The whole workload on digits test image ``image`` (module doc)."""
-    x = digits_image(graph, image)
+def run_image_network(arr: RtlArray, sys: RtlSystem, graph: WorkloadGraph, x: np.ndarray,
+                      image: int, rng: np.random.Generator
+                      ) -> tuple[list[NetLayer], dict[str, Any]]:
+    """The whole workload on ``x``, digits test image ``image`` (the caller
+    loads it with ``bnnarch.nn.data.digits``: this package does not import
+    torch), as the workload's input shape (module doc)."""
+    x = np.asarray(x, dtype=np.float64).reshape(graph.input_shape)
     try:
         net = _Net(arr, sys, graph, x, rng)
         for layer in graph:
@@ -366,5 +369,5 @@ def _fed_by_rtl(graph: WorkloadGraph, layer: Layer, net: _Net) -> bool:
     return False
 
 
-__all__ = ["RTL_ZERO_PADDING", "NetLayer", "digits_image", "input_codes", "integer_weights",
-           "run_image_network"]
+__all__ = ["RTL_ZERO_PADDING", "NetLayer", "check_image", "image_input", "input_codes",
+           "integer_weights", "run_image_network"]

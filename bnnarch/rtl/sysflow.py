@@ -20,7 +20,7 @@ from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import sysexport
 from bnnarch.rtl.array import RtlArray
-from bnnarch.rtl.network import DIGIT_SIZES, NetLayer, digits_image, run_image_network
+from bnnarch.rtl.network import NetLayer, image_input, run_image_network
 from bnnarch.rtl.sim_schedule import simulated_schedule
 from bnnarch.rtl.syscheck import (
     LayerPlan,
@@ -100,21 +100,17 @@ def _layers(ctx: _Ctx, plans: list[LayerPlan], rng: np.random.Generator,
     return rows, failures
 
 
-def image_input(graph: WorkloadGraph) -> bool:
-    """Whether ``--network`` runs the workload from a digits image
-    (``bnnarch.rtl.network``) rather than its 1-bit layers on random maps."""
-    c, h, w = graph.input_shape
-    return c == 1 and h == w and h in DIGIT_SIZES
-
-
 def _network(ctx: _Ctx, graph: WorkloadGraph, rng: np.random.Generator,
-             image: int) -> tuple[dict[str, Any], list[str]]:
+             image: tuple[int, np.ndarray] | None) -> tuple[dict[str, Any], list[str]]:
     """The network run, replayed: (report section, failures). A digits
-    workload runs from test image ``image`` (every layer: RTL or host);
-    others run their array layers back to back on random maps."""
+    workload runs from ``image`` = (test index, pixels) (every layer: RTL or
+    host); others run their array layers back to back on random maps."""
     net_rows: list[NetLayer] | None = None
     if image_input(graph):
-        net_rows, summary = run_image_network(ctx.arr, ctx.sys, graph, image, rng)
+        if image is None:
+            raise RtlError(f"workload {graph.name!r}: --network runs it from a digits image; "
+                           "none was given")
+        net_rows, summary = run_image_network(ctx.arr, ctx.sys, graph, image[1], image[0], rng)
         checks = [r.check for r in net_rows if r.check is not None]
     else:
         checks, summary = run_network(ctx.arr, ctx.sys, graph, rng)
@@ -149,7 +145,8 @@ def _network(ctx: _Ctx, graph: WorkloadGraph, rng: np.random.Generator,
 def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
                     names: Sequence[str] | None, builtin: Sequence[Layer], *, system: bool,
                     network: bool, seed: int, icarus: bool, verilator: bool, synth: bool,
-                    progress: Callable[[str], None] | None = None, image: int = 0
+                    progress: Callable[[str], None] | None = None,
+                    image: tuple[int, np.ndarray] | None = None
                     ) -> tuple[dict[str, Any], list[str]]:
     """Run what was asked; returns (report section, failures). Layers: the
     named ones of ``graph`` (all its 1-bit conv2d / linear layers when
@@ -202,12 +199,3 @@ def _all(results) -> str | None:
     if any(r == "match" for r in rs):
         return "match"
     return "skipped" if any(r == "skipped" for r in rs) else None
-
-
-def check_image(graph: WorkloadGraph, image: int) -> None:
-    """Refuse a bad ``--image`` before anything runs (RtlError: exit 2)."""
-    if image_input(graph):
-        digits_image(graph, image)
-    elif image != 0:
-        raise RtlError(f"--image {image}: workload {graph.name!r} does not take a digits image "
-                       f"(input {list(graph.input_shape)}); its network run uses random maps")

@@ -33,6 +33,12 @@ def _spec(acc_bits: int = 16):
     return spec.model_copy(update={"array": spec.array.model_copy(update={"acc_bits": acc_bits})})
 
 
+def _image(index: int) -> np.ndarray:
+    from bnnarch.nn.data import digits
+
+    return digits("test", 16)[0][index].numpy()
+
+
 def _build(spec, graph: WorkloadGraph):
     plans = plan_layers(spec, graph)
     arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held) for p in plans],
@@ -75,7 +81,7 @@ def test_digits_bnn_from_an_image(bnn: WorkloadGraph) -> None:
     binary convs in RTL, everything else on the host, from test image 3."""
     spec = _spec()
     _plans, arr, sys = _build(spec, bnn)
-    rows, summary = run_image_network(arr, sys, bnn, 3, np.random.default_rng(0))
+    rows, summary = run_image_network(arr, sys, bnn, _image(3), 3, np.random.default_rng(0))
     _check_network(rows, summary, spec, bnn)
     rtl = [r.layer.name for r in rows if r.source == "rtl"]
     assert rtl == [x.name for x in bnn if x.is_compute and x.is_binary]
@@ -98,7 +104,8 @@ def test_brevitas_digits_multibit_layers_from_an_image(brevitas: WorkloadGraph) 
     like the model); the folded binary layers output threshold bits."""
     spec = _spec(24)
     _plans, arr, sys = _build(spec, brevitas)
-    rows, summary = run_image_network(arr, sys, brevitas, 0, np.random.default_rng(0))
+    rows, summary = run_image_network(arr, sys, brevitas, _image(0), 0,
+                                      np.random.default_rng(0))
     _check_network(rows, summary, spec, brevitas)
     by = {r.layer.name: r for r in rows}
     assert by["conv0"].source == "rtl" and by["conv0"].golden_match
@@ -156,7 +163,7 @@ def test_host_feeding_a_wrong_map_fails(bnn: WorkloadGraph, monkeypatch) -> None
     monkeypatch.setattr(network, "input_codes", wrong)
     spec = _spec()
     _plans, arr, sys = _build(spec, bnn)
-    rows, summary = run_image_network(arr, sys, bnn, 0, np.random.default_rng(0))
+    rows, summary = run_image_network(arr, sys, bnn, _image(0), 0, np.random.default_rng(0))
     bad = {r.layer.name: r.failures() for r in rows if r.failures()}
     assert list(bad) == ["layer2.0.conv1"] and not summary["interior_match"]
     assert "interior outputs differ from the golden layer" in bad["layer2.0.conv1"][0]
