@@ -186,3 +186,35 @@ def test_cli_network_report_and_bad_image(tmp_path: Path, capsys) -> None:
     assert net["image"] == 5 and net["cycle_match"] and net["interior_match"]
     assert {r["source"] for r in net["layers"]} == {"rtl", "host"}
     assert all("golden_match" in r for r in net["layers"])
+
+
+def test_with_zero_padding_every_layer_equals_golden_forward(bnn: WorkloadGraph,
+                                                             monkeypatch) -> None:
+    """What the valid-tap mask will change, emulated: each binary conv's dot
+    products plus the weights at its padded taps (the model's zero padding)
+    flow on; then every RTL layer equals golden_forward on the whole map and
+    the full-map check (RTL_ZERO_PADDING) passes — the host side needs nothing
+    else. A wrong emulation (the taps' weights twice) fails it."""
+    real = network.check_layer_system
+
+    def padded(times: int):
+        def run(arr, sys, plan, rng, fmap=None, held_fmap=None, weights=None):
+            c = real(arr, sys, plan, rng, fmap=fmap, held_fmap=held_fmap, weights=weights)
+            lay = plan.layer
+            c.out = c.out + times * network._padded_tap_weights(
+                lay, network.c_weights(c, lay, weights))
+            return c
+        return run
+
+    spec = _spec()
+    _plans, arr, sys = _build(spec, bnn)
+    monkeypatch.setattr(network, "RTL_ZERO_PADDING", True)
+    monkeypatch.setattr(network, "check_layer_system", padded(1))
+    rows, summary = run_image_network(arr, sys, bnn, _image(11), 11, np.random.default_rng(0))
+    assert summary["golden_match"] and summary["last_binary_golden_match"]
+    assert summary["predicted"] == summary["golden_predicted"]
+    assert not [r.failures() for r in rows if r.failures()]
+    monkeypatch.setattr(network, "check_layer_system", padded(2))
+    rows, summary = run_image_network(arr, sys, bnn, _image(11), 11, np.random.default_rng(0))
+    assert not summary["golden_match"]
+    assert any("outputs differ from golden_forward" in f for r in rows for f in r.failures())
