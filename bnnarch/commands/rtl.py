@@ -169,6 +169,8 @@ def _print_system(con, section: dict | None) -> None:
                   f"{lay['sim_dram_write_bits']} bit_exact={lay['bit_exact']} "
                   f"icarus={lay['icarus']}" + (f" verilator={lay['verilator']}"
                                                if lay["verilator"] else ""), soft_wrap=True)
+    for skip in section.get("skipped", []):
+        con.print(f"skip system {skip['name']:<20} {skip['reason']}", soft_wrap=True)
     if net:
         for lay in net["layers"]:
             if lay.get("source") == "host":

@@ -177,6 +177,9 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
     if system:
         section["layers"], f = _layers(ctx, plans, rng, progress)
         failures += f
+        if graph is not None and not names:  # the compute layers it does not run, and why
+            section["skipped"] = [{"name": x.name, "reason": why} for x in graph
+                                  if x.is_compute and (why := array_reason(x, spec))]
     if network and graph is not None:
         if progress:
             progress("network")

@@ -178,11 +178,16 @@ def test_cli_network_report_and_bad_image(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "--image 360: the digits test split has 360 images (0 .. 359)" in err
     assert not (out / "report.json").exists()
-    assert main(args + ["--image", "5"]) == 0
+    assert main(args + ["--image", "5", "--system"]) == 0
     text = capsys.readouterr().out
     assert "network digits_bnn from image 5: 6 layers in RTL, 25 on the host" in text
     assert "host   layer1.0.add" in text
-    net = json.loads((out / "report.json").read_text())["system"]["network"]
+    assert "skip system conv1                the system check runs conv2d and linear" in text
+    system = json.loads((out / "report.json").read_text())["system"]
+    assert [x["name"] for x in system["skipped"]] == [
+        x.name for x in load_workload(ROOT / "workloads" / "digits_bnn.json")
+        if x.is_compute and not x.is_binary]
+    net = system["network"]
     assert net["image"] == 5 and net["cycle_match"] and net["interior_match"]
     assert {r["source"] for r in net["layers"]} == {"rtl", "host"}
     assert all("golden_match" in r for r in net["layers"])
