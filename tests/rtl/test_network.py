@@ -132,10 +132,14 @@ def test_multibit_layer_overflowing_the_accumulator_runs_on_the_host(
         plan_layers(spec, brevitas, ["conv0"])
 
 
-def test_multibit_system_layers_match_simulate(brevitas: WorkloadGraph) -> None:
-    """--system on w8a8 layers (random operands): bit-plane DRAM streams,
-    cycles, stalls and DRAM bits equal simulate's, outputs bit-exact; flipping
-    one weight plane bit in the DRAM image is caught."""
+def test_multibit_system_layers_match_simulate(brevitas: WorkloadGraph, monkeypatch) -> None:
+    """--system on a w8a8 layer (random operands): bit-plane DRAM streams,
+    cycles, stalls and DRAM bits equal simulate's, outputs bit-exact. Mutation:
+    one cycle more per multi-bit tile in the engine's compute timing (the
+    mapper's tiles, so simulate's numbers) is caught."""
+    import bnnarch.array.mapper as mapper
+    from bnnarch.array.simulate import clear_caches
+
     spec = _spec(24)
     plans = [p for p in plan_layers(spec, brevitas) if p.layer.name == "fc"]
     arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held) for p in plans],
@@ -144,6 +148,17 @@ def test_multibit_system_layers_match_simulate(brevitas: WorkloadGraph) -> None:
     c = check_layer_system(arr, sys, plans[0], np.random.default_rng(1))
     assert not c.diffs() and c.bit_exact and c.rtl.cycles == plans[0].sim.cycles
     assert c.rtl.dram_read_bits == plans[0].sim.dram_read_bits > 64 * 10 * 8
+    real = mapper.tile_compute_cycles
+    monkeypatch.setattr(mapper, "tile_compute_cycles",
+                        lambda gem, *a: real(gem, *a) + (gem.passes > 1))
+    clear_caches()
+    try:
+        slow = [p for p in plan_layers(spec, brevitas) if p.layer.name == "fc"][0]
+        bad = check_layer_system(arr, sys, slow, np.random.default_rng(1))
+    finally:
+        monkeypatch.undo()
+        clear_caches()
+    assert ("compute_cycles", c.rtl.compute_cycles, c.rtl.compute_cycles + 1) in bad.diffs()
 
 
 def test_host_feeding_a_wrong_map_fails(bnn: WorkloadGraph, monkeypatch) -> None:
