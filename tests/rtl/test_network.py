@@ -238,3 +238,13 @@ def test_with_zero_padding_every_layer_equals_golden_forward(bnn: WorkloadGraph,
     rows, summary = run_image_network(arr, sys, bnn, _image(11), 11, np.random.default_rng(0))
     assert not summary["golden_match"]
     assert any("outputs differ from golden_forward" in f for r in rows for f in r.failures())
+
+
+def test_image_for_a_workload_without_a_digits_input_is_refused(tmp_path: Path,
+                                                               capsys) -> None:
+    rc = main(["rtl", str(ROOT / "designs" / "rtl_8x8.yaml"), "--out", str(tmp_path / "o"),
+               "--network", "--workload", str(ROOT / "workloads" / "cnv.json"), "--image", "2"])
+    assert rc == 2
+    assert ("--image 2: workload 'cnv' does not take a digits image (input [3, 32, 32]); its "
+            "network run uses random maps") in capsys.readouterr().err
+    assert not (tmp_path / "o" / "report.json").exists()
