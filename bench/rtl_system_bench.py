@@ -67,7 +67,7 @@ def main() -> int:
             if net:
                 print(f"network from image {net['image']}: {net['layers_run']} layers in RTL, "
                       f"{net['host_layers']} on the host, simulate {net['sim_cycles']} cycles, "
-                      f"interior_match={net['interior_match']} golden_match="
+                      f"local_match={net['local_match']} golden_match="
                       f"{net['golden_match']} predicted {net['predicted']} (golden "
                       f"{net['golden_predicted']})")
             print(f"{what}: {len(rows)} RTL layers, {cycles} RTL cycles, exit {rc}, "

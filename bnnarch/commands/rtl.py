@@ -181,8 +181,8 @@ def _print_system(con, section: dict | None) -> None:
                   f"{net.get('host_layers', 0)} on the host, rtl {net['rtl_cycles']} cycles, "
                   f"sim {net['sim_cycles']}, cycle_match={net['cycle_match']} "
                   f"bit_exact={net['bit_exact']}"
-                  + (f" golden_match={net['golden_match']} interior_match="
-                     f"{net['interior_match']} predicted={net['predicted']} (golden "
+                  + (f" golden_match={net['golden_match']} local_match="
+                     f"{net['local_match']} predicted={net['predicted']} (golden "
                      f"{net['golden_predicted']})" if "golden_match" in net else ""),
                   soft_wrap=True)
     area = section.get("area")

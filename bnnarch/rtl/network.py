@@ -24,20 +24,11 @@ The value a layer passes on is rebuilt from the RTL's integers as the golden
 forward does (``golden.output_value``): a 1-bit layer's dot products (rows
 of ``params.flip`` negated back) times its weight scale; a multi-bit layer's
 dot product times its input and weight scales (per-tensor integer grids,
-``integer_weights``). Each RTL layer's outputs are compared with
-``golden_forward`` of the whole workload on the same image (``golden_match``)
-and with the golden layer on the RTL's own input, interior pixels (no padded
-tap) exactly.
-
-Padding: the generated array pads a 1-bit convolution's input with -1
-(bit 0), the models with 0 (``RTL_ZERO_PADDING``). Until the array masks
-padded taps, border outputs differ from the model's: for a layer that
-outputs its dot products the difference is asserted to be exactly the
-weights at the padded taps; a thresholded layer's border outputs equal the
-RTL golden model's (-1 padding). Downstream layers then see other inputs than
-the model's, so ``golden_match`` is reported, not required; with
-``RTL_ZERO_PADDING = True`` every RTL layer must equal ``golden_forward`` on
-the whole map.
+``integer_weights``). Each RTL layer's outputs must equal, on the whole map
+(borders included: the array pads with 0 like the models, through its
+valid-tap mask), ``golden_forward`` of the whole workload on the same image
+(``golden_match``) and the golden layer on the RTL's own input
+(``local_match``: tells a wrong layer from a wrong input).
 """
 
 from __future__ import annotations
@@ -52,18 +43,12 @@ from bnnarch.array.simulate import simulate
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.rtl.golden import im2col
 from bnnarch.rtl.sim_schedule import held_maps
 from bnnarch.rtl.syscheck import LayerPlan, SystemCheck, array_reason, check_layer_system
 from bnnarch.rtl.system import RtlSystem
 from bnnarch.workload.golden import golden_forward, layer_forward, output_value, quantize_input
 from bnnarch.workload.graph import INPUT, WorkloadGraph
 from bnnarch.workload.layer import Layer
-
-RTL_ZERO_PADDING = False
-"""Whether the generated array pads 1-bit convolutions with 0 as the models
-do (a valid-tap mask). False: it pads with -1 (module doc); set True when
-the mask lands, and every RTL layer must then equal ``golden_forward``."""
 
 DIGIT_SIZES = (8, 16, 28, 32)  # the sizes bnnarch.nn.data.digits resizes to
 
@@ -122,8 +107,7 @@ class NetLayer:
     reason: str = ""
     check: SystemCheck | None = None
     golden_match: bool | None = None
-    interior_match: bool | None = None
-    border_ok: bool | None = None
+    local_match: bool | None = None
     note: str = ""
 
     def failures(self) -> list[str]:
@@ -131,14 +115,11 @@ class NetLayer:
             return []
         out = list(self.check.failures())
         name = self.layer.name
-        if self.interior_match is False:
-            out.append(f"layer {name!r} (network): interior outputs differ from the golden "
-                       "layer on the RTL's input")
-        if self.border_ok is False:
-            out.append(f"layer {name!r} (network): border outputs are not the golden layer's "
-                       "plus the weights at the padded taps")
-        if RTL_ZERO_PADDING and self.golden_match is False:
-            out.append(f"layer {name!r} (network): outputs differ from golden_forward")
+        if self.local_match is False:
+            out.append(f"layer {name!r} (network): outputs differ from the golden layer on the "
+                       "RTL's input")
+        if self.golden_match is False:
+            out.append(f"layer {name!r} (network): {self.note}")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -146,19 +127,8 @@ class NetLayer:
                                 else {"name": self.layer.name})
         base["failures"] = self.failures()
         return base | {"op": self.layer.op, "source": self.source, "reason": self.reason,
-                       "golden_match": self.golden_match,
-                       "interior_match": self.interior_match, "border_ok": self.border_ok,
+                       "golden_match": self.golden_match, "local_match": self.local_match,
                        "golden_note": self.note}
-
-
-def _interior(layer: Layer) -> np.ndarray:
-    """(C, H, W) mask of output pixels whose window has no padded tap."""
-    if layer.op != "conv2d":
-        return np.ones(layer.out_shape, dtype=bool)
-    valid = im2col(np.ones(layer.in_shape, dtype=np.uint8), layer).all(-1)  # (G, M)
-    g = layer.groups
-    m = np.repeat(valid, layer.out_shape[0] // g, axis=0)
-    return m.reshape(layer.out_shape)
 
 
 def _flip(layer: Layer) -> np.ndarray:
@@ -166,16 +136,6 @@ def _flip(layer: Layer) -> np.ndarray:
     if layer.params is not None and layer.params.flip:
         f[list(layer.params.flip)] = -1
     return f[:, None, None]
-
-
-def _padded_tap_weights(layer: Layer, weights: np.ndarray) -> np.ndarray:
-    """Per output, the sum of the +-1 weights at its padded taps: what the
-    model's pre-activation adds to the RTL's (which pads with -1)."""
-    if layer.op != "conv2d":
-        return np.zeros(layer.out_shape, dtype=np.int64)
-    pad = 1 - im2col(np.ones(layer.in_shape, dtype=np.uint8), layer).astype(np.int64)
-    w = weights.astype(np.int64) * 2 - 1
-    return np.einsum("gmk,gnk->gnm", pad, w).reshape(layer.out_shape)
 
 
 class _Net:
@@ -254,36 +214,27 @@ class _Net:
         row = NetLayer(layer, "rtl", check=c)
         gold = self.gold[layer.name][0]
         local = layer_forward(layer, x)[0]
-        inner = _interior(layer)
         if layer.w_bits > 1:  # integer dot products on the input x weight grids
             assert weights is not None
             step = s_a * weights[1]
             self.vals[layer.name] = output_value(layer, x, (out * step)[None])
             bias = output_value(layer, x, np.zeros((1,) + layer.out_shape))[0]
             row.golden_match = _on_grid(out, gold - bias, step)
-            row.interior_match = _on_grid(out[inner], (local - bias)[inner], step)
+            row.local_match = _on_grid(out, local - bias, step)
             row.note = ("dot products = golden_forward's outputs / (input scale x weight "
-                        "scale), rounded; within 1e-6 of the largest"
-                        if row.golden_match else "differs from golden_forward")
-        elif stores_dot_products(layer):
-            model = out * _flip(layer)  # the model's sign convention
-            self.vals[layer.name] = output_value(layer, x, model[None].astype(np.float64))
-            row.golden_match = bool(np.array_equal(model, gold))
-            row.interior_match = bool(np.array_equal(model[inner], local[inner]))
-            if not RTL_ZERO_PADDING:
-                corr = _padded_tap_weights(layer, np.asarray(c_weights(c, layer, w)))
-                row.border_ok = bool(np.array_equal(local * _flip(layer), out + corr))
-        else:  # threshold-unit bits on the stored rows
-            thr = np.asarray(layer.thresholds, dtype=np.int64).reshape(-1, 1, 1)
-            self.folded[layer.name] = np.where(out > 0, 1, -1)[None]
-            want = (gold * _flip(layer) >= thr).astype(np.int64)
-            mine = (local * _flip(layer) >= thr).astype(np.int64)
-            row.golden_match = bool(np.array_equal(out, want))
-            row.interior_match = bool(np.array_equal(out[inner], mine[inner]))
-        if row.note == "":
-            row.note = ("equal to golden_forward" if row.golden_match else
-                        f"{int(np.sum(_differs(out, layer, gold)))} outputs differ from "
-                        "golden_forward")
+                        "scale), rounded; within 1e-6 of the largest" if row.golden_match
+                        else "outputs differ from golden_forward on the image")
+        else:
+            if stores_dot_products(layer):
+                self.vals[layer.name] = output_value(
+                    layer, x, (out * _flip(layer))[None].astype(np.float64))
+            else:  # threshold-unit bits on the stored rows
+                self.folded[layer.name] = np.where(out > 0, 1, -1)[None]
+            bad = _differs(out, layer, gold)
+            row.golden_match = not bad.any()
+            row.local_match = not _differs(out, layer, local).any()
+            row.note = ("equal to golden_forward on the whole map" if row.golden_match else
+                        f"{int(bad.sum())} outputs differ from golden_forward on the image")
         self.rows.append(row)
 
 
@@ -295,19 +246,9 @@ def _on_grid(dots: np.ndarray, real: np.ndarray, step: float) -> bool:
                 and np.abs(dots * step - real).max() <= tol)
 
 
-def c_weights(c: SystemCheck, layer: Layer, w: np.ndarray | None) -> np.ndarray:
-    """The 1-bit weight codes (G, N, K) the layer ran with."""
-    if w is not None:
-        return w
-    from bnnarch.rtl.golden import decode_packed
-
-    g, _m, n, k = layer.gemm()
-    if not layer.packed_weights:
-        raise RtlError(f"layer {layer.name!r}: no packed weights to check the border with")
-    return decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}").reshape(g, n, k)
-
-
 def _differs(out: np.ndarray, layer: Layer, gold: np.ndarray) -> np.ndarray:
+    """Where a 1-bit layer's RTL outputs (dot products or threshold bits, on
+    the stored rows) differ from a golden pre-activation (model convention)."""
     if stores_dot_products(layer):
         return out * _flip(layer) != gold
     thr = np.asarray(layer.thresholds, dtype=np.int64).reshape(-1, 1, 1)
@@ -338,14 +279,13 @@ def run_image_network(arr: RtlArray, sys: RtlSystem, graph: WorkloadGraph, x: np
     final = net.vals[graph.layers[-1].name].reshape(-1)
     gold_final = np.asarray(net.gold[graph.layers[-1].name], dtype=np.float64).reshape(-1)
     summary = {
-        "image": image, "input": "digits test image", "rtl_zero_padding": RTL_ZERO_PADDING,
+        "image": image, "input": "digits test image",
         "layers_run": len(rtl), "host_layers": len(net.rows) - len(rtl),
         "fed_by_rtl": sum(1 for r in rtl if _fed_by_rtl(graph, r.layer, net)),
         "rtl_cycles": rtl_total, "sim_cycles": sim_total,
         "cycle_match": rtl_total == sim_total and all(c.rtl.cycles is not None for c in checks),
         "bit_exact": all(c.bit_exact for c in checks),
-        "interior_match": all(r.interior_match is not False for r in rtl),
-        "border_ok": all(r.border_ok is not False for r in rtl),
+        "local_match": all(r.local_match for r in rtl),
         "golden_match": all(r.golden_match for r in rtl),
         "last_binary_layer": last[-1].layer.name if last else None,
         "last_binary_golden_match": last[-1].golden_match if last else None,
@@ -369,5 +309,5 @@ def _fed_by_rtl(graph: WorkloadGraph, layer: Layer, net: _Net) -> bool:
     return False
 
 
-__all__ = ["RTL_ZERO_PADDING", "NetLayer", "check_image", "image_input", "input_codes",
+__all__ = ["NetLayer", "check_image", "image_input", "input_codes",
            "integer_weights", "run_image_network"]

@@ -17,7 +17,10 @@ Testbench-side models (behavioural, not part of the generated hardware):
   slot i mod k_in of the staging buffer (what the DMA wrote), forms the
   tile's GEMM operands (im2col of the staged rows; a tile that loads no
   weights or activations reuses the previous tile's, as the engine assumes)
-  and writes the array's lane buffers and configuration in zero cycles, as
+  with the valid-tap mask of each activation word (from the tile's position
+  alone: 0 where a tap reads the zero padding, ``tile_valid_map``; no DRAM
+  traffic) and writes the array's lane and mask buffers and configuration in
+  zero cycles, as
   the engine's compute start assumes. The datapath between the staging
   buffer and the lanes is not generated: its area is not in Yosys's figure.
 * **pack unit**: when the array raises ``done`` for tile i it takes the
@@ -55,7 +58,7 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
-from bnnarch.rtl.golden import LayerData, im2col, program, unpack_results
+from bnnarch.rtl.golden import LayerData, conv_valid_taps, im2col, program, unpack_results
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.system import CHAIN, RtlSystem
 from bnnarch.workload.layer import Layer
@@ -131,9 +134,10 @@ class LayerTensors:
 
     def gemm(self, fmap: np.ndarray) -> LayerData:
         """The layer as bit-plane GEMM operands on input values ``fmap``."""
+        conv = self.layer.op == "conv2d"
         return LayerData(self.layer.name, bit_planes(self.weights, self.w_bits),
                          act_planes(fmap, self.layer, self.a_bits), self.thresholds,
-                         self.w_bits, self.a_bits)
+                         self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None)
 
 
 def bit_planes(values: np.ndarray, n: int) -> np.ndarray:
@@ -343,6 +347,7 @@ class _Window:
         if la:
             self.a_rows = bits_values(bits[lw: lw + la], ab)
         layer = d.layer
+        valid = None
         if layer.op == "linear":
             vec = (self._held().reshape(-1)[ti.k0: ti.k0 + ti.kt] if d.held_in
                    else self.a_rows)
@@ -350,12 +355,14 @@ class _Window:
             a = bit_planes(vec.reshape(1, 1, -1), ab)
         else:
             fm = self._tile_fmap(ti)
-            a = act_planes(fm, replace_layer(layer, ti, fm.shape), ab)
+            sub = replace_layer(layer, ti, fm.shape)
+            a = act_planes(fm, sub, ab)
+            valid = im2col(tile_valid_map(layer, ti, fm.shape), sub)[0]
         thr = self.t.thresholds.reshape(-1, d.cout_g)[ti.g0: ti.g0 + ti.gsz,
                                                         ti.n0: ti.n0 + ti.nt]
         assert self.w is not None  # the DMA loads a tile's weights before it starts
         data = LayerData(f"{layer.name}#{i}", np.ascontiguousarray(self.w), a,
-                         np.ascontiguousarray(thr).reshape(-1), wb, ab)
+                         np.ascontiguousarray(thr).reshape(-1), wb, ab, valid)
         self.data[i] = data
         prog = program(self.arr, data)
         mems: dict[str, dict[int, int]] = dict(prog.memories)
@@ -473,6 +480,22 @@ def system_array(spec: ArraySpec, schedules: list[Schedule],
     d = BufferDepths(*(max([getattr(base, f)] + [getattr(x, f) for x in need])
                        for f in ("row", "col", "out", "thr")))
     return build_array(spec, d)
+
+
+def tile_valid_map(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> np.ndarray:
+    """What the window unit knows from a tile's position alone: 1 where the
+    tile's staged input rows (``shape`` = (channels, rows, padded width))
+    hold the image, 0 where they hold the zero padding; im2col of it is the
+    valid-tap mask sent beside the activation words."""
+    ph, pw = layer.padding
+    _, h, w = layer.in_shape
+    r0 = ti.y0 * layer.stride[0]
+    rows = np.zeros(h + 2 * ph, dtype=np.uint8)
+    rows[ph:ph + h] = 1
+    cols = np.zeros(w + 2 * pw, dtype=np.uint8)
+    cols[pw:pw + w] = 1
+    plane = np.outer(rows[r0: r0 + shape[1]], cols)
+    return np.ascontiguousarray(np.broadcast_to(plane, tuple(shape)))
 
 
 def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:

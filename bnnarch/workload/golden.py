@@ -86,6 +86,15 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return np.ascontiguousarray(cols.transpose(0, 1, 3, 2))
 
 
+def valid_taps(in_chw: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int],
+               groups: int) -> np.ndarray:
+    """(M, K) uint8: 1 where a conv's tap lies inside the (C, H, W) input, 0
+    where it reads the zero padding (the same for every group)."""
+    ones = np.ones((1,) + tuple(in_chw), dtype=np.uint8)
+    return im2col(ones, kernel, stride, padding, dilation, out_hw, groups)[0, 0]
+
+
 def _words(bits: np.ndarray) -> np.ndarray:
     """(..., K) {0,1} -> (..., ceil(K/64)) uint64 words (zero-padded)."""
     k = bits.shape[-1]
@@ -300,10 +309,9 @@ class _Run:
             bits = (a.reshape(len(a), 1, 1, -1) > 0).astype(np.uint8)
             valid = np.ones((1, k), dtype=np.uint8)
         else:
-            ones = np.ones((1,) + tuple(a.shape[1:]), dtype=np.uint8)
             args = (layer.kernel, layer.stride, layer.padding, layer.dilation, (ho, wo), g)
             bits = im2col((a > 0).astype(np.uint8), *args)
-            valid = im2col(ones, *args)[0, 0]
+            valid = valid_taps(a.shape[1:], *args)
         y = xnor_popcount(bits, valid, w)  # (N, G, M, O)
         n = len(a)
         return y.transpose(0, 1, 3, 2).reshape(n, cout, ho, wo)

@@ -57,9 +57,9 @@ def brevitas() -> WorkloadGraph:
 
 
 def _check_network(rows, summary, spec, graph: WorkloadGraph) -> None:
-    """Cycles equal simulate's per RTL layer and in sum; RTL outputs equal
-    the RTL golden model, the golden layer's interior, and the documented
-    border relation (the padded taps' weights)."""
+    """Cycles and DRAM bits equal simulate's per RTL layer and in sum; RTL
+    outputs equal the RTL golden model, the golden layer on their input and
+    golden_forward on the image, on the whole map."""
     sim = {r.name: r for r in simulate(spec, graph).layers}
     rtl = [r for r in rows if r.source == "rtl"]
     assert rtl and [r.layer.name for r in rows] == [x.name for x in graph]
@@ -69,10 +69,11 @@ def _check_network(rows, summary, spec, graph: WorkloadGraph) -> None:
                 c.rtl.dram_write_bits) == (sim[c.name].cycles, sim[c.name].compute_cycles,
                                            sim[c.name].dram_read_bits,
                                            sim[c.name].dram_write_bits), c.name
-        assert c.bit_exact and r.interior_match and r.border_ok is not False, r.failures()
+        assert c.bit_exact and r.local_match and r.golden_match, r.failures()
         assert not r.failures()
     assert summary["rtl_cycles"] == sum(sim[r.layer.name].cycles for r in rtl)
-    assert summary["cycle_match"] and summary["bit_exact"] and summary["interior_match"]
+    assert summary["cycle_match"] and summary["bit_exact"] and summary["local_match"]
+    assert summary["golden_match"] and summary["last_binary_golden_match"]
 
 
 def test_digits_bnn_from_an_image(bnn: WorkloadGraph) -> None:
@@ -91,17 +92,15 @@ def test_digits_bnn_from_an_image(bnn: WorkloadGraph) -> None:
     assert first.check.rtl.dram_write_bits == 16 * int(np.prod(first.layer.out_shape))
     host = {r.layer.name: r.reason for r in rows if r.source == "host"}
     assert "MAC unit" in host["conv1"] and host["layer1.0.add"] == ""
-    # border outputs differ from the model only by the -1 padding (RTL_ZERO_PADDING)
-    assert not network.RTL_ZERO_PADDING
-    assert all(r.border_ok for r in rows if r.source == "rtl")
+    assert summary["predicted"] == summary["golden_predicted"]
 
 
 @pytest.mark.slow
 def test_brevitas_digits_multibit_layers_from_an_image(brevitas: WorkloadGraph) -> None:
     """brevitas_digits with a 24-bit accumulator: the w8a8 first layer runs in
     the system RTL on the image's 8-bit codes and its dot products equal
-    golden_forward's outputs on the whole map (unsigned activations pad with 0
-    like the model); the folded binary layers output threshold bits."""
+    golden_forward's outputs on the whole map; the folded binary layers
+    output threshold bits equal to golden_forward's; the class is the model's."""
     spec = _spec(24)
     _plans, arr, sys = _build(spec, brevitas)
     rows, summary = run_image_network(arr, sys, brevitas, _image(0), 0,
@@ -112,6 +111,7 @@ def test_brevitas_digits_multibit_layers_from_an_image(brevitas: WorkloadGraph) 
     assert by["conv0"].check.rtl.dram_write_bits == 24 * 16 * 16 * 16  # dot products out
     assert by["conv1"].source == "rtl" and by["conv1"].check.rtl.dram_write_bits == 32 * 8 * 8
     assert by["fc"].source == "host" and "unsigned" in by["fc"].reason
+    assert summary["predicted"] == summary["golden_predicted"]
     # one cycle more per multi-bit tile in the engine would not match the RTL
     c = by["conv0"].check
     s = simulated_schedule(by["conv0"].layer, spec, c.held)
@@ -164,7 +164,8 @@ def test_multibit_system_layers_match_simulate(brevitas: WorkloadGraph, monkeypa
 def test_host_feeding_a_wrong_map_fails(bnn: WorkloadGraph, monkeypatch) -> None:
     """Mutation: the host hands one RTL layer a map with one flipped
     activation: its outputs no longer equal the golden layer on the input the
-    host computed."""
+    host computed (the layers after it compute right on what they get, but
+    differ from golden_forward)."""
     real = network.input_codes
 
     def wrong(layer, x):
@@ -179,9 +180,11 @@ def test_host_feeding_a_wrong_map_fails(bnn: WorkloadGraph, monkeypatch) -> None
     spec = _spec()
     _plans, arr, sys = _build(spec, bnn)
     rows, summary = run_image_network(arr, sys, bnn, _image(0), 0, np.random.default_rng(0))
-    bad = {r.layer.name: r.failures() for r in rows if r.failures()}
-    assert list(bad) == ["layer2.0.conv1"] and not summary["interior_match"]
-    assert "interior outputs differ from the golden layer" in bad["layer2.0.conv1"][0]
+    local = [r.layer.name for r in rows if r.local_match is False]
+    assert local == ["layer2.0.conv1"] and not summary["local_match"]
+    assert ("layer 'layer2.0.conv1' (network): outputs differ from the golden layer on the "
+            "RTL's input") in rows[[r.layer.name for r in rows].index("layer2.0.conv1")].failures()
+    assert not summary["golden_match"]
 
 
 def test_cli_network_report_and_bad_image(tmp_path: Path, capsys) -> None:
@@ -208,36 +211,21 @@ def test_cli_network_report_and_bad_image(tmp_path: Path, capsys) -> None:
     assert all("golden_match" in r for r in net["layers"])
 
 
-def test_with_zero_padding_every_layer_equals_golden_forward(bnn: WorkloadGraph,
-                                                             monkeypatch) -> None:
-    """What the valid-tap mask will change, emulated: each binary conv's dot
-    products plus the weights at its padded taps (the model's zero padding)
-    flow on; then every RTL layer equals golden_forward on the whole map and
-    the full-map check (RTL_ZERO_PADDING) passes — the host side needs nothing
-    else. A wrong emulation (the taps' weights twice) fails it."""
-    real = network.check_layer_system
+def test_old_minus_one_padding_fails_the_network_check(bnn: WorkloadGraph,
+                                                       monkeypatch) -> None:
+    """Mutation: the window unit sends an all-ones valid-tap mask (the array
+    pads with -1 as before the mask): border outputs differ from the model's
+    and the network check fails naming golden_forward."""
+    import bnnarch.rtl.sysrun as sysrun
 
-    def padded(times: int):
-        def run(arr, sys, plan, rng, fmap=None, held_fmap=None, weights=None):
-            c = real(arr, sys, plan, rng, fmap=fmap, held_fmap=held_fmap, weights=weights)
-            lay = plan.layer
-            c.out = c.out + times * network._padded_tap_weights(
-                lay, network.c_weights(c, lay, weights))
-            return c
-        return run
-
+    monkeypatch.setattr(sysrun, "tile_valid_map",
+                        lambda layer, ti, shape: np.ones(shape, dtype=np.uint8))
     spec = _spec()
     _plans, arr, sys = _build(spec, bnn)
-    monkeypatch.setattr(network, "RTL_ZERO_PADDING", True)
-    monkeypatch.setattr(network, "check_layer_system", padded(1))
     rows, summary = run_image_network(arr, sys, bnn, _image(11), 11, np.random.default_rng(0))
-    assert summary["golden_match"] and summary["last_binary_golden_match"]
-    assert summary["predicted"] == summary["golden_predicted"]
-    assert not [r.failures() for r in rows if r.failures()]
-    monkeypatch.setattr(network, "check_layer_system", padded(2))
-    rows, summary = run_image_network(arr, sys, bnn, _image(11), 11, np.random.default_rng(0))
-    assert not summary["golden_match"]
-    assert any("outputs differ from golden_forward" in f for r in rows for f in r.failures())
+    assert summary["cycle_match"] and not summary["golden_match"]
+    first = next(r for r in rows if r.source == "rtl")
+    assert any("outputs differ from golden_forward on the image" in f for f in first.failures())
 
 
 def test_image_for_a_workload_without_a_digits_input_is_refused(tmp_path: Path,

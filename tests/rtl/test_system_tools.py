@@ -55,7 +55,7 @@ def test_cli_system_and_network(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "ok   system layer2.0.conv1" in printed
     assert (f"network digits_bnn from image 0: 6 layers in RTL, 25 on the host, rtl "
             f"{net['rtl_cycles']} cycles") in printed
-    assert net["interior_match"] and net["border_ok"] and net["image"] == 0
+    assert net["golden_match"] and net["local_match"] and net["image"] == 0
 
 
 def test_cli_network_needs_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
