@@ -206,7 +206,7 @@ def test_cli_network_report_and_bad_image(tmp_path: Path, capsys) -> None:
         x.name for x in load_workload(ROOT / "workloads" / "digits_bnn.json")
         if x.is_compute and not x.is_binary]
     net = system["network"]
-    assert net["image"] == 5 and net["cycle_match"] and net["interior_match"]
+    assert net["image"] == 5 and net["cycle_match"] and net["golden_match"]
     assert {r["source"] for r in net["layers"]} == {"rtl", "host"}
     assert all("golden_match" in r for r in net["layers"])
 
