@@ -7,7 +7,9 @@ Testbench-side models (behavioural, not part of the generated hardware):
 
 * **DRAM** (``Dram``): holds the layer's real data — the zero-padded input
   map (channel, row, column; the rows the mapper counts include the padding),
-  the packed weights (filter, channel, kh, kw) and the output map — and
+  the packed weights (filter, channel, kh, kw) and the output map; every
+  value as its a_bits / w_bits bits, least significant first, so a
+  multi-bit layer streams the bits the mapper counts (``bnnarch.rtl.planes``) — and
   answers the DMA in order: a request seen in cycle t gets its read beats in
   cycles t + lat, t + lat + 1, ... (``bw`` bits each, the last one partial)
   or takes the store beats the DMA drives in those cycles. A load streams the
@@ -25,7 +27,8 @@ Testbench-side models (behavioural, not part of the generated hardware):
   buffer and the lanes is not generated: its area is not in Yosys's figure.
 * **pack unit**: when the array raises ``done`` for tile i it takes the
   threshold unit's sign bits (partial sums at ``acc_bits`` when the schedule
-  spills them) from the output-buffer writes and writes them into output slot
+  spills them; the dot products at ``acc_bits`` for a layer that stores
+  them, ``LayerTensors.dots_out``) from the output-buffer writes and writes them into output slot
   i mod k_out of the staging buffer, from which the DMA stores them.
 
 The array is stepped every cycle from a tile's start to its done and on
@@ -59,6 +62,7 @@ from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
 from bnnarch.rtl.golden import LayerData, conv_valid_taps, im2col, program, unpack_results
+from bnnarch.rtl.planes import act_planes, bit_planes, bits_values, value_bits
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.system import CHAIN, RtlSystem
 from bnnarch.workload.layer import Layer
@@ -138,33 +142,6 @@ class LayerTensors:
         return LayerData(self.layer.name, bit_planes(self.weights, self.w_bits),
                          act_planes(fmap, self.layer, self.a_bits), self.thresholds,
                          self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None)
-
-
-def bit_planes(values: np.ndarray, n: int) -> np.ndarray:
-    """(..., K) values -> (..., n, K) bit planes (two's complement, LSB plane first)."""
-    v = np.asarray(values, dtype=np.int64) & ((1 << n) - 1)
-    return ((v[..., None, :] >> np.arange(n)[:, None]) & 1).astype(np.uint8)
-
-
-def act_planes(fmap: np.ndarray, layer: Layer, n: int) -> np.ndarray:
-    """Input values -> the layer's activation planes (G, M, n, K) (im2col per
-    plane for a conv; the padding is value 0: bit 0 in every plane)."""
-    if layer.op != "conv2d":
-        return bit_planes(np.asarray(fmap).reshape(1, 1, -1), n)
-    f = np.asarray(fmap, dtype=np.int64)
-    return np.stack([im2col(((f >> p) & 1).astype(np.uint8), layer) for p in range(n)], axis=2)
-
-
-def value_bits(values: np.ndarray, n: int) -> np.ndarray:
-    """Values -> their bits as stored: n per value, least significant first."""
-    v = np.asarray(values, dtype=np.int64).reshape(-1) & ((1 << n) - 1)
-    return ((v[:, None] >> np.arange(n)) & 1).astype(np.uint8).reshape(-1)
-
-
-def bits_values(bits: np.ndarray, n: int, signed: bool = False) -> np.ndarray:
-    """Inverse of ``value_bits``: n bits per value -> int64 values."""
-    v = np.asarray(bits, dtype=np.int64).reshape(-1, n) @ (1 << np.arange(n, dtype=np.int64))
-    return v - ((v >> (n - 1)) << n) if signed else v
 
 
 def _bits_to_words(bits: np.ndarray, bw: int) -> list[int]:
