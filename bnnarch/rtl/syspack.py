@@ -18,6 +18,7 @@ from bnnarch.array.timing import ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import LayerData
+from bnnarch.rtl.planes import bits_values, value_bits
 from bnnarch.rtl.system import RtlSystem
 
 
@@ -79,34 +80,38 @@ def _positions(arr: RtlArray, data: LayerData, p: int,
 @dataclass(frozen=True)
 class HoldImage:
     """A feature map in the hold region: rows ``base`` .. ``base + n_rows - 1``
-    hold its bits in the producer's store order; ``order[j]`` is the flat
-    (C, H, W) index of bit j."""
+    hold its values in the producer's store order, ``elem_bits`` bits each
+    (least significant first); ``order[j]`` is the flat (C, H, W) index of
+    value j."""
 
     base: int
     rows: dict[int, int]  # absolute row -> row word
     order: np.ndarray
     shape: tuple[int, ...]
     row_bits: int
+    elem_bits: int = 1
+    signed: bool = False  # dot products (two's complement) rather than unsigned values
 
     @property
     def n_rows(self) -> int:
-        return ceil_div(len(self.order), self.row_bits)
+        return ceil_div(len(self.order) * self.elem_bits, self.row_bits)
 
     def decode(self, rows: dict[int, int]) -> np.ndarray:
         """The map from the hold memory's rows (``rows``: absolute row -> word)."""
         words = [rows.get(self.base + j, 0) for j in range(self.n_rows)]
-        bits = words_to_bits(words, self.row_bits, len(self.order))
-        flat = np.zeros(int(np.prod(self.shape)), dtype=np.uint8)
-        flat[self.order] = bits
+        bits = words_to_bits(words, self.row_bits, len(self.order) * self.elem_bits)
+        flat = np.zeros(int(np.prod(self.shape)), dtype=np.int64)
+        flat[self.order] = bits_values(bits, self.elem_bits, self.signed)
         return flat.reshape(self.shape)
 
 
-def raster_image(fmap: np.ndarray, base: int, row_bits: int) -> HoldImage:
-    """A map placed in the hold region in (C, H, W) order (a layer's input held
-    on chip whose producer is not run in RTL)."""
-    bits = fmap.reshape(-1).astype(np.uint8)
+def raster_image(fmap: np.ndarray, base: int, row_bits: int, elem_bits: int = 1) -> HoldImage:
+    """A map of unsigned ``elem_bits``-bit values placed in the hold region in
+    (C, H, W) order (a layer's input held on chip whose producer is not run in
+    RTL)."""
+    bits = value_bits(fmap, elem_bits)
     rows = {base + j: w for j, w in enumerate(bits_to_words(bits, row_bits))}
-    return HoldImage(base, rows, np.arange(bits.size), tuple(fmap.shape), row_bits)
+    return HoldImage(base, rows, np.arange(fmap.size), tuple(fmap.shape), row_bits, elem_bits)
 
 
 def hold_base(live: Sequence[HoldImage], n_rows: int, capacity_rows: int,

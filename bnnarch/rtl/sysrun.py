@@ -7,7 +7,9 @@ Testbench-side models (behavioural, not part of the generated hardware):
 
 * **DRAM** (``Dram``): holds the layer's real data — the zero-padded input
   map (channel, row, column; the rows the mapper counts include the padding),
-  the packed weights (filter, channel, kh, kw) and the output map — and
+  the packed weights (filter, channel, kh, kw) and the output map; every
+  value as its a_bits / w_bits bits, least significant first, so a
+  multi-bit layer streams the bits the mapper counts (``bnnarch.rtl.planes``) — and
   answers the DMA in order: a request seen in cycle t gets its read beats in
   cycles t + lat, t + lat + 1, ... (``bw`` bits each, the last one partial)
   or takes the store beats the DMA drives in those cycles. A load streams the
@@ -29,8 +31,10 @@ Testbench-side models (behavioural, not part of the generated hardware):
 Generated hardware besides the DMA (``bnnarch.rtl.system``): the pack unit
 (``bnnarch.rtl.pack``), fed with the array's result ports through one
 register (the lockstep applies the array's outputs of cycle t to the system
-in cycle t + 1), writes each tile's results into its output slot or into the
-hold region; the DRAM model scatters a store by the pack unit's production
+in cycle t + 1), writes each tile's results (sign bits; partial sums at
+``acc_bits`` when the schedule spills them, dot products at ``acc_bits`` for a
+layer that stores them, ``LayerTensors.dots_out``) into its output slot or
+into the hold region; the DRAM model scatters a store by the pack unit's production
 order (``syspack.production_order``), and a held output is read back from the
 hold memory.
 
@@ -52,7 +56,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyrtl
@@ -65,6 +69,7 @@ from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
 from bnnarch.rtl.golden import LayerData, conv_valid_taps, im2col, program
+from bnnarch.rtl.planes import act_planes, bit_planes, bits_values, value_bits
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.syspack import (
     HoldImage,
@@ -120,12 +125,18 @@ def tile_indices(layer: Layer, s: Schedule) -> list[TileIndex]:
 
 @dataclass
 class LayerTensors:
-    """A layer's data as the DRAM holds it (1-bit layers)."""
+    """A layer's data as the DRAM holds it. Every value is stored as its
+    ``w_bits`` / ``a_bits`` bits, least significant first (1-bit layers: the
+    bit codes 0 -> -1, 1 -> +1)."""
 
     layer: Layer
-    fmap: np.ndarray  # (C, H, W) uint8 input map (linear: (cin*h*w, 1, 1))
-    weights: np.ndarray  # (G, N, K) uint8, K in (cin/g, kh, kw) order
+    fmap: np.ndarray  # (C, H, W) unsigned a_bits-bit input values (linear: (cin*h*w, 1, 1))
+    weights: np.ndarray  # (G, N, K) bit codes (w_bits 1) or two's-complement values; K (cin/g, kh, kw)
     thresholds: np.ndarray  # (G*N,) int64
+    w_bits: int = 1
+    a_bits: int = 1
+    dots_out: bool = False
+    """outputs leave as dot products at acc_bits (``mapper.stores_dot_products``)"""
 
     @property
     def padded(self) -> np.ndarray:
@@ -133,7 +144,7 @@ class LayerTensors:
             return self.fmap
         ph, pw = self.layer.padding
         c, h, w = self.fmap.shape
-        p = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.uint8)
+        p = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.int64)
         p[:, ph:ph + h, pw:pw + w] = self.fmap
         return p
 
@@ -144,10 +155,11 @@ class LayerTensors:
         return golden(self.gemm(self.fmap))
 
     def gemm(self, fmap: np.ndarray) -> LayerData:
+        """The layer as bit-plane GEMM operands on input values ``fmap``."""
         conv = self.layer.op == "conv2d"
-        a = im2col(fmap, self.layer) if conv else fmap.reshape(1, 1, -1)
-        return LayerData(self.layer.name, self.weights[:, :, None, :], a[:, :, None, :],
-                         self.thresholds, 1, 1, conv_valid_taps(self.layer) if conv else None)
+        return LayerData(self.layer.name, bit_planes(self.weights, self.w_bits),
+                         act_planes(fmap, self.layer, self.a_bits), self.thresholds,
+                         self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None)
 
 
 class Dram:
@@ -163,7 +175,7 @@ class Dram:
         self.padded = t.padded
         _g, self.cin_g, self.cout_g, self.ho, self.wo, h_in, _w, _taps, _ = layer.geometry
         self.h_in = h_in
-        self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.uint8)
+        self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.int64)
         self.psums: dict[tuple[int, int], np.ndarray] = {}
         self.read_bits = self.write_bits = 0
         self.read_words: list[int] = []  # every read beat, in order (the Verilog DRAM model's)
@@ -193,9 +205,9 @@ class Dram:
             w = self.t.weights[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt]
             taps = w.shape[2] // self.cin_g
             w = w.reshape(ti.gsz, ti.nt, self.cin_g, taps)[:, :, ti.k0: ti.k0 + ti.kt]
-            parts.append(w.reshape(-1))
+            parts.append(value_bits(w, self.t.w_bits))
         if tile.load_a_bits:
-            parts.append(self._act_rows(ti))
+            parts.append(value_bits(self._act_rows(ti), self.t.a_bits))
         if tile.load_psum_bits:
             parts.append(self.psums.get((ti.mi, ti.ni),
                                         np.zeros(tile.load_psum_bits, dtype=np.uint8)))
@@ -252,12 +264,18 @@ class Dram:
                            f"bits for {order.size} results")
         canon = np.zeros((order.size, per), dtype=np.uint8)
         canon[order] = bits.reshape(-1, per)
-        px = slice(ti.y0 * self.wo, (ti.y0 + ti.mt) * self.wo)
         if ti.final:
-            self.out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = canon.reshape(
-                ti.gsz, ti.nt, ti.mt * self.wo)
+            self.place(self.out, ti, canon.reshape(-1))
         else:
             self.psums[(ti.mi, ti.ni)] = canon.reshape(-1)
+
+    def place(self, out: np.ndarray, ti: TileIndex, bits: np.ndarray) -> None:
+        """Write a final tile's stored bits (sign bits, or dot products at
+        acc_bits) into the output map ``out`` (G, N, M)."""
+        px = slice(ti.y0 * self.wo, (ti.y0 + ti.mt) * self.wo)
+        vals = bits_values(bits, self.acc, signed=True) if self.t.dots_out else bits
+        out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = vals.reshape(
+            ti.gsz, ti.nt, ti.mt * self.wo)
 
 
 @dataclass
@@ -315,27 +333,28 @@ class _Window:
         words = [instage.get(slot + j, 0) for j in range(ceil_div(nbits, row_bits))]
         bits = _words_to_bits(words, row_bits, nbits)
         lw, la = tile.load_w_bits, tile.load_a_bits
-        if lw:
-            self.w = bits[:lw].reshape(ti.gsz, ti.nt, -1)
+        wb, ab = self.t.w_bits, self.t.a_bits
+        if lw:  # (gsz, nt, w planes, K)
+            self.w = bits[:lw].reshape(ti.gsz, ti.nt, -1, wb).transpose(0, 1, 3, 2)
         if la:
-            self.a_rows = bits[lw: lw + la]
+            self.a_rows = bits_values(bits[lw: lw + la], ab)
         layer = d.layer
         valid = None
         if layer.op == "linear":
             vec = (self._held().reshape(-1)[ti.k0: ti.k0 + ti.kt] if d.held_in
                    else self.a_rows)
             assert vec is not None  # the DMA loads a tile's activations before it starts
-            a = vec.reshape(1, 1, 1, -1)
+            a = bit_planes(vec.reshape(1, 1, -1), ab)
         else:
             fm = self._tile_fmap(ti)
             sub = replace_layer(layer, ti, fm.shape)
-            a = im2col(fm, sub)[:, :, None, :]
+            a = act_planes(fm, sub, ab)
             valid = im2col(tile_valid_map(layer, ti, fm.shape), sub)[0]
         thr = self.t.thresholds.reshape(-1, d.cout_g)[ti.g0: ti.g0 + ti.gsz,
                                                         ti.n0: ti.n0 + ti.nt]
         assert self.w is not None  # the DMA loads a tile's weights before it starts
-        data = LayerData(f"{layer.name}#{i}", self.w[:, :, None, :], a,
-                         np.ascontiguousarray(thr).reshape(-1), 1, 1, valid)
+        data = LayerData(f"{layer.name}#{i}", np.ascontiguousarray(self.w), a,
+                         np.ascontiguousarray(thr).reshape(-1), wb, ab, valid)
         self.data[i] = data
         prog = program(self.arr, data)
         mems: dict[str, dict[int, int]] = dict(prog.memories)
@@ -352,8 +371,9 @@ class _Window:
         """The pack unit's configuration for tile i (``syspack.pack_cfg``)."""
         tile, ti = self.dram.s.tiles[i], self.dram.tiles[i]
         hold = ti.final and held_out and not tile.store_bits
+        # acc_bits values: spilled partial sums, or a layer that stores dot products
         return pack_cfg(self.arr, self.data[i], bool(tile.store_bits) or hold,
-                        not ti.final, hold)
+                        not ti.final or self.t.dots_out, hold)
 
     def _held(self) -> np.ndarray:
         """The input map, read from the hold region through its layout."""
@@ -371,7 +391,7 @@ class _Window:
         rows = _in_rows(d.layer, ti.mt, d.h_in)
         if d.held_in:
             r0 = ti.y0 * d.layer.stride[0]
-            p = LayerTensors(d.layer, self._held(), self.t.weights, self.t.thresholds).padded
+            p = replace(self.t, fmap=self._held()).padded
             return np.concatenate([p[g * d.cin_g + ti.k0: g * d.cin_g + ti.k0 + ti.kt,
                                      r0: r0 + rows] for g in range(ti.g0, ti.g0 + ti.gsz)])
         assert self.a_rows is not None
@@ -410,25 +430,31 @@ def outbuf_image(arr: RtlArray, data: LayerData, dots: np.ndarray) -> dict[str, 
     return mems
 
 
-def lane_words(spec: ArraySpec, gem: GemmTile) -> BufferDepths:
-    """Words per lane buffer the array needs to hold one 1-bit tile's GEMM
-    operands (what ``golden.program`` / ``stationary_program`` lay out)."""
+def lane_words(spec: ArraySpec, gem: GemmTile, w_planes: int = 1,
+               a_planes: int = 1) -> BufferDepths:
+    """Words per lane buffer the array needs to hold one tile's GEMM operands
+    at the given bit planes (what ``golden.program`` / ``stationary_program``
+    lay out)."""
     a = spec.array
     R, C, S = a.rows, a.cols, a.simd_bits
     g, kw = gem.groups, ceil_div(gem.k_bits, S)
     if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
         ws = a.effective_dataflow == "ws"
         stat, slen = (gem.n, gem.m) if ws else (gem.m, gem.n)
+        ps, pt = (w_planes, a_planes) if ws else (a_planes, w_planes)
         fk, fo = ceil_div(kw, R), ceil_div(stat, C)
         out = max(g * fo * slen, slen)
-        return BufferDepths(g * fk * slen, g * fo * fk * R, out, g * (fo if ws else gem.n))
-    rows_items, cols_items = ((gem.n, gem.m) if a.interconnect == "broadcast"
-                              else (gem.m, gem.n))
+        return BufferDepths(g * fk * pt * slen, g * fo * fk * ps * R, out,
+                            g * (fo if ws else gem.n))
+    broadcast = a.interconnect == "broadcast"
+    rows_items, cols_items = (gem.n, gem.m) if broadcast else (gem.m, gem.n)
+    pr, pc = (w_planes, a_planes) if broadcast else (a_planes, w_planes)
     fr, fc = ceil_div(rows_items, R), ceil_div(cols_items, C)
-    return BufferDepths(g * fr * kw, g * fc * kw, g * fr * fc, g * fr * fc)
+    return BufferDepths(g * fr * pr * kw, g * fc * pc * kw, g * fr * fc, g * fr * fc)
 
 
-def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
+def system_array(spec: ArraySpec, schedules: list[Schedule],
+                 planes: list[tuple[int, int]] | None = None) -> RtlArray:
     """The array of a system build: its lane buffers are the window unit's
     output (im2col windows of the staged rows), sized for the largest tile of
     the schedules (at least the spec's tile capacities); the spec's buffer
@@ -439,7 +465,9 @@ def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
         base = _depths(spec)
     else:
         base = buffer_depths(spec)
-    need = [lane_words(spec, gem) for s in schedules for gem, _n in s.gemms]
+    bits = planes or [(1, 1)] * len(schedules)  # (w, a) bit planes per schedule
+    need = [lane_words(spec, gem, *b) for s, b in zip(schedules, bits, strict=True)
+            for gem, _n in s.gemms]
     d = BufferDepths(*(max([getattr(base, f)] + [getattr(x, f) for x in need])
                        for f in ("row", "col", "out", "thr")))
     return build_array(spec, d)
@@ -464,39 +492,40 @@ def tile_valid_map(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> np.nd
 def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
     """The sub-layer a tile computes: its groups x channels of input rows
     (padding already in them), its output rows and filters."""
-    from dataclasses import replace
-
     c_in = shape[0]
     return replace(layer, in_shape=(c_in, shape[1], shape[2]),
                    out_shape=(ti.gsz * ti.nt, ti.mt, layer.out_shape[2]), padding=(0, 0),
                    groups=ti.gsz, packed_weights=None, thresholds=None)
 
 
-def _hold_setup(sys: RtlSystem, layer: Layer, held: tuple[bool, bool],
+def _hold_setup(sys: RtlSystem, t: LayerTensors, held: tuple[bool, bool],
                 held_fmap: np.ndarray | None, held_image: HoldImage | None,
                 hold_live: Sequence[HoldImage]) -> tuple[HoldImage | None, list[HoldImage], int]:
     """(the input's hold image, every image the hold memory starts with, the
     output's first row)."""
     if not any(held):
         return None, [], 0
+    layer = t.layer
     if not sys.hold:
         raise RtlError(f"layer {layer.name!r}: a feature map is held on chip but the design "
                        "has no hold region (buffers.activations.hold_kib)")
     img = held_image
     if held[0] and img is None and held_fmap is not None:
-        img = raster_image(held_fmap, 0, sys.pack.row_bits)
+        img = raster_image(held_fmap, 0, sys.pack.row_bits, layer.a_bits)
     live = list(hold_live) + ([img] if img is not None and img not in hold_live else [])
     base = 0
     if held[1]:
         g, _cin, cout_g, ho, wo, *_ = layer.geometry
-        n_rows = ceil_div(g * cout_g * ho * wo, sys.pack.row_bits)
+        per = sys.pack.acc_bits if t.dots_out else 1
+        n_rows = ceil_div(g * cout_g * ho * wo * per, sys.pack.row_bits)
         base = hold_base(live, n_rows, sys.hold_rows, f"layer {layer.name!r}")
     return img, live, base
 
 
 def _held_out(sys: RtlSystem, dram: Dram, base: int,
               hold_rows: dict[int, int]) -> tuple[HoldImage, np.ndarray]:
-    """The held output as the hold memory holds it: its image and the map."""
+    """The held output as the hold memory holds it: (its image, the map); dot
+    products at acc_bits for a layer that stores them."""
     order = []
     for i, ti in enumerate(dram.tiles):
         if not ti.final:
@@ -508,9 +537,11 @@ def _held_out(sys: RtlSystem, dram: Dram, base: int,
         order.append(ch * (dram.ho * dram.wo) + ti.y0 * dram.wo + pix)
     flat = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     shape = dram.out.shape
-    img = HoldImage(base, {}, flat, (shape[0] * shape[1], dram.ho, dram.wo), sys.pack.row_bits)
+    dots = dram.t.dots_out
+    img = HoldImage(base, {}, flat, (shape[0] * shape[1], dram.ho, dram.wo), sys.pack.row_bits,
+                    dram.acc if dots else 1, dots)
     rows = {a: w for a, w in hold_rows.items() if base <= a < base + img.n_rows}
-    img = HoldImage(base, rows, flat, img.shape, img.row_bits)
+    img = HoldImage(base, rows, flat, img.shape, img.row_bits, img.elem_bits, dots)
     return img, img.decode(rows).reshape(shape)
 
 
@@ -584,7 +615,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     if n > sys.max_tiles:
         raise RtlError(f"layer {layer.name!r}: its schedule has {n} tiles; the system RTL's "
                        f"descriptor tables hold {sys.max_tiles}")
-    img_in, live, out_base = _hold_setup(sys, layer, held, held_fmap, held_image, hold_live)
+    img_in, live, out_base = _hold_setup(sys, t, held, held_fmap, held_image, hold_live)
     dram = Dram(t, layer, s, tiles, sys.lat_cycles, sys.bw_bits, arr.acc_bits, *held)
     win = _Window(arr, sys, t, dram, img_in)
     mem, win.hold_rows = _initial_memories(sys, s, live)
