@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pyrtl
 
 from bnnarch.array.timing import ceil_div
 from bnnarch.errors import RtlError
@@ -20,6 +22,11 @@ from bnnarch.rtl.array import RtlArray
 from bnnarch.rtl.golden import LayerData
 from bnnarch.rtl.planes import bits_values, value_bits
 from bnnarch.rtl.system import RtlSystem
+from bnnarch.workload.layer import Layer
+
+if TYPE_CHECKING:  # sysrun imports this module
+    from bnnarch.array.schedule import Schedule
+    from bnnarch.rtl.sysrun import Dram, LayerTensors
 
 
 def pack_cfg(arr: RtlArray, data: LayerData, on: bool, wide: bool,
@@ -172,5 +179,112 @@ def words_to_bits(words: list[int], bw: int, nbits: int) -> np.ndarray:
     return bits[:nbits]
 
 
-__all__ = ["HoldImage", "bank_images", "bits_to_words", "hold_base", "pack_cfg",
-           "production_order", "raster_image", "read_rows", "words_to_bits"]
+# -- the hold region and the staging memories during a system run (sysrun) --
+
+
+def hold_setup(sys: RtlSystem, t: LayerTensors, held: tuple[bool, bool],
+                held_fmap: np.ndarray | None, held_image: HoldImage | None,
+                hold_live: Sequence[HoldImage]) -> tuple[HoldImage | None, list[HoldImage], int]:
+    """(the input's hold image, every image the hold memory starts with, the
+    output's first row)."""
+    if not any(held):
+        return None, [], 0
+    layer = t.layer
+    if not sys.hold:
+        raise RtlError(f"layer {layer.name!r}: a feature map is held on chip but the design "
+                       "has no hold region (buffers.activations.hold_kib)")
+    img = held_image
+    if held[0] and img is None and held_fmap is not None:
+        img = raster_image(held_fmap, 0, sys.pack.row_bits, layer.a_bits)
+    live = list(hold_live) + ([img] if img is not None and img not in hold_live else [])
+    base = 0
+    if held[1]:
+        g, _cin, cout_g, ho, wo, *_ = layer.geometry
+        per = sys.pack.acc_bits if t.dots_out else 1
+        n_rows = ceil_div(g * cout_g * ho * wo * per, sys.pack.row_bits)
+        base = hold_base(live, n_rows, sys.hold_rows, f"layer {layer.name!r}")
+    return img, live, base
+
+
+def held_out(sys: RtlSystem, dram: Dram, base: int,
+              hold_rows: dict[int, int]) -> tuple[HoldImage, np.ndarray]:
+    """The held output as the hold memory holds it: (its image, the map); dot
+    products at acc_bits for a layer that stores them."""
+    order = []
+    for i, ti in enumerate(dram.tiles):
+        if not ti.final:
+            continue
+        local = dram.layout[i]
+        gn, pix = np.divmod(local, ti.mt * dram.wo)
+        gi, ni = np.divmod(gn, ti.nt)
+        ch = (ti.g0 + gi) * dram.cout_g + ti.n0 + ni
+        order.append(ch * (dram.ho * dram.wo) + ti.y0 * dram.wo + pix)
+    flat = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    shape = dram.out.shape
+    dots = dram.t.dots_out
+    img = HoldImage(base, {}, flat, (shape[0] * shape[1], dram.ho, dram.wo), sys.pack.row_bits,
+                    dram.acc if dots else 1, dots)
+    rows = {a: w for a, w in hold_rows.items() if base <= a < base + img.n_rows}
+    img = HoldImage(base, rows, flat, img.shape, img.row_bits, img.elem_bits, dots)
+    return img, img.decode(rows).reshape(shape)
+
+
+class LoggedMem(dict):
+    """A simulated memory that remembers what each step overwrote, so the
+    window unit can read it as it was during the cycle (before the edge)."""
+
+    def __init__(self, contents: dict[int, int]) -> None:
+        super().__init__(contents)
+        self.old: dict[int, int] = {}
+
+    def __setitem__(self, addr: int, value: int) -> None:
+        if addr not in self.old:
+            self.old[addr] = self.get(addr, 0)
+        super().__setitem__(addr, value)
+
+    def before(self) -> dict[int, int]:
+        return {**self, **self.old}
+
+
+def forget_writes(mems: list[LoggedMem]) -> None:
+    for m in mems:
+        m.old.clear()
+
+
+def logged_mems(ssim: pyrtl.FastSimulation, mems: list[pyrtl.MemBlock]) -> list[LoggedMem]:
+    """Swap the simulation's memories for logged ones (FastSimulation writes
+    each step's memory writes into ``ssim.mems[name][addr]``)."""
+    out = []
+    for m in mems:
+        key = ssim._mem_varname(m)
+        ssim.mems[key] = LoggedMem(ssim.mems[key])
+        out.append(ssim.mems[key])
+    return out
+
+
+def check_pack(o: dict[str, int], layer: Layer, cyc: int) -> None:
+    if o["pk_conflict"]:
+        raise RtlError(f"layer {layer.name!r}, cycle {cyc}: the pack unit saw ports with "
+                       "different valid lanes in one cycle (bnnarch.rtl.pack)")
+
+
+def initial_memories(sys: RtlSystem, s: Schedule, live: Sequence[HoldImage]
+                      ) -> tuple[dict[pyrtl.MemBlock, dict[int, int]], dict[int, int]]:
+    """The descriptor tables and the hold region's live maps (and its rows)."""
+    mem = {sys.ldesc: {i: x.load_w_bits + x.load_a_bits + x.load_psum_bits
+                       for i, x in enumerate(s.tiles)},
+           sys.sdesc: {i: x.store_bits for i, x in enumerate(s.tiles)}}
+    rows: dict[int, int] = {}
+    for h in live:
+        rows |= h.rows
+    if sys.hold:
+        by_name = bank_images(sys, rows)
+        mem |= {m: by_name[m.name] for m in sys.hold}
+    return mem, rows
+
+
+
+__all__ = ["HoldImage", "LoggedMem", "bank_images", "bits_to_words", "check_pack",
+           "forget_writes", "held_out", "hold_base", "hold_setup", "initial_memories",
+           "logged_mems", "pack_cfg", "production_order", "raster_image", "read_rows",
+           "words_to_bits"]

@@ -73,11 +73,14 @@ from bnnarch.rtl.planes import act_planes, bit_planes, bits_values, value_bits
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.syspack import (
     HoldImage,
-    bank_images,
-    hold_base,
+    check_pack,
+    forget_writes,
+    held_out,
+    hold_setup,
+    initial_memories,
+    logged_mems,
     pack_cfg,
     production_order,
-    raster_image,
     read_rows,
 )
 from bnnarch.rtl.syspack import bits_to_words as _bits_to_words
@@ -498,107 +501,6 @@ def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
                    groups=ti.gsz, packed_weights=None, thresholds=None)
 
 
-def _hold_setup(sys: RtlSystem, t: LayerTensors, held: tuple[bool, bool],
-                held_fmap: np.ndarray | None, held_image: HoldImage | None,
-                hold_live: Sequence[HoldImage]) -> tuple[HoldImage | None, list[HoldImage], int]:
-    """(the input's hold image, every image the hold memory starts with, the
-    output's first row)."""
-    if not any(held):
-        return None, [], 0
-    layer = t.layer
-    if not sys.hold:
-        raise RtlError(f"layer {layer.name!r}: a feature map is held on chip but the design "
-                       "has no hold region (buffers.activations.hold_kib)")
-    img = held_image
-    if held[0] and img is None and held_fmap is not None:
-        img = raster_image(held_fmap, 0, sys.pack.row_bits, layer.a_bits)
-    live = list(hold_live) + ([img] if img is not None and img not in hold_live else [])
-    base = 0
-    if held[1]:
-        g, _cin, cout_g, ho, wo, *_ = layer.geometry
-        per = sys.pack.acc_bits if t.dots_out else 1
-        n_rows = ceil_div(g * cout_g * ho * wo * per, sys.pack.row_bits)
-        base = hold_base(live, n_rows, sys.hold_rows, f"layer {layer.name!r}")
-    return img, live, base
-
-
-def _held_out(sys: RtlSystem, dram: Dram, base: int,
-              hold_rows: dict[int, int]) -> tuple[HoldImage, np.ndarray]:
-    """The held output as the hold memory holds it: (its image, the map); dot
-    products at acc_bits for a layer that stores them."""
-    order = []
-    for i, ti in enumerate(dram.tiles):
-        if not ti.final:
-            continue
-        local = dram.layout[i]
-        gn, pix = np.divmod(local, ti.mt * dram.wo)
-        gi, ni = np.divmod(gn, ti.nt)
-        ch = (ti.g0 + gi) * dram.cout_g + ti.n0 + ni
-        order.append(ch * (dram.ho * dram.wo) + ti.y0 * dram.wo + pix)
-    flat = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
-    shape = dram.out.shape
-    dots = dram.t.dots_out
-    img = HoldImage(base, {}, flat, (shape[0] * shape[1], dram.ho, dram.wo), sys.pack.row_bits,
-                    dram.acc if dots else 1, dots)
-    rows = {a: w for a, w in hold_rows.items() if base <= a < base + img.n_rows}
-    img = HoldImage(base, rows, flat, img.shape, img.row_bits, img.elem_bits, dots)
-    return img, img.decode(rows).reshape(shape)
-
-
-class _Logged(dict):
-    """A simulated memory that remembers what each step overwrote, so the
-    window unit can read it as it was during the cycle (before the edge)."""
-
-    def __init__(self, contents: dict[int, int]) -> None:
-        super().__init__(contents)
-        self.old: dict[int, int] = {}
-
-    def __setitem__(self, addr: int, value: int) -> None:
-        if addr not in self.old:
-            self.old[addr] = self.get(addr, 0)
-        super().__setitem__(addr, value)
-
-    def before(self) -> dict[int, int]:
-        return {**self, **self.old}
-
-
-def _forget(mems: list[_Logged]) -> None:
-    for m in mems:
-        m.old.clear()
-
-
-def _logged_mems(ssim: pyrtl.FastSimulation, mems: list[pyrtl.MemBlock]) -> list[_Logged]:
-    """Swap the simulation's memories for logged ones (FastSimulation writes
-    each step's memory writes into ``ssim.mems[name][addr]``)."""
-    out = []
-    for m in mems:
-        key = ssim._mem_varname(m)
-        ssim.mems[key] = _Logged(ssim.mems[key])
-        out.append(ssim.mems[key])
-    return out
-
-
-def _check_pack(o: dict[str, int], layer: Layer, cyc: int) -> None:
-    if o["pk_conflict"]:
-        raise RtlError(f"layer {layer.name!r}, cycle {cyc}: the pack unit saw ports with "
-                       "different valid lanes in one cycle (bnnarch.rtl.pack)")
-
-
-def _initial_memories(sys: RtlSystem, s: Schedule, live: Sequence[HoldImage]
-                      ) -> tuple[dict[pyrtl.MemBlock, dict[int, int]], dict[int, int]]:
-    """The descriptor tables and the hold region's live maps (and its rows)."""
-    mem = {sys.ldesc: {i: x.load_w_bits + x.load_a_bits + x.load_psum_bits
-                       for i, x in enumerate(s.tiles)},
-           sys.sdesc: {i: x.store_bits for i, x in enumerate(s.tiles)}}
-    rows: dict[int, int] = {}
-    for h in live:
-        rows |= h.rows
-    if sys.hold:
-        by_name = bank_images(sys, rows)
-        mem |= {m: by_name[m.name] for m in sys.hold}
-    return mem, rows
-
-
 def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
                      t: LayerTensors, held: tuple[bool, bool] = (False, False),
                      held_fmap: np.ndarray | None = None, max_cycles: int | None = None,
@@ -615,16 +517,16 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     if n > sys.max_tiles:
         raise RtlError(f"layer {layer.name!r}: its schedule has {n} tiles; the system RTL's "
                        f"descriptor tables hold {sys.max_tiles}")
-    img_in, live, out_base = _hold_setup(sys, t, held, held_fmap, held_image, hold_live)
+    img_in, live, out_base = hold_setup(sys, t, held, held_fmap, held_image, hold_live)
     dram = Dram(t, layer, s, tiles, sys.lat_cycles, sys.bw_bits, arr.acc_bits, *held)
     win = _Window(arr, sys, t, dram, img_in)
-    mem, win.hold_rows = _initial_memories(sys, s, live)
+    mem, win.hold_rows = initial_memories(sys, s, live)
     names = sys.output_names
     tracer = pyrtl.SimulationTrace(
         wires_to_track=[sys.block.get_wirevector_by_name(x) for x in names], block=sys.block)
     ssim = pyrtl.FastSimulation(tracer=tracer, memory_value_map=mem, block=sys.block)
     asim, atr = _array_sim(arr)
-    instage = _logged_mems(ssim, sys.instage)
+    instage = logged_mems(ssim, sys.instage)
     in_widths = [m.bitwidth for m in sys.instage]
     arr_mems = arr.memories
     cfg_names = [w.name for w in arr.block.wirevector_subset(pyrtl.Input) if w.name != "start"]
@@ -647,7 +549,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
         done_arr = asim.regs["done_r"]
         step = {**idle, "start": int(cyc == 0), "cfg_tiles": n, "comp_done": done_arr,
                 "rdata": dram.rdata(cyc)}
-        _forget(instage)
+        forget_writes(instage)
         ssim.step(step)
         for k in ins:
             ins[k].append(step[k])
@@ -655,7 +557,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
             idle[k] = 0
         o = {k: tracer.trace[k][-1] for k in names}
         chain_full |= bool(o["chain_full"])
-        _check_pack(o, layer, cyc)
+        check_pack(o, layer, cyc)
         if o["req_valid"]:
             dram.request(cyc, o["req_tile"], bool(o["req_write"]), o["req_bits"])
             events.append((cyc, "store" if o["req_write"] else "load", o["req_tile"]))
@@ -697,7 +599,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
     out, hold_out = dram.out, None
     if held[1]:
         rows = read_rows([ssim.inspect_mem(m) for m in sys.hold], [m.bitwidth for m in sys.hold])
-        hold_out, out = _held_out(sys, dram, out_base, rows)
+        hold_out, out = held_out(sys, dram, out_base, rows)
     return SystemRun(end, compute_cycles, dram.read_bits, dram.write_bits, out, chain_full,
                      {k: list(v) for k, v in tracer.trace.items()}, events, ins,
                      hold_out, {m.name: d for m, d in mem.items()},
