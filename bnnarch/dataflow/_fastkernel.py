@@ -30,30 +30,86 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# process kinds
-K_SRC, K_CMP, K_RDR, K_WRT, K_SNK, K_OUTER = 0, 1, 2, 3, 4, 5
-# stage parameters (columns of sp)
-P_NAT, P_GROUP, P_IC, P_NREAD, P_JOIN = 0, 1, 2, 3, 4
-P_HIN, P_WIN, P_HOUT, P_WOUT, P_K, P_STRIDE, P_PAD, P_DIL, P_UP = 5, 6, 7, 8, 9, 10, 11, 12, 13
-P_RC, P_CAP, P_GIN, P_PB, P_WB, P_RIC = 14, 15, 16, 17, 18, 19
-N_P = 20
-# process state (columns of ps)
-S_KIND, S_STAGE, S_PC, S_F, S_A, S_B, S_C, S_J, S_PEND, S_T0, S_SENT, S_NEED = range(12)
-S_CONT, S_FIFO, S_NITEMS = 12, 13, 14
-N_S = 15
-# fifo state (columns of fq)
-F_CAP, F_CNT, F_PEAK, F_PUTS, F_FIRST, F_PUTW, F_GETW = range(7)
-N_F = 7
-# windowed shared state (columns of ws)
-W_READ, W_FREED, W_GOTW, W_FREEDW = range(4)
-# stats planes
-T_BUSY, T_WIN, T_WOUT, T_DONE, T_START, T_RBUSY = range(6)
-# events
-E_RESUME, E_PUT, E_GET, E_SINKEND, E_STOP = range(5)
-URGENT, NORMAL = 0, 1
-# program counters shared by the state machines
-PC_INIT, PC_LOOP, PC_PUT, PC_PUTRET, PC_GETRET, PC_BUSYRET, PC_WAITRET, PC_END = range(8)
-PC_READ, PC_PIX, PC_ROW, PC_COL, PC_RBUSYRET = 8, 9, 10, 11, 12
+from bnnarch.dataflow import _rowskip as _rs
+from bnnarch.dataflow._kernelconst import (
+    E_GET,
+    E_PUT,
+    E_RESUME,
+    E_SINKEND,
+    E_STOP,
+    F_CAP,
+    F_CNT,
+    F_FIRST,
+    F_GETW,
+    F_PEAK,
+    F_PUTS,
+    F_PUTW,
+    K_CMP,
+    K_OUTER,
+    K_RDR,
+    K_SNK,
+    K_SRC,
+    K_WRT,
+    N_S,
+    NORMAL,
+    P_CAP,
+    P_DIL,
+    P_GIN,
+    P_GROUP,
+    P_HIN,
+    P_HOUT,
+    P_IC,
+    P_JOIN,
+    P_K,
+    P_NAT,
+    P_NREAD,
+    P_PAD,
+    P_PB,
+    P_RC,
+    P_RIC,
+    P_STRIDE,
+    P_UP,
+    P_WB,
+    P_WIN,
+    P_WOUT,
+    PC_BUSYRET,
+    PC_COL,
+    PC_END,
+    PC_GETRET,
+    PC_INIT,
+    PC_LOOP,
+    PC_PIX,
+    PC_PUT,
+    PC_PUTRET,
+    PC_RBUSYRET,
+    PC_READ,
+    PC_WAITRET,
+    S_A,
+    S_B,
+    S_CONT,
+    S_F,
+    S_FIFO,
+    S_J,
+    S_KIND,
+    S_NEED,
+    S_NITEMS,
+    S_PC,
+    S_PEND,
+    S_SENT,
+    S_STAGE,
+    S_T0,
+    T_BUSY,
+    T_DONE,
+    T_RBUSY,
+    T_START,
+    T_WIN,
+    T_WOUT,
+    URGENT,
+    W_FREED,
+    W_FREEDW,
+    W_GOTW,
+    W_READ,
+)
 
 
 @njit(cache=True)
@@ -321,7 +377,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
                out_idx: np.ndarray, frames: int, n_sinks: int,
                stats: np.ndarray, completion: np.ndarray, skip: bool,
-               jump: np.ndarray) -> int:
+               jump: np.ndarray, row_pixels: int, row_jumps: np.ndarray) -> int:
     """Run every process until the sinks have taken ``frames`` frames.
     Returns 0 when done, 1 on a deadlock (no event left). With ``skip``, a
     repeated state at a frame boundary — the source starting a frame or a
@@ -342,6 +398,15 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     snap_meta = np.full((n_snap, 4), -1, np.int64)  # (length, frame, time, where)
     scratch = np.zeros(snap_len, np.int64)
     n_taken = 0
+    # row snapshots (bnnarch.dataflow._rowskip): at the source's row starts
+    n_row = _rs.ROW_SNAPSHOTS if skip and row_pixels > 0 else 0
+    n_st = ws.shape[0]
+    row_ex = np.zeros((n_row, _rs.row_exact_len(n_proc, fq.shape[0], n_st)), np.int64)
+    row_lin = np.zeros((n_row, _rs.row_lin_len(n_proc, fq.shape[0], n_st)), np.int64)
+    row_meta = np.zeros((n_row, 3), np.int64)  # (exact length, time, hash)
+    ex = np.zeros(row_ex.shape[1], np.int64)
+    lin = np.zeros(row_lin.shape[1], np.int64)
+    n_row_taken = 0
     hn = 0
     eid = 0
     now = 0
@@ -447,6 +512,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                                 SNAP_SOURCE, scratch, snaps, snap_meta, n_snap, n_taken, ps, fq,
                                 ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now, jump)
                             f = ps[p, S_F]
+                            n_row_taken = 0
                         if stats[T_START, s, f] < 0:
                             stats[T_START, s, f] = now
                         ps[p, S_PEND] = 0
@@ -456,6 +522,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         ps[p, S_F] = f + 1
                         ps[p, S_A] = -1
                         continue
+                    if n_row and ps[p, S_A] > 0 and ps[p, S_A] % row_pixels == 0:
+                        now, n_row_taken = _rs.at_row(
+                            ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk, hn,
+                            rq, rh, rt, sp, stats, completion, now, row_jumps)
                     sent = ps[p, S_SENT]
                     pb, wb = sp[s, P_PB], sp[s, P_WB]
                     busy = -(-(sent + pb) // wb) - (-(-sent // wb))
@@ -712,6 +782,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                                 SNAP_SINK + p, scratch, snaps, snap_meta, n_snap, n_taken, ps,
                                 fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now,
                                 jump)
+                            n_row_taken = 0
                         continue
                     q = ps[p, S_FIFO]
                     if fq[q, F_CNT] > 0:
