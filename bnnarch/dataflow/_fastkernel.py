@@ -111,6 +111,12 @@ from bnnarch.dataflow._kernelconst import (
     W_READ,
 )
 
+# numba caches run_kernel keyed on this file's stamp only, with the code and
+# constants it calls from other modules compiled in: a change to them must
+# change this file too. The first 16 hex digits of the sha256 of
+# _rowskip.py + _kernelconst.py (checked by tests/dataflow/test_row_skip.py).
+DEPS_SHA256 = "6404154924a35d29"
+
 
 @njit(cache=True)
 def _push(hk: np.ndarray, n: int, t: int, prio: int, eid: int, p: int) -> int:
