@@ -171,6 +171,22 @@ def _pop(hk: np.ndarray, n: int) -> int:
     return n
 
 
+@njit(cache=True, inline="always")
+def _emitted(ps: np.ndarray, p: int, col: int, cont: int, group: int, now: int) -> None:
+    """An output computed (``col``: the source's / compute unit's output
+    index, the writer's column): every ``group`` outputs the put sequence
+    starts (one put per output FIFO, then ``cont``), else on to ``cont``."""
+    ps[p, S_PEND] += 1
+    ps[p, col] += 1
+    ps[p, S_PC] = cont
+    if ps[p, S_PEND] == group:
+        ps[p, S_PEND] = 0
+        ps[p, S_T0] = now
+        ps[p, S_J] = 0
+        ps[p, S_CONT] = cont
+        ps[p, S_PC] = PC_PUT
+
+
 SNAPSHOTS = 32  # states kept to find a period (two a frame: source start, sink end)
 SNAP_SOURCE, SNAP_SINK = 0, 1  # where a snapshot is taken (SNAP_SINK + the sink's process)
 MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
@@ -544,15 +560,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         break
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_A] += 1
-                    ps[p, S_PC] = PC_LOOP
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_LOOP
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_A, PC_LOOP, sp[s, P_GROUP], now)
                     continue
             elif kind == K_CMP:
                 if pc == PC_INIT:
@@ -617,15 +625,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_PC] = PC_READ
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_A] += 1
-                    ps[p, S_PC] = PC_LOOP
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_LOOP
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_A, PC_LOOP, sp[s, P_GROUP], now)
                     continue
             elif kind == K_RDR:
                 npix = sp[s, P_HIN] * sp[s, P_WIN]
@@ -757,15 +757,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_PC] = PC_READ
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_B] += 1
-                    ps[p, S_PC] = PC_COL
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_COL
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_B, PC_COL, sp[s, P_GROUP], now)
                     continue
             else:  # K_SNK: the host drains one output stream
                 if pc == PC_INIT:
