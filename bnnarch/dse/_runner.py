@@ -388,6 +388,20 @@ def _create_trial(study: optuna.Study, core: CoreTrials | None,
     return trial._trial_id, trial, params
 
 
+def _pop_enqueued(study: optuna.Study, *, owner: str) -> optuna.Trial | None:
+    """A trial someone queued with ``study.enqueue_trial`` (WAITING), now
+    RUNNING and owned by ``owner``; None if there is none. Call under the
+    creation lock. Enqueued trials count toward the budget like any other
+    (they exist in the study), so they are run before new ones are created;
+    their fixed params win over the sampler's (``Trial`` reads them), params
+    they leave out are sampled."""
+    trial_id = study._pop_waiting_trial_id()  # WAITING -> RUNNING, atomic in the storage
+    if trial_id is None:
+        return None
+    study._storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
+    return optuna.Trial(study, trial_id)
+
+
 def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: int = 0,
                 max_trials: int | None = None, deadline: float | None = None,
                 on_trial: Callable[[optuna.Study, int], None] | None = None) -> WorkerStats:
@@ -423,7 +437,8 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
             if time.monotonic() - checked > REAP_INTERVAL_S:
                 fail_dead_trials(study)
                 checked = time.monotonic()
-            while True:
+            enqueued = _pop_enqueued(study, owner=me)
+            while enqueued is None:
                 n = count_trials(study)
                 if n >= spec.trials:
                     break
@@ -432,7 +447,10 @@ def worker_loop(spec: StudySpec, *, storage: None | str | BaseStorage, worker: i
                 except TrialNumberTaken:  # another Optuna client made a trial meanwhile
                     continue
                 break
-            if n >= spec.trials:
+            if enqueued is not None:
+                trial, params = enqueued, None
+                trial_id, n = trial._trial_id, trial.number
+            elif n >= spec.trials:
                 break
         with Heartbeat(study._storage, trial_id, beat_now=trial is not None):
             if trial is None:  # the fast path

@@ -86,6 +86,32 @@ def test_stock_client_beside_ours_on_sqlite(tmp_path: Path, monkeypatch: pytest.
                                    sampler)
 
 
+@pytest.mark.parametrize("sampler", ["grid", "nsga2"])  # Core fast path / ask path
+def test_enqueued_trials_run_first_with_their_params(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     sampler: str) -> None:
+    """Points queued with stock ``study.enqueue_trial`` (WAITING) are run by
+    our worker with the queued params (a partial one gets the rest sampled)
+    and count toward the budget; before, they stayed WAITING for ever and
+    used up the budget unevaluated."""
+    monkeypatch.setattr(runner, "evaluate_candidate", _slow_outcome)
+    extra = {"sampler": "grid"} if sampler == "grid" else \
+        {"sampler": {"name": "nsga2", "population_size": 4}}
+    spec = load_study_spec(write_spec(tmp_path, name=f"enq_{sampler}", trials=5, seed=3,
+                                      **extra))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = open_study(spec, storage=url)
+    study.enqueue_trial({"array.rows": 16, "array.cols": 32})
+    study.enqueue_trial({"array.cols": 8})
+    stats = runner.worker_loop(spec, storage=url)
+    trials = optuna.load_study(study_name=spec.name, storage=url).get_trials()
+    assert len(trials) == 5 and stats.trials == 5
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert trials[0].params == {"array.rows": 16, "array.cols": 32}
+    assert trials[1].params["array.cols"] == 8 and trials[1].params["array.rows"] in (8, 16)
+    assert all(runner.OWNER_ATTR in t.system_attrs for t in trials)
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_an_ownerless_running_trial_is_left_alone(tmp_path: Path) -> None:
     from bnnarch.dse._storage import fail_dead_trials, get_storage
