@@ -15,6 +15,12 @@ frames' counters (FIFO peaks are reached within a period already). The rest
 of the run — the last frames and the drain — is simulated, so the result is
 the full simulation's (tested with and without skipping).
 
+Repeated rows: inside a frame, at each of the source's row starts, the
+state is compared again, this time up to positions that move by a fixed
+amount a period (``bnnarch.dataflow._rowskip``); away from every process's
+frame edges the kernel jumps whole periods of rows, so a large frame costs
+about its edges (the pipeline's fill and drain), not its pixel count.
+
 ``run_pipeline_fast(stages, frames)`` has the signature and result of
 ``engine.run_pipeline``.
 """
@@ -38,6 +44,7 @@ _WINDOWED = ("swu", "pool", "upsample")
 # the source's frame start, 1 + process at a sink's frame end) of the last
 # run's jump, -1 without one: for tests and the benchmark, not for results
 LAST_JUMP: list[int] = [-1, -1, -1, -1, -1]
+SKIP = True  # skip repeated periods and rows; False simulates every event (the benchmark compares)
 # (row jumps, periods skipped, cycles skipped) by the last run's row skips
 LAST_ROW_JUMPS: list[int] = [0, 0, 0]
 
@@ -71,7 +78,7 @@ def _stage_row(s: Stage) -> list[int]:
     return row
 
 
-def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) -> PipelineRun:
+def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool | None = None) -> PipelineRun:
     """Stream ``frames`` frames through the stages (see :func:`try_pipeline_fast`);
     a deadlock raises SimPy's :class:`PipelineDeadlock`, naming the FIFOs."""
     run = try_pipeline_fast(stages, frames, skip=skip)
@@ -82,14 +89,16 @@ def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) ->
 
 
 def try_pipeline_fast(stages: list[Stage], frames: int, *,
-                      skip: bool = True) -> PipelineRun | None:
+                      skip: bool | None = None) -> PipelineRun | None:
     """Stream ``frames`` frames through the stages (compiled; same result as
     :func:`bnnarch.dataflow.engine.run_pipeline`). ``skip``: once the state at
     the start of a frame repeats an earlier one (the periodic steady state),
     jump over whole periods instead of simulating them; the counters of the
-    skipped frames are those of the frames a period earlier."""
+    skipped frames are those of the frames a period earlier; likewise repeated
+    rows inside a frame (``bnnarch.dataflow._rowskip``). ``None``: :data:`SKIP`."""
     if frames < 1:
         raise SimError('"frames" must be > 0.')
+    skip = SKIP if skip is None else skip
     fifo_names: list[str] = []
     depth: dict[str, int | float] = {}
     for s in stages:
