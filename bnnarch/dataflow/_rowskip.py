@@ -139,7 +139,7 @@ def row_state(ex: np.ndarray, lin: np.ndarray, ps: np.ndarray, fq: np.ndarray, w
         ex[n], ex[n + 1] = ws[s, W_GOTW], ws[s, W_FREEDW]
         n += 2
         lin[3 * n_proc + 2 * s], lin[3 * n_proc + 2 * s + 1] = ws[s, W_READ], ws[s, W_FREED]
-    n = _events(ex, n, hk, hn, rq, rh, rt, now)
+    n = events(ex, n, hk, hn, rq, rh, rt, now)
     ex[n], ex[n + 1] = lo, hi
     n += 2
     x = 3 * n_proc + 2 * n_st + fq.shape[0]
@@ -156,7 +156,7 @@ def row_state(ex: np.ndarray, lin: np.ndarray, ps: np.ndarray, fq: np.ndarray, w
 
 
 @njit(cache=True)
-def _events(ex: np.ndarray, n: int, hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
+def events(ex: np.ndarray, n: int, hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
             now: int) -> int:
     """The pending events in processing order as (time - now, priority, type,
     a, b): the heap's at ``now``, then the ring's (at ``now``, NORMAL), then

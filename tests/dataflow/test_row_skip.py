@@ -34,8 +34,8 @@ def test_kernel_cache_stamp() -> None:
     """numba keys run_kernel's cache on _fastkernel.py alone: its stamp must
     follow the modules compiled into it, or a stale kernel would be loaded."""
     src = Path(_fastkernel.__file__).parent
-    sha = hashlib.sha256((src / "_rowskip.py").read_bytes()
-                         + (src / "_kernelconst.py").read_bytes()).hexdigest()[:16]
+    sha = hashlib.sha256(b"".join((src / f).read_bytes() for f in (
+        "_frameskip.py", "_rowskip.py", "_kernelconst.py"))).hexdigest()[:16]
     assert _fastkernel.DEPS_SHA256 == sha
 
 
