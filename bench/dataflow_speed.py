@@ -9,12 +9,18 @@ Cases: every shipped workload the dataflow template accepts, at batch 8 —
 with its shipped design where there is one (finn_sfc, finn_lfc, finn_cnv,
 finn_resnet_digits), otherwise finn_resnet_digits's settings (folded by the
 pass at 2,304 cycles, i.e. each layer as fast as the pass can make it) —
-and CNV at batch 1000. The FIFO depths are the designs' (fixed); auto sizing
-is timed separately (``auto_sizing_cpu_s``) where one run takes <= 0.1 s. Where SimPy is not run,
-the result is checked equal to the compiled run without skipping (``fast.SKIP = False``, tested
-equal to SimPy on every shipped design and random pipelines). The compiled kernel is
-loaded once before timing (the first simulate, loading it from numba's
-cache, is reported as ``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
+and CNV at batch 1000. The engines run the designs' settings with fixed FIFO
+depths (``sizing: fixed``, default depth 2, join FIFOs derived). FIFO sizing
+is timed on its own (``bnnarch.dataflow.fifo_sizing.size_fifos`` on the same
+stages and frames): ``fifo.sizing: auto`` (``auto_sizing_cpu_s``, its runs,
+whether its depths equal the sizing before) against the sizing before
+(``bench/fifo_sizing_before.py``, ``before_sizing_cpu_s``, where one run
+takes <= 0.1 s: it costs ~FIFOs x log2(peak) runs), and ``finn`` (one run,
+``finn_sizing_cpu_s``). Where SimPy is not run, the result is checked equal to
+the compiled run without skipping (``fast.SKIP = False``; tested equal to
+SimPy on every shipped design and random pipelines). The compiled kernel is loaded once before timing
+(the first simulate, loading it from numba's cache, is reported as
+``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
 """
 
 from __future__ import annotations
@@ -29,10 +35,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fifo_sizing_before import size_fifos_before  # noqa: E402
+
 from bnnarch.dataflow import fast as fast_mod  # noqa: E402
+from bnnarch.dataflow.fifo_sizing import size_fifos  # noqa: E402
+from bnnarch.dataflow.fold import fold  # noqa: E402
+from bnnarch.dataflow.plan import build_stages  # noqa: E402
 from bnnarch.dataflow.simulate import simulate_dataflow  # noqa: E402
+from bnnarch.dataflow.spec import DataflowSpec  # noqa: E402
 from bnnarch.template import load_design  # noqa: E402
-from bnnarch.workload.io import load_workload  # noqa: E402
+from bnnarch.workload.io import apply_precision, load_workload  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_CPU_S = 1.0
@@ -42,7 +54,8 @@ GENERIC = "finn_resnet_digits"
 WORKLOADS = ("sfc", "lfc", "cnv", "vgg_small", "digits_bnn", "digits_det", "digits_seg",
              "resnet18", "bireal18", "bireal34", "reactnet_a", "centernet", "unet")
 SIMPY_SKIPPED = ("centernet", "unet")  # minutes in SimPy: only with --full
-AUTO_MAX_RUN_S = 0.1  # auto sizing timed only where one run is at most this
+BEFORE_MAX_RUN_S = 0.1  # the sizing before timed only where one run is at most this
+AUTO_MAX_RUN_S = 0.5  # auto sizing (~2 + 5 x bypass FIFOs runs) only where one run is at most this
 
 
 def _cpu(fn: Any) -> tuple[Any, float]:
@@ -51,9 +64,35 @@ def _cpu(fn: Any) -> tuple[Any, float]:
     return out, time.process_time() - t0
 
 
+def _with_sizing(spec: DataflowSpec, sizing: str) -> DataflowSpec:
+    return spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": sizing})})
+
+
+def sizing_case(spec: DataflowSpec, g: Any, fast_s: float) -> dict[str, Any]:
+    """CPU s of auto / finn FIFO sizing on the design's stages, and of the
+    sizing before (same depths?) where it is affordable."""
+    g = apply_precision(g, {})
+    stages = build_stages(spec, g, fold(spec, g).folds())
+    frames = max(spec.batch, 3)
+    finn, finn_s = _cpu(lambda: size_fifos(_with_sizing(spec, "finn"), stages, frames))
+    row: dict[str, Any] = {"finn_sizing_cpu_s": finn_s, "finn_fifo_bits": sum(
+        f.bits for f in finn.fifos)}
+    if fast_s > AUTO_MAX_RUN_S:
+        return row
+    auto, auto_s = _cpu(lambda: size_fifos(_with_sizing(spec, "auto"), stages, frames))
+    depths = {f.fifo: f.depth for f in auto.fifos if f.origin == "auto"}
+    row |= {"auto_sizing_cpu_s": auto_s, "auto_sizing_runs": auto.runs,
+            "auto_fifo_bits": sum(f.bits for f in auto.fifos)}
+    if fast_s <= BEFORE_MAX_RUN_S:
+        before, before_s = _cpu(lambda: size_fifos_before(spec, stages, frames))
+        row |= {"before_sizing_cpu_s": before_s, "sizing_speedup": before_s / max(auto_s, 1e-6),
+                "same_depths_as_before": before == depths}
+    return row
+
+
 def case(workload: str, batch: int, simpy: bool) -> dict[str, Any]:
     spec = load_design(ROOT / "designs" / f"{SHIPPED.get(workload, GENERIC)}.yaml")
-    spec = spec.model_copy(update={"batch": batch})
+    spec = _with_sizing(spec.model_copy(update={"batch": batch}), "fixed")
     g = load_workload(ROOT / "workloads" / f"{workload}.json")
     fast, fast_s = _cpu(lambda: simulate_dataflow(spec, g, engine="fast"))
     row: dict[str, Any] = {"workload": workload, "design": spec.name, "batch": batch,
@@ -71,11 +110,19 @@ def case(workload: str, batch: int, simpy: bool) -> dict[str, Any]:
             fast_mod.SKIP = True
         row |= {"unskipped_cpu_s": full_s, "speedup_over_unskipped": full_s / max(fast_s, 1e-6),
                 "equal": full == fast}
-    if fast_s <= AUTO_MAX_RUN_S:  # auto sizing costs ~ FIFOs x log2(peak) runs
-        auto = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "auto"})})
-        r, auto_s = _cpu(lambda: simulate_dataflow(auto, g))
-        row |= {"auto_sizing_cpu_s": auto_s, "auto_ii_cycles": r.ii_cycles}
+    if batch < 1000:
+        row |= sizing_case(spec, g, fast_s)
     return row
+
+
+def _sizing_text(row: dict[str, Any]) -> str:
+    out = f"sizing: finn {row['finn_sizing_cpu_s']:.2f} s" if "finn_sizing_cpu_s" in row else ""
+    if "auto_sizing_cpu_s" in row:
+        out += f", auto {row['auto_sizing_cpu_s']:.2f} s ({row['auto_sizing_runs']} runs)"
+    if "before_sizing_cpu_s" in row:
+        out += (f", before {row['before_sizing_cpu_s']:.2f} s -> "
+                f"{row['sizing_speedup']:.1f}x, same depths: {row['same_depths_as_before']}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,18 +143,18 @@ def main(argv: list[str] | None = None) -> int:
               if "simpy_cpu_s" in row else
               f"SimPy not run (--full); unskipped compiled {row['unskipped_cpu_s']:.2f} s -> "
               f"{row['speedup_over_unskipped']:.0f}x, equal: {row['equal']}")
-        auto = (f"auto FIFO sizing {row['auto_sizing_cpu_s']:.2f} s (II "
-                f"{row['auto_ii_cycles']:,} vs {row['ii_cycles']:,})"
-                if "auto_sizing_cpu_s" in row else "auto sizing not timed")
         print(f"{w:<11} batch {batch:<5} fast {row['fast_cpu_s']:.3f} CPU s "
-              f"({'met' if row['meets_target'] else 'MISSED'}); {sp}; {auto}", flush=True)
+              f"({'met' if row['meets_target'] else 'MISSED'}); {sp}"
+              + (f"; {_sizing_text(row)}" if "finn_sizing_cpu_s" in row else ""),
+              flush=True)
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / "dataflow_speed.json"
         out.write_text(json.dumps({"first_simulate_cpu_s": first_s, "cases": rows},
                                   indent=1) + "\n")
         print(f"wrote {out}")
-    return 0 if all(r["meets_target"] and r.get("equal", True) for r in rows) else 1
+    return 0 if all(r["meets_target"] and r.get("equal", True)
+                    and r.get("same_depths_as_before", True) for r in rows) else 1
 
 
 if __name__ == "__main__":

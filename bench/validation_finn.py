@@ -75,7 +75,10 @@ def check_finn_rates() -> Check:
             "simulated rates therefore reproduce an input, up to the II's integer rounding "
             "(SFC, LFC) and the divisor granularity of CNV's conv5 and FC layers (8,192 "
             "cycles against a budget of 9,130). What this checks is that the folding "
-            "arithmetic and the SimPy pipeline deliver the II they were set up for."),
+            "arithmetic and the SimPy pipeline deliver the II they were set up for. The "
+            "designs auto-size their FIFOs (fifo.sizing: auto), as FINN's build flow does "
+            "(InsertAndSetFIFODepths): the same II and latency as the depth-2 FIFOs they had "
+            "before, less FIFO area."),
     )
 
 

@@ -48,6 +48,28 @@ def layer_bits(layer: Layer, spec: ArraySpec) -> tuple[int, int, int, str]:
     return layer.w_bits, layer.a_bits, layer.w_bits * layer.a_bits, "array"
 
 
+def stores_dot_products(layer: Layer) -> bool:
+    """The array's threshold unit has nothing to quantize this layer's outputs
+    with: a layer of a real model (``params`` present) without integer
+    thresholds — its batch-norm cannot fold (``fold_reason``: e.g. a residual
+    add before the sign), or a multi-bit layer whose batch-norm the workload
+    keeps in float. Its outputs leave as the integer dot products, at
+    ``acc_bits`` (as spilled partial sums do), for the post-processing after it.
+    Shapes-only workloads (no params) are assumed thresholded."""
+    return (not layer.is_full_precision and layer.thresholds is None
+            and (layer.fold_reason is not None or layer.params is not None))
+
+
+def out_bits(layer: Layer, spec: ArraySpec) -> int:
+    """Bits per output element a compute layer stores: the activation
+    precision (the threshold unit quantizes), or ``acc_bits`` for a layer
+    whose integer dot products leave the array (``stores_dot_products``)."""
+    _wb, ab, _passes, engine = layer_bits(layer, spec)
+    if engine == "array" and stores_dot_products(layer):
+        return spec.array.acc_bits
+    return ab
+
+
 def _candidates(total: int, align: int) -> list[int]:
     """Tile sizes to try along one dimension: powers of two and power-of-two
     multiples of the array dimension (never below it: a narrower tile only
@@ -83,8 +105,8 @@ def map_layer(layer: Layer, spec: ArraySpec,
     anon = replace(layer, name="", inputs=(), stats=None)
     on_mac_unit = layer_bits(layer, spec)[3] == "mac_unit"
     try:
-        return replace(_map_shape(anon, mapping_key(spec, on_mac_unit), held),
-                       layer=layer.name)
+        return replace(_map_shape(anon, mapping_key(spec, on_mac_unit), held,
+                                  out_bits(layer, spec)), layer=layer.name)
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}", 1)) from None
 
@@ -104,10 +126,11 @@ def mapping_key(spec: ArraySpec, on_mac_unit: bool = False) -> ArraySpec:
 
 
 @lru_cache(maxsize=65536)
-def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool]) -> Schedule:
+def _map_shape(layer: Layer, spec: ArraySpec, held: tuple[bool, bool], out_b: int) -> Schedule:
+    """``out_b``: bits per stored output (``out_bits``; the cache key holds it
+    because the layer's thresholds / params do not take part in its equality)."""
     wb, ab, passes, engine = layer_bits(layer, spec)
     acc = spec.array.acc_bits if engine == "array" else 32
-    out_b = ab  # outputs leave at the activation precision (threshold units quantize)
     geo = layer.geometry
     g, cin_g, cout_g, ho, _wo, h_in, _w_in, _taps, _ = geo
     a = spec.array

@@ -18,7 +18,7 @@ from functools import lru_cache
 from bnnarch.array.area import area_breakdown_mm2, leakage_pj
 from bnnarch.array.energy import compute_layer_energy, postproc_energy
 from bnnarch.array.engine import TimedLayer, run_tiles, run_tiles_fast
-from bnnarch.array.mapper import layer_bits, map_layer
+from bnnarch.array.mapper import layer_bits, map_layer, out_bits, stores_dot_products
 from bnnarch.array.residency import hold_plan
 from bnnarch.array.reuse import hook as reuse
 from bnnarch.array.schedule import Tile
@@ -134,7 +134,9 @@ def _simulate_post(layer: Layer, spec: ArraySpec, data_bits: int,
 
 @lru_cache(maxsize=131072)
 def _layer_cached(layer: Layer, spec: ArraySpec, data_bits: int, engine: str,
-                  held: tuple[tuple[bool, ...], bool]) -> LayerResult:
+                  held: tuple[tuple[bool, ...], bool], dots_out: bool) -> LayerResult:
+    """``dots_out`` (``stores_dot_products``) is part of the key only: the
+    layer's thresholds / params do not take part in its equality."""
     if layer.is_compute:
         return _simulate_compute(layer, spec, engine, (bool(held[0]) and all(held[0]), held[1]))
     return _simulate_post(layer, spec, data_bits, engine, held)
@@ -155,7 +157,7 @@ def simulate_layer(layer: Layer, spec: ArraySpec, data_bits: int = 1, *,
         raise SimError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     anon = replace(layer, name="", inputs=tuple("" for _ in layer.inputs))
     try:
-        r = _layer_cached(anon, spec, data_bits, engine, held)
+        r = _layer_cached(anon, spec, data_bits, engine, held, stores_dot_products(layer))
     except MappingError as e:
         raise MappingError(str(e).replace("layer ''", f"layer {layer.name!r}")) from None
     return replace(r, name=layer.name)
@@ -166,7 +168,7 @@ def output_bits(graph: WorkloadGraph, spec: ArraySpec) -> dict[str, int]:
     bits: dict[str, int] = {INPUT: INPUT_BITS}
     for layer in graph:
         if layer.is_compute:
-            bits[layer.name] = layer_bits(layer, spec)[1]
+            bits[layer.name] = out_bits(layer, spec)
         else:
             bits[layer.name] = max(bits.get(s, INPUT_BITS) for s in layer.inputs) if layer.inputs else 1
     return bits

@@ -32,12 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also build the testbenches with Verilator 5 (--binary) and compare "
                         "its simulation with PyRTL and Icarus (a C++ build, ~5-20 s per testbench)")
     p.add_argument("--system", action="store_true",
-                   help="also run each 1-bit layer through the memory system (DMA, ping-pong "
+                   help="also run each array layer (1-8 bits) through the memory system (DMA, ping-pong "
                         "buffers, DRAM model) and the array, and compare total cycles, stalls, "
                         "DRAM bits and outputs with the simulator")
     p.add_argument("--network", action="store_true",
-                   help="run all 1-bit layers of --workload back to back on the system RTL "
-                        "(total cycles against the simulator's sum)")
+                   help="run --workload from a digits test image: every layer the array runs "
+                        "in the system RTL, the others on the host side with the golden model "
+                        "(outputs against golden_forward, total cycles against the simulator's "
+                        "sum); a workload without a digits input runs its array layers on "
+                        "random maps")
+    p.add_argument("--image", type=int, default=0,
+                   help="index of the digits test image for --network (default 0)")
     p.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--area-cache", help="synthesis cache JSON "
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.network and not args.workload:
         raise RtlError("--network needs --workload")
     held: dict[str, tuple[bool, bool]] = {}
+    image = None
     if args.workload:
         from bnnarch.rtl.sim_schedule import held_maps
         from bnnarch.workload.io import apply_precision, load_precision_map, load_workload
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             graph = apply_precision(graph, load_precision_map(args.precision, graph))
         layers = select_layers(list(graph), names, spec)
         held = held_maps(graph, spec)  # the feature maps simulate keeps on chip
+        if args.network:
+            image = _digits_image(graph, args.image)
     else:
         if names:
             raise RtlError("--layers needs --workload")
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                        synth=not args.no_synth,
                        area_cache=Path(args.area_cache) if args.area_cache else None,
                        skip_unsupported=bool(args.workload) and not names,
-                       system=args.system, network=args.network, held=held)
+                       system=args.system, network=args.network, held=held, image=image)
     console = Console(stderr=True)
     out = Path(args.out)
     with Progress(console=console, transient=True) as prog:
@@ -126,13 +134,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digits_image(graph, index: int):
+    """(index, pixels) of digits test image ``index`` for ``--network`` (the
+    split and preprocessing the models were trained and extracted with), or
+    None for a workload that does not take a digits image; RtlError (exit 2)
+    for an index outside the split, before anything runs."""
+    from bnnarch.rtl.network import check_image, image_input
+
+    if not image_input(graph):
+        if index != 0:
+            raise RtlError(f"--image {index}: workload {graph.name!r} does not take a digits "
+                           f"image (input {list(graph.input_shape)}); its network run uses "
+                           "random maps")
+        return None
+    from bnnarch.nn.data import digits
+
+    x, _y = digits("test", graph.input_shape[1])
+    check_image(len(x), index)
+    return index, x[index].numpy()
+
+
 def _print_system(con, section: dict | None) -> None:
     """One line per system check, the network total and the DMA/control area."""
     if not section:
         return
     rows = list(section.get("layers", []))
     net = section.get("network")
-    for lay in rows + (net["layers"] if net else []):
+    for lay in rows + [x for x in (net["layers"] if net else []) if x.get("source") != "host"]:
         mark = "ok" if not lay["failures"] else "FAIL"
         con.print(f"{mark:4} system {lay['name']:<20} cycles rtl {lay['rtl_cycles']} sim "
                   f"{lay['sim_cycles']} stalls rtl {lay['rtl_stall_cycles']} sim "
@@ -141,10 +169,21 @@ def _print_system(con, section: dict | None) -> None:
                   f"{lay['sim_dram_write_bits']} bit_exact={lay['bit_exact']} "
                   f"icarus={lay['icarus']}" + (f" verilator={lay['verilator']}"
                                                if lay["verilator"] else ""), soft_wrap=True)
+    for skip in section.get("skipped", []):
+        con.print(f"skip system {skip['name']:<20} {skip['reason']}", soft_wrap=True)
     if net:
-        con.print(f"network {net['workload']}: {net['layers_run']} "
-                  f"layers, rtl {net['rtl_cycles']} cycles, sim {net['sim_cycles']}, "
-                  f"cycle_match={net['cycle_match']} bit_exact={net['bit_exact']}",
+        for lay in net["layers"]:
+            if lay.get("source") == "host":
+                con.print(f"host   {lay['name']:<20} {lay['op']}"
+                          + (f" ({lay['reason']})" if lay.get("reason") else ""), soft_wrap=True)
+        start = (f"image {net['image']}" if net.get("image") is not None else net["input"])
+        con.print(f"network {net['workload']} from {start}: {net['layers_run']} layers in RTL, "
+                  f"{net.get('host_layers', 0)} on the host, rtl {net['rtl_cycles']} cycles, "
+                  f"sim {net['sim_cycles']}, cycle_match={net['cycle_match']} "
+                  f"bit_exact={net['bit_exact']}"
+                  + (f" golden_match={net['golden_match']} local_match="
+                     f"{net['local_match']} predicted={net['predicted']} (golden "
+                     f"{net['golden_predicted']})" if "golden_match" in net else ""),
                   soft_wrap=True)
     area = section.get("area")
     if area:

@@ -68,6 +68,9 @@ Runner = Callable[[list[Stage], int], PipelineRun]
 # reuse the unbounded join-FIFO run when every join FIFO is at least as deep as
 # its peak there (the run is then the same); off only to test that claim
 REUSE_PROBE = True
+# reuse the compiled run that showed the auto-sized depths keep the II (the
+# sized pipeline repeats it event for event); off only to test that claim
+REUSE_SIZING_RUN = True
 _RUNNERS: dict[str, Runner] = {"fast": run_pipeline_fast, "simpy": run_pipeline}
 
 
@@ -211,13 +214,20 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
     joins = {s.layer: s for s in stages if s.kind in JOINS}
     probe: PipelineRun | None = None
     unbounded_ii: int | None = None
-    if spec.fifo_sizing == "auto" or folding.fifo_target_cycles is not None:
+    runs: int | None = None
+    sized_run: PipelineRun | None = None
+    if spec.fifo_sizing != "fixed" or folding.fifo_target_cycles is not None:
         sizing = size_fifos(spec, stages, n, folding.fifo_target_cycles)
         stages, sizes, unbounded_ii = sizing.stages, sizing.fifos, sizing.unbounded_ii_cycles
+        runs = sizing.runs
+        if REUSE_SIZING_RUN and runner is run_pipeline_fast:
+            sized_run = sizing.run
     elif joins:
         stages, bypass, probe = _size_join_fifos(spec, g, folding, stages, n, runner)
     try:
-        if probe is not None and REUSE_PROBE and all(
+        if sized_run is not None:
+            run = sized_run
+        elif probe is not None and REUSE_PROBE and all(
                 b["fifo_depth"] >= probe.fifo_peaks[b["fifo"]] for b in bypass):
             # every join FIFO holds its peak with unbounded join FIFOs: no put
             # finds one full, so this run is the probe's, event for event
@@ -231,7 +241,7 @@ def simulate_dataflow(spec: DataflowSpec, graph: WorkloadGraph,
                  for b in bypass if b["fifo"] in e.full and b["fifo_depth"] < b["min_depth"]]
         raise SimError(f"design {spec.name!r} on workload {g.name!r}: {e}"
                        + ("; " + "; ".join(hints) if hints else "")) from None
-    return assemble(spec, g, folding, stages, run, bypass, sizes, unbounded_ii)
+    return assemble(spec, g, folding, stages, run, bypass, sizes, unbounded_ii, runs)
 
 
 def _size_join_fifos(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult,
@@ -274,7 +284,8 @@ def _limited_by(ii: int, busy_cycles: int, unbounded_ii: int | None) -> str:
 def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: list[Stage],
              run: PipelineRun, bypass: list[dict[str, Any]] | None = None,
              sizes: list[FifoSize] | None = None,
-             unbounded_ii_cycles: int | None = None) -> DataflowResult:
+             unbounded_ii_cycles: int | None = None,
+             sizing_runs: int | None = None) -> DataflowResult:
     t = tech_for(spec.technology.node_nm, spec.technology.vdd_v)
     reports = _reports(stages, run)
     c = run.completion
@@ -331,6 +342,8 @@ def assemble(spec: DataflowSpec, g: WorkloadGraph, folding: FoldResult, stages: 
     extra.append(("fifo_sizing", spec.fifo_sizing))
     if unbounded_ii_cycles is not None:
         extra.append(("ii_unbounded_cycles", unbounded_ii_cycles))
+    if sizing_runs is not None:
+        extra.append(("fifo_sizing_runs", sizing_runs))
     for z in sizes or []:
         line = (f"depth {z.depth} ({z.origin}; peak {z.reference_peak:,} with unbounded "
                 f"FIFOs), {z.bits:,} bits, {z.area_um2:,.0f} um2, {z.energy_pj:,.1f} pJ/frame")

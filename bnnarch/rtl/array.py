@@ -6,20 +6,24 @@ Interconnects (``bnnarch.array.timing`` gives their cycle formulas):
 
 * ``broadcast`` (output stationary; rows <- filters, cols <- pixels): lane
   buffer r (weights) is broadcast along row r, lane buffer c (activations)
-  down column c; every PE has a popcount tree with a register after each of
-  its ceil(log2 S) levels; the control word is delayed by the same depth.
+  down column c with its valid-tap mask word (1-bit layers); every PE has
+  a popcount tree with a register after each of its ceil(log2 S) levels;
+  the control word is delayed by the same depth.
 * ``systolic`` ``os`` (rows <- pixels, cols <- filters): activations enter at
   the left of row r after r skew registers and move one PE right per cycle;
-  weights enter at the top of column c after c skew registers and move one
+  (with their valid-tap mask words) weights enter at the top of column c
+  after c skew registers and move one
   PE down per cycle, so PE(r, c) sees word j at cycle j + r + c; its popcount
   is combinational. Control reaches PE(r, c) through a shared delay line tap
   r + c. Row r writes its C results when PE(r, C-1) finishes.
 * ``systolic`` ``ws`` / ``is``: see ``bnnarch.rtl.stationary``.
 
 Buffers are PyRTL MemBlocks, one per lane (R row-lane and C col-lane operand
-buffers of S bits, R output buffers of C x acc_bits plus C sign bits, one
-threshold buffer per filter lane), their depths taken from the spec's buffer
-capacities (the tile share: half when double buffered).
+buffers of S bits, a mask buffer of S bits beside each activation lane (the
+window unit's valid-tap words: a 1-bit convolution pads with 0), R output
+buffers of C x acc_bits plus C sign bits, one threshold buffer per filter
+lane), their depths taken from the spec's buffer capacities (the tile share:
+half when double buffered).
 """
 
 from __future__ import annotations
@@ -77,13 +81,14 @@ class RtlArray:
     out_mems: list[pyrtl.MemBlock] = field(default_factory=list)
     thr_mems: list[pyrtl.MemBlock] = field(default_factory=list)
     acc_mems: list[pyrtl.MemBlock] = field(default_factory=list)  # ws / is only
+    msk_mems: list[pyrtl.MemBlock] = field(default_factory=list)  # per activation lane
     ports: int = 0  # output-buffer write ports (rows for os, columns for ws / is)
     sim_cache: dict[str, Any] = field(default_factory=dict, repr=False)  # bnnarch.rtl.run
 
     @property
     def memories(self) -> dict[str, pyrtl.MemBlock]:
         return {m.name: m for m in self.row_mems + self.col_mems + self.thr_mems
-                + self.out_mems + self.acc_mems}
+                + self.out_mems + self.acc_mems + self.msk_mems}
 
     @property
     def output_names(self) -> list[str]:
@@ -163,6 +168,11 @@ def build_array(spec: ArraySpec, depths: BufferDepths | None = None) -> RtlArray
                         for c in range(C)]
         row_words = [_read(m, word.row_addr) for m in arr.row_mems]
         col_words = [_read(m, word.col_addr) for m in arr.col_mems]
+        a_lanes, a_depth, a_addr = ((C, depths.col, word.col_addr) if broadcast
+                                    else (R, depths.row, word.row_addr))
+        arr.msk_mems = [pyrtl.MemBlock(S, _addr_bits(a_depth), name=f"mskbuf{i}")
+                        for i in range(a_lanes)]
+        masks = [_read(m, a_addr) for m in arr.msk_mems]
         lanes = R if broadcast else C
         arr.thr_mems = [pyrtl.MemBlock(AB, _addr_bits(depths.thr), name=f"thrbuf{t}",
                                        max_read_ports=max(2, R + 1), asynchronous=True)
@@ -170,9 +180,9 @@ def build_array(spec: ArraySpec, depths: BufferDepths | None = None) -> RtlArray
         arr.out_mems = [pyrtl.MemBlock(C * (AB + 1), _addr_bits(depths.out), name=f"outbuf{r}",
                                        asynchronous=True) for r in range(R)]
         if broadcast:
-            events = _broadcast(arr, cfg, word.fields, row_words, col_words, tree)
+            events = _broadcast(arr, cfg, word.fields, row_words, col_words, masks, tree)
         else:
-            events = _systolic_os(arr, cfg, word.fields, row_words, col_words, tree)
+            events = _systolic_os(arr, cfg, word.fields, row_words, col_words, masks, tree)
         done = pyrtl.Register(1, name="done_r")
         done.next <<= events | (done & ~(start & ~busy))
         done_o = pyrtl.Output(1, name="done")
@@ -189,8 +199,7 @@ def _emit_row(arr: RtlArray, r: int, ctrl: dict[str, pyrtl.WireVector], cfg: Cfg
     dots, signs = [], []
     double = cfg.xnor | cfg.pm1
     for acc, thr, asum in zip(accs, thrs, asums, strict=True):
-        bias = pyrtl.select(cfg.pm1, asum, cfg.bias)
-        dot, sign = output_stage(acc, double, bias, thr, AB)
+        dot, sign = output_stage(acc, double, asum, thr, AB)  # bias: the lane sum
         dots.append(dot)
         signs.append(sign)
     we = ctrl["valid"] & ctrl["last"]
@@ -224,13 +233,18 @@ def _read(mem: pyrtl.MemBlock, addr: pyrtl.WireVector) -> pyrtl.WireVector:
     return w
 
 
-def _lane_sum(words: pyrtl.WireVector, pc: PassCtrl, tree, stage, acc_bits: int,
+def _lane_sum(words: pyrtl.WireVector, mask: pyrtl.WireVector, xnor: pyrtl.WireVector,
+              pc: PassCtrl, tree, stage, acc_bits: int,
               name: str) -> tuple[pyrtl.WireVector, pyrtl.Register]:
-    """sum(a) of an activation lane over the fold (for +-1 weights x multi-bit
-    activations): a PE whose weights are all ones, AND mode, never negated."""
+    """The output stage's bias per activation lane over the fold: the number
+    of valid taps, popcount(mask), in XNOR layers; sum(a) for +-1 weights x
+    multi-bit activations. A PE whose weights are all ones, AND mode, never
+    negated, fed the mask or the activation word (one S-bit mux)."""
     ones = pyrtl.Const((1 << words.bitwidth) - 1, words.bitwidth)
     ctrl = PassCtrl(pc.valid, pc.first, pc.shift, pyrtl.Const(0, 1))
-    return pe_core(ones, words, pyrtl.Const(0, 1), ctrl, tree, stage, acc_bits, name)
+    zero = pyrtl.Const(0, 1)
+    return pe_core(ones, pyrtl.select(xnor, mask, words), zero, ones, ctrl, tree, stage,
+                   acc_bits, name)
 
 
 def _stage_reg(w: pyrtl.WireVector) -> pyrtl.WireVector:
@@ -241,7 +255,7 @@ def _stage_reg(w: pyrtl.WireVector) -> pyrtl.WireVector:
 
 def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
                row_words: list[pyrtl.WireVector], col_words: list[pyrtl.WireVector],
-               tree) -> pyrtl.WireVector:
+               masks: list[pyrtl.WireVector], tree) -> pyrtl.WireVector:
     """Broadcast array; returns the 'layer finished' event of the last stage."""
     D = popcount_tree_depth(arr.simd_bits)
     pipe = delay_line(fields, D, "bc_d")
@@ -250,14 +264,14 @@ def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
     asums = []
     for c in range(arr.cols):
         with pyrtl.name_scope(f"asum{c}"):
-            asums.append(_lane_sum(col_words[c], pc, tree, _stage_reg, arr.acc_bits,
-                                   f"asum{c}")[0])
+            asums.append(_lane_sum(col_words[c], masks[c], cfg.xnor, pc, tree, _stage_reg,
+                                   arr.acc_bits, f"asum{c}")[0])
     for r in range(arr.rows):
         accs = []
         for c in range(arr.cols):
             with pyrtl.name_scope(f"pe{r}_{c}"):
-                acc_next, _ = pe_core(row_words[r], col_words[c], cfg.xnor, pc, tree,
-                                      _stage_reg, arr.acc_bits, name=f"acc{r}_{c}")
+                acc_next, _ = pe_core(row_words[r], col_words[c], cfg.xnor, masks[c], pc,
+                                      tree, _stage_reg, arr.acc_bits, name=f"acc{r}_{c}")
             accs.append(acc_next)
         thr = _read(arr.thr_mems[r], ctl["thr"])
         _emit_row(arr, r, ctl, cfg, accs, [thr] * arr.cols, asums)
@@ -266,26 +280,29 @@ def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
 
 def _systolic_os(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
                  row_words: list[pyrtl.WireVector], col_words: list[pyrtl.WireVector],
-                 tree) -> pyrtl.WireVector:
-    """Output-stationary systolic array; returns the 'layer finished' event."""
+                 masks: list[pyrtl.WireVector], tree) -> pyrtl.WireVector:
+    """Output-stationary systolic array; returns the 'layer finished' event.
+    Each activation word moves right with its mask word (S more register bits
+    per PE)."""
     R, C = arr.rows, arr.cols
     pipe = delay_line(fields, R + C - 2, "sy_d")
     # skew: row r operand delayed r cycles, column c operand c cycles
     a_in = [_delay(row_words[r], r) for r in range(R)]
+    m_in = [_delay(masks[r], r) for r in range(R)]
     w_in = [_delay(col_words[c], c) for c in range(C)]
     acc_grid: list[list[tuple[pyrtl.WireVector, pyrtl.Register]]] = []
     w_down = list(w_in)
     for r in range(R):
-        a_right = a_in[r]
+        a_right, m_right = a_in[r], m_in[r]
         row = []
         for c in range(C):
             ctl = pipe[r + c]
             pc = PassCtrl(ctl["valid"], ctl["first"], ctl["shift"], ctl["neg"])
             with pyrtl.name_scope(f"pe{r}_{c}"):
-                row.append(pe_core(w_down[c], a_right, cfg.xnor, pc, tree, identity_stage,
-                                   arr.acc_bits, name=f"acc{r}_{c}"))
+                row.append(pe_core(w_down[c], a_right, cfg.xnor, m_right, pc, tree,
+                                   identity_stage, arr.acc_bits, name=f"acc{r}_{c}"))
                 if c + 1 < C:
-                    a_right = _stage_reg(a_right)
+                    a_right, m_right = _stage_reg(a_right), _stage_reg(m_right)
                 if r + 1 < R:
                     w_down[c] = _stage_reg(w_down[c])
         acc_grid.append(row)
@@ -295,8 +312,8 @@ def _systolic_os(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
         thrs = [_read(arr.thr_mems[c], ctl["thr"]) for c in range(C)]
         p0 = pipe[r]
         with pyrtl.name_scope(f"asum{r}"):
-            s_next, s_reg = _lane_sum(a_in[r], PassCtrl(p0["valid"], p0["first"], p0["shift"],
-                                                        p0["neg"]),
+            s_next, s_reg = _lane_sum(a_in[r], m_in[r], cfg.xnor,
+                                      PassCtrl(p0["valid"], p0["first"], p0["shift"], p0["neg"]),
                                       tree, identity_stage, arr.acc_bits, f"asum{r}")
         _emit_row(arr, r, ctl, cfg, accs, thrs, [s_next if C == 1 else s_reg] * C)
     last = pipe[R + C - 2]

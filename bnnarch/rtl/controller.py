@@ -45,7 +45,6 @@ class Cfg:
     limits: dict[str, pyrtl.WireVector]
     xnor: pyrtl.WireVector
     signed: pyrtl.WireVector
-    bias: pyrtl.WireVector
     pm1: pyrtl.WireVector  # +-1 weights with multi-bit activations
     cont: pyrtl.WireVector  # add each result to the output buffer's partial sum
 
@@ -63,8 +62,7 @@ def make_cfg(addr_bits: int, acc_bits: int) -> Cfg:
     limits = {f: pyrtl.Input(addr_bits if f != "wmsb" else 3, name=f"cfg_{f}")
               for f in CFG_FIELDS}
     return Cfg(limits, pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed"),
-               pyrtl.Input(acc_bits, name="cfg_bias"), pyrtl.Input(1, name="cfg_pm1"),
-               pyrtl.Input(1, name="cfg_cont"))
+               pyrtl.Input(1, name="cfg_pm1"), pyrtl.Input(1, name="cfg_cont"))
 
 
 def _inc(r: pyrtl.WireVector, width: int) -> pyrtl.WireVector:

@@ -54,7 +54,9 @@ class FlowOptions:
     area_cache: Path | None = None
     skip_unsupported: bool = False  # layers picked automatically: skip what cannot run
     system: bool = False  # per-layer checks of the memory system + array (bnnarch.rtl.sysflow)
-    network: bool = False  # the workload's 1-bit layers back to back on the system
+    network: bool = False  # the whole workload on the system (bnnarch.rtl.network)
+    image: tuple[int, np.ndarray] | None = None
+    """(index, pixels) of the digits test image the network run starts from"""
     held: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     """Per layer, whether ``simulate`` holds its input / output on chip
     (``bnnarch.rtl.sim_schedule.held_maps`` of the workload; absent: neither)."""
@@ -269,7 +271,7 @@ def _system(report: dict[str, Any], spec: ArraySpec, out: Path, graph: WorkloadG
     report["system"], failures = run_system_flow(
         spec, out, graph, names, layers, system=opts.system, network=opts.network,
         seed=opts.seed, icarus=opts.icarus, verilator=opts.verilator_sim, synth=opts.synth,
-        progress=progress)
+        progress=progress, image=opts.image)
     report["ok"] = report["ok"] and not failures
     report["seconds"] = round(time.monotonic() - t0, 2)
     return failures

@@ -5,7 +5,10 @@ Data conventions (also what the RTL computes, see ``bnnarch.rtl.pe``):
 
 * A layer is ``groups`` GEMMs: activations ``A[g, m, k]`` (M output pixels x
   K = kh*kw*cin/groups) and weights ``W[g, n, k]`` (N filters per group).
-* 1-bit x 1-bit: bits code {0 -> -1, 1 -> +1}; ``dot = 2*popcount(xnor) - K``.
+* 1-bit x 1-bit: bits code {0 -> -1, 1 -> +1}; a padded tap is 0 (as in the
+  trained models and the workload's golden forward): ``valid[m, k]`` marks the
+  taps inside the image and ``dot = 2*popcount(xnor AND valid) - popcount(valid)``
+  (``bnnarch.workload.golden.xnor_popcount``, the same function).
 * multi-bit: activations unsigned ``a_bits``-bit, weights two's complement
   ``w_bits``-bit (w_bits >= 2), stored as bit planes ``[..., plane, k]``
   (plane p has weight 2^p, the weight MSB plane -2^(w_bits-1));
@@ -32,7 +35,7 @@ from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
 from bnnarch.workload.golden import im2col as _im2col
-from bnnarch.workload.golden import unpack_sign_bits, xnor_popcount
+from bnnarch.workload.golden import unpack_sign_bits, valid_taps, xnor_popcount
 from bnnarch.workload.layer import Layer
 
 
@@ -46,6 +49,15 @@ class LayerData:
     thresholds: np.ndarray  # (G*N,) int64
     w_bits: int
     a_bits: int
+    valid: np.ndarray | None = None  # (M, K) uint8, 1 = tap inside the image; None = all
+
+    @property
+    def valid_taps(self) -> np.ndarray:
+        """(M, K) uint8 valid-tap mask (all ones unless the layer pads)."""
+        if self.valid is not None:
+            return self.valid
+        _, m, _, k = self.shape
+        return np.ones((m, k), dtype=np.uint8)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -78,8 +90,8 @@ def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
     """Numpy reference: (dot[G, M, N] int64, sign[G, M, N] uint8)."""
     g, m, n, k = data.shape
     thr = data.thresholds.reshape(g, 1, n)
-    if data.xnor:  # the workload golden forward's XNOR-popcount (every tap valid here)
-        dot = xnor_popcount(data.a_planes[None, :, :, 0, :], np.ones((m, k), np.uint8),
+    if data.xnor:  # the workload golden forward's XNOR-popcount: padded taps give 0
+        dot = xnor_popcount(data.a_planes[None, :, :, 0, :], data.valid_taps,
                             data.w_planes[:, :, 0, :])[0]
         return dot, (dot >= thr).astype(np.uint8)
     if data.w_bits == 1:
@@ -126,9 +138,11 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
     if use_real and layer.packed_weights and wb == 1 and layer.op in ("conv2d", "linear"):
         bits = decode_packed(layer.packed_weights, g * n, k, f"layer {layer.name!r}")
         w = bits.reshape(g, n, 1, k).astype(np.uint8)
+    valid = None
     if layer.op == "conv2d":
         fmap = rng.integers(0, 2, size=(ab,) + tuple(layer.in_shape), dtype=np.uint8)
         a = np.stack([im2col(fmap[p], layer) for p in range(ab)], axis=2)
+        valid = conv_valid_taps(layer)
     else:
         a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)
     if layer.thresholds is not None and len(layer.thresholds) == g * n:
@@ -136,13 +150,22 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
     else:
         span = max(1, k // 4)
         thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
-    return LayerData(layer.name, w, a, thr, wb, ab)
+    return LayerData(layer.name, w, a, thr, wb, ab, valid)
+
+
+def conv_valid_taps(layer: Layer) -> np.ndarray:
+    """(M, K) valid-tap mask of a conv2d: the workload golden forward's
+    (``bnnarch.workload.golden.valid_taps``)."""
+    _, ho, wo = layer.out_shape
+    return valid_taps(tuple(layer.in_shape), layer.kernel, layer.stride, layer.padding,
+                      layer.dilation, (ho, wo), layer.groups)
 
 
 def im2col(fmap: np.ndarray, layer: Layer) -> np.ndarray:
     """One bit plane of an input map (C, H, W) -> the conv's GEMM operand
     (G, M, K), K in (cin/groups, kh, kw) order like ``weight.flatten(1)``.
-    Padding bits are 0 (-1 in a 1-bit layer, 0 for unsigned activations)."""
+    Padding bits are 0; in a 1-bit layer the valid-tap mask
+    (``conv_valid_taps``) makes them contribute 0, as in the model."""
     _, ho, wo = layer.out_shape
     return _im2col(fmap[None], layer.kernel, layer.stride, layer.padding, layer.dilation,
                    (ho, wo), layer.groups)[0]
@@ -150,11 +173,16 @@ def im2col(fmap: np.ndarray, layer: Layer) -> np.ndarray:
 
 def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,
                 rng: np.random.Generator) -> LayerData:
-    """Random operands for a (g, m, n, k) GEMM at the given bit-widths."""
+    """Random operands for a (g, m, n, k) GEMM at the given bit-widths; a
+    1-bit x 1-bit GEMM also gets a random valid-tap mask (about a quarter of
+    the taps padded: activation bit 0, contributing 0)."""
     w = rng.integers(0, 2, size=(g, n, w_bits, k), dtype=np.uint8)
     a = rng.integers(0, 2, size=(g, m, a_bits, k), dtype=np.uint8)
     span = max(1, k // 4)
     thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
+    if w_bits == 1 and a_bits == 1:
+        valid = (rng.integers(0, 4, size=(m, k)) > 0).astype(np.uint8)
+        return LayerData(name, w, a & valid[None, :, None, :], thr, 1, 1, valid)
     return LayerData(name, w, a, thr, w_bits, a_bits)
 
 
@@ -199,7 +227,7 @@ def program(arr: RtlArray, data: LayerData) -> Program:
         from bnnarch.rtl.stationary import stationary_program
 
         return stationary_program(arr, data)
-    g, _m, n, k = data.shape
+    g, m, n, k = data.shape
     R, C, S, AB = arr.rows, arr.cols, arr.simd_bits, arr.acc_bits
     kw = ceil_div(k, S)
     row_x, col_x = ((data.w_planes, data.a_planes) if arr.weights_on_rows
@@ -227,6 +255,11 @@ def program(arr: RtlArray, data: LayerData) -> Program:
         mems[f"rowbuf{lane}"] = img
     for lane, img in enumerate(_lane_images(col_x, C, fc, S, kw)):
         mems[f"colbuf{lane}"] = img
+    if data.xnor:  # the valid-tap mask beside each activation word
+        masks = np.broadcast_to(data.valid_taps[None, :, None, :], (g, m, 1, k))
+        lanes_a, folds_a = (C, fc) if arr.weights_on_rows else (R, fr)
+        for lane, img in enumerate(_lane_images(masks, lanes_a, folds_a, S, kw)):
+            mems[f"mskbuf{lane}"] = img
     # thresholds: per filter lane, addr = g * filter_folds + f
     lanes = R if arr.weights_on_rows else C
     ffolds = fr if arr.weights_on_rows else fc
@@ -239,7 +272,7 @@ def program(arr: RtlArray, data: LayerData) -> Program:
     cfg = {"cfg_kw_last": kw - 1, "cfg_pr_last": pr - 1, "cfg_pc_last": pc - 1,
            "cfg_fc_last": fc - 1, "cfg_fr_last": fr - 1, "cfg_g_last": g - 1,
            "cfg_wmsb": data.w_planes.shape[2] - 1, "cfg_xnor": int(data.xnor),
-           "cfg_signed": int(data.w_bits > 1), "cfg_bias": (2 * kw * S - k) & mask,
+           "cfg_signed": int(data.w_bits > 1),
            "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1), "cfg_cont": 0}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fr, fc, sim)

@@ -4,9 +4,13 @@ accumulator, and the output stage (dot product, BN-threshold sign bit).
 Arithmetic (what the golden model in ``bnnarch.rtl.golden`` computes):
 
 * 1-bit x 1-bit layers (``xnor`` = 1): operands are {-1,+1} coded as bits
-  {0,1}; the PE accumulates ``popcount(xnor(w, a))`` over all SIMD words and
-  the output stage forms ``dot = 2*acc - bias`` with ``bias = 2*words*S - K``
-  (the zero padding of the last word XNORs to ones; the bias removes it).
+  {0,1}; a valid-tap mask word travels beside each activation word (1 = a tap
+  inside the image; 0 = a zero-padding tap or the zero tail of the last word,
+  where the activation bit is 0). The PE accumulates
+  ``popcount(xnor(w, a) AND mask)`` over all SIMD words and the output stage
+  forms ``dot = 2*acc - bias`` with ``bias = popcount(mask)`` summed over the
+  words by a per-activation-lane unit (a PE with all-ones weights fed the
+  mask): a padded tap contributes 0, as in the trained models.
 * multi-bit layers (``xnor`` = 0, bit-serial, Stripes/Bit Fusion style):
   ``passes = w_bits x a_bits`` bit-plane pairs; activations are unsigned,
   weights two's complement (the plane w_bits-1 has weight -2^(w_bits-1)).
@@ -42,14 +46,16 @@ class PassCtrl:
     neg: pyrtl.WireVector
 
 
-def product_bits(w: pyrtl.WireVector, a: pyrtl.WireVector,
-                 xnor: pyrtl.WireVector) -> list[pyrtl.WireVector]:
-    """Per-bit XNOR (xnor=1) or AND (xnor=0): ``w&a | xnor&~w&~a``.
-    Area: S x (AND2 + AOI) ~ 3S GE; delay: 2 gates."""
+def product_bits(w: pyrtl.WireVector, a: pyrtl.WireVector, xnor: pyrtl.WireVector,
+                 mask: pyrtl.WireVector) -> list[pyrtl.WireVector]:
+    """Per-bit masked XNOR (xnor=1) or AND (xnor=0): ``w&a | xnor&mask&~w&~a``.
+    A masked-out tap has activation bit 0, so its AND term is 0 too; in AND
+    mode the mask is ignored (padded unsigned activations are 0).
+    Area: S x (AND2 + NOR2 + AND3 + OR2) ~ 4S GE; delay: 3 gates."""
     both, neither = w & a, ~(w | a)
     # per bit: no S-wide replication of xnor (FastSimulation cannot compile a
     # 4096-way concat, NOTES)
-    return [both[i] | (xnor & neither[i]) for i in range(w.bitwidth)]
+    return [both[i] | (xnor & mask[i] & neither[i]) for i in range(w.bitwidth)]
 
 
 def popcount(bits: list[pyrtl.WireVector], tree: PopcountTree, stage: Stage) -> pyrtl.WireVector:
@@ -91,7 +97,7 @@ def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: py
                                                                      pyrtl.WireVector]:
     """Accumulator -> (dot product, sign bit). ``dot = double ? 2*acc - bias :
     acc``; ``sign = dot >= threshold`` (signed; the BN-folded threshold).
-    ``double`` is set for +-1 weights: XNOR layers (bias = 2*words*S - K) and
+    ``double`` is set for +-1 weights: XNOR layers (bias = popcount of the mask) and
     +-1 weights x unsigned multi-bit activations (AND passes accumulate
     sum(b*a); bias = the lane's activation sum, so dot = sum((2b-1)*a)).
     Area: one subtractor and one comparator of acc_bits (~10 x acc_bits GE)."""
@@ -104,11 +110,11 @@ def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: py
     return dot, sign
 
 
-def pe_core(w: pyrtl.WireVector, a: pyrtl.WireVector, xnor: pyrtl.WireVector, ctrl: PassCtrl,
-            tree: PopcountTree, stage: Stage, acc_bits: int,
-            name: str) -> tuple[pyrtl.WireVector, pyrtl.Register]:
-    """One PE: product bits -> popcount tree (``stage`` applied ceil(log2 S)
-    times on every path) -> accumulator. ``ctrl`` must be delayed by the same
-    number of stages as the tree. Returns (acc_next, acc register)."""
-    pop = popcount(product_bits(w, a, xnor), tree, stage)
+def pe_core(w: pyrtl.WireVector, a: pyrtl.WireVector, xnor: pyrtl.WireVector,
+            mask: pyrtl.WireVector, ctrl: PassCtrl, tree: PopcountTree, stage: Stage,
+            acc_bits: int, name: str) -> tuple[pyrtl.WireVector, pyrtl.Register]:
+    """One PE: masked product bits -> popcount tree (``stage`` applied
+    ceil(log2 S) times on every path) -> accumulator. ``ctrl`` must be delayed
+    by the same number of stages as the tree. Returns (acc_next, acc register)."""
+    pop = popcount(product_bits(w, a, xnor, mask), tree, stage)
     return accumulate(pop, ctrl, acc_bits, name)

@@ -22,7 +22,12 @@ into the output buffer. Loop nest (outer -> inner): group g, outer fold fo
 streamed plane pt. +-1 weights with multi-bit activations: the output stage
 forms 2*sum(b*a) - sum(a); on ws a lane-sum column beside column 0 supplies
 sum(a) per streamed pixel (``_asum_taps``), on is each column adds up its
-stationary pixel's sum(a) while it preloads (``_stationary_sum``).
+stationary pixel's sum(a) while it preloads (``_stationary_sum``). XNOR
+layers: a valid-tap mask word travels with each activation word (ws: streamed
+right beside it, is: preloaded into a mask register beside the stationary
+word) and gates the PE's XNOR; the same lane-sum units count the valid taps,
+popcount(mask), and the output stage forms 2*popcount(xnor AND mask) -
+popcount(mask): a padded tap contributes 0, as in the trained models.
 """
 
 from __future__ import annotations
@@ -83,7 +88,6 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
         lim = {n: pyrtl.Input(addr_bits if n != "wmsb" else 3, name=f"cfg_{n}")
                for n in (*LIMITS, "wmsb")}
         xnor, signed = pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed")
-        bias = pyrtl.Input(AB, name="cfg_bias")
         cont = pyrtl.Input(1, name="cfg_cont")
         pm1 = pyrtl.Input(1, name="cfg_pm1")
         ctl, shift_en, sp, tp, busy = _controller(start, lim, signed, addr_bits, R, C, ws)
@@ -97,28 +101,44 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
                                        asynchronous=True) for c in range(C)]
         arr.out_mems = [pyrtl.MemBlock(AB + 1, _addr_bits(depths.out), name=f"outbuf{c}",
                                        asynchronous=True) for c in range(C)]
+        # the activation lanes' valid-tap masks: ws streams them (row lanes),
+        # is preloads them (column lanes)
+        arr.msk_mems = [pyrtl.MemBlock(S, _addr_bits(depths.row if ws else depths.col),
+                                       name=f"mskbuf{i}") for i in range(R if ws else C)]
         pipe = delay_line(ctl, R + C - 2, "st_d")
         psum_bits = (R * S).bit_length()
         a_in = [_delay(_read(arr.row_mems[r], tp), r) for r in range(R)]
-        asums = _asum_taps(arr, a_in, pipe[R - 1], tree, psum_bits) if ws else [
-            pyrtl.Const(0, AB)] * C
+        m_in = ([_delay(_read(arr.msk_mems[r], tp), r) for r in range(R)] if ws
+                else [pyrtl.Const((1 << S) - 1, S)] * R)
+        asums = _asum_taps(arr, [pyrtl.select(xnor, m, a) for m, a in zip(m_in, a_in,
+                                                                          strict=True)],
+                           pipe[R - 1], tree, psum_bits) if ws else [pyrtl.Const(0, AB)] * C
         for c in range(C):
             above = _read(arr.col_mems[c], sp)
+            m_above = (_read(arr.msk_mems[c], sp) if not ws
+                       else pyrtl.Const((1 << S) - 1, S))
             if not ws:
-                asums[c] = _stationary_sum(above, pipe[0], shift_en, tree, AB, c)
+                asums[c] = _stationary_sum(pyrtl.select(xnor, m_above, above), pipe[0],
+                                           shift_en, tree, AB, c)
             psum: pyrtl.WireVector = pyrtl.Const(0, psum_bits)
             for r in range(R):
                 with pyrtl.name_scope(f"pe{r}_{c}"):
                     w = pyrtl.Register(S, name=f"w{r}_{c}")
                     w.next <<= pyrtl.select(shift_en, above, w)
                     above = w
-                    pop = tree(product_bits(w, a_in[r], xnor), identity_stage)
+                    if ws:  # the mask streams with the activation word
+                        mask = m_in[r]
+                        m_in[r] = _stage_reg(m_in[r])
+                    else:  # the mask is preloaded with the stationary activation word
+                        mreg = pyrtl.Register(S, name=f"m{r}_{c}")
+                        mreg.next <<= pyrtl.select(shift_en, m_above, mreg)
+                        mask = m_above = mreg
+                    pop = tree(product_bits(w, a_in[r], xnor, mask), identity_stage)
                     psum = (psum + pop)[:psum_bits]
                     if r + 1 < R:
                         psum = _stage_reg(psum)
                     a_in[r] = _stage_reg(a_in[r])
-            _column_out(arr, c, pipe[R - 1 + c], psum, xnor,
-                        pyrtl.select(pm1, asums[c], bias), cont, xnor | pm1)
+            _column_out(arr, c, pipe[R - 1 + c], psum, xnor, asums[c], cont, xnor | pm1)
         last = pipe[R + C - 2]
         done = pyrtl.Register(1, name="done_r")
         done.next <<= (last["valid"] & last["final"]) | (done & ~(start & ~busy))
@@ -372,6 +392,24 @@ def _thrbuf_images(thr: np.ndarray, C: int, fo_n: int, ws: bool,
     return mems
 
 
+def _mask_images(data: LayerData, R: int, C: int, S: int, fk_n: int, fo_n: int,
+                 ws: bool) -> dict[str, dict[int, int]]:
+    """mskbuf images: the valid-tap words of each activation word, at its
+    address (ws: the streamed row buffers' layout, is: the stationary column
+    buffers')."""
+    g, m, _, k = data.a_planes.shape
+    valid = np.broadcast_to(data.valid_taps[None, :, None, :], (g, m, 1, k))
+    words = _lane_words(valid, S, fk_n * R)  # (G, M, 1, FK*R)
+    if ws:
+        imgs = _rowbuf_images(words, R, fk_n)
+    else:
+        sw = np.zeros((g, fo_n * C, 1, fk_n * R), dtype=object)
+        sw[:, :m] = words
+        imgs = _colbuf_images(sw, R, C, fk_n)
+    return {name.replace("rowbuf", "mskbuf").replace("colbuf", "mskbuf"): img
+            for name, img in imgs.items()}
+
+
 def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     """Buffer images + cfg words of a ws / is array for one layer."""
     g, _m, n, k = data.shape
@@ -391,11 +429,13 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     mems = _colbuf_images(sw, R, C, fk_n)
     mems |= _rowbuf_images(_lane_words(strm, S, fk_n * R), R, fk_n)  # (G, L, P, FK*R)
     mems |= _thrbuf_images(data.thresholds.reshape(g, n), C, fo_n, ws, mask)
+    if data.xnor:  # valid-tap masks, laid out like the activation words
+        mems |= _mask_images(data, R, C, S, fk_n, fo_n, ws)
     cfg = {"cfg_s_last": slen - 1, "cfg_fk_last": fk_n - 1, "cfg_ps_last": ps_n - 1,
            "cfg_pt_last": pt_n - 1, "cfg_fo_last": fo_n - 1, "cfg_g_last": g - 1,
            "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1,
            "cfg_xnor": int(data.xnor), "cfg_signed": int(data.w_bits > 1),
-           "cfg_bias": (2 * kpad - k) & mask, "cfg_cont": 0,
+           "cfg_cont": 0,
            "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1)}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fk_n, fo_n, sim)

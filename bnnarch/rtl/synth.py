@@ -75,8 +75,9 @@ def cell_ge(cell: str) -> float:
 
 def cache_key(spec: ArraySpec) -> str:
     a = spec.array
+    # "mask": the PE with the valid-tap mask (zero padding); older entries are not reused
     return (f"simd{a.simd_bits}-acc{a.acc_bits}-{a.interconnect}-{a.effective_dataflow}-"
-            f"{a.popcount_tree}-{spec.technology.node_nm}nm")
+            f"{a.popcount_tree}-{spec.technology.node_nm}nm-mask")
 
 
 def default_cache_path() -> Path:
@@ -88,9 +89,11 @@ def default_cache_path() -> Path:
 def pe_block(spec: ArraySpec) -> pyrtl.Block:
     """One PE as its own block: operands, control and output-stage inputs as
     ports; broadcast PEs carry the pipelined popcount tree, systolic os PEs
-    register and forward both operands, systolic ws / is PEs hold the
-    stationary word and pass a partial sum down (their per-column
-    accumulators, C of them, are left out of the per-PE figure)."""
+    register and forward both operands and the activation's valid-tap mask,
+    systolic ws / is PEs hold the stationary word (is: with its mask; ws:
+    forward the streamed mask) and pass a partial sum down (their per-column
+    accumulators, C of them, are left out of the per-PE figure). Every PE
+    gates its XNOR with the mask (padded taps contribute 0)."""
     import pyrtl  # local: keep synthesized_area_mm2 free of PyRTL
 
     from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, pe_core, product_bits
@@ -101,7 +104,7 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
     block = pyrtl.Block()
     with pyrtl.set_working_block(block, no_sanity_check=True):
         w, x = pyrtl.Input(S, "w_in"), pyrtl.Input(S, "a_in")
-        xnor = pyrtl.Input(1, "xnor")
+        xnor, mask = pyrtl.Input(1, "xnor"), pyrtl.Input(S, "mask_in")
         ctrl = PassCtrl(pyrtl.Input(1, "valid"), pyrtl.Input(1, "first"),
                         pyrtl.Input(SHIFT_BITS, "shift"), pyrtl.Input(1, "neg"))
         bias, thr = pyrtl.Input(AB, "bias"), pyrtl.Input(AB, "threshold")
@@ -119,21 +122,28 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
             psum_in = pyrtl.Input(psum_bits, "psum_in")
             held = pyrtl.Register(S, "held")
             held.next <<= pyrtl.select(load, w, held)
-            pop = TREES[a.popcount_tree](product_bits(held, x, xnor), identity_stage)
+            if a.effective_dataflow == "is":  # the stationary activation's mask
+                m = pyrtl.Register(S, "held_mask")
+                m.next <<= pyrtl.select(load, mask, m)
+                m_out: pyrtl.WireVector = m
+            else:  # ws: the mask streams right with the activation
+                m, m_out = mask, reg_stage(mask)
+            pop = TREES[a.popcount_tree](product_bits(held, x, xnor, m), identity_stage)
             outs = {"psum_out": reg_stage((psum_in + pop)[:psum_bits]), "w_out": held,
-                    "a_out": reg_stage(x)}
+                    "a_out": reg_stage(x), "mask_out": m_out}
             for name, wire in outs.items():
                 o = pyrtl.Output(wire.bitwidth, name)
                 o <<= wire
             block.sanity_check()
             return block
         stage = reg_stage if a.interconnect == "broadcast" else identity_stage
-        acc_next, _ = pe_core(w, x, xnor, ctrl, TREES[a.popcount_tree], stage, AB, "acc")
+        acc_next, _ = pe_core(w, x, xnor, mask, ctrl, TREES[a.popcount_tree], stage, AB, "acc")
         dot, sign = output_stage(acc_next, xnor, bias, thr, AB)  # bias: cfg or lane sum
         outs = {"dot": dot, "sign": sign}
         if a.interconnect == "systolic":
             outs["w_out"] = reg_stage(w)
             outs["a_out"] = reg_stage(x)
+            outs["mask_out"] = reg_stage(mask)
         for name, wire in outs.items():
             o = pyrtl.Output(wire.bitwidth, name)
             o <<= wire

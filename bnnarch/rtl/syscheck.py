@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from bnnarch.array.mapper import stores_dot_products
 from bnnarch.array.simulate import simulate
 from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
-from bnnarch.rtl.golden import layer_data
+from bnnarch.rtl.golden import layer_data, values_from_planes
 from bnnarch.rtl.sim_schedule import held_maps, simulated_schedule
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
@@ -121,14 +122,29 @@ def plan_layers(spec: ArraySpec, graph: WorkloadGraph,
             continue
         if not layer.is_compute:
             continue
-        if layer.w_bits != 1 or layer.a_bits != 1 or layer.op not in ("conv2d", "linear"):
+        why = array_reason(layer, spec)
+        if why is not None:
             if names is not None:
                 raise RtlError(f"layer {layer.name!r} ({layer.op}, {layer.w_bits}/"
-                               f"{layer.a_bits} bits): the system check runs 1-bit conv2d "
-                               "and linear layers")
+                               f"{layer.a_bits} bits): {why}")
             continue
         plans.append(LayerPlan(layer, held[layer.name], by_name[layer.name]))
     return plans
+
+
+def array_reason(layer: Layer, spec: ArraySpec) -> str | None:
+    """Why the system RTL does not run this compute layer (None: it does):
+    conv2d / linear layers of at most 8 bits whose dot products fit the
+    accumulator (the bound ``golden.max_abs_dot`` states)."""
+    if layer.op not in ("conv2d", "linear") or layer.is_full_precision:
+        return ("the system check runs conv2d and linear layers of at most 8 bits (the MAC "
+                "unit and other ops are not generated)")
+    k = layer.gemm()[3]
+    wb, ab, acc = layer.w_bits, layer.a_bits, spec.array.acc_bits
+    bound = k if wb == ab == 1 else k * (1 << (wb - 1) if wb > 1 else 1) * ((1 << ab) - 1)
+    if bound > (1 << (acc - 1)) - 1:
+        return f"dot products up to {bound} overflow acc_bits={acc}"
+    return None
 
 
 def single_layer_graph(layer: Layer) -> WorkloadGraph:
@@ -137,28 +153,35 @@ def single_layer_graph(layer: Layer) -> WorkloadGraph:
 
 
 def layer_tensors(layer: Layer, rng: np.random.Generator,
-                  fmap: np.ndarray | None = None) -> LayerTensors:
+                  fmap: np.ndarray | None = None,
+                  weights: np.ndarray | None = None) -> LayerTensors:
     """The layer's data: packed weights and thresholds from the workload when
-    present (random otherwise), the given input map or a random one."""
+    present (the given integer ``weights``, else random), the given input map
+    (unsigned a_bits-bit values) or a random one. Outputs leave as dot
+    products when ``simulate`` stores them so (``mapper.stores_dot_products``)."""
     data = layer_data(layer, rng)
     shape = layer.in_shape if layer.op == "conv2d" else (int(np.prod(layer.in_shape)), 1, 1)
     if fmap is None:
-        fmap = rng.integers(0, 2, size=shape, dtype=np.uint8)
-    return LayerTensors(layer, fmap.reshape(shape), data.w_planes[:, :, 0, :],
-                        data.thresholds)
+        fmap = rng.integers(0, 1 << layer.a_bits, size=shape, dtype=np.int64)
+    if weights is None:
+        weights = (data.w_planes[:, :, 0, :] if layer.w_bits == 1
+                   else values_from_planes(data.w_planes, signed=True))
+    return LayerTensors(layer, fmap.reshape(shape), weights.reshape(data.w_planes[:, :, 0].shape),
+                        data.thresholds, layer.w_bits, layer.a_bits, stores_dot_products(layer))
 
 
 def check_layer_system(arr: RtlArray, sys: RtlSystem, plan: LayerPlan,
                        rng: np.random.Generator, fmap: np.ndarray | None = None,
-                       held_fmap: np.ndarray | None = None) -> SystemCheck:
+                       held_fmap: np.ndarray | None = None,
+                       weights: np.ndarray | None = None) -> SystemCheck:
     """Run one layer through the system RTL and compare with ``plan.sim``."""
     t0 = time.monotonic()
     layer = plan.layer
     s = simulated_schedule(layer, arr.spec, plan.held)
-    t = layer_tensors(layer, rng, held_fmap if plan.held[0] else fmap)
+    t = layer_tensors(layer, rng, held_fmap if plan.held[0] else fmap, weights)
     run = run_layer_system(arr, sys, layer, s, t, plan.held, t.fmap if plan.held[0] else None)
-    _gd, gs = t.golden()
-    want = gs.transpose(0, 2, 1)
+    gd, gs = t.golden()
+    want = (gd if t.dots_out else gs).transpose(0, 2, 1)
     gt, th, ci, co = s.tiling
     mapping = (f"order={s.order} tile(g={gt},rows={th},cin={ci},cout={co}) tiles={s.n_tiles}"
                + (" on-chip:" + "+".join(w for w, h in zip(("in", "out"), plan.held,

@@ -20,10 +20,12 @@ from bnnarch.errors import RtlError
 from bnnarch.fsio import atomic_write_text
 from bnnarch.rtl import sysexport
 from bnnarch.rtl.array import RtlArray
+from bnnarch.rtl.network import NetLayer, image_input, run_image_network
 from bnnarch.rtl.sim_schedule import simulated_schedule
 from bnnarch.rtl.syscheck import (
     LayerPlan,
     SystemCheck,
+    array_reason,
     check_layer_system,
     plan_layers,
     run_network,
@@ -71,7 +73,7 @@ def _plans(spec: ArraySpec, graph: WorkloadGraph | None, names: Sequence[str] | 
         return plan_layers(spec, graph, list(names) if names else None)
     plans: list[LayerPlan] = []
     for layer in builtin:
-        if layer.w_bits == 1 and layer.a_bits == 1 and layer.op in ("conv2d", "linear"):
+        if layer.is_compute and array_reason(layer, spec) is None:
             plans += plan_layers(spec, single_layer_graph(layer))
     return plans
 
@@ -98,16 +100,38 @@ def _layers(ctx: _Ctx, plans: list[LayerPlan], rng: np.random.Generator,
     return rows, failures
 
 
-def _network(ctx: _Ctx, graph: WorkloadGraph,
-             rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
-    """The network run, replayed: (report section, failures)."""
-    checks, summary = run_network(ctx.arr, ctx.sys, graph, rng)
+def _network(ctx: _Ctx, graph: WorkloadGraph, rng: np.random.Generator,
+             image: tuple[int, np.ndarray] | None) -> tuple[dict[str, Any], list[str]]:
+    """The network run, replayed: (report section, failures). A digits
+    workload runs from ``image`` = (test index, pixels) (every layer: RTL or
+    host); others run their array layers back to back on random maps."""
+    net_rows: list[NetLayer] | None = None
+    if image_input(graph):
+        if image is None:
+            raise RtlError(f"workload {graph.name!r}: --network runs it from a digits image; "
+                           "none was given")
+        net_rows, summary = run_image_network(ctx.arr, ctx.sys, graph, image[1], image[0], rng)
+        checks = [r.check for r in net_rows if r.check is not None]
+    else:
+        checks, summary = run_network(ctx.arr, ctx.sys, graph, rng)
+        summary |= {"image": None, "input": "random maps (not a digits workload)"}
     replays = _replay(ctx.out, ctx.sys, checks, "tb_network", ctx.icarus, ctx.verilator,
                       ctx.tools)
     summary["icarus"] = _all(r[0] for r in replays)
     summary["verilator"] = _all(r[1] for r in replays)
-    rows = [c.to_json() | {"icarus": ri, "verilator": rv}
-            for c, (ri, rv) in zip(checks, replays, strict=True)]
+    by_check = dict(zip((c.name for c in checks), replays, strict=True))
+    if net_rows is not None:
+        rows = [r.to_json() | dict(zip(("icarus", "verilator"),
+                                       by_check.get(r.layer.name, (None, None)), strict=True))
+                for r in net_rows]
+    else:
+        rows = [c.to_json() | {"icarus": ri, "verilator": rv, "source": "rtl"}
+                for c, (ri, rv) in zip(checks, replays, strict=True)]
+    for row in rows:
+        for tool in ("icarus", "verilator"):
+            if row.get(tool) not in (None, "match", "skipped"):
+                row["failures"].append(f"layer {row['name']!r} (network): {tool} differs from "
+                                       f"PyRTL at {row[tool]}")
     failures = [f for row in rows for f in row["failures"]]
     if not summary["cycle_match"]:
         failures.append(f"network {graph.name!r}: RTL {summary['rtl_cycles']} cycles, "
@@ -121,7 +145,8 @@ def _network(ctx: _Ctx, graph: WorkloadGraph,
 def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
                     names: Sequence[str] | None, builtin: Sequence[Layer], *, system: bool,
                     network: bool, seed: int, icarus: bool, verilator: bool, synth: bool,
-                    progress: Callable[[str], None] | None = None
+                    progress: Callable[[str], None] | None = None,
+                    image: tuple[int, np.ndarray] | None = None
                     ) -> tuple[dict[str, Any], list[str]]:
     """Run what was asked; returns (report section, failures). Layers: the
     named ones of ``graph`` (all its 1-bit conv2d / linear layers when
@@ -132,7 +157,8 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
     plans = _plans(spec, graph, names, builtin) if system else []
     net_plans = plan_layers(spec, graph) if network and graph is not None else []
     arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held)
-                              for p in plans + net_plans])
+                              for p in plans + net_plans],
+                       [(p.layer.w_bits, p.layer.a_bits) for p in plans + net_plans])
     sys = build_system(spec)
     atomic_write_text(out / "system.v", sysexport.system_verilog(sys))
     rng = np.random.default_rng(seed)
@@ -151,10 +177,13 @@ def run_system_flow(spec: ArraySpec, out: Path, graph: WorkloadGraph | None,
     if system:
         section["layers"], f = _layers(ctx, plans, rng, progress)
         failures += f
+        if graph is not None and not names:  # the compute layers it does not run, and why
+            section["skipped"] = [{"name": x.name, "reason": why} for x in graph
+                                  if x.is_compute and (why := array_reason(x, spec))]
     if network and graph is not None:
         if progress:
             progress("network")
-        section["network"], f = _network(ctx, graph, rng)
+        section["network"], f = _network(ctx, graph, rng, image)
         failures += f
     if synth:
         section["area"] = sysexport.system_area(sys, out / "yosys_system")

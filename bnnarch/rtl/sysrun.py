@@ -7,7 +7,9 @@ Testbench-side models (behavioural, not part of the generated hardware):
 
 * **DRAM** (``Dram``): holds the layer's real data — the zero-padded input
   map (channel, row, column; the rows the mapper counts include the padding),
-  the packed weights (filter, channel, kh, kw) and the output map — and
+  the packed weights (filter, channel, kh, kw) and the output map; every
+  value as its a_bits / w_bits bits, least significant first, so a
+  multi-bit layer streams the bits the mapper counts (``bnnarch.rtl.planes``) — and
   answers the DMA in order: a request seen in cycle t gets its read beats in
   cycles t + lat, t + lat + 1, ... (``bw`` bits each, the last one partial)
   or takes the store beats the DMA drives in those cycles. A load streams the
@@ -17,12 +19,16 @@ Testbench-side models (behavioural, not part of the generated hardware):
   slot i mod k_in of the staging buffer (what the DMA wrote), forms the
   tile's GEMM operands (im2col of the staged rows; a tile that loads no
   weights or activations reuses the previous tile's, as the engine assumes)
-  and writes the array's lane buffers and configuration in zero cycles, as
+  with the valid-tap mask of each activation word (from the tile's position
+  alone: 0 where a tap reads the zero padding, ``tile_valid_map``; no DRAM
+  traffic) and writes the array's lane and mask buffers and configuration in
+  zero cycles, as
   the engine's compute start assumes. The datapath between the staging
   buffer and the lanes is not generated: its area is not in Yosys's figure.
 * **pack unit**: when the array raises ``done`` for tile i it takes the
   threshold unit's sign bits (partial sums at ``acc_bits`` when the schedule
-  spills them) from the output-buffer writes and writes them into output slot
+  spills them; the dot products at ``acc_bits`` for a layer that stores
+  them, ``LayerTensors.dots_out``) from the output-buffer writes and writes them into output slot
   i mod k_out of the staging buffer, from which the DMA stores them.
 
 The array is stepped every cycle from a tile's start to its done and on
@@ -43,7 +49,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyrtl
@@ -55,7 +61,8 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.array.timing import GemmTile, ceil_div
 from bnnarch.errors import RtlError
 from bnnarch.rtl.array import BufferDepths, RtlArray, buffer_depths, build_array
-from bnnarch.rtl.golden import LayerData, im2col, program, unpack_results
+from bnnarch.rtl.golden import LayerData, conv_valid_taps, im2col, program, unpack_results
+from bnnarch.rtl.planes import act_planes, bit_planes, bits_values, value_bits
 from bnnarch.rtl.run import _reused_fast_sim
 from bnnarch.rtl.system import CHAIN, RtlSystem
 from bnnarch.workload.layer import Layer
@@ -100,12 +107,18 @@ def tile_indices(layer: Layer, s: Schedule) -> list[TileIndex]:
 
 @dataclass
 class LayerTensors:
-    """A layer's data as the DRAM holds it (1-bit layers)."""
+    """A layer's data as the DRAM holds it. Every value is stored as its
+    ``w_bits`` / ``a_bits`` bits, least significant first (1-bit layers: the
+    bit codes 0 -> -1, 1 -> +1)."""
 
     layer: Layer
-    fmap: np.ndarray  # (C, H, W) uint8 input map (linear: (cin*h*w, 1, 1))
-    weights: np.ndarray  # (G, N, K) uint8, K in (cin/g, kh, kw) order
+    fmap: np.ndarray  # (C, H, W) unsigned a_bits-bit input values (linear: (cin*h*w, 1, 1))
+    weights: np.ndarray  # (G, N, K) bit codes (w_bits 1) or two's-complement values; K (cin/g, kh, kw)
     thresholds: np.ndarray  # (G*N,) int64
+    w_bits: int = 1
+    a_bits: int = 1
+    dots_out: bool = False
+    """outputs leave as dot products at acc_bits (``mapper.stores_dot_products``)"""
 
     @property
     def padded(self) -> np.ndarray:
@@ -113,7 +126,7 @@ class LayerTensors:
             return self.fmap
         ph, pw = self.layer.padding
         c, h, w = self.fmap.shape
-        p = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.uint8)
+        p = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.int64)
         p[:, ph:ph + h, pw:pw + w] = self.fmap
         return p
 
@@ -124,10 +137,11 @@ class LayerTensors:
         return golden(self.gemm(self.fmap))
 
     def gemm(self, fmap: np.ndarray) -> LayerData:
-        a = (im2col(fmap, self.layer) if self.layer.op == "conv2d"
-             else fmap.reshape(1, 1, -1))
-        return LayerData(self.layer.name, self.weights[:, :, None, :], a[:, :, None, :],
-                         self.thresholds, 1, 1)
+        """The layer as bit-plane GEMM operands on input values ``fmap``."""
+        conv = self.layer.op == "conv2d"
+        return LayerData(self.layer.name, bit_planes(self.weights, self.w_bits),
+                         act_planes(fmap, self.layer, self.a_bits), self.thresholds,
+                         self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None)
 
 
 def _bits_to_words(bits: np.ndarray, bw: int) -> list[int]:
@@ -159,7 +173,7 @@ class Dram:
         self.padded = t.padded
         _g, self.cin_g, self.cout_g, self.ho, self.wo, h_in, _w, _taps, _ = layer.geometry
         self.h_in = h_in
-        self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.uint8)
+        self.out = np.full((_g, self.cout_g, self.ho * self.wo), 255, dtype=np.int64)
         self.psums: dict[tuple[int, int], np.ndarray] = {}
         self.read_bits = self.write_bits = 0
         self.read_words: list[int] = []  # every read beat, in order (the Verilog DRAM model's)
@@ -188,9 +202,9 @@ class Dram:
             w = self.t.weights[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt]
             taps = w.shape[2] // self.cin_g
             w = w.reshape(ti.gsz, ti.nt, self.cin_g, taps)[:, :, ti.k0: ti.k0 + ti.kt]
-            parts.append(w.reshape(-1))
+            parts.append(value_bits(w, self.t.w_bits))
         if tile.load_a_bits:
-            parts.append(self._act_rows(ti))
+            parts.append(value_bits(self._act_rows(ti), self.t.a_bits))
         if tile.load_psum_bits:
             parts.append(self.psums.get((ti.mi, ti.ni),
                                         np.zeros(tile.load_psum_bits, dtype=np.uint8)))
@@ -238,12 +252,18 @@ class Dram:
 
     def _scatter(self, i: int, bits: np.ndarray) -> None:
         ti = self.tiles[i]
-        px = slice(ti.y0 * self.wo, (ti.y0 + ti.mt) * self.wo)
         if ti.final:
-            self.out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = bits.reshape(
-                ti.gsz, ti.nt, ti.mt * self.wo)
+            self.place(self.out, ti, bits)
         else:
             self.psums[(ti.mi, ti.ni)] = bits
+
+    def place(self, out: np.ndarray, ti: TileIndex, bits: np.ndarray) -> None:
+        """Write a final tile's stored bits (sign bits, or dot products at
+        acc_bits) into the output map ``out`` (G, N, M)."""
+        px = slice(ti.y0 * self.wo, (ti.y0 + ti.mt) * self.wo)
+        vals = bits_values(bits, self.acc, signed=True) if self.t.dots_out else bits
+        out[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = vals.reshape(
+            ti.gsz, ti.nt, ti.mt * self.wo)
 
 
 @dataclass
@@ -298,25 +318,28 @@ class _Window:
         words = [instage.get(slot + j, 0) for j in range(ceil_div(nbits, self.sys.bw_bits))]
         bits = _words_to_bits(words, self.sys.bw_bits, nbits)
         lw, la = tile.load_w_bits, tile.load_a_bits
-        if lw:
-            self.w = bits[:lw].reshape(ti.gsz, ti.nt, -1)
+        wb, ab = self.t.w_bits, self.t.a_bits
+        if lw:  # (gsz, nt, w planes, K)
+            self.w = bits[:lw].reshape(ti.gsz, ti.nt, -1, wb).transpose(0, 1, 3, 2)
         if la:
-            self.a_rows = bits[lw: lw + la]
+            self.a_rows = bits_values(bits[lw: lw + la], ab)
         layer = d.layer
+        valid = None
         if layer.op == "linear":
             vec = (self._held().reshape(-1)[ti.k0: ti.k0 + ti.kt] if d.held_in
                    else self.a_rows)
             assert vec is not None  # the DMA loads a tile's activations before it starts
-            a = vec.reshape(1, 1, 1, -1)
+            a = bit_planes(vec.reshape(1, 1, -1), ab)
         else:
             fm = self._tile_fmap(ti)
             sub = replace_layer(layer, ti, fm.shape)
-            a = im2col(fm, sub)[:, :, None, :]
+            a = act_planes(fm, sub, ab)
+            valid = im2col(tile_valid_map(layer, ti, fm.shape), sub)[0]
         thr = self.t.thresholds.reshape(-1, d.cout_g)[ti.g0: ti.g0 + ti.gsz,
                                                         ti.n0: ti.n0 + ti.nt]
         assert self.w is not None  # the DMA loads a tile's weights before it starts
-        data = LayerData(f"{layer.name}#{i}", self.w[:, :, None, :], a,
-                         np.ascontiguousarray(thr).reshape(-1), 1, 1)
+        data = LayerData(f"{layer.name}#{i}", np.ascontiguousarray(self.w), a,
+                         np.ascontiguousarray(thr).reshape(-1), wb, ab, valid)
         self.data[i] = data
         prog = program(self.arr, data)
         mems: dict[str, dict[int, int]] = dict(prog.memories)
@@ -342,7 +365,7 @@ class _Window:
         rows = _in_rows(d.layer, ti.mt, d.h_in)
         if d.held_in:
             r0 = ti.y0 * d.layer.stride[0]
-            p = LayerTensors(d.layer, self._held(), self.t.weights, self.t.thresholds).padded
+            p = replace(self.t, fmap=self._held()).padded
             return np.concatenate([p[g * d.cin_g + ti.k0: g * d.cin_g + ti.k0 + ti.kt,
                                      r0: r0 + rows] for g in range(ti.g0, ti.g0 + ti.gsz)])
         assert self.a_rows is not None
@@ -354,7 +377,7 @@ class _Window:
         data = self.data[i]
         dot, sign, _cyc = unpack_results(self.arr, data, events)
         ti = self.dram.tiles[i]
-        if ti.final:
+        if ti.final and not self.t.dots_out:
             return np.ascontiguousarray(sign.transpose(0, 2, 1)).reshape(-1)
         ab = self.arr.acc_bits
         vals = dot.transpose(0, 2, 1).reshape(-1) & ((1 << ab) - 1)
@@ -393,25 +416,31 @@ def outbuf_image(arr: RtlArray, data: LayerData, dots: np.ndarray) -> dict[str, 
     return mems
 
 
-def lane_words(spec: ArraySpec, gem: GemmTile) -> BufferDepths:
-    """Words per lane buffer the array needs to hold one 1-bit tile's GEMM
-    operands (what ``golden.program`` / ``stationary_program`` lay out)."""
+def lane_words(spec: ArraySpec, gem: GemmTile, w_planes: int = 1,
+               a_planes: int = 1) -> BufferDepths:
+    """Words per lane buffer the array needs to hold one tile's GEMM operands
+    at the given bit planes (what ``golden.program`` / ``stationary_program``
+    lay out)."""
     a = spec.array
     R, C, S = a.rows, a.cols, a.simd_bits
     g, kw = gem.groups, ceil_div(gem.k_bits, S)
     if a.interconnect == "systolic" and a.effective_dataflow in ("ws", "is"):
         ws = a.effective_dataflow == "ws"
         stat, slen = (gem.n, gem.m) if ws else (gem.m, gem.n)
+        ps, pt = (w_planes, a_planes) if ws else (a_planes, w_planes)
         fk, fo = ceil_div(kw, R), ceil_div(stat, C)
         out = max(g * fo * slen, slen)
-        return BufferDepths(g * fk * slen, g * fo * fk * R, out, g * (fo if ws else gem.n))
-    rows_items, cols_items = ((gem.n, gem.m) if a.interconnect == "broadcast"
-                              else (gem.m, gem.n))
+        return BufferDepths(g * fk * pt * slen, g * fo * fk * ps * R, out,
+                            g * (fo if ws else gem.n))
+    broadcast = a.interconnect == "broadcast"
+    rows_items, cols_items = (gem.n, gem.m) if broadcast else (gem.m, gem.n)
+    pr, pc = (w_planes, a_planes) if broadcast else (a_planes, w_planes)
     fr, fc = ceil_div(rows_items, R), ceil_div(cols_items, C)
-    return BufferDepths(g * fr * kw, g * fc * kw, g * fr * fc, g * fr * fc)
+    return BufferDepths(g * fr * pr * kw, g * fc * pc * kw, g * fr * fc, g * fr * fc)
 
 
-def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
+def system_array(spec: ArraySpec, schedules: list[Schedule],
+                 planes: list[tuple[int, int]] | None = None) -> RtlArray:
     """The array of a system build: its lane buffers are the window unit's
     output (im2col windows of the staged rows), sized for the largest tile of
     the schedules (at least the spec's tile capacities); the spec's buffer
@@ -422,17 +451,33 @@ def system_array(spec: ArraySpec, schedules: list[Schedule]) -> RtlArray:
         base = _depths(spec)
     else:
         base = buffer_depths(spec)
-    need = [lane_words(spec, gem) for s in schedules for gem, _n in s.gemms]
+    bits = planes or [(1, 1)] * len(schedules)  # (w, a) bit planes per schedule
+    need = [lane_words(spec, gem, *b) for s, b in zip(schedules, bits, strict=True)
+            for gem, _n in s.gemms]
     d = BufferDepths(*(max([getattr(base, f)] + [getattr(x, f) for x in need])
                        for f in ("row", "col", "out", "thr")))
     return build_array(spec, d)
 
 
+def tile_valid_map(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> np.ndarray:
+    """What the window unit knows from a tile's position alone: 1 where the
+    tile's staged input rows (``shape`` = (channels, rows, padded width))
+    hold the image, 0 where they hold the zero padding; im2col of it is the
+    valid-tap mask sent beside the activation words."""
+    ph, pw = layer.padding
+    _, h, w = layer.in_shape
+    r0 = ti.y0 * layer.stride[0]
+    rows = np.zeros(h + 2 * ph, dtype=np.uint8)
+    rows[ph:ph + h] = 1
+    cols = np.zeros(w + 2 * pw, dtype=np.uint8)
+    cols[pw:pw + w] = 1
+    plane = np.outer(rows[r0: r0 + shape[1]], cols)
+    return np.ascontiguousarray(np.broadcast_to(plane, tuple(shape)))
+
+
 def replace_layer(layer: Layer, ti: TileIndex, shape: tuple[int, ...]) -> Layer:
     """The sub-layer a tile computes: its groups x channels of input rows
     (padding already in them), its output rows and filters."""
-    from dataclasses import replace
-
     c_in = shape[0]
     return replace(layer, in_shape=(c_in, shape[1], shape[2]),
                    out_shape=(ti.gsz * ti.nt, ti.mt, layer.out_shape[2]), padding=(0, 0),
@@ -500,9 +545,7 @@ def run_layer_system(arr: RtlArray, sys: RtlSystem, layer: Layer, s: Schedule,
                     outstage[base + j] = w
                     pokes.append((cyc, base + j, w))
             elif ti.final and held[1]:
-                px = slice(ti.y0 * dram.wo, (ti.y0 + ti.mt) * dram.wo)
-                out_held[ti.g0: ti.g0 + ti.gsz, ti.n0: ti.n0 + ti.nt, px] = bits.reshape(
-                    ti.gsz, ti.nt, -1)
+                dram.place(out_held, ti, bits)
             events.append((cyc, "compute_end", computing))
             computing = -1
         start = 0

@@ -86,6 +86,15 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return np.ascontiguousarray(cols.transpose(0, 1, 3, 2))
 
 
+def valid_taps(in_chw: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int],
+               groups: int) -> np.ndarray:
+    """(M, K) uint8: 1 where a conv's tap lies inside the (C, H, W) input, 0
+    where it reads the zero padding (the same for every group)."""
+    ones = np.ones((1,) + tuple(in_chw), dtype=np.uint8)
+    return im2col(ones, kernel, stride, padding, dilation, out_hw, groups)[0, 0]
+
+
 def _words(bits: np.ndarray) -> np.ndarray:
     """(..., K) {0,1} -> (..., ceil(K/64)) uint64 words (zero-padded)."""
     k = bits.shape[-1]
@@ -264,7 +273,6 @@ class _Run:
         return red.reshape(n, c, ho, wo)
 
     def _compute(self, layer: Layer, x: np.ndarray) -> None:
-        cout = layer.out_shape[0]
         p = layer.params
         if layer.op == "linear":
             x = x.reshape(len(x), -1, 1, 1)
@@ -281,13 +289,9 @@ class _Run:
             self.out[layer.name] = y
             if p is None and layer.thresholds is None:
                 _need(layer)
-            v = y * _scale(layer, cout).reshape(1, -1, 1, 1)
+            v = output_value(layer, x, y)
         else:
-            v = self._float(layer, a)
-        if p is not None and p.act_scale == "xnor_k":
-            v = v * _xnor_k(layer, x)
-        if p is not None and p.bias is not None:
-            v = v + _f32(p.bias).reshape(1, -1, 1, 1)
+            v = output_value(layer, x, self._float(layer, a))
         self.val[layer.name] = v
         if not binary:
             self.out[layer.name] = v
@@ -305,10 +309,9 @@ class _Run:
             bits = (a.reshape(len(a), 1, 1, -1) > 0).astype(np.uint8)
             valid = np.ones((1, k), dtype=np.uint8)
         else:
-            ones = np.ones((1,) + tuple(a.shape[1:]), dtype=np.uint8)
             args = (layer.kernel, layer.stride, layer.padding, layer.dilation, (ho, wo), g)
             bits = im2col((a > 0).astype(np.uint8), *args)
-            valid = im2col(ones, *args)[0, 0]
+            valid = valid_taps(a.shape[1:], *args)
         y = xnor_popcount(bits, valid, w)  # (N, G, M, O)
         n = len(a)
         return y.transpose(0, 1, 3, 2).reshape(n, cout, ho, wo)
@@ -326,6 +329,29 @@ class _Run:
         wg = w.reshape(g, cout // g, -1)
         y = np.einsum("ngmk,gok->ngom", cols, wg, optimize=True)
         return y.reshape(n, cout, ho, wo)
+
+
+def quantize_input(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """What a compute layer multiplies with: its activation quantizer applied
+    to its input values ``x`` (batch first), as ``golden_forward`` does."""
+    if layer.op == "linear":
+        x = x.reshape(len(x), -1, 1, 1)
+    return _quantize_input(layer, x)
+
+
+def output_value(layer: Layer, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The value a compute layer passes on, from its input ``x`` and its
+    product ``y`` (batch first): a 1-bit layer's integer pre-activation in the
+    model's sign convention times its weight scale, else the real product;
+    then XNOR-Net's K and the bias, as ``golden_forward``."""
+    p = layer.params
+    binary = layer.is_binary and layer.op != "conv_transpose2d"
+    v = y * _scale(layer, layer.out_shape[0]).reshape(1, -1, 1, 1) if binary else y
+    if p is not None and p.act_scale == "xnor_k":
+        v = v * _xnor_k(layer, x.reshape(len(x), -1, 1, 1) if layer.op == "linear" else x)
+    if p is not None and p.bias is not None:
+        v = v + _f32(p.bias).reshape(1, -1, 1, 1)
+    return v
 
 
 def _conv_transpose(layer: Layer, a: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -1,11 +1,15 @@
 """``fifo.sizing: auto``: the II the folding allows, every FIFO minimal (one
 entry less on any one of them lengthens the II or deadlocks), explicit depths
-win, and each FIFO reported with its memory cost."""
+win, and each FIFO reported with its memory cost; ``fifo.sizing: finn``:
+FINN's depths (peak occupancy with unbounded FIFOs), one run, the unbounded
+run event for event; the shipped FINN designs' sizing as docs/dataflow.md
+reports it."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from bnnarch.dataflow.fast import try_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import ii_of, with_depths
@@ -154,7 +158,7 @@ def test_explicit_depths_win_and_costs_are_reported() -> None:
 @pytest.mark.parametrize(("fifo", "want"), [
     (None, "auto"), ({}, "auto"), ({"default_depth": 2}, "fixed"),
     ({"default_depth": 2, "sizing": "auto"}, "auto"), ({"sizing": "fixed"}, "fixed"),
-    ({"depths": {"x": 3}}, "auto")])
+    ({"depths": {"x": 3}}, "auto"), ({"sizing": "finn", "default_depth": 2}, "finn")])
 def test_sizing_default(fifo, want: str) -> None:
     d = {"name": "t", "template": "dataflow", "clock_mhz": 100}
     if fifo is not None:
@@ -186,3 +190,93 @@ def test_cnv_folded_for_115200_cycles_needs_deeper_fifos(root) -> None:
     assert (a["ii_cycles"], a["ii_limited_by"]) == (120970, "fifo")
     assert (b["ii_cycles"], b["ii_limited_by"], b["ii_bound_cycles"]) == (115200, "stage", 115200)
     assert sum(x["bits"] for x in b["fifos"]) == 19792
+
+
+def _finn_is_the_unbounded_run(g, folds) -> None:
+    r = simulate_dataflow(design(folds, batch=4, fifo={"sizing": "finn"}), g)
+    ex = dict(r.extra)
+    n = 1 << 20  # deeper than any FIFO fills in these runs
+    deep = dict(simulate_dataflow(design(folds, batch=4, fifo={
+        "default_depth": n, "swu_depth": n, "output_depth": n}), g).extra)
+    assert ex["fifo_sizing_runs"] == 1
+    assert ex["frame_completion_cycles"] == deep["frame_completion_cycles"]
+    assert r.ii_cycles == ex["ii_unbounded_cycles"]
+    finn = [f for f in ex["fifos"] if f["origin"] == "finn"]
+    assert finn and all(f["depth"] == max(1, f["reference_peak"]) for f in finn)
+    # the same peaks as the deep run: no put found a FIFO full
+    peaks = {s["out_fifo"]: s["fifo_peak"] for s in deep["stages"]}
+    assert all(f["reference_peak"] == peaks[f["fifo"]] for f in finn if f["fifo"] in peaks)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(chains())
+def test_finn_sizing_on_random_chains_is_the_unbounded_run(case) -> None:
+    _finn_is_the_unbounded_run(*case)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(dags())
+def test_finn_sizing_on_random_dags_is_the_unbounded_run(case) -> None:
+    _finn_is_the_unbounded_run(*case)
+
+
+# The shipped FINN designs on their workloads, as docs/dataflow.md reports
+# them: (design, workload) -> (II, first-frame latency, auto FIFO bits, auto
+# FIFOs deeper than one entry, auto runs, finn FIFO bits). II and latency are
+# those of the FIFOs of depth 2 the designs had before.
+SHIPPED = {
+    ("finn_sfc", "sfc"): (16, 77, 1712, {}, 2, 2496),
+    ("finn_lfc", "lfc"): (128, 525, 4016, {}, 2, 8720),
+    ("finn_cnv", "cnv"): (8192, 44348, 8272, {}, 2, 135928),
+    ("finn_cnv_fold", "cnv"): (8192, 44348, 8272, {}, 2, 135928),
+    ("finn_cnv_pynq", "cnv"): (32768, 134773, 8272, {}, 2, 718264),
+    ("finn_resnet_digits", "digits_bnn"): (
+        2304, 7954, 14608,
+        {"layer1.0.add_1.in1": 10, "layer2.0.add_1.in1": 6, "layer3.0.add_1.in1": 4}, 18, 27672),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHIPPED))
+def test_shipped_finn_designs_are_sized_as_documented(root, case) -> None:
+    from bnnarch.template import load_design
+    from bnnarch.workload.io import load_workload
+
+    d, w = case
+    ii, lat, bits, deep, runs, finn_bits = SHIPPED[case]
+    spec, g = load_design(root / f"designs/{d}.yaml"), load_workload(root / f"workloads/{w}.json")
+    assert spec.fifo_sizing == "auto"
+    r = simulate_dataflow(spec, g)
+    ex = dict(r.extra)
+    assert (r.ii_cycles, r.latency_cycles, ex["ii_limited_by"]) == (ii, lat, "stage")
+    assert sum(f["bits"] for f in ex["fifos"]) == bits and ex["fifo_sizing_runs"] == runs
+    assert {f["fifo"]: f["depth"] for f in ex["fifos"] if f["depth"] > 1} == deep
+    fixed = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "fixed"})})
+    before = simulate_dataflow(fixed, g)
+    assert (before.ii_cycles, before.latency_cycles) == (ii, lat)
+    assert r.area_mm2 < before.area_mm2
+    finn = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "finn"})})
+    f = dict(simulate_dataflow(finn, g).extra)
+    assert sum(x["bits"] for x in f["fifos"]) == finn_bits and f["fifo_sizing_runs"] == 1
+    _check_minimal(spec, g, r)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(dags(), st.sampled_from(["auto", "finn"]))
+def test_reused_sizing_run_equals_a_second_run(case, sizing: str) -> None:
+    """The simulator reuses the compiled run that showed the sized depths
+    keep the II (the reference run for finn): the same result as running
+    the sized pipeline again."""
+    from bnnarch.dataflow import simulate as sim
+
+    g, folds = case
+    spec = design(folds, batch=4, fifo={"sizing": sizing})
+    reused = simulate_dataflow(spec, g)
+    sim.REUSE_SIZING_RUN = False
+    try:
+        again = simulate_dataflow(spec, g)
+    finally:
+        sim.REUSE_SIZING_RUN = True
+    assert reused == again

@@ -61,19 +61,22 @@ class PeBehaviour:
             w, a = pyrtl.Input(8, "w"), pyrtl.Input(8, "a")
             ctrl = PassCtrl(pyrtl.Input(1, "valid"), pyrtl.Input(1, "first"),
                             pyrtl.Input(SHIFT_BITS, "shift"), pyrtl.Input(1, "neg"))
-            acc_next, _ = pe_core(w, a, pyrtl.Input(1, "xnor"), ctrl, TREES["adder_tree"],
-                                  lambda v: v, 16, "acc")
+            acc_next, _ = pe_core(w, a, pyrtl.Input(1, "xnor"), pyrtl.Input(8, "mask"), ctrl,
+                                  TREES["adder_tree"], lambda v: v, 16, "acc")
             out = pyrtl.Output(16, "acc_next")
             out <<= acc_next
-        seq = [  # (w, a, xnor, first, shift, neg)
-            (0xFF, 0x0F, 0, 1, 0, 0), (0xF0, 0xFF, 0, 0, 2, 0), (0x01, 0x01, 0, 0, 3, 1),
-            (0xAA, 0xAA, 1, 1, 0, 0)]
+        seq = [  # (w, a, xnor, first, shift, neg, mask): the mask gates XNOR taps only
+            (0xFF, 0x0F, 0, 1, 0, 0, 0x00), (0xF0, 0xFF, 0, 0, 2, 0, 0x00),
+            (0x01, 0x01, 0, 0, 3, 1, 0x00), (0xAA, 0xAA, 1, 1, 0, 0, 0xFF),
+            (0xA5, 0x0A, 1, 1, 0, 0, 0x0F)]  # high nibble padded: a = 0 there, no count
         sim = _sim(self.SIM, block, ["acc_next"])
         cols = list(zip(*seq, strict=True))
         sim.step_multiple(provided_inputs={
-            "w": list(cols[0]), "a": list(cols[1]), "xnor": list(cols[2]), "valid": [1] * 4,
-            "first": list(cols[3]), "shift": list(cols[4]), "neg": list(cols[5])}, nsteps=4)
-        assert sim.tracer.trace["acc_next"] == [4, 4 + (4 << 2), 20 - 8, 8]
+            "w": list(cols[0]), "a": list(cols[1]), "xnor": list(cols[2]), "valid": [1] * 5,
+            "first": list(cols[3]), "shift": list(cols[4]), "neg": list(cols[5]),
+            "mask": list(cols[6])}, nsteps=5)
+        # xnor(0x5, 0xA) & 0xF = 0: the unmasked high nibble would add 2 (0xA vs 0x0)
+        assert sim.tracer.trace["acc_next"] == [4, 4 + (4 << 2), 20 - 8, 8, 0]
 
 
 LAYERS = [  # (groups, m, n, k, w_bits, a_bits)

@@ -30,7 +30,7 @@ def _need(*tools: str) -> None:
 
 
 def test_cli_system_and_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Per-layer system checks and the whole binary body of digits_bnn on
+    """Per-layer system checks and the whole of digits_bnn from image 0 on
     rtl_small: every quantity equal to simulate's, Icarus replays match."""
     _need("iverilog", "vvp")
     out = tmp_path / "o"
@@ -53,7 +53,9 @@ def test_cli_system_and_network(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert net["icarus"] == "match" and net["rtl_cycles"] == net["sim_cycles"]
     printed = capsys.readouterr().out
     assert "ok   system layer2.0.conv1" in printed
-    assert f"network digits_bnn: 6 layers, rtl {net['rtl_cycles']} cycles" in printed
+    assert (f"network digits_bnn from image 0: 6 layers in RTL, 25 on the host, rtl "
+            f"{net['rtl_cycles']} cycles") in printed
+    assert net["golden_match"] and net["local_match"] and net["image"] == 0
 
 
 def test_cli_network_needs_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

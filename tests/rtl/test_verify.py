@@ -139,7 +139,8 @@ def test_golden_model_pm1_and_twos_complement() -> None:
     np.testing.assert_array_equal(dot[0], a[0] @ w[0].T)
     b = random_data("y", 1, 2, 2, 5, 1, 1, rng)
     wb = b.w_planes[0, :, 0, :].astype(int) * 2 - 1
-    ab = b.a_planes[0, :, 0, :].astype(int) * 2 - 1
+    ab = (b.a_planes[0, :, 0, :].astype(int) * 2 - 1) * b.valid_taps  # padded taps: 0
+    assert not b.valid_taps.all()
     np.testing.assert_array_equal(golden(b)[0][0], ab @ wb.T)
 
 
