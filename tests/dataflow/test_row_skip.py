@@ -197,3 +197,26 @@ def test_writer_counters_must_move_together() -> None:
     assert _rowskip._writer_periods(s2, 0, 6, 1, 32, 64, 64, 64) == -1  # reader behind
     assert _rowskip._writer_periods(s2, 0, 6, 1, 64, 64, 64, 0) == -1  # reader's own index
     assert _rowskip._writer_periods(s2, 0, 6, 0, 0, 0, 0, 0) == 1 << 62  # a stalled stage
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+def test_a_stride_2_stage_repeats_every_two_input_rows(upsample: bool) -> None:
+    """A 3x3 stride-2 conv (then a 2x upsampler and a conv) on 24x24 frames
+    fed 1 bit a cycle: the state at one input row start differs from the
+    next (the conv writes an output row every other input row), so the
+    skipped period is two input rows, and the run equals SimPy's."""
+    b = GraphBuilder("s2", (1, 24, 24))
+    b.conv("c0", 2, 3, s=2, p=1)
+    folds = {"c0": (1, 1)}
+    if upsample:
+        b.upsample("up", 2)
+        b.conv("c1", 2, 3, p=1)
+        folds["c1"] = (1, 1)
+    g = b.build()
+    spec = design(folds, input_bits_per_cycle=1)
+    stages = build_stages(spec, g, fold(spec, g).folds())
+    run = run_pipeline_fast(stages, 2)
+    jumps, periods, cycles = fast.LAST_ROW_JUMPS
+    row_cycles = (run.completion[1] - run.completion[0]) // 24
+    assert jumps >= 1 and cycles == periods * 2 * row_cycles
+    assert run == run_pipeline(stages, 2)
