@@ -30,30 +30,91 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# process kinds
-K_SRC, K_CMP, K_RDR, K_WRT, K_SNK, K_OUTER = 0, 1, 2, 3, 4, 5
-# stage parameters (columns of sp)
-P_NAT, P_GROUP, P_IC, P_NREAD, P_JOIN = 0, 1, 2, 3, 4
-P_HIN, P_WIN, P_HOUT, P_WOUT, P_K, P_STRIDE, P_PAD, P_DIL, P_UP = 5, 6, 7, 8, 9, 10, 11, 12, 13
-P_RC, P_CAP, P_GIN, P_PB, P_WB, P_RIC = 14, 15, 16, 17, 18, 19
-N_P = 20
-# process state (columns of ps)
-S_KIND, S_STAGE, S_PC, S_F, S_A, S_B, S_C, S_J, S_PEND, S_T0, S_SENT, S_NEED = range(12)
-S_CONT, S_FIFO, S_NITEMS = 12, 13, 14
-N_S = 15
-# fifo state (columns of fq)
-F_CAP, F_CNT, F_PEAK, F_PUTS, F_FIRST, F_PUTW, F_GETW = range(7)
-N_F = 7
-# windowed shared state (columns of ws)
-W_READ, W_FREED, W_GOTW, W_FREEDW = range(4)
-# stats planes
-T_BUSY, T_WIN, T_WOUT, T_DONE, T_START, T_RBUSY = range(6)
-# events
-E_RESUME, E_PUT, E_GET, E_SINKEND, E_STOP = range(5)
-URGENT, NORMAL = 0, 1
-# program counters shared by the state machines
-PC_INIT, PC_LOOP, PC_PUT, PC_PUTRET, PC_GETRET, PC_BUSYRET, PC_WAITRET, PC_END = range(8)
-PC_READ, PC_PIX, PC_ROW, PC_COL, PC_RBUSYRET = 8, 9, 10, 11, 12
+from bnnarch.dataflow import _frameskip as _fs
+from bnnarch.dataflow import _rowskip as _rs
+from bnnarch.dataflow._kernelconst import (
+    E_GET,
+    E_PUT,
+    E_RESUME,
+    E_SINKEND,
+    E_STOP,
+    F_CAP,
+    F_CNT,
+    F_FIRST,
+    F_GETW,
+    F_PEAK,
+    F_PUTS,
+    F_PUTW,
+    K_CMP,
+    K_OUTER,
+    K_RDR,
+    K_SRC,
+    K_WRT,
+    NORMAL,
+    P_CAP,
+    P_DIL,
+    P_GIN,
+    P_GROUP,
+    P_HIN,
+    P_HOUT,
+    P_IC,
+    P_JOIN,
+    P_K,
+    P_NAT,
+    P_NREAD,
+    P_PAD,
+    P_PB,
+    P_RC,
+    P_RIC,
+    P_STRIDE,
+    P_UP,
+    P_WB,
+    P_WIN,
+    P_WOUT,
+    PC_BUSYRET,
+    PC_COL,
+    PC_END,
+    PC_GETRET,
+    PC_INIT,
+    PC_LOOP,
+    PC_PIX,
+    PC_PUT,
+    PC_PUTRET,
+    PC_RBUSYRET,
+    PC_READ,
+    PC_WAITRET,
+    S_A,
+    S_B,
+    S_CONT,
+    S_F,
+    S_FIFO,
+    S_J,
+    S_KIND,
+    S_NEED,
+    S_NITEMS,
+    S_PC,
+    S_PEND,
+    S_SENT,
+    S_STAGE,
+    S_T0,
+    T_BUSY,
+    T_DONE,
+    T_RBUSY,
+    T_START,
+    T_WIN,
+    T_WOUT,
+    URGENT,
+    W_FREED,
+    W_FREEDW,
+    W_GOTW,
+    W_READ,
+)
+
+# numba caches run_kernel keyed on this file's stamp only, with the code and
+# constants it calls from other modules compiled in: a change to them must
+# change this file too. The first 16 hex digits of the sha256 of _frameskip.py
+# + _rowskip.py + _kernelconst.py (checked by tests/dataflow/test_row_skip.py).
+DEPS_SHA256 = "0e024b03376f51ca"
 
 
 @njit(cache=True)
@@ -109,210 +170,20 @@ def _pop(hk: np.ndarray, n: int) -> int:
     return n
 
 
-SNAPSHOTS = 32  # states kept to find a period (two a frame: source start, sink end)
-SNAP_SOURCE, SNAP_SINK = 0, 1  # where a snapshot is taken (SNAP_SINK + the sink's process)
-MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
-
-
-@njit(cache=True)
-def _snapshot_len(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray) -> int:
-    n_proc, n_st = ps.shape[0], ws.shape[0]
-    return (n_proc * N_S + fq.shape[0] * 4 + n_st * 4 + (n_proc + 8) * 5
-            + (n_st * 6 + 1) * MAX_WINDOW + 5)
-
-
-@njit(cache=True)
-def _lowest_frame(ps: np.ndarray) -> int:
-    """The oldest frame any running process is still working on."""
-    lo = 1 << 62
-    for p in range(ps.shape[0]):
-        if ps[p, S_KIND] != K_OUTER and ps[p, S_PC] != PC_END:
-            lo = min(lo, ps[p, S_F])
-    return lo
-
-
-@njit(cache=True)
-def _highest_frame(ps: np.ndarray) -> int:
-    """The newest frame any running process is working on (at a sink's frame
-    end, a consumer may be a frame ahead of the source waiting on its last put)."""
-    hi = -1
-    for p in range(ps.shape[0]):
-        if ps[p, S_KIND] != K_OUTER and ps[p, S_PC] != PC_END:
-            hi = max(hi, ps[p, S_F])
-    return hi
-
-
-@njit(cache=True)
-def _snapshot(  # noqa: C901 - normalises every part of the state
-        out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
-              hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
-              sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int) -> int:
-    """The whole state at a frame boundary (the source in frame ``f0``) at cycle ``t0``,
-    with frames counted from ``f0`` and times from ``t0``: every process's
-    counters, FIFO fills and waiters, line-buffer counters, the pending
-    events in heap order, and the counters of the frames still in flight.
-    Two equal snapshots mean the run from the second repeats the run from
-    the first, shifted by whole frames and cycles (the kernel is
-    deterministic and reads nothing else). Returns its length (0: too many
-    frames in flight to compare). The ring ``rq[rh:rt]`` holds pending events
-    at ``t0`` that come after the heap's events at ``t0``."""
-    lo, hi = _lowest_frame(ps), _highest_frame(ps)
-    if hi - lo + 1 > MAX_WINDOW:
-        return 0
-    n = 0
-    for p in range(ps.shape[0]):
-        s = ps[p, S_STAGE]
-        npix = sp[s, P_HIN] * sp[s, P_WIN]
-        for c in range(N_S):
-            v = ps[p, c]
-            if ps[p, S_KIND] == K_OUTER:
-                pass  # started its reader and writer; nothing else
-            elif c == S_F:
-                v -= f0
-            elif c == S_T0:  # read only when a wait ends
-                pc = ps[p, S_PC]
-                waiting = pc == PC_PUTRET or pc == PC_GETRET or pc == PC_WAITRET
-                v = v - t0 if waiting and ps[p, S_KIND] != K_SNK else 0
-            elif c == S_SENT:
-                v = v % sp[s, P_WB]  # the source's next busy cycles depend on this only
-            elif c == S_NEED and ps[p, S_KIND] == K_WRT:
-                v -= f0 * npix
-            out[n] = v
-            n += 1
-    for q in range(fq.shape[0]):
-        out[n], out[n + 1], out[n + 2], out[n + 3] = (
-            fq[q, F_CAP], fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW])
-        n += 4
-    for s in range(ws.shape[0]):
-        npix = sp[s, P_HIN] * sp[s, P_WIN]
-        out[n], out[n + 1] = ws[s, W_READ] - f0 * npix, ws[s, W_FREED] - f0 * npix
-        out[n + 2], out[n + 3] = ws[s, W_GOTW], ws[s, W_FREEDW]
-        n += 4
-    # pending events in processing order (eids only order them)
-    order = np.arange(hn)
-    for i in range(1, hn):
-        j = i
-        while j > 0 and _less(hk, order[j], order[j - 1]):
-            order[j], order[j - 1] = order[j - 1], order[j]
-            j -= 1
-    i = 0
-    while i < hn and hk[order[i], 0] >> 1 == t0:
-        n = _put_event(out, n, hk, order[i], t0)
-        i += 1
-    for r in range(rh, rt):  # at t0, NORMAL, after the heap's events at t0
-        e = r & (rq.shape[0] - 1)
-        out[n], out[n + 1] = 0, NORMAL
-        out[n + 2], out[n + 3], out[n + 4] = rq[e, 0], rq[e, 1], rq[e, 2]
-        n += 5
-    while i < hn:
-        n = _put_event(out, n, hk, order[i], t0)
-        i += 1
-    out[n], out[n + 1] = f0 - lo, hi - f0
-    n += 2
-    for f in range(lo, hi + 1):
-        for plane in range(6):
-            for s in range(stats.shape[1]):
-                v = stats[plane, s, f]
-                if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
-                    v -= t0
-                out[n] = v
-                n += 1
-        out[n] = completion[f] - t0 if completion[f] > 0 else -(1 << 62)
-        n += 1
-    return n
-
-
-@njit(cache=True)
-def _put_event(out: np.ndarray, n: int, hk: np.ndarray, e: int, t0: int) -> int:
-    """A heap event as (time - t0, priority, type, a, b)."""
-    out[n], out[n + 1] = (hk[e, 0] >> 1) - t0, hk[e, 0] & 1
-    out[n + 2], out[n + 3], out[n + 4] = E_RESUME, hk[e, 2], 0
-    return n + 5
-
-
-@njit(cache=True)
-def _shifted(plane: int, v: int, dt: int) -> int:
-    if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
-        return v + dt
-    return v
-
-
-@njit(cache=True)
-def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: int,
-          sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
-          d_f: int, d_t: int, m: int) -> int:
-    """Skip ``m`` periods of ``d_f`` frames and ``d_t`` cycles: shift the
-    state by ``m*d_f`` frames and ``m*d_t`` cycles, move the counters of the
-    frames in flight with it and fill the skipped frames' counters with
-    those of the frame one period earlier (shifted by ``d_t``). Returns the
-    new time."""
-    sh_f, sh_t = m * d_f, m * d_t
-    lo, hi = _lowest_frame(ps), _highest_frame(ps)
-    for p in range(ps.shape[0]):
-        if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
-            continue
-        s = ps[p, S_STAGE]
-        ps[p, S_F] += sh_f
-        ps[p, S_T0] += sh_t
-        if ps[p, S_KIND] == K_SRC:
-            ps[p, S_SENT] += sh_f * sp[s, P_NAT] * sp[s, P_PB]
-        elif ps[p, S_KIND] == K_WRT:
-            ps[p, S_NEED] += sh_f * sp[s, P_HIN] * sp[s, P_WIN]
-    for s in range(ws.shape[0]):
-        npix = sp[s, P_HIN] * sp[s, P_WIN]
-        ws[s, W_READ] += sh_f * npix
-        ws[s, W_FREED] += sh_f * npix
-    for i in range(hn):
-        hk[i, 0] += 2 * sh_t
-    for f in range(hi, lo - 1, -1):  # frames in flight move with the state
-        for plane in range(6):
-            for s in range(stats.shape[1]):
-                stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
-        completion[f + sh_f] = completion[f] + sh_t if completion[f] > 0 else 0
-    for f in range(lo, lo + sh_f):  # skipped frames repeat the frame a period earlier
-        for plane in range(6):
-            for s in range(stats.shape[1]):
-                stats[plane, s, f] = _shifted(plane, stats[plane, s, f - d_f], d_t)
-        completion[f] = completion[f - d_f] + d_t
-    return t0 + sh_t
-
-
-@njit(cache=True)
-def _at_boundary(where: int, scratch: np.ndarray, snaps: np.ndarray, snap_meta: np.ndarray,
-                 n_snap: int, n_taken: int, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
-                 hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int, sp: np.ndarray,
-                 stats: np.ndarray, completion: np.ndarray, frames: int, now: int,
-                 jump: np.ndarray) -> tuple[int, int, int]:
-    """At a frame boundary (``where``: the source starting a frame, or a sink
-    finishing one): snapshot the state (frames counted from the source's
-    frame ``f``); if it equals an earlier snapshot taken at the same place,
-    skip whole periods with :func:`_jump`, else keep it. Returns (time,
-    snapshots kept — 0 once jumped —, snapshots taken)."""
-    f = ps[0, S_F]  # the source is process 0
-    ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, f, now)
-    for e in range(min(n_taken, n_snap)):
-        if snap_meta[e, 0] != ln or snap_meta[e, 3] != where or snap_meta[e, 1] >= f:
-            continue
-        same = True
-        for x in range(ln):
-            if snaps[e, x] != scratch[x]:
-                same = False
-                break
-        if not same:
-            continue
-        d_f, d_t = f - snap_meta[e, 1], now - snap_meta[e, 2]
-        m = (frames - 1 - _highest_frame(ps)) // d_f  # every process stays within the batch
-        if m >= 1:
-            jump[0], jump[1], jump[2], jump[3], jump[4] = f, d_f, d_t, m, where
-            now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f, now, d_f, d_t, m)
-            return now, 0, n_taken  # one jump: what is left is the end
-        break
-    if ln > 0:
-        e = n_taken % n_snap
-        snaps[e, :ln] = scratch[:ln]
-        snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2], snap_meta[e, 3] = ln, f, now, where
-        n_taken += 1
-    return now, n_snap, n_taken
+@njit(cache=True, inline="always")
+def _emitted(ps: np.ndarray, p: int, col: int, cont: int, group: int, now: int) -> None:
+    """An output computed (``col``: the source's / compute unit's output
+    index, the writer's column): every ``group`` outputs the put sequence
+    starts (one put per output FIFO, then ``cont``), else on to ``cont``."""
+    ps[p, S_PEND] += 1
+    ps[p, col] += 1
+    ps[p, S_PC] = cont
+    if ps[p, S_PEND] == group:
+        ps[p, S_PEND] = 0
+        ps[p, S_T0] = now
+        ps[p, S_J] = 0
+        ps[p, S_CONT] = cont
+        ps[p, S_PC] = PC_PUT
 
 
 @njit(cache=True)
@@ -321,13 +192,15 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                in_ptr: np.ndarray, in_idx: np.ndarray, out_ptr: np.ndarray,
                out_idx: np.ndarray, frames: int, n_sinks: int,
                stats: np.ndarray, completion: np.ndarray, skip: bool,
-               jump: np.ndarray) -> int:
+               jump: np.ndarray, row_pixels: int, row_jumps: np.ndarray) -> int:
     """Run every process until the sinks have taken ``frames`` frames.
     Returns 0 when done, 1 on a deadlock (no event left). With ``skip``, a
     repeated state at a frame boundary — the source starting a frame or a
-    sink finishing one (see :func:`_at_boundary`) — skips whole periods of
-    frames (:func:`_jump`); ``jump`` receives (source frame, period in frames,
-    period in cycles, periods skipped, where) of that jump."""
+    sink finishing one (``_frameskip.at_boundary``) — skips whole periods of
+    frames; ``jump`` receives (source frame, period in frames, period in
+    cycles, periods skipped, where) of that jump. With ``row_pixels``, a
+    repeated state at the source's row starts skips rows inside a frame
+    (``_rowskip.at_row``); ``row_jumps`` counts those jumps."""
     n_proc = ps.shape[0]
     hk = np.zeros((n_proc + 8, 3), np.int64)
     ring = 1
@@ -336,12 +209,21 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     rq = np.zeros((ring, 3), np.int64)  # events at the current time, in eid order
     rh = 0
     rt = 0
-    n_snap = SNAPSHOTS if skip else 0
-    snap_len = _snapshot_len(ps, fq, ws)
+    n_snap = _fs.SNAPSHOTS if skip else 0
+    snap_len = _fs.snapshot_len(ps, fq, ws)
     snaps = np.zeros((n_snap, snap_len), np.int64)
     snap_meta = np.full((n_snap, 4), -1, np.int64)  # (length, frame, time, where)
     scratch = np.zeros(snap_len, np.int64)
     n_taken = 0
+    # row snapshots (bnnarch.dataflow._rowskip): at the source's row starts
+    n_row = _rs.ROW_SNAPSHOTS if skip and row_pixels > 0 else 0
+    n_st = ws.shape[0]
+    row_ex = np.zeros((n_row, _rs.row_exact_len(n_proc, fq.shape[0], n_st)), np.int64)
+    row_lin = np.zeros((n_row, _rs.row_lin_len(n_proc, fq.shape[0], n_st)), np.int64)
+    row_meta = np.zeros((n_row, 3), np.int64)  # (exact length, time, hash)
+    ex = np.zeros(row_ex.shape[1], np.int64)
+    lin = np.zeros(row_lin.shape[1], np.int64)
+    n_row_taken = 0
     hn = 0
     eid = 0
     now = 0
@@ -443,10 +325,11 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         if n_snap and f + 1 < frames:
-                            now, n_snap, n_taken = _at_boundary(
-                                SNAP_SOURCE, scratch, snaps, snap_meta, n_snap, n_taken, ps, fq,
+                            now, n_snap, n_taken = _fs.at_boundary(
+                                _fs.SNAP_SOURCE, scratch, snaps, snap_meta, n_snap, n_taken, ps, fq,
                                 ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now, jump)
                             f = ps[p, S_F]
+                            n_row_taken = 0
                         if stats[T_START, s, f] < 0:
                             stats[T_START, s, f] = now
                         ps[p, S_PEND] = 0
@@ -456,6 +339,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         ps[p, S_F] = f + 1
                         ps[p, S_A] = -1
                         continue
+                    if n_row and ps[p, S_A] > 0 and ps[p, S_A] % row_pixels == 0:
+                        now, n_row_taken = _rs.at_row(
+                            ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk, hn,
+                            rq, rh, rt, sp, stats, completion, now, row_jumps)
                     sent = ps[p, S_SENT]
                     pb, wb = sp[s, P_PB], sp[s, P_WB]
                     busy = -(-(sent + pb) // wb) - (-(-sent // wb))
@@ -468,15 +355,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         break
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_A] += 1
-                    ps[p, S_PC] = PC_LOOP
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_LOOP
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_A, PC_LOOP, sp[s, P_GROUP], now)
                     continue
             elif kind == K_CMP:
                 if pc == PC_INIT:
@@ -541,15 +420,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_PC] = PC_READ
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_A] += 1
-                    ps[p, S_PC] = PC_LOOP
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_LOOP
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_A, PC_LOOP, sp[s, P_GROUP], now)
                     continue
             elif kind == K_RDR:
                 npix = sp[s, P_HIN] * sp[s, P_WIN]
@@ -681,15 +552,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                     ps[p, S_PC] = PC_READ
                     continue
                 if pc == PC_BUSYRET:
-                    ps[p, S_PEND] += 1
-                    ps[p, S_B] += 1
-                    ps[p, S_PC] = PC_COL
-                    if ps[p, S_PEND] == sp[s, P_GROUP]:
-                        ps[p, S_PEND] = 0
-                        ps[p, S_T0] = now
-                        ps[p, S_J] = 0
-                        ps[p, S_CONT] = PC_COL
-                        ps[p, S_PC] = PC_PUT
+                    _emitted(ps, p, S_B, PC_COL, sp[s, P_GROUP], now)
                     continue
             else:  # K_SNK: the host drains one output stream
                 if pc == PC_INIT:
@@ -708,10 +571,11 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         if n_snap and ps[0, S_F] + 1 < frames:  # a frame left the pipeline
-                            now, n_snap, n_taken = _at_boundary(
-                                SNAP_SINK + p, scratch, snaps, snap_meta, n_snap, n_taken, ps,
+                            now, n_snap, n_taken = _fs.at_boundary(
+                                _fs.SNAP_SINK + p, scratch, snaps, snap_meta, n_snap, n_taken, ps,
                                 fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now,
                                 jump)
+                            n_row_taken = 0
                         continue
                     q = ps[p, S_FIFO]
                     if fq[q, F_CNT] > 0:

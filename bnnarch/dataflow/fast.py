@@ -15,6 +15,12 @@ frames' counters (FIFO peaks are reached within a period already). The rest
 of the run — the last frames and the drain — is simulated, so the result is
 the full simulation's (tested with and without skipping).
 
+Repeated rows: inside a frame, at each of the source's row starts, the
+state is compared again, this time up to positions that move by a fixed
+amount a period (``bnnarch.dataflow._rowskip``); away from every process's
+frame edges the kernel jumps whole periods of rows, so a large frame costs
+about its edges (the pipeline's fill and drain), not its pixel count.
+
 ``run_pipeline_fast(stages, frames)`` has the signature and result of
 ``engine.run_pipeline``.
 """
@@ -25,7 +31,8 @@ import math
 
 import numpy as np
 
-from bnnarch.dataflow import _fastkernel as k
+from bnnarch.dataflow import _kernelconst as k
+from bnnarch.dataflow._fastkernel import run_kernel
 from bnnarch.dataflow.engine import PipelineRun, StageStats, run_pipeline
 from bnnarch.dataflow.plan import JOINS, Stage
 from bnnarch.errors import SimError
@@ -37,6 +44,19 @@ _WINDOWED = ("swu", "pool", "upsample")
 # the source's frame start, 1 + process at a sink's frame end) of the last
 # run's jump, -1 without one: for tests and the benchmark, not for results
 LAST_JUMP: list[int] = [-1, -1, -1, -1, -1]
+SKIP = True  # skip repeated periods and rows; False simulates every event (the benchmark compares)
+# (row jumps, periods skipped, cycles skipped) by the last run's row skips
+LAST_ROW_JUMPS: list[int] = [0, 0, 0]
+
+
+def _row_pixels(stages: list[Stage]) -> int:
+    """Source pixels per input row where the source feeds one windowed stage
+    a frame of whole rows (row snapshots are taken there), else 0."""
+    src = stages[0]
+    nxt = [s for s in stages[1:] if s.in_fifos and s.in_fifos[0] in {n for n, _ in src.out_fifos}]
+    if len(nxt) != 1 or nxt[0].kind not in _WINDOWED or nxt[0].hin * nxt[0].win != src.out_natural:
+        return 0
+    return nxt[0].win
 
 
 def _stage_row(s: Stage) -> list[int]:
@@ -58,7 +78,7 @@ def _stage_row(s: Stage) -> list[int]:
     return row
 
 
-def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) -> PipelineRun:
+def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool | None = None) -> PipelineRun:
     """Stream ``frames`` frames through the stages (see :func:`try_pipeline_fast`);
     a deadlock raises SimPy's :class:`PipelineDeadlock`, naming the FIFOs."""
     run = try_pipeline_fast(stages, frames, skip=skip)
@@ -69,14 +89,16 @@ def run_pipeline_fast(stages: list[Stage], frames: int, *, skip: bool = True) ->
 
 
 def try_pipeline_fast(stages: list[Stage], frames: int, *,
-                      skip: bool = True) -> PipelineRun | None:
+                      skip: bool | None = None) -> PipelineRun | None:
     """Stream ``frames`` frames through the stages (compiled; same result as
     :func:`bnnarch.dataflow.engine.run_pipeline`). ``skip``: once the state at
     the start of a frame repeats an earlier one (the periodic steady state),
     jump over whole periods instead of simulating them; the counters of the
-    skipped frames are those of the frames a period earlier."""
+    skipped frames are those of the frames a period earlier; likewise repeated
+    rows inside a frame (``bnnarch.dataflow._rowskip``). ``None``: :data:`SKIP`."""
     if frames < 1:
         raise SimError('"frames" must be > 0.')
+    skip = SKIP if skip is None else skip
     fifo_names: list[str] = []
     depth: dict[str, int | float] = {}
     for s in stages:
@@ -131,12 +153,14 @@ def try_pipeline_fast(stages: list[Stage], frames: int, *,
     stats[k.T_START] = -1
     completion = np.zeros(frames, np.int64)
     jump = np.full(5, -1, np.int64)
-    status = k.run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
-                          np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
-                          jump)
+    row_jumps = np.zeros(3, np.int64)
+    status = run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
+                        np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
+                        jump, _row_pixels(stages), row_jumps)
     if status:  # deadlock
         return None
     LAST_JUMP[:] = jump.tolist()
+    LAST_ROW_JUMPS[:] = row_jumps.tolist()
     st = {s.name: StageStats(*(stats[plane, i].tolist() for plane in
                                (k.T_BUSY, k.T_WIN, k.T_WOUT, k.T_DONE, k.T_START, k.T_RBUSY)))
           for i, s in enumerate(stages)}
