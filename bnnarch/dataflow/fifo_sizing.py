@@ -230,9 +230,10 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
                   max(target[1], target_cycles * _intervals(frames)))
     search = _Search(stages, frames, target, auto, {})
     search.accept(dict.fromkeys(auto, math.inf), ref)
-    origin = "finn" if spec.fifo_sizing == "finn" else "auto"
-    if origin == "auto":
+    origin = spec.fifo_sizing if spec.fifo_sizing in ("finn", "minimal") else "auto"
+    if origin != "finn":
         _first_good(search, {n for s in stages if s.kind in JOINS for n in s.in_fifos}, ref)
+    if origin == "minimal":
         changed = True
         while changed:  # a change makes the depths' sum smaller: this ends
             changed = False

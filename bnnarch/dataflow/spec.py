@@ -76,9 +76,9 @@ class Fifo(Strict):
     (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
     ``swu_depth`` and ``output_depth``."""
 
-    sizing: Literal["auto", "finn", "fixed"] = Field(
+    sizing: Literal["auto", "minimal", "finn", "fixed"] = Field(
         default="auto",
-        description="auto | finn | fixed (unset: fixed if default_depth is given)")
+        description="auto | minimal | finn | fixed (unset: fixed if default_depth is given)")
 
     # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
