@@ -20,8 +20,8 @@ takes <= 0.1 s: it costs ~FIFOs x log2(peak) runs), and ``finn`` (one run,
 ``finn_sizing_cpu_s``). ``sized_simulate_cpu_s``: what a user waits for,
 ``simulate`` with the design's own sizing (``auto`` for the shipped designs:
 sizing plus the simulation, which reuses the sizing's last run).
-Where SimPy is not run, the result is checked equal to the compiled run without skipping (``fast.SKIP = False``; tested equal to
-SimPy on every shipped design and random pipelines). The compiled kernel is loaded once before timing
+Where SimPy is not run, the result is checked equal to the compiled run
+without skipping (``fast.SKIP = False``; tested equal to SimPy on every shipped design and random pipelines). The compiled kernel is loaded once before timing
 (the first simulate, loading it from numba's cache, is reported as
 ``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
 """
