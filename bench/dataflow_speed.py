@@ -21,8 +21,9 @@ takes <= 0.1 s: it costs ~FIFOs x log2(peak) runs), and ``finn`` (one run,
 ``simulate`` with the design's own sizing (``auto`` for the shipped designs:
 sizing plus the simulation, which reuses the sizing's last run).
 Where SimPy is not run, the result is checked equal to the compiled run
-without skipping (``fast.SKIP = False``; tested equal to SimPy on every shipped design and random pipelines). The compiled kernel is loaded once before timing
-(the first simulate, loading it from numba's cache, is reported as
+without skipping (``fast.SKIP = False``; tested equal to SimPy on every
+shipped design and random pipelines). The compiled kernel is loaded once
+before timing (the first simulate, loading it from numba's cache, is reported as
 ``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
 """
 
