@@ -12,14 +12,18 @@ pass at 2,304 cycles, i.e. each layer as fast as the pass can make it) —
 and CNV at batch 1000. The engines run the designs' settings with fixed FIFO
 depths (``sizing: fixed``, default depth 2, join FIFOs derived). FIFO sizing
 is timed on its own (``bnnarch.dataflow.fifo_sizing.size_fifos`` on the same
-stages and frames): ``fifo.sizing: auto`` (``auto_sizing_cpu_s``, its runs,
-whether its depths equal the sizing before) against the sizing before
+stages and frames): ``fifo.sizing: auto`` (``auto_sizing_cpu_s``, its runs),
+``minimal`` (``minimal_sizing_cpu_s``, its runs, whether its depths equal the
+sizing before; where one run takes <= 0.5 s) against the sizing before
 (``bench/fifo_sizing_before.py``, ``before_sizing_cpu_s``, where one run
 takes <= 0.1 s: it costs ~FIFOs x log2(peak) runs), and ``finn`` (one run,
-``finn_sizing_cpu_s``). Where SimPy is not run, the result is checked equal to
-the compiled run without skipping (``fast.SKIP = False``; tested equal to
-SimPy on every shipped design and random pipelines). The compiled kernel is loaded once before timing
-(the first simulate, loading it from numba's cache, is reported as
+``finn_sizing_cpu_s``). ``sized_simulate_cpu_s``: what a user waits for,
+``simulate`` with the design's own sizing (``auto`` for the shipped designs:
+sizing plus the simulation, which reuses the sizing's last run).
+Where SimPy is not run, the result is checked equal to the compiled run
+without skipping (``fast.SKIP = False``; tested equal to SimPy on every
+shipped design and random pipelines). The compiled kernel is loaded once
+before timing (the first simulate, loading it from numba's cache, is reported as
 ``first_simulate_cpu_s``). Targets: <= 1 CPU s per case.
 """
 
@@ -55,7 +59,7 @@ WORKLOADS = ("sfc", "lfc", "cnv", "vgg_small", "digits_bnn", "digits_det", "digi
              "resnet18", "bireal18", "bireal34", "reactnet_a", "centernet", "unet")
 SIMPY_SKIPPED = ("centernet", "unet")  # minutes in SimPy: only with --full
 BEFORE_MAX_RUN_S = 0.1  # the sizing before timed only where one run is at most this
-AUTO_MAX_RUN_S = 0.5  # auto sizing (~2 + 5 x bypass FIFOs runs) only where one run is at most this
+MINIMAL_MAX_RUN_S = 0.5  # minimal sizing (~2 + 5 x bypass FIFOs runs) only where one run is at most this
 
 
 def _cpu(fn: Any) -> tuple[Any, float]:
@@ -75,24 +79,27 @@ def sizing_case(spec: DataflowSpec, g: Any, fast_s: float) -> dict[str, Any]:
     stages = build_stages(spec, g, fold(spec, g).folds())
     frames = max(spec.batch, 3)
     finn, finn_s = _cpu(lambda: size_fifos(_with_sizing(spec, "finn"), stages, frames))
-    row: dict[str, Any] = {"finn_sizing_cpu_s": finn_s, "finn_fifo_bits": sum(
-        f.bits for f in finn.fifos)}
-    if fast_s > AUTO_MAX_RUN_S:
-        return row
     auto, auto_s = _cpu(lambda: size_fifos(_with_sizing(spec, "auto"), stages, frames))
-    depths = {f.fifo: f.depth for f in auto.fifos if f.origin == "auto"}
-    row |= {"auto_sizing_cpu_s": auto_s, "auto_sizing_runs": auto.runs,
-            "auto_fifo_bits": sum(f.bits for f in auto.fifos)}
+    row: dict[str, Any] = {"finn_sizing_cpu_s": finn_s, "finn_fifo_bits": sum(
+        f.bits for f in finn.fifos), "auto_sizing_cpu_s": auto_s, "auto_sizing_runs": auto.runs,
+        "auto_fifo_bits": sum(f.bits for f in auto.fifos)}
+    if fast_s > MINIMAL_MAX_RUN_S:
+        return row
+    mini, mini_s = _cpu(lambda: size_fifos(_with_sizing(spec, "minimal"), stages, frames))
+    depths = {f.fifo: f.depth for f in mini.fifos if f.origin == "minimal"}
+    row |= {"minimal_sizing_cpu_s": mini_s, "minimal_sizing_runs": mini.runs,
+            "minimal_fifo_bits": sum(f.bits for f in mini.fifos)}
     if fast_s <= BEFORE_MAX_RUN_S:
         before, before_s = _cpu(lambda: size_fifos_before(spec, stages, frames))
-        row |= {"before_sizing_cpu_s": before_s, "sizing_speedup": before_s / max(auto_s, 1e-6),
+        row |= {"before_sizing_cpu_s": before_s, "sizing_speedup": before_s / max(mini_s, 1e-6),
                 "same_depths_as_before": before == depths}
     return row
 
 
 def case(workload: str, batch: int, simpy: bool) -> dict[str, Any]:
-    spec = load_design(ROOT / "designs" / f"{SHIPPED.get(workload, GENERIC)}.yaml")
-    spec = _with_sizing(spec.model_copy(update={"batch": batch}), "fixed")
+    own = load_design(ROOT / "designs" / f"{SHIPPED.get(workload, GENERIC)}.yaml")
+    own = own.model_copy(update={"batch": batch})
+    spec = _with_sizing(own, "fixed")
     g = load_workload(ROOT / "workloads" / f"{workload}.json")
     fast, fast_s = _cpu(lambda: simulate_dataflow(spec, g, engine="fast"))
     row: dict[str, Any] = {"workload": workload, "design": spec.name, "batch": batch,
@@ -111,14 +118,19 @@ def case(workload: str, batch: int, simpy: bool) -> dict[str, Any]:
         row |= {"unskipped_cpu_s": full_s, "speedup_over_unskipped": full_s / max(fast_s, 1e-6),
                 "equal": full == fast}
     if batch < 1000:
+        sized, sized_s = _cpu(lambda: simulate_dataflow(own, g, engine="fast"))
+        row |= {"sizing": own.fifo_sizing, "sized_simulate_cpu_s": sized_s,
+                "sized_ii_cycles": sized.ii_cycles, "sized_latency_cycles": sized.latency_cycles}
         row |= sizing_case(spec, g, fast_s)
     return row
 
 
 def _sizing_text(row: dict[str, Any]) -> str:
-    out = f"sizing: finn {row['finn_sizing_cpu_s']:.2f} s" if "finn_sizing_cpu_s" in row else ""
-    if "auto_sizing_cpu_s" in row:
-        out += f", auto {row['auto_sizing_cpu_s']:.2f} s ({row['auto_sizing_runs']} runs)"
+    out = (f"simulate ({row['sizing']}) {row['sized_simulate_cpu_s']:.2f} s; sizing: finn "
+           f"{row['finn_sizing_cpu_s']:.2f} s, auto {row['auto_sizing_cpu_s']:.2f} s "
+           f"({row['auto_sizing_runs']} runs)")
+    if "minimal_sizing_cpu_s" in row:
+        out += f", minimal {row['minimal_sizing_cpu_s']:.2f} s ({row['minimal_sizing_runs']} runs)"
     if "before_sizing_cpu_s" in row:
         out += (f", before {row['before_sizing_cpu_s']:.2f} s -> "
                 f"{row['sizing_speedup']:.1f}x, same depths: {row['same_depths_as_before']}")

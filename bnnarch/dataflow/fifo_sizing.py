@@ -11,14 +11,18 @@ does not set; a "run" is one compiled-engine run of the whole pipeline):
    allows; each FIFO's peak occupancy is a depth at which the run is the
    same, event for event (a put never finds the FIFO full).
    ``fifo.sizing: finn`` stops here — FINN's result, one run.
-2. **A low start** (``auto``): every FIFO at one entry except the join inputs
-   that, in the reference run, receive items before another input of their
-   join does (the bypass of a residual or skip connection), which stay
-   unbounded. When that run reaches the reference II (it does for every
-   shipped FINN design) its peaks are the start; otherwise every bounded FIFO
-   that filled up doubles, at most to its reference peak, and the run is
-   repeated (at the reference peaks it is the reference run again).
-3. **Shrinking** (``auto``): each FIFO deeper than one entry, in stream
+2. **A low start** (``auto`` and ``minimal``): every FIFO at one entry except
+   the join inputs that, in the reference run, receive items before another
+   input of their join does (the bypass of a residual or skip connection),
+   which stay unbounded. When that run reaches the reference II (it does for
+   every shipped design and workload) its peaks are the depths; otherwise
+   every bounded FIFO that filled up doubles, at most to its reference peak,
+   and the run is repeated (at the reference peaks it is the reference run
+   again). ``auto`` stops here: the reference II, every FIFO at its
+   occupancy peak in the sized run (none deeper than it gets), in 2 runs on
+   every shipped design and workload (the U-Net's 4 CPU s are its
+   reference run's), more where FIFOs must double.
+3. **Shrinking** (``minimal``): each FIFO deeper than one entry, in stream
    order, is tried one entry shallower (the minimality check); if that keeps
    the II, at one entry, then galloping down from the top (2, 4, 8 ...
    entries less) with a bisection in the last step. Passes repeat until one
@@ -29,21 +33,20 @@ below its depth is set to that peak (the same run, event for event), so one
 run often shrinks many. "Keeps the II": no deadlock, last and mean interval no
 longer than the reference's.
 
-So ``auto`` depths reach the reference II and every FIFO is minimal: one
+So ``minimal`` depths reach the reference II and every FIFO is minimal: one
 entry less on any one of them lengthens the II or deadlocks (the last pass
-tried each, on the final depths; tested on random chains and DAGs). Cost:
-2 runs when every FIFO ends at one entry (the shipped FINN chains), plus
-about 2-6 for each FIFO the shrinking moves and one more for each FIFO left
-deeper than one entry (the last pass): 18 runs for finn_resnet_digits, 88
-for digits_seg (the per-FIFO bisection from the reference peaks this
-replaced: 37 and 184); ``finn`` is one run. The unbounded
-reference run cannot skip periodic frames (the source runs ahead, filling
-its FIFO more every frame), so it costs more than a sized run. No depth beats
-the reference II: where it exceeds the slowest stage's busy time, a
-line-buffered stage (an SWU whose line buffer holds a whole frame cannot
-read the next one until its last window is out) refills at frame
-boundaries, and the result says ``ii_limited_by: line_buffer``, not
-``fifo``.
+tried each, on the final depths; tested on random chains and DAGs), none
+deeper than ``auto``'s. Cost: 2 runs when every FIFO ends at one entry (the
+shipped FINN chains), plus about 2-6 for each FIFO the shrinking moves and
+one more for each FIFO left deeper than one entry (the last pass): 18 runs
+for finn_resnet_digits, 88 for digits_seg, 135 for the U-Net (50 CPU s).
+The unbounded reference run cannot skip periodic frames or rows (the
+source runs ahead, filling its FIFO more every frame), so it costs more
+than a sized run. No depth beats the reference II: where it exceeds the
+slowest stage's busy time, a line-buffered stage (an SWU whose line buffer
+holds a whole frame cannot read the next one until its last window is out)
+refills at frame boundaries, and the result says ``ii_limited_by:
+line_buffer``, not ``fifo``.
 """
 
 from __future__ import annotations
@@ -215,7 +218,8 @@ def _first_good(s: _Search, joins: set[str], ref: PipelineRun) -> None:
 def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
                target_cycles: int | None = None) -> Sizing:
     """The stages with every FIFO not set by ``fifo.depths`` sized
-    (``fifo.sizing: finn``: FINN's peaks; otherwise minimal, as ``auto``),
+    (``fifo.sizing``: ``finn`` FINN's peaks, ``auto`` the low start's,
+    ``minimal`` shrunk to minimal; anything else as ``auto``),
     one :class:`FifoSize` per FIFO, the unbounded reference II and the runs
     it took. ``target_cycles``: size for that II (last and mean interval at
     most that) where the unbounded run is faster."""
@@ -230,9 +234,10 @@ def size_fifos(spec: DataflowSpec, stages: list[Stage], frames: int,
                   max(target[1], target_cycles * _intervals(frames)))
     search = _Search(stages, frames, target, auto, {})
     search.accept(dict.fromkeys(auto, math.inf), ref)
-    origin = "finn" if spec.fifo_sizing == "finn" else "auto"
-    if origin == "auto":
+    origin = spec.fifo_sizing if spec.fifo_sizing in ("finn", "minimal") else "auto"
+    if origin != "finn":
         _first_good(search, {n for s in stages if s.kind in JOINS for n in s.in_fifos}, ref)
+    if origin == "minimal":
         changed = True
         while changed:  # a change makes the depths' sum smaller: this ends
             changed = False

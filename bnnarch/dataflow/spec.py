@@ -70,15 +70,17 @@ class Fifo(Strict):
 
     ``sizing: auto`` (the default unless ``default_depth`` is given) sizes
     every FIFO not listed in ``depths`` from the simulated occupancy, as
-    FINN's ``InsertAndSetFIFODepths`` (set_fifo_depths.py) does, then
-    shrinks each to the smallest depth that keeps the II; ``finn`` keeps
-    FINN's depths (peak occupancy with unbounded FIFOs, one run)
+    FINN's ``InsertAndSetFIFODepths`` (set_fifo_depths.py) does, from a
+    low start that keeps the II of unbounded FIFOs (a few runs);
+    ``minimal`` then shrinks each to the smallest depth that keeps the II
+    (many runs); ``finn`` keeps FINN's depths (peak occupancy with
+    unbounded FIFOs, one run)
     (``bnnarch.dataflow.fifo_sizing``); ``fixed`` uses ``default_depth``,
     ``swu_depth`` and ``output_depth``."""
 
-    sizing: Literal["auto", "finn", "fixed"] = Field(
+    sizing: Literal["auto", "minimal", "finn", "fixed"] = Field(
         default="auto",
-        description="auto | finn | fixed (unset: fixed if default_depth is given)")
+        description="auto | minimal | finn | fixed (unset: fixed if default_depth is given)")
 
     # 2: Vivado HLS's default hls::stream depth between DATAFLOW processes
     default_depth: int = Field(default=2, ge=1, le=1 << 20)
@@ -156,7 +158,7 @@ class DataflowSpec(DesignHeader):
 
     @property
     def fifo_sizing(self) -> str:
-        """``auto``, ``finn`` or ``fixed`` (see :class:`Fifo`)."""
+        """``auto``, ``minimal``, ``finn`` or ``fixed`` (see :class:`Fifo`)."""
         return self.fifo.sizing
 
     def fifo_depth(self, layer: str) -> int:

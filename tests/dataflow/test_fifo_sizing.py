@@ -1,6 +1,8 @@
-"""``fifo.sizing: auto``: the II the folding allows, every FIFO minimal (one
-entry less on any one of them lengthens the II or deadlocks), explicit depths
-win, and each FIFO reported with its memory cost; ``fifo.sizing: finn``:
+"""``fifo.sizing: auto``: the II the folding allows (that of unbounded FIFOs),
+every FIFO at most its reference peak, in a few runs; ``minimal``: the same II,
+every FIFO minimal (one entry less on any one of them lengthens the II or
+deadlocks) and none deeper than auto's; explicit depths win, and each FIFO
+reported with its memory cost; ``fifo.sizing: finn``:
 FINN's depths (peak occupancy with unbounded FIFOs), one run, the unbounded
 run event for event; the shipped FINN designs' sizing as docs/dataflow.md
 reports it."""
@@ -26,10 +28,11 @@ from .test_fast_engine import chains, dags
 from .test_fifo_batch import FOLDS
 
 AUTO = {"sizing": "auto"}
+MINIMAL = {"sizing": "minimal"}
 
 
 def _check_minimal(spec, g, r) -> None:
-    """Every auto FIFO one entry shallower: longer II (last or mean) or a deadlock."""
+    """Every minimal FIFO one entry shallower: longer II (last or mean) or a deadlock."""
     ex = dict(r.extra)
     n = len(ex["frame_completion_cycles"])
     stages = build_stages(spec, g, fold(spec, g).folds())
@@ -38,10 +41,32 @@ def _check_minimal(spec, g, r) -> None:
     base = try_pipeline_fast(sized, n)
     assert base is not None and list(base.completion) == ex["frame_completion_cycles"]
     for f in ex["fifos"]:
-        if f["origin"] != "auto" or f["depth"] == 1:
+        if f["origin"] != "minimal" or f["depth"] == 1:
             continue
         run = try_pipeline_fast(with_depths(sized, {f["fifo"]: f["depth"] - 1}), n)
         assert run is None or any(a > b for a, b in zip(ii_of(run), ii_of(base), strict=True)), f
+
+
+def _check_auto_vs_minimal(g, folds, r) -> None:
+    """``auto``: every sized FIFO fills up (its depth is its occupancy peak
+    in the sized run, or one entry); ``minimal``: the same II (last and
+    mean), minimal FIFOs, none deeper than auto's."""
+    ex = dict(r.extra)
+    auto = {f["fifo"]: f for f in ex["fifos"] if f["origin"] == "auto"}
+    assert auto and ex["fifo_sizing"] == "auto"
+    stages = build_stages(design(folds, batch=4, fifo=AUTO), g, fold(design(folds, batch=4), g).folds())
+    run = try_pipeline_fast(with_depths(stages, {f["fifo"]: f["depth"] for f in ex["fifos"]}),
+                            len(ex["frame_completion_cycles"]))
+    assert run is not None and list(run.completion) == ex["frame_completion_cycles"]
+    assert all(max(1, run.fifo_peaks[n]) == f["depth"] for n, f in auto.items())
+    spec = design(folds, batch=4, fifo=MINIMAL)
+    m = simulate_dataflow(spec, g)
+    mx = dict(m.extra)
+    assert mx["fifo_sizing"] == "minimal" and mx["fifo_sizing_runs"] >= ex["fifo_sizing_runs"]
+    assert (m.ii_cycles, m.ii_mean_cycles) == (r.ii_cycles, r.ii_mean_cycles)
+    mins = {f["fifo"]: f["depth"] for f in mx["fifos"] if f["origin"] == "minimal"}
+    assert mins.keys() == auto.keys() and all(mins[n] <= auto[n]["depth"] for n in mins)
+    _check_minimal(spec, g, m)
 
 
 def _swu_refill_bound(g, folds) -> int:
@@ -70,7 +95,7 @@ def _deconv_after_pool():
           suppress_health_check=[HealthCheck.too_slow])
 @given(chains())
 @example(_deconv_after_pool())
-def test_random_chains_reach_the_bound_with_minimal_fifos(case) -> None:
+def test_random_chains_reach_the_bound_auto_and_minimal(case) -> None:
     g, folds = case
     spec = design(folds, batch=4, fifo=AUTO)
     r = simulate_dataflow(spec, g)
@@ -85,7 +110,7 @@ def test_random_chains_reach_the_bound_with_minimal_fifos(case) -> None:
         # than the slowest stage; no FIFO depth helps, and the result says so
         assert ex["ii_bound_cycles"] < r.ii_cycles <= _swu_refill_bound(g, folds)
         assert ex["ii_limited_by"] == "line_buffer"
-    _check_minimal(spec, g, r)
+    _check_auto_vs_minimal(g, folds, r)
 
 
 def test_a_refill_bound_pipeline_is_limited_by_its_line_buffer() -> None:
@@ -102,7 +127,7 @@ def test_a_refill_bound_pipeline_is_limited_by_its_line_buffer() -> None:
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(dags())
-def test_random_dags_keep_the_unbounded_ii_with_minimal_fifos(case) -> None:
+def test_random_dags_keep_the_unbounded_ii_auto_and_minimal(case) -> None:
     g, folds = case
     spec = design(folds, batch=4, fifo=AUTO)
     r = simulate_dataflow(spec, g)
@@ -112,7 +137,7 @@ def test_random_dags_keep_the_unbounded_ii_with_minimal_fifos(case) -> None:
     if _swu_refill_bound(g, folds) <= ex["ii_bound_cycles"]:
         assert r.ii_cycles == ex["ii_bound_cycles"]
     assert ex["ii_limited_by"] != "fifo"
-    _check_minimal(spec, g, r)
+    _check_auto_vs_minimal(g, folds, r)
 
 
 def test_auto_sizing_recovers_the_throughput_a_shallow_fifo_loses() -> None:
@@ -125,12 +150,20 @@ def test_auto_sizing_recovers_the_throughput_a_shallow_fifo_loses() -> None:
     ex = dict(r.extra)
     assert fixed["ii_limited_by"] == "fifo" and fixed["ii_cycles"] > 16 * 16 * 64
     assert r.ii_cycles == ex["ii_bound_cycles"] == 16 * 16 * 64
-    sizes = {f["fifo"]: f for f in ex["fifos"]}
-    # one deeper FIFO does it: b's window FIFO (6 windows) lets b's SWU run
-    # ahead of its MVTU, so a no longer stalls; the rest stay at one entry
+    # auto: one entry each loses the II, so every FIFO that filled up doubles
+    # (1 -> 2 -> 4 -> 8: four runs after the reference run)
+    assert {f["fifo"]: f["depth"] for f in ex["fifos"]} == {
+        "a": 8, "a.windows": 8, "b": 1, "b.windows": 8, "fc": 1, "output": 1}
+    assert ex["fifo_sizing_runs"] == 5
+    spec = design(FOLDS, batch=5, fifo=MINIMAL)
+    m = simulate_dataflow(spec, g)
+    sizes = {f["fifo"]: f for f in dict(m.extra)["fifos"]}
+    assert m.ii_cycles == r.ii_cycles
+    # minimal: one deeper FIFO does it: b's window FIFO (6 windows) lets b's
+    # SWU run ahead of its MVTU, so a no longer stalls; the rest at one entry
     assert sizes["b.windows"]["depth"] == 6 and sizes["b.windows"]["reference_peak"] == 51
     assert all(f["depth"] == 1 for n, f in sizes.items() if n != "b.windows")
-    _check_minimal(design(FOLDS, batch=5, fifo=AUTO), g, r)
+    _check_minimal(spec, g, m)
 
 
 def test_explicit_depths_win_and_costs_are_reported() -> None:
@@ -156,7 +189,7 @@ def test_explicit_depths_win_and_costs_are_reported() -> None:
 
 
 @pytest.mark.parametrize(("fifo", "want"), [
-    (None, "auto"), ({}, "auto"), ({"default_depth": 2}, "fixed"),
+    (None, "auto"), ({}, "auto"), ({"default_depth": 2}, "fixed"), ({"sizing": "minimal"}, "minimal"),
     ({"default_depth": 2, "sizing": "auto"}, "auto"), ({"sizing": "fixed"}, "fixed"),
     ({"depths": {"x": 3}}, "auto"), ({"sizing": "finn", "default_depth": 2}, "finn")])
 def test_sizing_default(fifo, want: str) -> None:
@@ -177,7 +210,7 @@ def test_bad_sizing_is_a_field_error() -> None:
 def test_cnv_folded_for_115200_cycles_needs_deeper_fifos(root) -> None:
     """The issue's case: CNV folded for 115,200 cycles per frame with FIFOs of
     depth 2 stalls on back-pressure (II 120,970, 5% slower than its slowest
-    stage); auto-sized, it runs at the bound."""
+    stage); auto-sized, it runs at the bound, minimal-sized with fewer FIFO bits."""
     from bnnarch.template import load_design
     from bnnarch.workload.io import load_workload
 
@@ -189,7 +222,11 @@ def test_cnv_folded_for_115200_cycles_needs_deeper_fifos(root) -> None:
     a, b = dict(simulate_dataflow(fixed, g).extra), dict(simulate_dataflow(auto, g).extra)
     assert (a["ii_cycles"], a["ii_limited_by"]) == (120970, "fifo")
     assert (b["ii_cycles"], b["ii_limited_by"], b["ii_bound_cycles"]) == (115200, "stage", 115200)
-    assert sum(x["bits"] for x in b["fifos"]) == 19792
+    assert sum(x["bits"] for x in b["fifos"]) == 29536 and b["fifo_sizing_runs"] == 5
+    minimal = auto.model_copy(update={"fifo": auto.fifo.model_copy(update={"sizing": "minimal"})})
+    m = dict(simulate_dataflow(minimal, g).extra)
+    assert (m["ii_cycles"], sum(x["bits"] for x in m["fifos"]), m["fifo_sizing_runs"]) == (
+        115200, 19792, 20)
 
 
 def _finn_is_the_unbounded_run(g, folds) -> None:
@@ -223,18 +260,21 @@ def test_finn_sizing_on_random_dags_is_the_unbounded_run(case) -> None:
 
 
 # The shipped FINN designs on their workloads, as docs/dataflow.md reports
-# them: (design, workload) -> (II, first-frame latency, auto FIFO bits, auto
-# FIFOs deeper than one entry, auto runs, finn FIFO bits). II and latency are
-# those of the FIFOs of depth 2 the designs had before.
+# them: (design, workload) -> (II, first-frame latency, finn FIFO bits, and
+# for auto and for minimal: (FIFO bits, FIFOs deeper than one entry, runs)).
+# II and latency are those of the FIFOs of depth 2 the designs had before.
+CHAIN = (8272, {}, 2)
 SHIPPED = {
-    ("finn_sfc", "sfc"): (16, 77, 1712, {}, 2, 2496),
-    ("finn_lfc", "lfc"): (128, 525, 4016, {}, 2, 8720),
-    ("finn_cnv", "cnv"): (8192, 44348, 8272, {}, 2, 135928),
-    ("finn_cnv_fold", "cnv"): (8192, 44348, 8272, {}, 2, 135928),
-    ("finn_cnv_pynq", "cnv"): (32768, 134773, 8272, {}, 2, 718264),
+    ("finn_sfc", "sfc"): (16, 77, 2496, (1712, {}, 2), (1712, {}, 2)),
+    ("finn_lfc", "lfc"): (128, 525, 8720, (4016, {}, 2), (4016, {}, 2)),
+    ("finn_cnv", "cnv"): (8192, 44348, 135928, CHAIN, CHAIN),
+    ("finn_cnv_fold", "cnv"): (8192, 44348, 135928, CHAIN, CHAIN),
+    ("finn_cnv_pynq", "cnv"): (32768, 134773, 718264, CHAIN, CHAIN),
     ("finn_resnet_digits", "digits_bnn"): (
-        2304, 7954, 14608,
-        {"layer1.0.add_1.in1": 10, "layer2.0.add_1.in1": 6, "layer3.0.add_1.in1": 4}, 18, 27672),
+        2304, 7954, 27672,
+        (15744, {"layer1.0.add.in1": 2, "layer1.0.add_1.in1": 11, "layer2.0.add_1.in1": 7,
+                 "layer3.0.add_1.in1": 5}, 2),
+        (14608, {"layer1.0.add_1.in1": 10, "layer2.0.add_1.in1": 6, "layer3.0.add_1.in1": 4}, 18)),
 }
 
 
@@ -244,27 +284,29 @@ def test_shipped_finn_designs_are_sized_as_documented(root, case) -> None:
     from bnnarch.workload.io import load_workload
 
     d, w = case
-    ii, lat, bits, deep, runs, finn_bits = SHIPPED[case]
+    ii, lat, finn_bits, *sized = SHIPPED[case]
     spec, g = load_design(root / f"designs/{d}.yaml"), load_workload(root / f"workloads/{w}.json")
     assert spec.fifo_sizing == "auto"
-    r = simulate_dataflow(spec, g)
-    ex = dict(r.extra)
-    assert (r.ii_cycles, r.latency_cycles, ex["ii_limited_by"]) == (ii, lat, "stage")
-    assert sum(f["bits"] for f in ex["fifos"]) == bits and ex["fifo_sizing_runs"] == runs
-    assert {f["fifo"]: f["depth"] for f in ex["fifos"] if f["depth"] > 1} == deep
     fixed = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "fixed"})})
     before = simulate_dataflow(fixed, g)
     assert (before.ii_cycles, before.latency_cycles) == (ii, lat)
-    assert r.area_mm2 < before.area_mm2
+    for how, (bits, deep, runs) in zip(("auto", "minimal"), sized, strict=True):
+        s = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": how})})
+        r = simulate_dataflow(s, g)
+        ex = dict(r.extra)
+        assert (r.ii_cycles, r.latency_cycles, ex["ii_limited_by"]) == (ii, lat, "stage")
+        assert sum(f["bits"] for f in ex["fifos"]) == bits and ex["fifo_sizing_runs"] == runs
+        assert {f["fifo"]: f["depth"] for f in ex["fifos"] if f["depth"] > 1} == deep
+        assert r.area_mm2 < before.area_mm2
     finn = spec.model_copy(update={"fifo": spec.fifo.model_copy(update={"sizing": "finn"})})
     f = dict(simulate_dataflow(finn, g).extra)
     assert sum(x["bits"] for x in f["fifos"]) == finn_bits and f["fifo_sizing_runs"] == 1
-    _check_minimal(spec, g, r)
+    _check_minimal(s, g, r)
 
 
 @settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(dags(), st.sampled_from(["auto", "finn"]))
+@given(dags(), st.sampled_from(["auto", "minimal", "finn"]))
 def test_reused_sizing_run_equals_a_second_run(case, sizing: str) -> None:
     """The simulator reuses the compiled run that showed the sized depths
     keep the II (the reference run for finn): the same result as running

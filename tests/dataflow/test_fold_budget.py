@@ -109,3 +109,18 @@ def test_fold_command_prints_the_fifo_bits(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "II bound 27,648 cycles" in out
     assert "FIFOs auto-sized for II 27,648 cycles: 8,272 bits" in out
+
+
+@pytest.mark.parametrize(("sizing", "bits"), [("auto", "44,152"), ("minimal", "22,672")])
+def test_fold_sizes_fifos_as_the_design_says(tmp_path: Path, capsys, sizing: str, bits: str) -> None:
+    """The budget pass sizes the FIFOs with the design's fifo.sizing:
+    minimal needs fewer bits at the same II (docs/dataflow.md)."""
+    from bnnarch.cli import main
+
+    d = tmp_path / "b.yaml"
+    d.write_text(f"name: b\ntemplate: dataflow\nclock_mhz: 200\nfifo: {{sizing: {sizing}}}\n"
+                 "folding:\n  budget: {lanes: 3000, fifo_bits: 100000}\n")
+    assert main(["fold", str(d), "--workload", str(REPO / "workloads/cnv.json")]) == 0
+    out = capsys.readouterr().out
+    assert "II bound 25,088 cycles" in out
+    assert f"FIFOs auto-sized for II 25,088 cycles: {bits} bits" in out
