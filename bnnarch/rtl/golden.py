@@ -38,8 +38,8 @@ import numpy as np
 from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
-from bnnarch.workload.golden import im2col as _im2col
 from bnnarch.workload.golden import activation_signed, unpack_sign_bits, valid_taps, xnor_popcount
+from bnnarch.workload.golden import im2col as _im2col
 from bnnarch.workload.layer import Layer
 
 
