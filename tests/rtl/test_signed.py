@@ -17,8 +17,12 @@ from bnnarch.rtl.array import build_array
 from bnnarch.rtl.golden import LayerData, golden, program, random_data, unpack_results
 from bnnarch.rtl.network import input_codes, integer_weights
 from bnnarch.rtl.run import run_program
-from bnnarch.rtl.syscheck import layer_tensors
+from bnnarch.rtl.sim_schedule import simulated_schedule
+from bnnarch.rtl.syscheck import check_layer_system, layer_tensors, plan_layers, single_layer_graph
+from bnnarch.rtl.sysrun import system_array
+from bnnarch.rtl.system import build_system
 from bnnarch.rtl.verify import check_run, first_mismatch
+from bnnarch.template import load_design
 from bnnarch.workload.golden import activation_signed, golden_forward, layer_forward, output_value
 from bnnarch.workload.io import load_workload
 from bnnarch.workload.layer import Layer, LayerParams
@@ -189,3 +193,39 @@ def test_icarus_replays_signed_and_pm1a_layers(tmp_path: Path, interconnect: str
     lines = export.run_icarus(tmp_path, "tb.v")
     for i, (_prog, run) in enumerate(runs):
         assert export.compare_trace(arr, run, lines, layer=i) is None
+
+
+def _shipped(name: str, acc_bits: int = 24):  # type: ignore[no-untyped-def]
+    spec = load_design(ROOT / "designs" / f"{name}.yaml")
+    return spec.model_copy(update={"array": spec.array.model_copy(update={"acc_bits": acc_bits})})
+
+
+@pytest.mark.parametrize("design", ["rtl_8x8", "rtl_systolic", "rtl_systolic_ws",
+                                    "rtl_systolic_is"])
+def test_system_runs_signed_and_pm1a_layers(brevitas, design: str) -> None:  # type: ignore[no-untyped-def]
+    """--system on every dataflow: brevitas' fc on signed 8-bit codes (random,
+    negative ones included) and a w4a1 conv (padding 1) through DMA, DRAM
+    model and array: cycles, stalls and DRAM bits equal simulate's, outputs
+    bit-exact against the RTL golden model, the fc's dot products against the
+    workload's golden forward."""
+    spec = _shipped(design)
+    rng = np.random.default_rng(7)
+    w4a1 = replace(_conv(4, 1, False, rng, cin=8, hw=6, cout=6), name="w4a1")
+    for graph in (brevitas, single_layer_graph(w4a1)):
+        plans = [p for p in plan_layers(spec, graph) if p.layer.name in ("fc", "w4a1")]
+        assert len(plans) == 1
+        p = plans[0]
+        arr = system_array(spec, [simulated_schedule(p.layer, spec, p.held)],
+                           [(p.layer.w_bits, p.layer.a_bits)])
+        x = rng.normal(0, 2.0, size=p.layer.in_shape)
+        codes = input_codes(p.layer, x[None])
+        assert not isinstance(codes, str)
+        c = check_layer_system(arr, build_system(spec), p, rng, fmap=codes[0], held_fmap=codes[0],
+                               weights=integer_weights(p.layer)[0])  # type: ignore[index]
+        assert not c.diffs() and c.bit_exact, (design, p.layer.name, c.note)
+        assert c.rtl.cycles == p.sim.cycles  # diffs(): cycles, stalls, DRAM bits
+        if p.layer.name == "fc":
+            assert (codes[0] < 0).any()
+            data, step = _operands(p.layer, x, rng)
+            want = _workload_dots(p.layer, x, step)
+            assert np.array_equal(c.out.reshape(-1), want.reshape(-1))
