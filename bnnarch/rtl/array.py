@@ -197,9 +197,9 @@ def _emit_row(arr: RtlArray, r: int, ctrl: dict[str, pyrtl.WireVector], cfg: Cfg
     """Output stage of row r: dot/sign per lane, write into outbuf r."""
     AB = arr.acc_bits
     dots, signs = [], []
-    double = cfg.xnor | cfg.pm1
+    double = cfg.double
     for acc, thr, asum in zip(accs, thrs, asums, strict=True):
-        dot, sign = output_stage(acc, double, asum, thr, AB)  # bias: the lane sum
+        dot, sign = output_stage(acc, double, cfg.pm1a, asum, thr, AB)  # bias: the lane sum
         dots.append(dot)
         signs.append(sign)
     we = ctrl["valid"] & ctrl["last"]
@@ -233,17 +233,26 @@ def _read(mem: pyrtl.MemBlock, addr: pyrtl.WireVector) -> pyrtl.WireVector:
     return w
 
 
-def _lane_sum(words: pyrtl.WireVector, mask: pyrtl.WireVector, xnor: pyrtl.WireVector,
+def lane_feed(words: pyrtl.WireVector, mask: pyrtl.WireVector, xnor: pyrtl.WireVector,
+              pm1a: pyrtl.WireVector) -> pyrtl.WireVector:
+    """What a lane unit counts: the mask (XNOR layers), mask AND NOT a (+-1
+    activations x multi-bit weights), the activation word (+-1 weights x
+    multi-bit activations). Two S-bit muxes and an S-bit AND."""
+    return pyrtl.select(xnor, pyrtl.select(pm1a, mask & ~words, mask), words)
+
+
+def _lane_sum(words: pyrtl.WireVector, mask: pyrtl.WireVector, cfg: Cfg,
               pc: PassCtrl, tree, stage, acc_bits: int,
               name: str) -> tuple[pyrtl.WireVector, pyrtl.Register]:
     """The output stage's bias per activation lane over the fold: the number
     of valid taps, popcount(mask), in XNOR layers; sum(a) for +-1 weights x
-    multi-bit activations. A PE whose weights are all ones, AND mode, never
-    negated, fed the mask or the activation word (one S-bit mux)."""
+    multi-bit activations (signed: the MSB plane's pass negated);
+    -popcount(mask AND NOT a) for +-1 activations x multi-bit weights (the
+    weight planes' shifts and negations). A PE whose weights are all ones,
+    AND mode, with the array's pass control, fed ``lane_feed``."""
     ones = pyrtl.Const((1 << words.bitwidth) - 1, words.bitwidth)
-    ctrl = PassCtrl(pc.valid, pc.first, pc.shift, pyrtl.Const(0, 1))
     zero = pyrtl.Const(0, 1)
-    return pe_core(ones, pyrtl.select(xnor, mask, words), zero, ones, ctrl, tree, stage,
+    return pe_core(ones, lane_feed(words, mask, cfg.xnor, cfg.pm1a), zero, ones, pc, tree, stage,
                    acc_bits, name)
 
 
@@ -264,7 +273,7 @@ def _broadcast(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
     asums = []
     for c in range(arr.cols):
         with pyrtl.name_scope(f"asum{c}"):
-            asums.append(_lane_sum(col_words[c], masks[c], cfg.xnor, pc, tree, _stage_reg,
+            asums.append(_lane_sum(col_words[c], masks[c], cfg, pc, tree, _stage_reg,
                                    arr.acc_bits, f"asum{c}")[0])
     for r in range(arr.rows):
         accs = []
@@ -312,7 +321,7 @@ def _systolic_os(arr: RtlArray, cfg: Cfg, fields: dict[str, pyrtl.WireVector],
         thrs = [_read(arr.thr_mems[c], ctl["thr"]) for c in range(C)]
         p0 = pipe[r]
         with pyrtl.name_scope(f"asum{r}"):
-            s_next, s_reg = _lane_sum(a_in[r], m_in[r], cfg.xnor,
+            s_next, s_reg = _lane_sum(a_in[r], m_in[r], cfg,
                                       PassCtrl(p0["valid"], p0["first"], p0["shift"], p0["neg"]),
                                       tree, identity_stage, arr.acc_bits, f"asum{r}")
         _emit_row(arr, r, ctl, cfg, accs, thrs, [s_next if C == 1 else s_reg] * C)

@@ -34,7 +34,7 @@ import pyrtl
 
 from bnnarch.rtl.pe import SHIFT_BITS
 
-CFG_FIELDS = ("kw_last", "pr_last", "pc_last", "fc_last", "fr_last", "g_last", "wmsb")
+CFG_FIELDS = ("kw_last", "pr_last", "pc_last", "fc_last", "fr_last", "g_last", "wmsb", "amsb")
 """Counter-limit configuration inputs (``cfg_<field>``); ``*_last`` = count - 1."""
 
 
@@ -47,6 +47,13 @@ class Cfg:
     signed: pyrtl.WireVector
     pm1: pyrtl.WireVector  # +-1 weights with multi-bit activations
     cont: pyrtl.WireVector  # add each result to the output buffer's partial sum
+    asigned: pyrtl.WireVector  # two's-complement activations (MSB plane negative)
+    pm1a: pyrtl.WireVector  # +-1 activations with multi-bit weights
+
+    @property
+    def double(self) -> pyrtl.WireVector:
+        """Output stage ``2*acc - bias``: +-1 weights (XNOR layers, pm1)."""
+        return (self.xnor & ~self.pm1a) | self.pm1
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,10 @@ class CtrlWord:
 
 
 def make_cfg(addr_bits: int, acc_bits: int) -> Cfg:
-    limits = {f: pyrtl.Input(addr_bits if f != "wmsb" else 3, name=f"cfg_{f}")
+    limits = {f: pyrtl.Input(addr_bits if f not in ("wmsb", "amsb") else 3, name=f"cfg_{f}")
               for f in CFG_FIELDS}
-    return Cfg(limits, pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed"),
-               pyrtl.Input(1, name="cfg_pm1"), pyrtl.Input(1, name="cfg_cont"))
+    return Cfg(limits, *(pyrtl.Input(1, name=f"cfg_{n}")
+                         for n in ("xnor", "signed", "pm1", "cont", "asigned", "pm1a")))
 
 
 def _inc(r: pyrtl.WireVector, width: int) -> pyrtl.WireVector:
@@ -159,18 +166,27 @@ def controller(start: pyrtl.WireVector, cfg: Cfg, addr_bits: int, weights_on_row
         if bubble:
             with bub != 0:
                 bub.next |= (bub - 1)[: bub.bitwidth]
-    wplane = R["pr"] if weights_on_rows else R["pc"]
+    wplane, aplane = (R["pr"], R["pc"]) if weights_on_rows else (R["pc"], R["pr"])
     fields = {
         "valid": inject,
         "first": (R["j"] == 0) & (R["pr"] == 0) & (R["pc"] == 0),
         "last": end_pr,
         "final": end_g,
         "shift": (R["pr"] + R["pc"])[:SHIFT_BITS],
-        "neg": cfg.signed & (wplane == L["wmsb"]),
+        "neg": plane_neg(cfg.signed, wplane, L["wmsb"], cfg.asigned, aplane, L["amsb"]),
         "fold": R["fold"],
         "thr": R["rf"] if weights_on_rows else R["cf"],
     }
     return CtrlWord(fields, R["rp"], R["cp"]), busy
+
+
+def plane_neg(signed: pyrtl.WireVector, wplane: pyrtl.WireVector, wmsb: pyrtl.WireVector,
+              asigned: pyrtl.WireVector, aplane: pyrtl.WireVector,
+              amsb: pyrtl.WireVector) -> pyrtl.WireVector:
+    """A pass is subtracted when exactly one of its planes is a negative MSB
+    plane (two's-complement weights / activations). Two comparators of the
+    plane counters and an XOR."""
+    return (signed & (wplane == wmsb)) ^ (asigned & (aplane == amsb))
 
 
 def delay_line(fields: dict[str, pyrtl.WireVector], stages: int,

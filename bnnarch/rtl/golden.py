@@ -9,11 +9,15 @@ Data conventions (also what the RTL computes, see ``bnnarch.rtl.pe``):
   trained models and the workload's golden forward): ``valid[m, k]`` marks the
   taps inside the image and ``dot = 2*popcount(xnor AND valid) - popcount(valid)``
   (``bnnarch.workload.golden.xnor_popcount``, the same function).
-* multi-bit: activations unsigned ``a_bits``-bit, weights two's complement
-  ``w_bits``-bit (w_bits >= 2), stored as bit planes ``[..., plane, k]``
-  (plane p has weight 2^p, the weight MSB plane -2^(w_bits-1));
-  ``dot = sum_k w*a``; with ``w_bits = 1`` (and a_bits > 1) the weights
-  are {-1,+1} coded {0,1} as in binary layers.
+* multi-bit: activations ``a_bits``-bit, unsigned or (``a_signed``, the
+  layer's QONNX signed input quantizer: ``workload.golden.activation_signed``)
+  two's complement, weights two's complement ``w_bits``-bit (w_bits >= 2),
+  stored as bit planes ``[..., plane, k]`` (plane p has weight 2^p, a signed
+  operand's MSB plane -2^(bits-1)); ``dot = sum_k w*a``; with ``w_bits = 1``
+  (and a_bits > 1) the weights are {-1,+1} coded {0,1} as in binary layers;
+  with ``a_bits = 1`` (and w_bits > 1) the activations are {-1,+1} coded
+  {0,1} and a padded tap (``valid`` 0) contributes 0, as in the workload's
+  golden forward.
 * ``sign = dot >= threshold[g*N + n]`` (BN folded into an integer threshold).
 * Packed workload weights (``Layer.packed_weights``, written by
   ``bnnarch.nn.layers.pack_sign_bits``): hex of the sign bits (1 = +1),
@@ -34,8 +38,8 @@ import numpy as np
 from bnnarch.array.timing import GemmTile, ceil_div, tile_compute_cycles
 from bnnarch.errors import RtlError, WorkloadError
 from bnnarch.rtl.array import RtlArray
+from bnnarch.workload.golden import activation_signed, unpack_sign_bits, valid_taps, xnor_popcount
 from bnnarch.workload.golden import im2col as _im2col
-from bnnarch.workload.golden import unpack_sign_bits, valid_taps, xnor_popcount
 from bnnarch.workload.layer import Layer
 
 
@@ -50,6 +54,7 @@ class LayerData:
     w_bits: int
     a_bits: int
     valid: np.ndarray | None = None  # (M, K) uint8, 1 = tap inside the image; None = all
+    a_signed: bool = False  # two's-complement multi-bit activations (MSB plane negative)
 
     @property
     def valid_taps(self) -> np.ndarray:
@@ -71,6 +76,16 @@ class LayerData:
     @property
     def xnor(self) -> bool:
         return self.w_bits == 1 and self.a_bits == 1
+
+    @property
+    def pm1_acts(self) -> bool:
+        """+-1 activations with multi-bit weights (w_bits > 1, a_bits = 1)."""
+        return self.a_bits == 1 and self.w_bits > 1
+
+    @property
+    def masked(self) -> bool:
+        """1-bit activations: a valid-tap mask word travels with each word."""
+        return self.a_bits == 1
 
     def tile(self) -> GemmTile:
         g, m, n, k = self.shape
@@ -96,20 +111,39 @@ def golden(data: LayerData) -> tuple[np.ndarray, np.ndarray]:
         return dot, (dot >= thr).astype(np.uint8)
     if data.w_bits == 1:
         w = data.w_planes[:, :, 0, :].astype(np.int64) * 2 - 1
-        a = values_from_planes(data.a_planes, signed=False)
     else:
         w = values_from_planes(data.w_planes, signed=True)
-        a = values_from_planes(data.a_planes, signed=False)
+    if data.pm1_acts:  # +-1 activations, a padded tap 0
+        a = (data.a_planes[:, :, 0, :].astype(np.int64) * 2 - 1) * data.valid_taps[None]
+    else:
+        a = values_from_planes(data.a_planes, signed=data.a_signed)
     dot = np.einsum("gmk,gnk->gmn", a, w)
     return dot, (dot >= thr).astype(np.uint8)
 
 
 def max_abs_dot(data: LayerData) -> int:
-    _, _, _, k = data.shape
-    if data.xnor:
-        return k
-    wmax = 1 << (data.w_bits - 1) if data.w_bits > 1 else 1
-    return k * wmax * ((1 << data.a_bits) - 1)
+    return dot_bound(data.shape[3], data.w_bits, data.a_bits, data.a_signed)
+
+
+def dot_bound(k: int, w_bits: int, a_bits: int, a_signed: bool) -> int:
+    """Largest |dot product| of a K-long reduction: |w| <= 2^(w_bits-1)
+    (1 for +-1 weights), |a| <= 2^(a_bits-1) signed, 2^a_bits - 1 unsigned,
+    1 for +-1 activations."""
+    wmax = 1 << (w_bits - 1) if w_bits > 1 else 1
+    amax = 1 if a_bits == 1 else (1 << (a_bits - 1)) if a_signed else (1 << a_bits) - 1
+    return k * wmax * amax
+
+
+def mode_cfg(data: LayerData) -> dict[str, int]:
+    """The arithmetic-mode configuration words (``bnnarch.rtl.pe``): PE XNOR
+    products (1-bit activations), negative weight / activation MSB planes,
+    +-1 weights x multi-bit activations (``pm1``), +-1 activations x
+    multi-bit weights (``pm1a``)."""
+    return {"cfg_xnor": int(data.a_bits == 1), "cfg_signed": int(data.w_bits > 1),
+            "cfg_asigned": int(data.a_signed and data.a_bits > 1),
+            "cfg_amsb": data.a_planes.shape[2] - 1,
+            "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1),
+            "cfg_pm1a": int(data.pm1_acts)}
 
 
 def decode_packed(hexstr: str, rows: int, k: int, where: str) -> np.ndarray:
@@ -145,12 +179,13 @@ def layer_data(layer: Layer, rng: np.random.Generator, use_real: bool = True) ->
         valid = conv_valid_taps(layer)
     else:
         a = rng.integers(0, 2, size=(g, m, ab, k), dtype=np.uint8)
+    signed = activation_signed(layer)
     if layer.thresholds is not None and len(layer.thresholds) == g * n:
         thr = np.asarray(layer.thresholds, dtype=np.int64)
     else:
         span = max(1, k // 4)
         thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
-    return LayerData(layer.name, w, a, thr, wb, ab, valid)
+    return LayerData(layer.name, w, a, thr, wb, ab, valid, signed)
 
 
 def conv_valid_taps(layer: Layer) -> np.ndarray:
@@ -172,18 +207,18 @@ def im2col(fmap: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def random_data(name: str, g: int, m: int, n: int, k: int, w_bits: int, a_bits: int,
-                rng: np.random.Generator) -> LayerData:
-    """Random operands for a (g, m, n, k) GEMM at the given bit-widths; a
-    1-bit x 1-bit GEMM also gets a random valid-tap mask (about a quarter of
-    the taps padded: activation bit 0, contributing 0)."""
+                rng: np.random.Generator, a_signed: bool = False) -> LayerData:
+    """Random operands for a (g, m, n, k) GEMM at the given bit-widths; a GEMM
+    with 1-bit activations also gets a random valid-tap mask (about a quarter
+    of the taps padded: activation bit 0, contributing 0)."""
     w = rng.integers(0, 2, size=(g, n, w_bits, k), dtype=np.uint8)
     a = rng.integers(0, 2, size=(g, m, a_bits, k), dtype=np.uint8)
     span = max(1, k // 4)
     thr = rng.integers(-span, span + 1, size=g * n).astype(np.int64)
-    if w_bits == 1 and a_bits == 1:
+    if a_bits == 1:
         valid = (rng.integers(0, 4, size=(m, k)) > 0).astype(np.uint8)
-        return LayerData(name, w, a & valid[None, :, None, :], thr, 1, 1, valid)
-    return LayerData(name, w, a, thr, w_bits, a_bits)
+        return LayerData(name, w, a & valid[None, :, None, :], thr, w_bits, 1, valid)
+    return LayerData(name, w, a, thr, w_bits, a_bits, a_signed=a_signed)
 
 
 @dataclass(frozen=True)
@@ -255,7 +290,7 @@ def program(arr: RtlArray, data: LayerData) -> Program:
         mems[f"rowbuf{lane}"] = img
     for lane, img in enumerate(_lane_images(col_x, C, fc, S, kw)):
         mems[f"colbuf{lane}"] = img
-    if data.xnor:  # the valid-tap mask beside each activation word
+    if data.masked:  # the valid-tap mask beside each activation word
         masks = np.broadcast_to(data.valid_taps[None, :, None, :], (g, m, 1, k))
         lanes_a, folds_a = (C, fc) if arr.weights_on_rows else (R, fr)
         for lane, img in enumerate(_lane_images(masks, lanes_a, folds_a, S, kw)):
@@ -271,9 +306,7 @@ def program(arr: RtlArray, data: LayerData) -> Program:
         mems[f"thrbuf{lane}"] = {i: int(v) & mask for i, v in enumerate(vals) if v}
     cfg = {"cfg_kw_last": kw - 1, "cfg_pr_last": pr - 1, "cfg_pc_last": pc - 1,
            "cfg_fc_last": fc - 1, "cfg_fr_last": fr - 1, "cfg_g_last": g - 1,
-           "cfg_wmsb": data.w_planes.shape[2] - 1, "cfg_xnor": int(data.xnor),
-           "cfg_signed": int(data.w_bits > 1),
-           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1), "cfg_cont": 0}
+           "cfg_wmsb": data.w_planes.shape[2] - 1, **mode_cfg(data), "cfg_cont": 0}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fr, fc, sim)
 

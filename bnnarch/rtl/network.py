@@ -7,8 +7,9 @@ scaled to [0, 1] and resized to the workload's input, as for training and
 extraction; the CLI loads it, as this package does not import torch):
 
 * every conv2d / linear layer the generated design runs (1-bit, and
-  multi-bit with an unsigned integer input grid and integer weights; dot
-  products within ``acc_bits``) runs in the system RTL (DMA, DRAM model,
+  multi-bit with a zero-point-0 integer input grid, unsigned or signed
+  (``workload.golden.activation_signed``), and integer weights, +-1
+  activations included; dot products within ``acc_bits``) runs in the system RTL (DMA, DRAM model,
   staging buffers, array; ``bnnarch.rtl.syscheck``) on the real input map;
   its cycles, stalls and DRAM bits are checked against ``simulate`` on the
   whole workload (hold region included), its outputs against the RTL's
@@ -85,15 +86,15 @@ def integer_weights(layer: Layer) -> tuple[np.ndarray, float] | str:
 
 
 def input_codes(layer: Layer, x: np.ndarray) -> tuple[np.ndarray, float] | str:
-    """The layer's input (one image, batch first) as the unsigned integers the
-    array multiplies with, and their scale; or why it is not such a grid."""
+    """The layer's input (one image, batch first) as the integers the array
+    multiplies with (bit codes of +-1 activations; two's-complement values
+    when ``activation_signed``), and their scale; or why it is not such a grid."""
     a = quantize_input(layer, x)[0]
-    if layer.a_bits == 1:
-        return (a > 0).astype(np.int64), 1.0
     q = layer.params.input_quant if layer.params is not None else None
-    if q is None or q[1] != 0 or q[3] != 0 or q[2] != layer.a_bits:
-        return ("activations are not an unsigned zero-point-0 integer grid (the array's "
-                "activation planes are unsigned)")
+    if layer.a_bits == 1:
+        return (a > 0).astype(np.int64), (float(q[0]) if q is not None else 1.0)
+    if q is None or q[1] != 0 or q[2] != layer.a_bits:
+        return "activations are not a zero-point-0 integer grid of a_bits bits"
     codes = np.round(a / q[0])
     return codes.astype(np.int64), float(q[0])
 

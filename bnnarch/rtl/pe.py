@@ -11,13 +11,25 @@ Arithmetic (what the golden model in ``bnnarch.rtl.golden`` computes):
   forms ``dot = 2*acc - bias`` with ``bias = popcount(mask)`` summed over the
   words by a per-activation-lane unit (a PE with all-ones weights fed the
   mask): a padded tap contributes 0, as in the trained models.
-* multi-bit layers (``xnor`` = 0, bit-serial, Stripes/Bit Fusion style):
-  ``passes = w_bits x a_bits`` bit-plane pairs; activations are unsigned,
-  weights two's complement (the plane w_bits-1 has weight -2^(w_bits-1)).
-  Per pass the PE adds ``+-popcount(w_plane AND a_plane) << (pw + pa)``.
-  With w_bits = 1 the weights are {-1,+1} (bits b): the PE accumulates
-  ``sum(b*a)`` and a per-activation-lane unit (a PE with all-ones weights)
-  ``sum(a)``; the output stage forms ``2*sum(b*a) - sum(a)``.
+* multi-bit layers (bit-serial, Stripes/Bit Fusion style):
+  ``passes = w_bits x a_bits`` bit-plane pairs; weights two's complement
+  (the plane w_bits-1 has weight -2^(w_bits-1)), activations unsigned or
+  two's complement (``cfg_asigned``: the plane a_bits-1 weighs
+  -2^(a_bits-1); a sign plane is one of the a_bits planes, so the pass count
+  is unchanged). Per pass the PE adds ``+-popcount(w_plane AND a_plane) <<
+  (pw + pa)``, negated when exactly one of the two planes is a negative MSB
+  plane. With w_bits = 1 the weights are {-1,+1} (bits b): the PE
+  accumulates ``sum(b*a)`` and a per-activation-lane unit (a PE with all-ones
+  weights, the same pass control) ``sum(a)``; the output stage forms
+  ``2*sum(b*a) - sum(a)``.
+* multi-bit weights x 1-bit activations (``pm1a``): activations are {-1,+1}
+  (bits b, valid-tap mask v as in XNOR layers). The PE runs XNOR passes, one
+  per weight plane p: ``P_p = popcount(xnor(w_p, b) AND v)``; per plane
+  ``sum(v*w_p*(2b-1)) = P_p - L`` with ``L = popcount(v AND NOT b)``, and
+  the plane weights of a two's-complement number sum to -1, so
+  ``dot = sum_p c_p*P_p + L``. The lane unit (fed ``v AND NOT b``, the same
+  shifts and negations) accumulates ``sum_p c_p*L = -L``; the output stage
+  forms ``acc - lane``.
 
 All accumulator arithmetic is modulo 2^acc_bits (two's complement), so the
 result is exact whenever the true dot product fits in acc_bits signed bits;
@@ -92,20 +104,24 @@ def shift_add(prev: pyrtl.WireVector, pop: pyrtl.WireVector, ctrl: PassCtrl,
     return (base.zero_extended(wide) + term.zero_extended(wide) + ctrl.neg)[:acc_bits]
 
 
-def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, bias: pyrtl.WireVector,
-                 threshold: pyrtl.WireVector, acc_bits: int) -> tuple[pyrtl.WireVector,
-                                                                     pyrtl.WireVector]:
+def output_stage(acc_value: pyrtl.WireVector, double: pyrtl.WireVector, sub: pyrtl.WireVector,
+                 bias: pyrtl.WireVector, threshold: pyrtl.WireVector,
+                 acc_bits: int) -> tuple[pyrtl.WireVector, pyrtl.WireVector]:
     """Accumulator -> (dot product, sign bit). ``dot = double ? 2*acc - bias :
-    acc``; ``sign = dot >= threshold`` (signed; the BN-folded threshold).
-    ``double`` is set for +-1 weights: XNOR layers (bias = popcount of the mask) and
-    +-1 weights x unsigned multi-bit activations (AND passes accumulate
-    sum(b*a); bias = the lane's activation sum, so dot = sum((2b-1)*a)).
-    Area: one subtractor and one comparator of acc_bits (~10 x acc_bits GE)."""
+    sub ? acc - bias : acc``; ``sign = dot >= threshold`` (signed; the
+    BN-folded threshold). ``double`` is set for +-1 weights: XNOR layers (bias
+    = popcount of the mask) and +-1 weights x multi-bit activations (AND
+    passes accumulate sum(b*a); bias = the lane's activation sum, so dot =
+    sum((2b-1)*a)); ``sub`` for +-1 activations x multi-bit weights (bias =
+    the lane unit's -popcount(v AND NOT b), module doc).
+    Area: one subtractor, an acc_bits mux and one comparator of acc_bits
+    (~11 x acc_bits GE)."""
     doubled = pyrtl.concat(acc_value[: acc_bits - 1], pyrtl.Const(0, 1))
-    # zero-extend the subtrahend so that the exported Verilog puts any mux
-    # feeding it inside a self-determined concat (Verilator WIDTH lint)
-    diff = doubled.zero_extended(acc_bits + 1) - bias.zero_extended(acc_bits + 1)
-    dot = pyrtl.select(double, diff[:acc_bits], acc_value)
+    minuend = pyrtl.select(double, doubled, acc_value)
+    # zero-extend the operands so that the exported Verilog puts any mux
+    # feeding them inside a self-determined concat (Verilator WIDTH lint)
+    diff = minuend.zero_extended(acc_bits + 1) - bias.zero_extended(acc_bits + 1)
+    dot = pyrtl.select(double | sub, diff[:acc_bits], acc_value)
     sign = pyrtl.signed_ge(dot, threshold)
     return dot, sign
 

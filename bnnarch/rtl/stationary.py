@@ -47,9 +47,10 @@ from bnnarch.rtl.array import (
     _stage_reg,
     buffer_depths,
     continued,
+    lane_feed,
 )
-from bnnarch.rtl.controller import delay_line
-from bnnarch.rtl.golden import LayerData, Program, _pack_words, max_abs_dot
+from bnnarch.rtl.controller import delay_line, plane_neg
+from bnnarch.rtl.golden import LayerData, Program, _pack_words, max_abs_dot, mode_cfg
 from bnnarch.rtl.pe import SHIFT_BITS, PassCtrl, output_stage, product_bits, shift_add
 from bnnarch.rtl.popcount import TREES, identity_stage
 
@@ -85,12 +86,14 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
     tree = TREES[a.popcount_tree]
     with pyrtl.set_working_block(block, no_sanity_check=True):
         start = pyrtl.Input(1, name="start")
-        lim = {n: pyrtl.Input(addr_bits if n != "wmsb" else 3, name=f"cfg_{n}")
-               for n in (*LIMITS, "wmsb")}
+        lim = {n: pyrtl.Input(addr_bits if n not in ("wmsb", "amsb") else 3, name=f"cfg_{n}")
+               for n in (*LIMITS, "wmsb", "amsb")}
         xnor, signed = pyrtl.Input(1, name="cfg_xnor"), pyrtl.Input(1, name="cfg_signed")
         cont = pyrtl.Input(1, name="cfg_cont")
-        pm1 = pyrtl.Input(1, name="cfg_pm1")
-        ctl, shift_en, sp, tp, busy = _controller(start, lim, signed, addr_bits, R, C, ws)
+        pm1, pm1a = pyrtl.Input(1, name="cfg_pm1"), pyrtl.Input(1, name="cfg_pm1a")
+        asigned = pyrtl.Input(1, name="cfg_asigned")
+        ctl, shift_en, sp, tp, busy = _controller(start, lim, (signed, asigned), addr_bits, R, C,
+                                                  ws)
         arr.col_mems = [pyrtl.MemBlock(S, _addr_bits(depths.col), name=f"colbuf{c}")
                         for c in range(C)]
         arr.row_mems = [pyrtl.MemBlock(S, _addr_bits(depths.row), name=f"rowbuf{r}")
@@ -110,16 +113,16 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
         a_in = [_delay(_read(arr.row_mems[r], tp), r) for r in range(R)]
         m_in = ([_delay(_read(arr.msk_mems[r], tp), r) for r in range(R)] if ws
                 else [pyrtl.Const((1 << S) - 1, S)] * R)
-        asums = _asum_taps(arr, [pyrtl.select(xnor, m, a) for m, a in zip(m_in, a_in,
-                                                                          strict=True)],
+        asums = _asum_taps(arr, [lane_feed(a, m, xnor, pm1a) for m, a in zip(m_in, a_in,
+                                                                             strict=True)],
                            pipe[R - 1], tree, psum_bits) if ws else [pyrtl.Const(0, AB)] * C
         for c in range(C):
             above = _read(arr.col_mems[c], sp)
             m_above = (_read(arr.msk_mems[c], sp) if not ws
                        else pyrtl.Const((1 << S) - 1, S))
             if not ws:
-                asums[c] = _stationary_sum(pyrtl.select(xnor, m_above, above), pipe[0],
-                                           shift_en, tree, AB, c)
+                asums[c] = _stationary_sum(lane_feed(above, m_above, xnor, pm1a), pipe[0],
+                                           shift_en, pm1a, tree, AB, c)
             psum: pyrtl.WireVector = pyrtl.Const(0, psum_bits)
             for r in range(R):
                 with pyrtl.name_scope(f"pe{r}_{c}"):
@@ -138,7 +141,8 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
                     if r + 1 < R:
                         psum = _stage_reg(psum)
                     a_in[r] = _stage_reg(a_in[r])
-            _column_out(arr, c, pipe[R - 1 + c], psum, xnor, asums[c], cont, xnor | pm1)
+            _column_out(arr, c, pipe[R - 1 + c], psum, asums[c], cont,
+                        ((xnor & ~pm1a) | pm1, pm1a))
         last = pipe[R + C - 2]
         done = pyrtl.Register(1, name="done_r")
         done.next <<= (last["valid"] & last["final"]) | (done & ~(start & ~busy))
@@ -149,8 +153,8 @@ def build_stationary(spec: ArraySpec, depths: BufferDepths | None = None) -> Rtl
 
 
 def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
-                psum: pyrtl.WireVector, xnor: pyrtl.WireVector, bias: pyrtl.WireVector,
-                cont: pyrtl.WireVector, double: pyrtl.WireVector) -> None:
+                psum: pyrtl.WireVector, bias: pyrtl.WireVector, cont: pyrtl.WireVector,
+                mode: tuple[pyrtl.WireVector, pyrtl.WireVector]) -> None:
     """Bottom of column c: shift-add into accbuf c; on the last K fold / pass
     write dot and sign to outbuf c (and the o{c}_* ports)."""
     AB = arr.acc_bits
@@ -161,7 +165,7 @@ def _column_out(arr: RtlArray, c: int, ctl: dict[str, pyrtl.WireVector],
     acc_mem[ctl["s"][: acc_mem.addrwidth]] <<= pyrtl.MemBlock.EnabledWrite(
         acc_next, enable=ctl["valid"])
     thr = _read(arr.thr_mems[c], ctl["thr"])
-    dot, sign = output_stage(acc_next, double, bias, thr, AB)
+    dot, sign = output_stage(acc_next, mode[0], mode[1], bias, thr, AB)  # (double, sub)
     we = ctl["valid"] & ctl["last"]
     addr = ctl["oaddr"][: out_mem.addrwidth]
     dot, sign = continued(dot, out_mem[addr][:AB], cont, thr, AB)
@@ -190,7 +194,7 @@ def _asum_taps(arr: RtlArray, a_in: list[pyrtl.WireVector], ctl: dict[str, pyrtl
     mem = pyrtl.MemBlock(AB, arr.acc_mems[0].addrwidth, name="asumbuf", asynchronous=True)
     arr.acc_mems.append(mem)
     total = shift_add(_read(mem, ctl["s"]), psum, PassCtrl(ctl["valid"], ctl["first"],
-                                                          ctl["shift"], pyrtl.Const(0, 1)), AB)
+                                                          ctl["shift"], ctl["neg"]), AB)
     mem[ctl["s"][: mem.addrwidth]] <<= pyrtl.MemBlock.EnabledWrite(total, enable=ctl["valid"])
     taps = [total]
     for _ in range(1, arr.cols):
@@ -199,21 +203,29 @@ def _asum_taps(arr: RtlArray, a_in: list[pyrtl.WireVector], ctl: dict[str, pyrtl
 
 
 def _stationary_sum(word: pyrtl.WireVector, ctl: dict[str, pyrtl.WireVector],
-                    preload: pyrtl.WireVector, tree, acc_bits: int, c: int) -> pyrtl.Register:
+                    preload: pyrtl.WireVector, pm1a: pyrtl.WireVector, tree, acc_bits: int,
+                    c: int) -> pyrtl.Register:
     """is with +-1 weights and multi-bit activations: column c's sum(a) of its
     stationary pixel, added up from the words entering the column during
     each preload (popcount << activation plane; the first word of an output
     fold restarts it, a reload for another weight plane is not counted).
-    Stable from the end of the last preload to the fold's last output.
-    Area: one popcount of S bits, a shifter and an acc_bits adder per column."""
+    Stable from the end of the last preload to the fold's last output. The
+    term is negated on a signed activation MSB plane (``neg`` at pt = 0) and
+    for +-1 activations x multi-bit weights (counted once: -popcount(v AND
+    NOT b), as the other lane units' sum over the weight planes gives).
+    Area: one popcount of S bits, a shifter, an XOR row and an acc_bits adder
+    per column."""
     with pyrtl.name_scope(f"ssum{c}"):
         pop = tree(word, identity_stage).zero_extended(acc_bits)
         shifted = pyrtl.shift_left_logical(pop, ctl["shift"])
+        neg = ctl["neg"] ^ pm1a
+        term = ((shifted ^ neg.sign_extended(acc_bits)).zero_extended(acc_bits + 1)
+                + neg)[:acc_bits]
         total = pyrtl.Register(acc_bits, name=f"ssum{c}")
         restart = preload & ctl["first"] & (ctl["s"] == 0)
         add = preload & ctl["pt0"]
-        total.next <<= pyrtl.select(restart, shifted, pyrtl.select(
-            add, (total + shifted)[:acc_bits], total))
+        total.next <<= pyrtl.select(restart, term, pyrtl.select(
+            add, (total + term)[:acc_bits], total))
     return total
 
 
@@ -222,7 +234,7 @@ def _fold_end(reg, phase, zero, drain_len: int) -> None:
     phase.next |= 2 if drain_len else 0
 
 
-def _controller(start, lim, signed, A: int, R: int, C: int, ws: bool):
+def _controller(start, lim, signs, A: int, R: int, C: int, ws: bool):
     """Preload / stream / drain phases over the loop nest (module doc).
     Returns (stream control word, preload shift enable, stationary and
     streamed buffer pointers, busy)."""
@@ -305,12 +317,13 @@ def _controller(start, lim, signed, A: int, R: int, C: int, ws: bool):
             with pyrtl.otherwise:
                 reg["i"].next |= inc("i")
     last = end_fk
-    wplane = reg["ps"] if ws else reg["pt"]
+    wplane, aplane = (reg["ps"], reg["pt"]) if ws else (reg["pt"], reg["ps"])
     ctl = {
         "valid": stream, "first": (reg["pt"] == 0) & (reg["ps"] == 0) & (reg["fk"] == 0),
         "last": last, "final": last & end_fo & end_g & end_s,
         "shift": (reg["ps"] + reg["pt"])[:SHIFT_BITS],
-        "neg": signed & (wplane == lim["wmsb"]), "s": reg["i"], "pt0": reg["pt"] == 0,
+        "neg": plane_neg(signs[0], wplane, lim["wmsb"], signs[1], aplane, lim["amsb"]),
+        "s": reg["i"], "pt0": reg["pt"] == 0,
         "oaddr": (reg["obase"] + reg["i"])[:A],
         "thr": reg["olin"] if ws else (reg["gs"] + reg["i"])[:A],
     }
@@ -429,14 +442,12 @@ def stationary_program(arr: RtlArray, data: LayerData) -> Program:
     mems = _colbuf_images(sw, R, C, fk_n)
     mems |= _rowbuf_images(_lane_words(strm, S, fk_n * R), R, fk_n)  # (G, L, P, FK*R)
     mems |= _thrbuf_images(data.thresholds.reshape(g, n), C, fo_n, ws, mask)
-    if data.xnor:  # valid-tap masks, laid out like the activation words
+    if data.masked:  # valid-tap masks, laid out like the activation words
         mems |= _mask_images(data, R, C, S, fk_n, fo_n, ws)
     cfg = {"cfg_s_last": slen - 1, "cfg_fk_last": fk_n - 1, "cfg_ps_last": ps_n - 1,
            "cfg_pt_last": pt_n - 1, "cfg_fo_last": fo_n - 1, "cfg_g_last": g - 1,
-           "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1,
-           "cfg_xnor": int(data.xnor), "cfg_signed": int(data.w_bits > 1),
-           "cfg_cont": 0,
-           "cfg_pm1": int(data.w_bits == 1 and data.a_bits > 1)}
+           "cfg_slen": slen, "cfg_wmsb": data.w_planes.shape[2] - 1, **mode_cfg(data),
+           "cfg_cont": 0}
     sim = tile_compute_cycles(data.tile(), R, C, S, arr.interconnect, arr.dataflow)
     return Program(mems, cfg, kw, fk_n, fo_n, sim)
 

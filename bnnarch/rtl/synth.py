@@ -75,9 +75,11 @@ def cell_ge(cell: str) -> float:
 
 def cache_key(spec: ArraySpec) -> str:
     a = spec.array
-    # "mask": the PE with the valid-tap mask (zero padding); older entries are not reused
+    # "mask": the PE with the valid-tap mask (zero padding); "sub": the output
+    # stage's acc - bias mode (+-1 activations x multi-bit weights); older
+    # entries are not reused
     return (f"simd{a.simd_bits}-acc{a.acc_bits}-{a.interconnect}-{a.effective_dataflow}-"
-            f"{a.popcount_tree}-{spec.technology.node_nm}nm-mask")
+            f"{a.popcount_tree}-{spec.technology.node_nm}nm-mask-sub")
 
 
 def default_cache_path() -> Path:
@@ -138,7 +140,8 @@ def pe_block(spec: ArraySpec) -> pyrtl.Block:
             return block
         stage = reg_stage if a.interconnect == "broadcast" else identity_stage
         acc_next, _ = pe_core(w, x, xnor, mask, ctrl, TREES[a.popcount_tree], stage, AB, "acc")
-        dot, sign = output_stage(acc_next, xnor, bias, thr, AB)  # bias: cfg or lane sum
+        sub = pyrtl.Input(1, "sub")  # +-1 activations x multi-bit weights: acc - bias
+        dot, sign = output_stage(acc_next, xnor, sub, bias, thr, AB)  # bias: cfg or lane sum
         outs = {"dot": dot, "sign": sign}
         if a.interconnect == "systolic":
             outs["w_out"] = reg_stage(w)

@@ -35,11 +35,12 @@ from bnnarch.array.spec import ArraySpec
 from bnnarch.errors import RtlError
 from bnnarch.result import LayerResult
 from bnnarch.rtl.array import RtlArray
-from bnnarch.rtl.golden import layer_data, values_from_planes
+from bnnarch.rtl.golden import dot_bound, layer_data, values_from_planes
 from bnnarch.rtl.sim_schedule import held_maps, simulated_schedule
 from bnnarch.rtl.syspack import HoldImage
 from bnnarch.rtl.sysrun import LayerTensors, SystemRun, run_layer_system
 from bnnarch.rtl.system import RtlSystem
+from bnnarch.workload.golden import activation_signed
 from bnnarch.workload.graph import WorkloadGraph
 from bnnarch.workload.layer import Layer
 
@@ -141,9 +142,8 @@ def array_reason(layer: Layer, spec: ArraySpec) -> str | None:
     if layer.op not in ("conv2d", "linear") or layer.is_full_precision:
         return ("the system check runs conv2d and linear layers of at most 8 bits (the MAC "
                 "unit and other ops are not generated)")
-    k = layer.gemm()[3]
-    wb, ab, acc = layer.w_bits, layer.a_bits, spec.array.acc_bits
-    bound = k if wb == ab == 1 else k * (1 << (wb - 1) if wb > 1 else 1) * ((1 << ab) - 1)
+    acc = spec.array.acc_bits
+    bound = dot_bound(layer.gemm()[3], layer.w_bits, layer.a_bits, activation_signed(layer))
     if bound > (1 << (acc - 1)) - 1:
         return f"dot products up to {bound} overflow acc_bits={acc}"
     return None
@@ -159,17 +159,21 @@ def layer_tensors(layer: Layer, rng: np.random.Generator,
                   weights: np.ndarray | None = None) -> LayerTensors:
     """The layer's data: packed weights and thresholds from the workload when
     present (the given integer ``weights``, else random), the given input map
-    (unsigned a_bits-bit values) or a random one. Outputs leave as dot
+    (a_bits-bit values, two's complement when the layer's activations are
+    signed) or a random one. Outputs leave as dot
     products when ``simulate`` stores them so (``mapper.stores_dot_products``)."""
     data = layer_data(layer, rng)
     shape = layer.in_shape if layer.op == "conv2d" else (int(np.prod(layer.in_shape)), 1, 1)
+    signed = activation_signed(layer)
     if fmap is None:
-        fmap = rng.integers(0, 1 << layer.a_bits, size=shape, dtype=np.int64)
+        lo = -(1 << (layer.a_bits - 1)) if signed else 0
+        fmap = rng.integers(lo, lo + (1 << layer.a_bits), size=shape, dtype=np.int64)
     if weights is None:
         weights = (data.w_planes[:, :, 0, :] if layer.w_bits == 1
                    else values_from_planes(data.w_planes, signed=True))
     return LayerTensors(layer, fmap.reshape(shape), weights.reshape(data.w_planes[:, :, 0].shape),
-                        data.thresholds, layer.w_bits, layer.a_bits, stores_dot_products(layer))
+                        data.thresholds, layer.w_bits, layer.a_bits, stores_dot_products(layer),
+                        signed)
 
 
 def check_layer_system(arr: RtlArray, sys: RtlSystem, plan: LayerPlan,

@@ -133,13 +133,15 @@ class LayerTensors:
     bit codes 0 -> -1, 1 -> +1)."""
 
     layer: Layer
-    fmap: np.ndarray  # (C, H, W) unsigned a_bits-bit input values (linear: (cin*h*w, 1, 1))
+    fmap: np.ndarray  # (C, H, W) a_bits-bit input values (linear: (cin*h*w, 1, 1))
     weights: np.ndarray  # (G, N, K) bit codes (w_bits 1) or two's-complement values; K (cin/g, kh, kw)
     thresholds: np.ndarray  # (G*N,) int64
     w_bits: int = 1
     a_bits: int = 1
     dots_out: bool = False
     """outputs leave as dot products at acc_bits (``mapper.stores_dot_products``)"""
+    a_signed: bool = False
+    """two's-complement activations (``workload.golden.activation_signed``)"""
 
     @property
     def padded(self) -> np.ndarray:
@@ -162,7 +164,8 @@ class LayerTensors:
         conv = self.layer.op == "conv2d"
         return LayerData(self.layer.name, bit_planes(self.weights, self.w_bits),
                          act_planes(fmap, self.layer, self.a_bits), self.thresholds,
-                         self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None)
+                         self.w_bits, self.a_bits, conv_valid_taps(self.layer) if conv else None,
+                         self.a_signed)
 
 
 class Dram:
@@ -357,7 +360,7 @@ class _Window:
                                                         ti.n0: ti.n0 + ti.nt]
         assert self.w is not None  # the DMA loads a tile's weights before it starts
         data = LayerData(f"{layer.name}#{i}", np.ascontiguousarray(self.w), a,
-                         np.ascontiguousarray(thr).reshape(-1), wb, ab, valid)
+                         np.ascontiguousarray(thr).reshape(-1), wb, ab, valid, self.t.a_signed)
         self.data[i] = data
         prog = program(self.arr, data)
         mems: dict[str, dict[int, int]] = dict(prog.memories)

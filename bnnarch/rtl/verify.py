@@ -39,6 +39,7 @@ from bnnarch.rtl.golden import (
 )
 from bnnarch.rtl.run import RunResult, run_program
 from bnnarch.rtl.sim_schedule import NOT_HELD, simulated_schedule
+from bnnarch.workload.golden import activation_signed
 from bnnarch.workload.layer import Layer
 
 
@@ -212,7 +213,8 @@ def check_layer(arr: RtlArray, layer: Layer, rng: np.random.Generator,
         if passes != layer.w_bits * layer.a_bits:
             raise RtlError(f"layer {layer.name!r}: mapper runs {passes} passes, the RTL "
                            f"{layer.w_bits}x{layer.a_bits}")
-        td = random_data(layer.name, g, m, n, k, layer.w_bits, layer.a_bits, rng)
+        td = random_data(layer.name, g, m, n, k, layer.w_bits, layer.a_bits, rng,
+                         a_signed=activation_signed(layer))
         tiles.append((check_run(arr, td, f"mapper tile g={g} m={m} n={n} k={k}", simulator,
                                 keep and whole is None), count))
     return LayerCheck(layer.name, "packed_weights" if real and whole else "random", whole,

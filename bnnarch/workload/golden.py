@@ -161,14 +161,30 @@ def _quantize_input(layer: Layer, x: np.ndarray) -> np.ndarray:
     return x
 
 
+def activation_signed(layer: Layer) -> bool:
+    """Whether a compute layer multiplies with two's-complement multi-bit
+    activations: its input quantizer is a QONNX ``Quant`` with the signed
+    flag set (``params.input_quant``) and more than 1 bit. The one definition
+    the golden forward (``_qonnx_quant``) and the RTL (``bnnarch.rtl.golden``:
+    the MSB activation plane weighs -2^(bits-1)) share; 1-bit activations are
+    +-1 either way, the zoo's symmetric k-bit levels are not an integer grid."""
+    p = layer.params
+    q = p.input_quant if p is not None else None
+    return bool(q is not None and 1 < layer.a_bits < FP_BITS and _quant_signed(q))
+
+
+def _quant_signed(q: tuple[float, float, int, int, int]) -> bool:
+    return bool(q[3]) and q[2] > 1
+
+
 def _qonnx_quant(x: np.ndarray, q: tuple[float, float, int, int, int]) -> np.ndarray:
     """QONNX ``Quant`` (qonnx 1.0 int_quant): clip, round half to even, rescale."""
     scale, zp, bits, signed, narrow = q
     y = x / scale + zp
     if bits == 1 and signed:
         return (np.where(y >= 0, 1.0, -1.0) - zp) * scale
-    lo = -(2 ** (bits - 1)) + narrow if signed else 0
-    hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - narrow
+    lo = -(2 ** (bits - 1)) + narrow if _quant_signed(q) else 0
+    hi = 2 ** (bits - 1) - 1 if _quant_signed(q) else 2 ** bits - 1 - narrow
     return (np.round(np.clip(y, lo, hi)) - zp) * scale
 
 

@@ -97,11 +97,15 @@ def test_digits_bnn_from_an_image(bnn: WorkloadGraph) -> None:
 
 @pytest.mark.slow
 def test_brevitas_digits_multibit_layers_from_an_image(brevitas: WorkloadGraph) -> None:
-    """brevitas_digits with a 24-bit accumulator: the w8a8 first layer runs in
-    the system RTL on the image's 8-bit codes and its dot products equal
+    """brevitas_digits on the shipped rtl_8x8_acc24: the w8a8 first layer runs
+    in the system RTL on the image's 8-bit codes and its dot products equal
     golden_forward's outputs on the whole map; the folded binary layers
-    output threshold bits equal to golden_forward's; the class is the model's."""
-    spec = _spec(24)
+    output threshold bits equal to golden_forward's; the classifier fc (signed
+    8-bit inputs: the MSB activation plane negative) runs in RTL too and its
+    logits equal golden_forward's; the class is the model's."""
+    spec = load_design(ROOT / "designs" / "rtl_8x8_acc24.yaml")
+    assert spec.model_dump(exclude={"name", "description"}) == _spec(24).model_dump(
+        exclude={"name", "description"})
     _plans, arr, sys = _build(spec, brevitas)
     rows, summary = run_image_network(arr, sys, brevitas, _image(0), 0,
                                       np.random.default_rng(0))
@@ -110,7 +114,10 @@ def test_brevitas_digits_multibit_layers_from_an_image(brevitas: WorkloadGraph) 
     assert by["conv0"].source == "rtl" and by["conv0"].golden_match
     assert by["conv0"].check.rtl.dram_write_bits == 24 * 16 * 16 * 16  # dot products out
     assert by["conv1"].source == "rtl" and by["conv1"].check.rtl.dram_write_bits == 32 * 8 * 8
-    assert by["fc"].source == "host" and "unsigned" in by["fc"].reason
+    assert by["fc"].source == "rtl" and by["fc"].golden_match and by["fc"].local_match
+    assert summary["layers_run"] == 6
+    fc_in = brevitas["fc"].params.input_quant  # type: ignore[union-attr]
+    assert fc_in is not None and fc_in[3] == 1  # signed
     assert summary["predicted"] == summary["golden_predicted"]
     # one cycle more per multi-bit tile in the engine would not match the RTL
     c = by["conv0"].check
