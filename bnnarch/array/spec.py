@@ -234,16 +234,4 @@ class ArraySpec(DesignHeader):
                     f"buffers.{buf}.port_bits",
                     f"{b.port_bits} is not divisible by banks={b.banks}",
                 ))
-        # A DMA beat lands in one buffer row per cycle: a DRAM channel wider
-        # than a buffer's port could never be used at its rated bandwidth.
-        bw = self.dram_bits_per_cycle
-        for buf in ("weights", "activations", "outputs"):
-            port = getattr(self.buffers, buf).port_bits
-            if bw > port:
-                errs.append(FieldError(
-                    f"buffers.{buf}.port_bits",
-                    f"{port} bits/cycle is narrower than the DRAM channel ({bw:g} bits/cycle "
-                    "= dram.bandwidth_gbps * 8000 / clock_mhz): one DMA beat is written into "
-                    "the buffer per cycle",
-                ))
         return errs

@@ -150,6 +150,16 @@ def system_params(spec: ArraySpec) -> tuple[int, int]:
     if lat < 1:
         raise RtlError(f"design {spec.name!r}: dram.latency_ns gives {lat} cycles; the system "
                        "RTL needs at least one cycle of DRAM latency")
+    # A DMA beat lands in one buffer row per cycle: a DRAM channel wider than
+    # a buffer's port cannot be built at its rated bandwidth. (`simulate` takes
+    # the channel's rate as given; the check is the generator's, not the spec's.)
+    for buf in ("weights", "activations", "outputs"):
+        port = getattr(spec.buffers, buf).port_bits
+        if bw > port:
+            raise RtlError(f"buffers.{buf}.port_bits: {port} bits/cycle is narrower than the "
+                           f"DRAM channel ({bw:g} bits/cycle = dram.bandwidth_gbps * 8000 / "
+                           "clock_mhz): the system RTL writes one DMA beat into the buffer "
+                           "per cycle")
     return lat, int(bw)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bnnarch.array.mapper import map_layer
-from bnnarch.errors import SpecError
+from bnnarch.errors import RtlError
 from bnnarch.rtl.syscheck import check_layer_system, layer_tensors, plan_layers
 from bnnarch.rtl.sysrun import run_layer_system, system_array
 from bnnarch.rtl.system import build_system
@@ -111,12 +111,15 @@ def test_staging_buffers_follow_banks_and_port_width() -> None:
     assert len(hold.hold) == 8
 
 
-def test_dram_wider_than_a_buffer_port_is_refused() -> None:
+def test_dram_wider_than_a_buffer_port_is_refused_by_the_generator() -> None:
+    """simulate takes the DRAM channel's rate as given; the system RTL, which
+    writes one beat into a buffer row per cycle, refuses to build it."""
     d = load_design(ROOT / "designs" / "rtl_small.yaml").model_dump()
     d["buffers"]["outputs"]["port_bits"] = 64  # DRAM: 128 bits per cycle
-    with pytest.raises(SpecError) as ei:
-        design_from_dict(d)
-    assert [str(e) for e in ei.value.errors] == [
+    spec = design_from_dict(d)  # a valid design
+    with pytest.raises(RtlError) as ei:
+        build_system(spec)
+    assert str(ei.value) == (
         "buffers.outputs.port_bits: 64 bits/cycle is narrower than the DRAM channel (128 "
-        "bits/cycle = dram.bandwidth_gbps * 8000 / clock_mhz): one DMA beat is written into "
-        "the buffer per cycle"]
+        "bits/cycle = dram.bandwidth_gbps * 8000 / clock_mhz): the system RTL writes one DMA "
+        "beat into the buffer per cycle")
