@@ -114,7 +114,7 @@ from bnnarch.dataflow._kernelconst import (
 # constants it calls from other modules compiled in: a change to them must
 # change this file too. The first 16 hex digits of the sha256 of _frameskip.py
 # + _rowskip.py + _kernelconst.py (checked by tests/dataflow/test_row_skip.py).
-DEPS_SHA256 = "0e024b03376f51ca"
+DEPS_SHA256 = "576173814c78b186"
 
 
 @njit(cache=True)
@@ -216,11 +216,11 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     scratch = np.zeros(snap_len, np.int64)
     n_taken = 0
     # row snapshots (bnnarch.dataflow._rowskip): at the source's row starts
-    n_row = _rs.ROW_SNAPSHOTS if skip and row_pixels > 0 else 0
+    n_row = _rs.ROW_SNAPSHOTS if skip else 0
     n_st = ws.shape[0]
     row_ex = np.zeros((n_row, _rs.row_exact_len(n_proc, fq.shape[0], n_st)), np.int64)
     row_lin = np.zeros((n_row, _rs.row_lin_len(n_proc, fq.shape[0], n_st)), np.int64)
-    row_meta = np.zeros((n_row, 3), np.int64)  # (exact length, time, hash)
+    row_meta = np.zeros((n_row, 4), np.int64)  # (exact length, time, hash, where)
     ex = np.zeros(row_ex.shape[1], np.int64)
     lin = np.zeros(row_lin.shape[1], np.int64)
     n_row_taken = 0
@@ -339,10 +339,10 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         ps[p, S_F] = f + 1
                         ps[p, S_A] = -1
                         continue
-                    if n_row and ps[p, S_A] > 0 and ps[p, S_A] % row_pixels == 0:
+                    if n_row and row_pixels and ps[p, S_A] > 0 and ps[p, S_A] % row_pixels == 0:
                         now, n_row_taken = _rs.at_row(
                             ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk, hn,
-                            rq, rh, rt, sp, stats, completion, now, row_jumps)
+                            rq, rh, rt, sp, stats, completion, now, row_jumps, -1)
                     sent = ps[p, S_SENT]
                     pb, wb = sp[s, P_PB], sp[s, P_WB]
                     busy = -(-(sent + pb) // wb) - (-(-sent // wb))
@@ -438,6 +438,12 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         continue
+                    if (n_row and ps[0, S_PC] == PC_END and ps[p, S_A] > 0
+                            and ps[p, S_A] % sp[s, P_WIN] == 0 and _rs.first_reader(ps, p)):
+                        # the drain: row snapshots at the first running reader's rows
+                        now, n_row_taken = _rs.at_row(
+                            ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk, hn,
+                            rq, rh, rt, sp, stats, completion, now, row_jumps, p)
                     base = f * npix
                     if base + ps[p, S_A] + gin - 1 - ws[s, W_FREED] >= max(sp[s, P_CAP], gin):
                         ps[p, S_T0] = now

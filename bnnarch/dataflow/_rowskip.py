@@ -35,6 +35,7 @@ from bnnarch.dataflow._kernelconst import (
     F_CAP,
     F_CNT,
     F_GETW,
+    F_PEAK,
     F_PUTS,
     F_PUTW,
     K_OUTER,
@@ -87,7 +88,13 @@ def row_exact_len(n_proc: int, n_fifo: int, n_st: int) -> int:
 
 @njit(cache=True)
 def row_lin_len(n_proc: int, n_fifo: int, n_st: int) -> int:
-    return 3 * n_proc + 2 * n_st + n_fifo + 4 * n_st * ROW_WINDOW
+    return 3 * n_proc + 2 * n_st + n_fifo + 4 * n_st * ROW_WINDOW + 2 * n_fifo
+
+
+@njit(cache=True)
+def _fifo_col(lin: np.ndarray, n_fifo: int, q: int) -> int:
+    """Where FIFO ``q``'s fill sits in the linear part (its peak follows)."""
+    return lin.shape[0] - 2 * n_fifo + 2 * q
 
 
 @njit(cache=True)
@@ -101,12 +108,21 @@ def _frames(ps: np.ndarray) -> tuple[int, int]:
 
 
 @njit(cache=True)
+def first_reader(ps: np.ndarray, p: int) -> bool:
+    """Whether the reader ``p`` is the first reader still running."""
+    for r in range(p):
+        if ps[r, S_KIND] == K_RDR and ps[r, S_PC] != PC_END:
+            return False
+    return True
+
+
+@njit(cache=True)
 def row_state(ex: np.ndarray, lin: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
               hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int, sp: np.ndarray,
-              stats: np.ndarray, completion: np.ndarray, now: int) -> int:
+              stats: np.ndarray, completion: np.ndarray, now: int, drain: bool) -> int:
     """Fill the exact part ``ex`` and the linear part ``lin`` (module doc) of
     the state at cycle ``now``; returns the exact part's length (0: too many
-    frames in flight)."""
+    frames in flight). ``drain``: FIFO fills are linear, not exact."""
     lo, hi = _frames(ps)
     if hi < lo or hi - lo + 1 > ROW_WINDOW:
         return 0
@@ -132,9 +148,12 @@ def row_state(ex: np.ndarray, lin: np.ndarray, ps: np.ndarray, fq: np.ndarray, w
         lin[2 * p], lin[2 * p + 1] = ps[p, S_A], ps[p, S_NEED]
         lin[2 * n_proc + p] = ps[p, S_SENT]
     for q in range(fq.shape[0]):
-        ex[n], ex[n + 1], ex[n + 2], ex[n + 3] = fq[q, F_CAP], fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW]
+        cnt = 0 if drain else fq[q, F_CNT]
+        ex[n], ex[n + 1], ex[n + 2], ex[n + 3] = fq[q, F_CAP], cnt, fq[q, F_PUTW], fq[q, F_GETW]
         n += 4
         lin[3 * n_proc + 2 * n_st + q] = fq[q, F_PUTS]
+        c = _fifo_col(lin, fq.shape[0], q)
+        lin[c], lin[c + 1] = fq[q, F_CNT], fq[q, F_PEAK]
     for s in range(n_st):
         ex[n], ex[n + 1] = ws[s, W_GOTW], ws[s, W_FREEDW]
         n += 2
@@ -222,12 +241,46 @@ def _writer_periods(sp: np.ndarray, s: int, r: int, dr: int, d_read: int, d_free
 
 
 @njit(cache=True)
-def max_periods(ps: np.ndarray, sp: np.ndarray, lin: np.ndarray, base: np.ndarray,
-                n_st: int) -> int:
-    """How many periods (``lin - base`` each) every process can skip while
-    its positions stay away from its frame's edges (module doc); <= 0: none."""
-    n_proc = ps.shape[0]
+def _fifo_periods(fq: np.ndarray, lin: np.ndarray, base: np.ndarray, n_proc: int, n_st: int) -> int:
+    """How many periods every FIFO whose fill moves by ``d != 0`` a period
+    keeps every get and put decision of the base period: with ``puts`` and
+    ``gets`` a period, a period starting at fill ``c`` stays within
+    ``[c - gets, c + puts]``, so ``c - gets >= 1`` and ``c + puts < cap`` at
+    the start of the base period and of every skipped one means no get finds
+    it empty and no put full. A growing FIFO's peak must be the base
+    period's (it then grows by ``d`` a period); <= 0: none."""
     m = 1 << 62
+    n_fifo = fq.shape[0]
+    for q in range(n_fifo):
+        c = _fifo_col(lin, n_fifo, q)
+        d = lin[c] - base[c]
+        if d == 0:
+            continue
+        x = 3 * n_proc + 2 * n_st + q
+        puts = lin[x] - base[x]
+        gets = puts - d
+        c0 = base[c]
+        if c0 - gets < 1 or c0 + puts >= fq[q, F_CAP]:
+            return 0
+        if d < 0:
+            m = min(m, (c0 - gets - 1) // -d)
+        else:
+            if lin[c + 1] <= base[c + 1]:  # peak reached before the base period
+                return 0
+            m = min(m, (fq[q, F_CAP] - 1 - puts - c0) // d)
+    return m
+
+
+@njit(cache=True)
+def max_periods(ps: np.ndarray, sp: np.ndarray, lin: np.ndarray, base: np.ndarray,
+                n_st: int, fq: np.ndarray) -> int:
+    """How many periods (``lin - base`` each) every process can skip while
+    its positions stay away from its frame's edges and every FIFO away from
+    empty and full (module doc); <= 0: none."""
+    n_proc = ps.shape[0]
+    m = _fifo_periods(fq, lin, base, n_proc, n_st)
+    if m <= 0:
+        return 0
     for p in range(n_proc):
         kind = ps[p, S_KIND]
         if kind == K_OUTER or ps[p, S_PC] == PC_END:
@@ -279,6 +332,11 @@ def row_jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn:
     for q in range(fq.shape[0]):
         x = 3 * n_proc + 2 * n_st + q
         fq[q, F_PUTS] += m * (lin[x] - base[x])
+        c = _fifo_col(lin, fq.shape[0], q)
+        d = lin[c] - base[c]
+        fq[q, F_CNT] += m * d
+        if d > 0:  # the base period's peak (max_periods), d higher each period
+            fq[q, F_PEAK] += m * d
     for i in range(hn):
         hk[i, 0] += 2 * sh_t
     x = 3 * n_proc + 2 * n_st + fq.shape[0]
@@ -295,20 +353,23 @@ def at_row(ex: np.ndarray, lin: np.ndarray, row_ex: np.ndarray, row_lin: np.ndar
            row_meta: np.ndarray, n_taken: int, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
            hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int, sp: np.ndarray,
            stats: np.ndarray, completion: np.ndarray, now: int,
-           row_jumps: np.ndarray) -> tuple[int, int]:
-    """At the source's row start: take a row snapshot; if its exact part
-    equals a kept one's (newest first) and every process can skip at least
-    one period, jump (:func:`row_jump`) and forget the kept snapshots, else
-    keep it. ``row_jumps`` counts (jumps, periods skipped, cycles skipped).
-    Returns (time, snapshots taken)."""
-    ln = row_state(ex, lin, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, now)
+           row_jumps: np.ndarray, where: int) -> tuple[int, int]:
+    """At the source's row start (``where`` -1), or once the source has
+    ended at the row start of the reader process ``where`` (the drain, FIFO
+    fills linear): take a row snapshot; if its exact part equals a kept
+    one's taken at the same place (newest first) and every process can skip
+    at least one period, jump (:func:`row_jump`) and forget the kept
+    snapshots, else keep it. ``row_jumps`` counts (jumps, periods skipped,
+    cycles skipped) at the source, then the same in the drain. Returns
+    (time, snapshots taken)."""
+    ln = row_state(ex, lin, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, now, where >= 0)
     if ln == 0:
         return now, n_taken
     h = row_hash(ex, ln)
     n_keep = row_ex.shape[0]
     for back in range(1, min(n_taken, n_keep) + 1):
         e = (n_taken - back) % n_keep
-        if row_meta[e, 2] != h or row_meta[e, 0] != ln:
+        if row_meta[e, 2] != h or row_meta[e, 0] != ln or row_meta[e, 3] != where:
             continue
         same = True
         for x in range(ln):
@@ -317,16 +378,17 @@ def at_row(ex: np.ndarray, lin: np.ndarray, row_ex: np.ndarray, row_lin: np.ndar
                 break
         if not same:
             continue
-        m = max_periods(ps, sp, lin, row_lin[e], ws.shape[0])
+        m = max_periods(ps, sp, lin, row_lin[e], ws.shape[0], fq)
         if m >= 1:
             d_t = now - row_meta[e, 1]
-            row_jumps[0] += 1
-            row_jumps[1] += m
-            row_jumps[2] += m * d_t
+            j = 0 if where < 0 else 3
+            row_jumps[j] += 1
+            row_jumps[j + 1] += m
+            row_jumps[j + 2] += m * d_t
             return row_jump(ps, fq, ws, hk, hn, stats, lin, row_lin[e], m, d_t, now), 0
         break
     e = n_taken % n_keep
     row_ex[e, :ln] = ex[:ln]
     row_lin[e, :] = lin
-    row_meta[e, 0], row_meta[e, 1], row_meta[e, 2] = ln, now, h
+    row_meta[e, 0], row_meta[e, 1], row_meta[e, 2], row_meta[e, 3] = ln, now, h, where
     return now, n_taken + 1

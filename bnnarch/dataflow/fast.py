@@ -47,6 +47,8 @@ LAST_JUMP: list[int] = [-1, -1, -1, -1, -1]
 SKIP = True  # skip repeated periods and rows; False simulates every event (the benchmark compares)
 # (row jumps, periods skipped, cycles skipped) by the last run's row skips
 LAST_ROW_JUMPS: list[int] = [0, 0, 0]
+# the same for the drain's row skips (after the source's last frame)
+LAST_DRAIN_JUMPS: list[int] = [0, 0, 0]
 
 
 def _row_pixels(stages: list[Stage]) -> int:
@@ -153,14 +155,15 @@ def try_pipeline_fast(stages: list[Stage], frames: int, *,
     stats[k.T_START] = -1
     completion = np.zeros(frames, np.int64)
     jump = np.full(5, -1, np.int64)
-    row_jumps = np.zeros(3, np.int64)
+    row_jumps = np.zeros(6, np.int64)
     status = run_kernel(sp, ps, fq, ws, in_ptr, np.array(in_idx, np.int64), out_ptr,
                         np.array(out_idx, np.int64), frames, len(sinks), stats, completion, skip,
                         jump, _row_pixels(stages), row_jumps)
     if status:  # deadlock
         return None
     LAST_JUMP[:] = jump.tolist()
-    LAST_ROW_JUMPS[:] = row_jumps.tolist()
+    LAST_ROW_JUMPS[:] = row_jumps[:3].tolist()
+    LAST_DRAIN_JUMPS[:] = row_jumps[3:].tolist()
     st = {s.name: StageStats(*(stats[plane, i].tolist() for plane in
                                (k.T_BUSY, k.T_WIN, k.T_WOUT, k.T_DONE, k.T_START, k.T_RBUSY)))
           for i, s in enumerate(stages)}
