@@ -438,12 +438,6 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             ps[p, S_PC] = PC_END
                             break
                         continue
-                    if (n_row and ps[0, S_PC] == PC_END and ps[p, S_A] > 0
-                            and ps[p, S_A] % sp[s, P_WIN] == 0 and _rs.first_reader(ps, p)):
-                        # the drain: row snapshots at the first running reader's rows
-                        now, n_row_taken = _rs.at_row(
-                            ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk, hn,
-                            rq, rh, rt, sp, stats, completion, now, row_jumps, p)
                     base = f * npix
                     if base + ps[p, S_A] + gin - 1 - ws[s, W_FREED] >= max(sp[s, P_CAP], gin):
                         ps[p, S_T0] = now
@@ -472,6 +466,12 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                 if pc == PC_PIX:
                     if ps[p, S_B] == gin:
                         ps[p, S_PC] = PC_LOOP
+                        if (n_row and ps[0, S_PC] == PC_END and 0 < ps[p, S_A] < npix
+                                and ps[p, S_A] % sp[s, P_WIN] == 0 and _rs.first_reader(ps, p)):
+                            # the drain: row snapshots at the first running reader's row starts
+                            now, n_row_taken = _rs.at_row(
+                                ex, lin, row_ex, row_lin, row_meta, n_row_taken, ps, fq, ws, hk,
+                                hn, rq, rh, rt, sp, stats, completion, now, row_jumps, p)
                         continue
                     if stats[T_START, s, f] < 0:
                         stats[T_START, s, f] = now
