@@ -114,7 +114,7 @@ from bnnarch.dataflow._kernelconst import (
 # constants it calls from other modules compiled in: a change to them must
 # change this file too. The first 16 hex digits of the sha256 of _frameskip.py
 # + _rowskip.py + _kernelconst.py (checked by tests/dataflow/test_row_skip.py).
-DEPS_SHA256 = "576173814c78b186"
+DEPS_SHA256 = "be463795a3bca994"
 
 
 @njit(cache=True)
@@ -213,6 +213,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
     snap_len = _fs.snapshot_len(ps, fq, ws)
     snaps = np.zeros((n_snap, snap_len), np.int64)
     snap_meta = np.full((n_snap, 4), -1, np.int64)  # (length, frame, time, where)
+    snap_fifo = np.zeros((n_snap, 3 * fq.shape[0]), np.int64)  # (puts, fill, peak) per FIFO
     scratch = np.zeros(snap_len, np.int64)
     n_taken = 0
     # row snapshots (bnnarch.dataflow._rowskip): at the source's row starts
@@ -327,7 +328,8 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         if n_snap and f + 1 < frames:
                             now, n_snap, n_taken = _fs.at_boundary(
                                 _fs.SNAP_SOURCE, scratch, snaps, snap_meta, n_snap, n_taken, ps, fq,
-                                ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now, jump)
+                                ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now, jump,
+                                0, snap_fifo)
                             f = ps[p, S_F]
                             n_row_taken = 0
                         if stats[T_START, s, f] < 0:
@@ -437,6 +439,13 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                         if f + 1 == frames:
                             ps[p, S_PC] = PC_END
                             break
+                        if (n_snap and ps[0, S_PC] == PC_END and f + 2 < frames
+                                and _rs.first_reader(ps, p)):  # the drain: at its frame starts
+                            now, n_snap, n_taken = _fs.at_boundary(
+                                _fs.SNAP_SINK + n_proc + p, scratch, snaps, snap_meta, n_snap,
+                                n_taken, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion,
+                                frames, now, jump, p, snap_fifo)
+                            n_row_taken = 0
                         continue
                     base = f * npix
                     if base + ps[p, S_A] + gin - 1 - ws[s, W_FREED] >= max(sp[s, P_CAP], gin):
@@ -580,7 +589,7 @@ def run_kernel(  # noqa: C901 - one state machine per process kind, compiled
                             now, n_snap, n_taken = _fs.at_boundary(
                                 _fs.SNAP_SINK + p, scratch, snaps, snap_meta, n_snap, n_taken, ps,
                                 fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, frames, now,
-                                jump)
+                                jump, 0, snap_fifo)
                             n_row_taken = 0
                         continue
                     q = ps[p, S_FIFO]

@@ -15,6 +15,8 @@ from bnnarch.dataflow._kernelconst import (
     F_CAP,
     F_CNT,
     F_GETW,
+    F_PEAK,
+    F_PUTS,
     F_PUTW,
     K_OUTER,
     K_SNK,
@@ -44,10 +46,12 @@ from bnnarch.dataflow._kernelconst import (
     W_GOTW,
     W_READ,
 )
-from bnnarch.dataflow._rowskip import events
+from bnnarch.dataflow._rowskip import events, fifo_bound
 
 SNAPSHOTS = 32  # states kept to find a period (two a frame: source start, sink end)
-SNAP_SOURCE, SNAP_SINK = 0, 1  # where a snapshot is taken (SNAP_SINK + the sink's process)
+# where a snapshot is taken: SNAP_SINK + the sink's process; in the drain
+# (the source done) SNAP_SINK + processes + the first running reader
+SNAP_SOURCE, SNAP_SINK = 0, 1
 MAX_WINDOW = 64  # frames in flight beyond which no snapshot is taken
 
 
@@ -80,10 +84,25 @@ def _highest_frame(ps: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def _running(ps: np.ndarray, n_st: int, drain: bool) -> np.ndarray:
+    """Per stage: whether a process of it still runs (every stage outside
+    the drain). A stage done keeps its counters: nothing moves them."""
+    run = np.ones(n_st, np.bool_)
+    if drain:
+        run[:] = False
+        for p in range(ps.shape[0]):
+            kind = ps[p, S_KIND]
+            if kind != K_OUTER and kind != K_SNK and ps[p, S_PC] != PC_END:
+                run[ps[p, S_STAGE]] = True
+    return run
+
+
+@njit(cache=True)
 def _snapshot(  # noqa: C901 - normalises every part of the state
         out: np.ndarray, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
               hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int,
-              sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int) -> int:
+              sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
+              drain: bool) -> int:
     """The whole state at a frame boundary (the source in frame ``f0``) at cycle ``t0``,
     with frames counted from ``f0`` and times from ``t0``: every process's
     counters, FIFO fills and waiters, line-buffer counters, the pending
@@ -92,18 +111,22 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
     the first, shifted by whole frames and cycles (the kernel is
     deterministic and reads nothing else). Returns its length (0: too many
     frames in flight to compare). The ring ``rq[rh:rt]`` holds pending events
-    at ``t0`` that come after the heap's events at ``t0``."""
+    at ``t0`` that come after the heap's events at ``t0``. ``drain``: FIFO
+    fills are left out (the caller bounds them) and so are the counters of
+    the processes and stages done."""
     lo, hi = _lowest_frame(ps), _highest_frame(ps)
     if hi - lo + 1 > MAX_WINDOW:
         return 0
+    run = _running(ps, ws.shape[0], drain)
     n = 0
     for p in range(ps.shape[0]):
         s = ps[p, S_STAGE]
         npix = sp[s, P_HIN] * sp[s, P_WIN]
+        done = drain and ps[p, S_PC] == PC_END
         for c in range(N_S):
             v = ps[p, c]
-            if ps[p, S_KIND] == K_OUTER:
-                pass  # started its reader and writer; nothing else
+            if ps[p, S_KIND] == K_OUTER or done:
+                pass  # started its reader and writer, or ended; nothing else
             elif c == S_F:
                 v -= f0
             elif c == S_T0:  # read only when a wait ends
@@ -118,10 +141,10 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
             n += 1
     for q in range(fq.shape[0]):
         out[n], out[n + 1], out[n + 2], out[n + 3] = (
-            fq[q, F_CAP], fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW])
+            fq[q, F_CAP], 0 if drain else fq[q, F_CNT], fq[q, F_PUTW], fq[q, F_GETW])
         n += 4
     for s in range(ws.shape[0]):
-        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        npix = sp[s, P_HIN] * sp[s, P_WIN] if run[s] else 0
         out[n], out[n + 1] = ws[s, W_READ] - f0 * npix, ws[s, W_FREED] - f0 * npix
         out[n + 2], out[n + 3] = ws[s, W_GOTW], ws[s, W_FREEDW]
         n += 4
@@ -131,6 +154,8 @@ def _snapshot(  # noqa: C901 - normalises every part of the state
     for f in range(lo, hi + 1):
         for plane in range(6):
             for s in range(stats.shape[1]):
+                if not run[s]:
+                    continue
                 v = stats[plane, s, f]
                 if (plane == T_DONE and v > 0) or (plane == T_START and v >= 0):
                     v -= t0
@@ -151,14 +176,23 @@ def _shifted(plane: int, v: int, dt: int) -> int:
 @njit(cache=True)
 def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: int,
           sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
-          d_f: int, d_t: int, m: int) -> int:
+          d_f: int, d_t: int, m: int, drain: bool, fifo_d: np.ndarray) -> int:
     """Skip ``m`` periods of ``d_f`` frames and ``d_t`` cycles: shift the
     state by ``m*d_f`` frames and ``m*d_t`` cycles, move the counters of the
     frames in flight with it and fill the skipped frames' counters with
-    those of the frame one period earlier (shifted by ``d_t``). Returns the
-    new time."""
+    those of the frame one period earlier (shifted by ``d_t``); in the
+    drain only those of the stages still running, and every FIFO's fill,
+    puts and (growing) peak move by ``m`` times ``fifo_d``'s per-period
+    change (rows (puts, fill)). Returns the new time."""
     sh_f, sh_t = m * d_f, m * d_t
     lo, hi = _lowest_frame(ps), _highest_frame(ps)
+    run = _running(ps, ws.shape[0], drain)
+    if drain:
+        for q in range(fq.shape[0]):
+            fq[q, F_PUTS] += m * fifo_d[q, 0]
+            fq[q, F_CNT] += m * fifo_d[q, 1]
+            if fifo_d[q, 1] > 0:  # its peak rose in the base period (at_boundary)
+                fq[q, F_PEAK] += m * fifo_d[q, 1]
     for p in range(ps.shape[0]):
         if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
             continue
@@ -170,7 +204,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
         elif ps[p, S_KIND] == K_WRT:
             ps[p, S_NEED] += sh_f * sp[s, P_HIN] * sp[s, P_WIN]
     for s in range(ws.shape[0]):
-        npix = sp[s, P_HIN] * sp[s, P_WIN]
+        npix = sp[s, P_HIN] * sp[s, P_WIN] if run[s] else 0
         ws[s, W_READ] += sh_f * npix
         ws[s, W_FREED] += sh_f * npix
     for i in range(hn):
@@ -178,12 +212,14 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
     for f in range(hi, lo - 1, -1):  # frames in flight move with the state
         for plane in range(6):
             for s in range(stats.shape[1]):
-                stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
+                if run[s]:
+                    stats[plane, s, f + sh_f] = _shifted(plane, stats[plane, s, f], sh_t)
         completion[f + sh_f] = completion[f] + sh_t if completion[f] > 0 else 0
     for f in range(lo, lo + sh_f):  # skipped frames repeat the frame a period earlier
         for plane in range(6):
             for s in range(stats.shape[1]):
-                stats[plane, s, f] = _shifted(plane, stats[plane, s, f - d_f], d_t)
+                if run[s]:
+                    stats[plane, s, f] = _shifted(plane, stats[plane, s, f - d_f], d_t)
         completion[f] = completion[f - d_f] + d_t
     return t0 + sh_t
 
@@ -193,14 +229,20 @@ def at_boundary(where: int, scratch: np.ndarray, snaps: np.ndarray, snap_meta: n
                  n_snap: int, n_taken: int, ps: np.ndarray, fq: np.ndarray, ws: np.ndarray,
                  hk: np.ndarray, hn: int, rq: np.ndarray, rh: int, rt: int, sp: np.ndarray,
                  stats: np.ndarray, completion: np.ndarray, frames: int, now: int,
-                 jump: np.ndarray) -> tuple[int, int, int]:
+                 jump: np.ndarray, anchor: int, snap_fifo: np.ndarray) -> tuple[int, int, int]:
     """At a frame boundary (``where``: the source starting a frame, or a sink
-    finishing one): snapshot the state (frames counted from the source's
-    frame ``f``); if it equals an earlier snapshot taken at the same place,
-    skip whole periods with :func:`_jump`, else keep it. Returns (time,
-    snapshots kept — 0 once jumped —, snapshots taken)."""
-    f = ps[0, S_F]  # the source is process 0
-    ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, f, now)
+    finishing one; in the drain, the first running reader ``anchor``
+    starting one): snapshot the state (frames counted from ``anchor``'s
+    frame ``f``, the source is process 0); if it equals an earlier snapshot
+    taken at the same place, skip whole periods with :func:`_jump`, else
+    keep it. In the drain, FIFO fills are not compared but bounded
+    (``_rowskip.fifo_bound``, from the (puts, fill, peak) per FIFO kept in
+    ``snap_fifo``). Returns (time, snapshots kept — 0 once jumped —,
+    snapshots taken)."""
+    f = ps[anchor, S_F]
+    drain = where >= SNAP_SINK + ps.shape[0]
+    ln = _snapshot(scratch, ps, fq, ws, hk, hn, rq, rh, rt, sp, stats, completion, f, now, drain)
+    n_fifo = fq.shape[0]
     for e in range(min(n_taken, n_snap)):
         if snap_meta[e, 0] != ln or snap_meta[e, 3] != where or snap_meta[e, 1] >= f:
             continue
@@ -213,13 +255,24 @@ def at_boundary(where: int, scratch: np.ndarray, snaps: np.ndarray, snap_meta: n
             continue
         d_f, d_t = f - snap_meta[e, 1], now - snap_meta[e, 2]
         m = (frames - 1 - _highest_frame(ps)) // d_f  # every process stays within the batch
+        fifo_d = np.zeros((n_fifo, 2), np.int64)
+        if drain:
+            for q in range(n_fifo):
+                fifo_d[q, 0] = fq[q, F_PUTS] - snap_fifo[e, 3 * q]
+                fifo_d[q, 1] = fq[q, F_CNT] - snap_fifo[e, 3 * q + 1]
+                m = min(m, fifo_bound(fq[q, F_CAP], snap_fifo[e, 3 * q + 1], fifo_d[q, 1],
+                                      fifo_d[q, 0], fq[q, F_PEAK] > snap_fifo[e, 3 * q + 2]))
         if m >= 1:
             jump[0], jump[1], jump[2], jump[3], jump[4] = f, d_f, d_t, m, where
-            now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f, now, d_f, d_t, m)
+            now = _jump(ps, fq, ws, hk, hn, sp, stats, completion, f, now, d_f, d_t, m, drain,
+                        fifo_d)
             return now, 0, n_taken  # one jump: what is left is the end
         break
     if ln > 0:
         e = n_taken % n_snap
+        for q in range(n_fifo):
+            snap_fifo[e, 3 * q], snap_fifo[e, 3 * q + 1] = fq[q, F_PUTS], fq[q, F_CNT]
+            snap_fifo[e, 3 * q + 2] = fq[q, F_PEAK]
         snaps[e, :ln] = scratch[:ln]
         snap_meta[e, 0], snap_meta[e, 1], snap_meta[e, 2], snap_meta[e, 3] = ln, f, now, where
         n_taken += 1

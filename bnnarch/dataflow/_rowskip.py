@@ -253,22 +253,29 @@ def _fifo_periods(fq: np.ndarray, lin: np.ndarray, base: np.ndarray, n_proc: int
     n_fifo = fq.shape[0]
     for q in range(n_fifo):
         c = _fifo_col(lin, n_fifo, q)
-        d = lin[c] - base[c]
-        if d == 0:
-            continue
         x = 3 * n_proc + 2 * n_st + q
-        puts = lin[x] - base[x]
-        gets = puts - d
-        c0 = base[c]
-        if c0 - gets < 1 or c0 + puts >= fq[q, F_CAP]:
+        m = min(m, fifo_bound(fq[q, F_CAP], base[c], lin[c] - base[c], lin[x] - base[x],
+                              lin[c + 1] > base[c + 1]))
+        if m <= 0:
             return 0
-        if d < 0:
-            m = min(m, (c0 - gets - 1) // -d)
-        else:
-            if lin[c + 1] <= base[c + 1]:  # peak reached before the base period
-                return 0
-            m = min(m, (fq[q, F_CAP] - 1 - puts - c0) // d)
     return m
+
+
+@njit(cache=True)
+def fifo_bound(cap: int, c0: int, d: int, puts: int, new_peak: bool) -> int:
+    """Periods one FIFO allows (:func:`_fifo_periods`): fill ``c0`` at the
+    base period's start, ``d`` more a period, ``puts`` a period;
+    ``new_peak``: its peak rose in the base period."""
+    if d == 0:
+        return 1 << 62
+    gets = puts - d
+    if c0 - gets < 1 or c0 + puts >= cap:
+        return 0
+    if d < 0:
+        return (c0 - gets - 1) // -d
+    if not new_peak:  # peak reached before the base period
+        return 0
+    return (cap - 1 - puts - c0) // d
 
 
 @njit(cache=True)
