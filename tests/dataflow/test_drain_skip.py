@@ -43,17 +43,28 @@ def _same_run(stages: list[Stage], frames: int) -> None:
         return
     got = run_pipeline_fast(stages, frames)
     jumps = fast.LAST_DRAIN_JUMPS[0]
+    frame_jump = fast.LAST_JUMP[4] > _processes(stages)
     assert got == slow
     assert got == run_pipeline_fast(stages, frames, skip=False)
     DRAIN_JUMPS.append(jumps)
+    DRAIN_FRAME_JUMPS.append(frame_jump)
+
+
+def _processes(stages: list[Stage]) -> int:
+    """The kernel's processes: the source, three per windowed stage, one per
+    other stage and one per sink."""
+    read = {n for s in stages for n in s.in_fifos}
+    return (1 + sum(3 if s.kind in fast._WINDOWED else 1 for s in stages[1:])
+            + sum(n not in read for s in stages for n, _ in s.out_fifos))
 
 
 DRAIN_JUMPS: list[int] = []
+DRAIN_FRAME_JUMPS: list[bool] = []
 
 
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(big_chains(), st.sampled_from([0, 1, 2]), st.sampled_from([16, 4096]), st.integers(1, 4))
+@given(big_chains(), st.sampled_from([0, 1, 2]), st.sampled_from([16, 4096]), st.integers(1, 6))
 def test_random_chains_skipping_drain_rows_equal(case, depth: int, width: int, frames: int) -> None:
     """``depth`` 0: every FIFO unbounded (the reference run of FIFO sizing)."""
     g, folds = case
@@ -64,7 +75,7 @@ def test_random_chains_skipping_drain_rows_equal(case, depth: int, width: int, f
 
 @settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(big_dags(), st.sampled_from([0, 1, 8]), st.sampled_from([1, math.inf]), st.integers(1, 4))
+@given(big_dags(), st.sampled_from([0, 1, 8]), st.sampled_from([1, math.inf]), st.integers(1, 6))
 def test_random_dags_skipping_drain_rows_equal(case, depth: int, join_depth: float,
                                                frames: int) -> None:
     """Residual adds and U-Net concats; ``depth`` 0: every FIFO unbounded."""
@@ -76,11 +87,23 @@ def test_random_dags_skipping_drain_rows_equal(case, depth: int, join_depth: flo
     _same_run(_unbounded(stages) if depth == 0 else stages, frames)
 
 
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(big_chains(), big_dags()), st.integers(5, 8))
+def test_random_pipelines_skipping_drain_frames_equal(case, frames: int) -> None:
+    """Chains and DAGs, every FIFO unbounded, a wide source: the frames
+    queue up before the slowest stage, whose drain repeats frame after frame."""
+    g, folds = case
+    spec = design(folds, input_bits_per_cycle=4096)
+    _same_run(_unbounded(build_stages(spec, g, fold(spec, g).folds())), frames)
+
+
 def test_drain_rows_were_skipped_in_the_random_runs() -> None:
     """The properties above are not vacuous."""
     if not DRAIN_JUMPS:
         not_applicable("runs after the property tests in the same process")
     assert sum(j > 0 for j in DRAIN_JUMPS) >= 3
+    assert sum(DRAIN_FRAME_JUMPS) >= 3
 
 
 def _slow_chain() -> list[Stage]:
@@ -136,3 +159,15 @@ def test_fifo_bounds_keep_every_get_and_put() -> None:
     fq, base = _fifo_state(1 << 62, 7, 100, 30)  # unchanged fill: no bound
     _, now = _fifo_state(1 << 62, 7, 107, 30)
     assert _rowskip._fifo_periods(fq, now, base, 0, 0) == 1 << 62
+
+
+def test_drain_frame_skip_fires_and_equals_simpy() -> None:
+    """Six frames queued before the drain: whole frames are skipped at the
+    first running reader's frame starts (``where`` past every sink), and
+    the run equals SimPy's and the run without skips."""
+    stages = _slow_chain()
+    run = run_pipeline_fast(stages, 6)
+    frame, period_frames, period_cycles, periods, where = fast.LAST_JUMP
+    assert where > _processes(stages) and periods >= 1 and period_cycles > 0
+    assert run == run_pipeline(stages, 6)
+    assert run == run_pipeline_fast(stages, 6, skip=False)
