@@ -23,6 +23,16 @@ shifted by ``D`` and ``d_t``: the kernel jumps ``m`` periods (``_row_jump``)
 by adding ``m * D`` and ``m * d_t``. FIFO peaks are reached within a period
 already; first puts are set once. A row snapshot is compared by a hash
 first, then element by element.
+
+The drain (the source done): snapshots at the first running reader's row
+starts, FIFO fills in the linear part. A FIFO whose fill moves by ``d`` a
+period, with ``puts`` and ``gets`` a period, stays within ``[c - gets, c +
+puts]`` over a period starting at fill ``c``; while that keeps at least one
+item and one free entry at the start of the base period and of every
+skipped one, no get finds it empty and no put full, as in the base period
+(``fifo_bound``); a growing FIFO's peak is carried along only when it rose
+in the base period (it is then that period's peak, ``d`` higher each
+period).
 """
 
 from __future__ import annotations

@@ -21,6 +21,16 @@ amount a period (``bnnarch.dataflow._rowskip``); away from every process's
 frame edges the kernel jumps whole periods of rows, so a large frame costs
 about its edges (the pipeline's fill and drain), not its pixel count.
 
+The drain: once the source has sent its last frame, the same two skips
+run at the first still-running windowed stage's reader — its row starts
+and its frame starts — with FIFO fills moved out of the compared state
+(they shrink or grow by a fixed amount a period while queued frames drain,
+as in the FIFO sizing's unbounded reference run) and the counters of the
+stages done left out. A jump then also stays within the periods in which no
+FIFO can run empty or fill up (bounds from each FIFO's puts and gets a
+period), and a growing FIFO's peak moves by its growth a period (only when
+it rose in the period compared, so the peak is that period's).
+
 ``run_pipeline_fast(stages, frames)`` has the signature and result of
 ``engine.run_pipeline``.
 """
@@ -40,9 +50,10 @@ from bnnarch.errors import SimError
 INF_DEPTH = 1 << 62  # an unbounded FIFO (math.inf in the SimPy run)
 
 _WINDOWED = ("swu", "pool", "upsample")
-# (source frame, period frames, period cycles, periods skipped, where: 0 at
-# the source's frame start, 1 + process at a sink's frame end) of the last
-# run's jump, -1 without one: for tests and the benchmark, not for results
+# (source frame — in the drain the reader's —, period frames, period cycles,
+# periods skipped, where: 0 at the source's frame start, 1 + process at a
+# sink's frame end, 1 + processes + process at a reader's frame start in the
+# drain) of the last run's jump, -1 without one: for tests and the benchmark
 LAST_JUMP: list[int] = [-1, -1, -1, -1, -1]
 SKIP = True  # skip repeated periods and rows; False simulates every event (the benchmark compares)
 # (row jumps, periods skipped, cycles skipped) by the last run's row skips
