@@ -174,6 +174,27 @@ def _shifted(plane: int, v: int, dt: int) -> int:
 
 
 @njit(cache=True)
+def _move_fifos(fq: np.ndarray, fifo_d: np.ndarray, m: int) -> None:
+    """Every FIFO's puts and fill ``m`` periods on (``fifo_d``: (puts, fill)
+    a period), a growing one's peak too (it rose in the base period:
+    ``at_boundary`` checks)."""
+    for q in range(fq.shape[0]):
+        fq[q, F_PUTS] += m * fifo_d[q, 0]
+        fq[q, F_CNT] += m * fifo_d[q, 1]
+        if fifo_d[q, 1] > 0:
+            fq[q, F_PEAK] += m * fifo_d[q, 1]
+
+
+@njit(cache=True)
+def _shift_ws(ws: np.ndarray, sp: np.ndarray, run: np.ndarray, sh_f: int) -> None:
+    """The line-buffer counters of the running stages ``sh_f`` frames on."""
+    for s in range(ws.shape[0]):
+        npix = sp[s, P_HIN] * sp[s, P_WIN] if run[s] else 0
+        ws[s, W_READ] += sh_f * npix
+        ws[s, W_FREED] += sh_f * npix
+
+
+@njit(cache=True)
 def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: int,
           sp: np.ndarray, stats: np.ndarray, completion: np.ndarray, f0: int, t0: int,
           d_f: int, d_t: int, m: int, drain: bool, fifo_d: np.ndarray) -> int:
@@ -188,11 +209,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
     lo, hi = _lowest_frame(ps), _highest_frame(ps)
     run = _running(ps, ws.shape[0], drain)
     if drain:
-        for q in range(fq.shape[0]):
-            fq[q, F_PUTS] += m * fifo_d[q, 0]
-            fq[q, F_CNT] += m * fifo_d[q, 1]
-            if fifo_d[q, 1] > 0:  # its peak rose in the base period (at_boundary)
-                fq[q, F_PEAK] += m * fifo_d[q, 1]
+        _move_fifos(fq, fifo_d, m)
     for p in range(ps.shape[0]):
         if ps[p, S_KIND] == K_OUTER or ps[p, S_PC] == PC_END:
             continue
@@ -203,10 +220,7 @@ def _jump(ps: np.ndarray, fq: np.ndarray, ws: np.ndarray, hk: np.ndarray, hn: in
             ps[p, S_SENT] += sh_f * sp[s, P_NAT] * sp[s, P_PB]
         elif ps[p, S_KIND] == K_WRT:
             ps[p, S_NEED] += sh_f * sp[s, P_HIN] * sp[s, P_WIN]
-    for s in range(ws.shape[0]):
-        npix = sp[s, P_HIN] * sp[s, P_WIN] if run[s] else 0
-        ws[s, W_READ] += sh_f * npix
-        ws[s, W_FREED] += sh_f * npix
+    _shift_ws(ws, sp, run, sh_f)
     for i in range(hn):
         hk[i, 0] += 2 * sh_t
     for f in range(hi, lo - 1, -1):  # frames in flight move with the state

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnnarch.dataflow import _rowskip, fast
 from bnnarch.dataflow import _kernelconst as k
+from bnnarch.dataflow import _rowskip, fast
 from bnnarch.dataflow.engine import PipelineDeadlock, run_pipeline
 from bnnarch.dataflow.fast import run_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import with_depths
