@@ -20,8 +20,8 @@ does not set; a "run" is one compiled-engine run of the whole pipeline):
    and the run is repeated (at the reference peaks it is the reference run
    again). ``auto`` stops here: the reference II, every FIFO at its
    occupancy peak in the sized run (none deeper than it gets), in 2 runs on
-   every shipped design and workload (the U-Net's 4 CPU s are its
-   reference run's), more where FIFOs must double.
+   every shipped design and workload (the U-Net's: 1 CPU s, 0.6 s of it
+   the reference run), more where FIFOs must double.
 3. **Shrinking** (``minimal``): each FIFO deeper than one entry, in stream
    order, is tried one entry shallower (the minimality check); if that keeps
    the II, at one entry, then galloping down from the top (2, 4, 8 ...
@@ -39,10 +39,11 @@ tried each, on the final depths; tested on random chains and DAGs), none
 deeper than ``auto``'s. Cost: 2 runs when every FIFO ends at one entry (the
 shipped FINN chains), plus about 2-6 for each FIFO the shrinking moves and
 one more for each FIFO left deeper than one entry (the last pass): 18 runs
-for finn_resnet_digits, 88 for digits_seg, 135 for the U-Net (50 CPU s).
-The unbounded reference run cannot skip periodic frames or rows (the
-source runs ahead, filling its FIFO more every frame), so it costs more
-than a sized run. No depth beats the reference II: where it exceeds the
+for finn_resnet_digits, 88 for digits_seg, 135 for the U-Net (43 CPU s).
+The unbounded reference run skips periodic frames and rows only in its
+drain, after the source's last frame (while frames come in, the source runs
+ahead, filling its FIFO more every frame), so it costs more than a sized
+run. No depth beats the reference II: where it exceeds the
 slowest stage's busy time, a line-buffered stage (an SWU whose line buffer
 holds a whole frame cannot read the next one until its last window is out)
 refills at frame boundaries, and the result says ``ii_limited_by:
