@@ -21,7 +21,9 @@ from bnnarch.dataflow.fast import run_pipeline_fast
 from bnnarch.dataflow.fifo_sizing import with_depths
 from bnnarch.dataflow.fold import fold
 from bnnarch.dataflow.plan import Stage, build_stages
+from bnnarch.template import load_design
 from bnnarch.workload.builder import GraphBuilder
+from bnnarch.workload.io import apply_precision, load_workload
 from tests.conftest import not_applicable
 
 from .helpers import design
@@ -171,3 +173,17 @@ def test_drain_frame_skip_fires_and_equals_simpy() -> None:
     assert where > _processes(stages) and periods >= 1 and period_cycles > 0
     assert run == run_pipeline(stages, 6)
     assert run == run_pipeline_fast(stages, 6, skip=False)
+
+
+@pytest.mark.parametrize(("workload", "frames"), [("digits_seg", 8), ("digits_det", 13),
+                                                  ("centernet", 3)])
+def test_shipped_reference_runs_skip_their_drain(root, workload: str, frames: int) -> None:
+    """FIFO sizing's reference run (every FIFO unbounded) of shipped
+    workloads on finn_resnet_digits: the drain skips fire and the run
+    equals the run without skips (counters, peaks, first puts)."""
+    spec = load_design(root / "designs/finn_resnet_digits.yaml")
+    g = apply_precision(load_workload(root / f"workloads/{workload}.json"), {})
+    stages = _unbounded(build_stages(spec, g, fold(spec, g).folds()))
+    run = run_pipeline_fast(stages, frames)
+    assert fast.LAST_DRAIN_JUMPS[0] > 0 or fast.LAST_JUMP[4] > _processes(stages)
+    assert run == run_pipeline_fast(stages, frames, skip=False)
