@@ -101,15 +101,8 @@ def testbench_multi(arr: RtlArray, runs: Sequence[tuple[Program, RunResult]], in
     for i, (prog, run) in enumerate(runs):
         out += [f"        tb_layer = {i};", "        tb_cycle = 0;", "        tb_reset;"]
         out += readmemh_images(prog.memories, mems, f"{prefix}_{i}", files)
-        drive = ["start", *prog.cfg]
-        last: dict[str, int] = {}
-        for t in range(len(run.trace["done"])):
-            for nm in drive:
-                v = run.trace[nm][t]
-                if last.get(nm) != v:
-                    out.append(f"        {nm} = {widths[nm]}'d{v};")
-                    last[nm] = v
-            out.append("        #10;")
+        drive = {nm: run.trace[nm] for nm in ("start", *prog.cfg)}
+        out += stimulus_lines(drive, widths, len(run.trace["done"]))
     out += ["        $finish;", "    end", "",
             "    always @(posedge clk) begin",
             f'        $display("{fmt}", tb_layer, tb_cycle, {", ".join(names)});',
@@ -287,6 +280,22 @@ def run_verilator(workdir: Path, tb_v: str, timeout_s: float = 1800) -> list[str
         raise RtlError(f"the Verilator-built simulation of {tb_v} failed (exit {p.returncode}):"
                        f"\n{(p.stderr + p.stdout).strip()[:2000]}")
     return [ln for ln in p.stdout.splitlines() if ln and ln[0].isdigit()]
+
+
+def stimulus_lines(signals: Mapping[str, Sequence[int]], widths: Mapping[str, int],
+                   cycles: int) -> list[str]:
+    """A testbench's stimulus: each cycle, an assignment for every signal
+    whose value changed, then one clock period (``#10``)."""
+    out: list[str] = []
+    last: dict[str, int] = {}
+    for t in range(cycles):
+        for nm, vals in signals.items():
+            v = vals[t]
+            if last.get(nm) != v:
+                out.append(f"        {nm} = {widths[nm]}'h{v:x};")
+                last[nm] = v
+        out.append("        #10;")
+    return out
 
 
 def readmemh_images(images: dict[str, dict[int, int]], mems: dict[str, Any], stem: str,

@@ -90,16 +90,9 @@ def testbench(sys: RtlSystem, runs: Sequence[SystemRun], include: str,
                 f'        $readmemh("{prefix}_{i}_dram_rd.hex", dram_rd);',
                 f'        $readmemh("{prefix}_{i}_dram_wr.hex", dram_wr);']
         out += export.readmemh_images(run.descriptors, mems, f"{prefix}_{i}", files)
-        last: dict[str, int] = {}
-        for t in range(len(run.trace["done"])):
-            for nm, vals in run.inputs.items():
-                if nm == "rdata":  # the testbench's DRAM model drives it
-                    continue
-                v = vals[t]
-                if last.get(nm) != v:
-                    out.append(f"        {nm} = {widths[nm]}'h{v:x};")
-                    last[nm] = v
-            out.append("        #10;")
+        drive = {nm: vals for nm, vals in run.inputs.items()
+                 if nm != "rdata"}  # the testbench's DRAM model drives rdata
+        out += export.stimulus_lines(drive, widths, len(run.trace["done"]))
     out += ["        $finish;", "    end", "",
             "    always @(posedge clk) begin",
             f'        $display("{fmt}", tb_layer, tb_cycle, {", ".join(names)});',
