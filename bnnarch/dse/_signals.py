@@ -10,6 +10,14 @@ signal to its worker processes, so ``kill -INT <parent>`` (or a job
 scheduler's SIGTERM) stops them all; in-flight trials end FAIL with the
 signal's name as the reason, and the command exits 128 + the signal number
 (130 for SIGINT, 143 for SIGTERM).
+
+A signal can also land while C code is calling back into Python (e.g.
+numba's object cache writing a freshly compiled kernel, through llvmlite):
+an exception raised there cannot propagate and Python would print it as
+"Exception ignored ...". The recorded signal is not lost —
+``check_stop`` raises it at the worker's next step — so while the handlers
+are installed such an unraisable ``SearchInterrupted`` is dropped silently
+(``_quiet_unraisable``); every other unraisable exception is reported as before.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -83,6 +92,16 @@ def evaluating() -> Iterator[None]:
         _STATE.evaluating = False
 
 
+def _quiet_unraisable(previous: Callable[[sys.UnraisableHookArgs], object]
+                      ) -> Callable[[sys.UnraisableHookArgs], object]:
+    """An unraisable-exception hook that drops ``SearchInterrupted`` (the
+    signal stays recorded for ``check_stop``) and passes the rest on."""
+    def hook(args: sys.UnraisableHookArgs) -> None:
+        if not isinstance(args.exc_value, SearchInterrupted):
+            previous(args)
+    return hook
+
+
 @contextlib.contextmanager
 def stop_signals(forward: Callable[[int], None] | None = None) -> Iterator[None]:
     """Install the handlers for the block (main thread only; elsewhere a
@@ -92,14 +111,17 @@ def stop_signals(forward: Callable[[int], None] | None = None) -> Iterator[None]
         yield
         return
     old = {s: signal.getsignal(s) for s in SIGNALS}
+    old_hook = sys.unraisablehook
     _STATE.signum, _STATE.evaluating, _STATE.forward = None, False, forward
     for s in SIGNALS:
         signal.signal(s, _handler)
+    sys.unraisablehook = _quiet_unraisable(old_hook)
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        sys.unraisablehook = old_hook
         _STATE.forward = None
 
 

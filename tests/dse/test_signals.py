@@ -71,3 +71,34 @@ def check_signal_stops_workers(tmp: Path, url: str, signum: int) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_two_workers_on_sqlite(tmp_path: Path, signum: int) -> None:
     check_signal_stops_workers(tmp_path, f"sqlite:///{tmp_path / 's.db'}", signum)
+
+
+class _RaisesInDel:
+    """Its finaliser raises: Python reports that through sys.unraisablehook,
+    as it does for an exception raised in a C callback (numba's cache writer)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __del__(self) -> None:
+        raise self.exc
+
+
+def test_a_signal_swallowed_in_a_callback_is_not_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SearchInterrupted that cannot propagate (raised inside a callback) is
+    dropped quietly while the handlers are installed — the signal stays
+    recorded for check_stop — and any other unraisable exception still
+    reaches the hook that was there before; afterwards that hook is back."""
+    import sys
+
+    from bnnarch.dse._signals import SearchInterrupted, stop_signals
+
+    seen: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda a: seen.append(repr(a.exc_value)))
+    with stop_signals():
+        _RaisesInDel(SearchInterrupted(signal.SIGTERM))  # dropped at once: __del__ runs
+        _RaisesInDel(ValueError("still reported"))
+    assert seen == ["ValueError('still reported')"]
+    _RaisesInDel(SearchInterrupted(signal.SIGTERM))
+    assert len(seen) == 2 and "SearchInterrupted" in seen[1]
